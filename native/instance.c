@@ -1,0 +1,164 @@
+/*
+ * instance.c -- creating instances, host access to registers, gas and
+ * memory, and the entry rules of run() (execution.md 2, gas.md 3).
+ */
+#include "instance.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE PVM_NONE_U32
+
+pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *cfg,
+                               const uint8_t *ro_data, uint32_t ro_len,
+                               const uint8_t *rw_data, uint32_t rw_len,
+                               char *err, size_t err_len) {
+    if (!p || !cfg) {
+        pvm_set_err(err, err_len, "missing program or configuration");
+        return NULL;
+    }
+    pvm_instance *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        pvm_set_err(err, err_len, "out of memory");
+        return NULL;
+    }
+    vm->prog = p;
+    if (pvm_memory_init(&vm->mem, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
+        free(vm);
+        return NULL;
+    }
+    vm->gas_metering = cfg->gas_metering;
+    vm->step_tracing = cfg->step_tracing;
+    vm->pc = vm->next_pc = vm->resume_rec = vm->step_skip = NONE;
+    return vm;
+}
+
+void pvm_instance_free(pvm_instance *vm) {
+    if (!vm)
+        return;
+    pvm_memory_destroy(&vm->mem);
+    free(vm);
+}
+
+int pvm_instance_reset_memory(pvm_instance *vm) {
+    memset(vm->regs, 0, sizeof vm->regs);
+    vm->pc = vm->next_pc = vm->resume_rec = vm->step_skip = NONE;
+    return pvm_memory_reset(&vm->mem);
+}
+
+const char *pvm_instance_error(const pvm_instance *vm) { return vm->error; }
+
+uint64_t pvm_instance_reg(const pvm_instance *vm, int r) {
+    if (r < 0 || r >= PVM_NUM_REGS)
+        return 0;
+    return vm->prog->is_64 ? vm->regs[r] : (uint64_t)(uint32_t)vm->regs[r];
+}
+
+void pvm_instance_set_reg(pvm_instance *vm, int r, uint64_t value) {
+    if (r < 0 || r >= PVM_NUM_REGS)
+        return;
+    vm->regs[r] = vm->prog->is_64 ? value : (uint64_t)(int64_t)(int32_t)(uint32_t)value;
+}
+
+int64_t pvm_instance_gas(const pvm_instance *vm) { return vm->gas; }
+void pvm_instance_set_gas(pvm_instance *vm, int64_t gas) { vm->gas = gas; }
+int64_t pvm_instance_pc(const pvm_instance *vm) { return vm->pc == NONE ? -1 : (int64_t)vm->pc; }
+int64_t pvm_instance_next_pc(const pvm_instance *vm) {
+    return vm->next_pc == NONE ? -1 : (int64_t)vm->next_pc;
+}
+
+void pvm_instance_set_next_pc(pvm_instance *vm, uint32_t pc) {
+    vm->next_pc = pc;
+    vm->resume_rec = NONE;
+    vm->step_skip = NONE;
+}
+
+void pvm_instance_clear_next_pc(pvm_instance *vm) {
+    vm->next_pc = NONE;
+    vm->resume_rec = NONE;
+}
+
+uint32_t pvm_instance_ecalli(const pvm_instance *vm) { return vm->ecalli; }
+uint32_t pvm_instance_fault_address(const pvm_instance *vm) { return vm->fault_page; }
+int pvm_instance_fault_is_write(const pvm_instance *vm) { return vm->fault_write; }
+
+int pvm_instance_read(const pvm_instance *vm, uint32_t addr, uint8_t *buf, uint32_t len) {
+    if (!pvm_memory_host_accessible(&vm->mem, addr, len, 0))
+        return -1;
+    if (len)
+        memcpy(buf, vm->mem.base + addr, len);
+    return 0;
+}
+
+int pvm_instance_write(pvm_instance *vm, uint32_t addr, const uint8_t *buf, uint32_t len) {
+    if (!pvm_memory_host_accessible(&vm->mem, addr, len, 0))
+        return -1;
+    if (len)
+        memcpy(vm->mem.base + addr, buf, len);
+    return 0;
+}
+
+int pvm_instance_is_accessible(const pvm_instance *vm, uint32_t addr, uint32_t len, int write) {
+    return pvm_memory_host_accessible(&vm->mem, addr, len, write);
+}
+
+int pvm_instance_map(pvm_instance *vm, uint32_t addr, uint32_t len, int perm) {
+    return pvm_memory_map_pages(&vm->mem, addr, len, perm);
+}
+
+int pvm_instance_protect(pvm_instance *vm, uint32_t addr, uint32_t len, int perm) {
+    return pvm_memory_protect_pages(&vm->mem, addr, len, perm);
+}
+
+int pvm_instance_unmap(pvm_instance *vm, uint32_t addr, uint32_t len) {
+    return pvm_memory_unmap_pages(&vm->mem, addr, len);
+}
+
+uint32_t pvm_instance_sbrk(pvm_instance *vm, uint32_t size) {
+    if (vm->mem.dynamic)
+        return 0;
+    return pvm_memory_sbrk(&vm->mem, size);
+}
+
+uint32_t pvm_instance_heap_size(const pvm_instance *vm) { return vm->mem.heap_size; }
+const pvm_memory_map *pvm_instance_memory_map(const pvm_instance *vm) { return &vm->mem.map; }
+uint8_t *pvm_instance_memory_base(pvm_instance *vm) { return vm->mem.base; }
+
+int pvm_instance_run(pvm_instance *vm) {
+    const pvm_program *p = vm->prog;
+    vm->error[0] = 0;
+    if (vm->next_pc == NONE) {
+        snprintf(vm->error, sizeof vm->error, "failed to run: next program counter is not set");
+        return PVM_INT_ERROR;
+    }
+    if (vm->gas_metering && vm->gas < 0) {
+        vm->pc = NONE;
+        return PVM_INT_NOT_ENOUGH_GAS;
+    }
+    uint32_t rec = vm->resume_rec;
+    if (rec == NONE) {
+        /* entry from the host at next_pc */
+        uint32_t pc = vm->next_pc;
+        uint32_t ii = pc < p->code_len ? p->pc_to_insn[pc] : NONE;
+        if (ii == NONE || p->insn_block[ii] == NONE || p->insn_rec[ii] == NONE) {
+            vm->pc = pc;
+            return PVM_INT_TRAP;
+        }
+        uint32_t start = p->insn_block[ii];
+        if (start == ii) {
+            rec = p->insn_rec[ii] - 1; /* the block's CHARGE record */
+        } else {
+            if (vm->gas_metering) {
+                int64_t cost = p->block_cost[start];
+                if (vm->gas < cost) {
+                    vm->pc = NONE;
+                    return PVM_INT_NOT_ENOUGH_GAS;
+                }
+                vm->gas -= cost;
+            }
+            rec = p->insn_rec[ii];
+            vm->resume_rec = rec; /* paid: a Step or retry must not charge again */
+        }
+    }
+    return pvm_interp_run(vm, rec);
+}

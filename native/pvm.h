@@ -1,0 +1,192 @@
+/*
+ * pvm.h -- the one C interface of the native core, bound by cffi.
+ *
+ * The part between CFFI-BEGIN and CFFI-END is read verbatim by
+ * executor/_build_native.py as the cdef, so it must stay free of
+ * preprocessor directives.  Everything else in native/ is internal.
+ */
+#ifndef PVM_H
+#define PVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CFFI-BEGIN */
+
+/* Instruction-set kinds, numbered as the blob version byte. */
+enum {
+    PVM_ISA_REVIVE_V1 = 0,
+    PVM_ISA_LATEST32 = 1,
+    PVM_ISA_LATEST64 = 2,
+    PVM_ISA_JAM_V1 = 3,
+    PVM_ISA_COUNT = 4
+};
+
+/* Operand classes (shared/spec/isa.md section 3). */
+enum {
+    PVM_FORM_A = 0, PVM_FORM_I, PVM_FORM_O, PVM_FORM_II, PVM_FORM_RI, PVM_FORM_RIO,
+    PVM_FORM_RII, PVM_FORM_RR, PVM_FORM_RRI, PVM_FORM_RRO, PVM_FORM_RRII, PVM_FORM_RRR,
+    PVM_FORM_RI64, PVM_FORM_COUNT
+};
+
+/* Instruction flags (isa.def). */
+enum {
+    PVM_F_TERM = 1, PVM_F_NOFALL = 2, PVM_F_LOAD = 4, PVM_F_STORE = 8, PVM_F_BRANCH = 16
+};
+
+/* One row of the instruction table. */
+typedef struct {
+    const char *mnemonic;
+    uint8_t form;
+    uint8_t flags;
+    int16_t opcode[4];          /* per instruction set, -1 if absent */
+} pvm_insn_info;
+
+int pvm_op_count(void);                              /* rows of isa.def; the op of `invalid` */
+const pvm_insn_info *pvm_op_info(int op);            /* NULL if out of range */
+int pvm_op_for_opcode(int isa, int opcode);          /* op, or pvm_op_count() if unknown */
+
+/* A decoded instruction. */
+typedef struct {
+    uint32_t pc;        /* code offset */
+    uint32_t len;       /* 1 + skip (1 for an implicit `invalid`) */
+    uint16_t op;        /* row of isa.def, pvm_op_count() for `invalid` */
+    uint8_t opcode;     /* raw opcode byte (0 for an implicit `invalid`) */
+    uint8_t form;       /* operand class, PVM_FORM_A for `invalid` */
+    uint8_t ra, rb, rd; /* registers, already clamped to 0..12 */
+    uint8_t implicit;   /* 1: implicit `invalid` where execution would run off */
+    int32_t imm1;       /* first immediate, sign-extended to 32 bits */
+    int32_t imm2;       /* second immediate */
+    uint32_t target;    /* absolute branch/jump target (forms O, RIO, RRO) */
+    uint64_t imm64;     /* load_imm64 literal */
+} pvm_insn;
+
+/* Decodes the instruction at `pc` (its bitmask bit is not consulted for pc
+   itself).  Never reads outside code[0..code_len) / bitmask[0..ceil(len/8)). */
+void pvm_decode_one(int isa, const uint8_t *code, uint32_t code_len, const uint8_t *bitmask,
+                    uint32_t pc, pvm_insn *out);
+/* skip(pc) per isa.md 2.1. */
+uint32_t pvm_skip(const uint8_t *bitmask, uint32_t code_len, uint32_t pc);
+/* Unbounded walk (isa.md 2.4) for listings: every instruction start, plus an
+   implicit `invalid` wherever execution could run off.  Writes at most `cap`
+   entries and returns the number that exist. */
+size_t pvm_decode_listing(int isa, const uint8_t *code, uint32_t code_len,
+                          const uint8_t *bitmask, pvm_insn *out, size_t cap);
+
+/* ---- memory map (execution.md 3.2): the one formula ---- */
+typedef struct {
+    uint32_t page_size;
+    uint32_t ro_data_address, ro_data_size;
+    uint32_t rw_data_address, rw_data_size;
+    uint32_t stack_address_low, stack_address_high, stack_size;
+    uint32_t aux_data_address, aux_data_size;
+    uint32_t heap_base;
+    uint32_t max_heap_size;
+} pvm_memory_map;
+
+/* Returns 0 on success, else writes a message into err. */
+int pvm_memory_map_build(uint32_t page_size, uint32_t ro_data_size, uint32_t rw_data_size,
+                         uint32_t stack_size, uint32_t aux_data_size, pvm_memory_map *out,
+                         char *err, size_t err_len);
+
+/* ---- programs ---- */
+enum {
+    PVM_PROG_JAM_FALLTHROUGH = 1,   /* JAM v0.4 profile: trailing `fallthrough` traps at L, +1 gas */
+    PVM_PROG_VALIDATE_JAM = 2       /* JamV1 load-time validation (blob-format.md 3.3) */
+};
+
+typedef struct pvm_program pvm_program;
+
+/* costs: pvm_op_count()+1 entries (the last one is `invalid`), or NULL for
+   the naive model.  jump_table entries are code offsets. */
+pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
+                             const uint8_t *bitmask, uint32_t bitmask_len,
+                             const uint32_t *jump_table, uint32_t jump_table_len,
+                             const uint32_t *costs, uint32_t flags, char *err, size_t err_len);
+void pvm_program_free(pvm_program *p);
+uint32_t pvm_program_instruction_count(const pvm_program *p);
+uint32_t pvm_program_block_count(const pvm_program *p);
+int pvm_program_is_64_bit(const pvm_program *p);
+/* -1 if pc is not an instruction start inside a basic block, else the
+   start of the enclosing block. */
+int64_t pvm_program_block_start(const pvm_program *p, uint32_t pc);
+/* Cost of the block starting at `start` (0 if not a block start). */
+uint32_t pvm_program_block_cost(const pvm_program *p, uint32_t start);
+int pvm_program_is_jump_target(const pvm_program *p, uint32_t pc);
+
+/* ---- instances ---- */
+enum {
+    PVM_INT_FINISHED = 0,
+    PVM_INT_TRAP = 1,
+    PVM_INT_ECALLI = 2,
+    PVM_INT_SEGFAULT = 3,
+    PVM_INT_NOT_ENOUGH_GAS = 4,
+    PVM_INT_STEP = 5,
+    PVM_INT_ERROR = 6        /* host misuse, see pvm_instance_error() */
+};
+
+enum {
+    PVM_GAS_NONE = 0,
+    PVM_GAS_SYNC = 1
+};
+
+enum {
+    PVM_PERM_NONE = 0,
+    PVM_PERM_READ = 1,
+    PVM_PERM_WRITE = 2       /* read and write */
+};
+
+typedef struct {
+    uint32_t page_size;
+    uint32_t ro_data_size, rw_data_size, stack_size, aux_data_size;
+    int dynamic_paging;      /* 1: no regions, the host maps pages */
+    int gas_metering;        /* PVM_GAS_* */
+    int step_tracing;
+} pvm_instance_config;
+
+typedef struct pvm_instance pvm_instance;
+
+pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *cfg,
+                               const uint8_t *ro_data, uint32_t ro_len,
+                               const uint8_t *rw_data, uint32_t rw_len,
+                               char *err, size_t err_len);
+void pvm_instance_free(pvm_instance *vm);
+/* Restores memory and heap to the initial image; registers to 0; no next pc. */
+int pvm_instance_reset_memory(pvm_instance *vm);
+
+int pvm_instance_run(pvm_instance *vm);            /* returns PVM_INT_* */
+const char *pvm_instance_error(const pvm_instance *vm);
+
+uint64_t pvm_instance_reg(const pvm_instance *vm, int r);
+void pvm_instance_set_reg(pvm_instance *vm, int r, uint64_t value);
+int64_t pvm_instance_gas(const pvm_instance *vm);
+void pvm_instance_set_gas(pvm_instance *vm, int64_t gas);
+/* program counter of the last interruption; -1 when none */
+int64_t pvm_instance_pc(const pvm_instance *vm);
+int64_t pvm_instance_next_pc(const pvm_instance *vm);
+void pvm_instance_set_next_pc(pvm_instance *vm, uint32_t pc);
+void pvm_instance_clear_next_pc(pvm_instance *vm);
+uint32_t pvm_instance_ecalli(const pvm_instance *vm);         /* hostcall number */
+uint32_t pvm_instance_fault_address(const pvm_instance *vm);  /* page address of a segfault */
+int pvm_instance_fault_is_write(const pvm_instance *vm);
+
+/* Host memory access: 0 on success, -1 if any byte is inaccessible. Host
+   writes ignore guest protection (they may write read-only data). */
+int pvm_instance_read(const pvm_instance *vm, uint32_t addr, uint8_t *buf, uint32_t len);
+int pvm_instance_write(pvm_instance *vm, uint32_t addr, const uint8_t *buf, uint32_t len);
+int pvm_instance_is_accessible(const pvm_instance *vm, uint32_t addr, uint32_t len, int write);
+/* Dynamic paging: map whole pages (zeroed) / change protection / unmap. */
+int pvm_instance_map(pvm_instance *vm, uint32_t addr, uint32_t len, int perm);
+int pvm_instance_protect(pvm_instance *vm, uint32_t addr, uint32_t len, int perm);
+int pvm_instance_unmap(pvm_instance *vm, uint32_t addr, uint32_t len);
+/* sbrk from the host: new heap top, or 0 on failure. */
+uint32_t pvm_instance_sbrk(pvm_instance *vm, uint32_t size);
+uint32_t pvm_instance_heap_size(const pvm_instance *vm);
+const pvm_memory_map *pvm_instance_memory_map(const pvm_instance *vm);
+/* Direct pointer to guest byte `addr` in the host mapping (valid while the
+   instance lives; only for ranges that pvm_instance_is_accessible accepts). */
+uint8_t *pvm_instance_memory_base(pvm_instance *vm);
+
+/* CFFI-END */
+
+#endif
