@@ -1,0 +1,143 @@
+"""The ``pvm-exec`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from executor.errors import PvmError
+
+
+def _load_blob(path: str) -> Any:
+    from executor.blob import ProgramBlob
+
+    return ProgramBlob.load(path)
+
+
+def blob_info(blob: Any) -> dict[str, Any]:
+    """The facts `pvm-exec info` reports about a blob."""
+    from executor.raw import NativeProgram
+
+    program = NativeProgram(blob, validate=False)
+    return {
+        "isa": blob.isa.key,
+        "is_64_bit": blob.is_64_bit,
+        "ro_data_size": blob.ro_data_size,
+        "rw_data_size": blob.rw_data_size,
+        "stack_size": blob.stack_size,
+        "ro_data_payload": len(blob.ro_data),
+        "rw_data_payload": len(blob.rw_data),
+        "code_size": len(blob.code),
+        "instructions": program.instruction_count,
+        "basic_blocks": program.basic_block_count,
+        "jump_table_entries": len(blob.jump_table),
+        "imports": blob.import_names(),
+        "exports": [{"name": e.name, "pc": e.pc} for e in blob.exports],
+        "debug_sections": sorted(blob.debug_sections),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = blob_info(_load_blob(args.blob))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    width = max(len(k) for k in info)
+    for k, v in info.items():
+        if k == "exports":
+            v = ", ".join(f"{e['name']}@{e['pc']}" for e in v)
+        elif k == "imports":
+            v = ", ".join(str(x) for x in v)
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_disasm(args: argparse.Namespace) -> int:
+    from executor.asm import disassemble
+
+    sys.stdout.write(disassemble(_load_blob(args.blob), raw=args.raw))
+    return 0
+
+
+def cmd_asm(args: argparse.Namespace) -> int:
+    from executor.asm import assemble
+
+    path = Path(args.source)
+    blob = assemble(path.read_text(), path=str(path))
+    out = Path(args.output) if args.output else path.with_suffix(".polkavm")
+    out.write_bytes(blob.to_bytes())
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    return 0
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    from executor.vectors import collect, run_path
+
+    if args.cost_model not in ("naive",):
+        raise PvmError(f"cost model {args.cost_model!r} is not implemented (available: naive)")
+    paths = collect(args.paths)
+    passed = failed = 0
+    results = []
+    for p in paths:
+        r = run_path(p, backend=args.backend, check_gas=args.cost_model != "naive")
+        results.append(r)
+        if r.ok:
+            passed += 1
+        else:
+            failed += 1
+            if not args.json:
+                print(r.line())
+    if args.json:
+        print(json.dumps({"passed": passed, "failed": failed,
+                          "failures": [{"name": r.name, "path": r.path, "problems": r.problems}
+                                       for r in results if not r.ok]}))
+    else:
+        print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pvm-exec", description="PolkaVM executor")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="describe a .polkavm blob")
+    p.add_argument("blob")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("disasm", help="disassemble a .polkavm blob")
+    p.add_argument("blob")
+    p.add_argument("--raw", action="store_true", help="show instruction bytes")
+    p.set_defaults(func=cmd_disasm)
+
+    p = sub.add_parser("asm", help="assemble a source in the spectool text syntax")
+    p.add_argument("source")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_asm)
+
+    p = sub.add_parser("vectors", help="run conformance vectors (.json, .txt, or folders)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--backend", default="interpreter", choices=["interpreter"])
+    p.add_argument("--cost-model", default="naive")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_vectors)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PvmError as exc:
+        print(f"pvm-exec: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Low-level execution: a compiled :class:`NativeProgram` and a :class:`RawInstance`.
+
+This is the thin Python face of the C core (native/program.c, instance.c,
+interp.c): registers, pc, gas, memory and ``run()`` returning one
+:class:`Interrupt` at a time.  Nothing here runs per instruction.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from executor.blob import ProgramBlob
+from executor.errors import ExecutionError, ModuleError
+from executor.gas import CostModel
+from executor.isa import InstructionSet
+from executor.native import errbuf, errstr, ffi, lib
+
+NUM_REGS = 13
+RETURN_TO_HOST = 0xFFFF0000
+
+
+class InterruptKind(enum.IntEnum):
+    FINISHED = 0
+    TRAP = 1
+    ECALLI = 2
+    SEGFAULT = 3
+    NOT_ENOUGH_GAS = 4
+    STEP = 5
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """What stopped ``run()``: the kind plus its payload."""
+
+    kind: InterruptKind
+    pc: int | None = None             # the instruction that caused it (None if none)
+    hostcall: int | None = None       # ECALLI: the ecalli immediate
+    fault_address: int | None = None  # SEGFAULT: the page address
+    fault_is_write_protected: bool = False
+
+    def __str__(self) -> str:
+        name = self.kind.name.lower()
+        if self.kind is InterruptKind.ECALLI:
+            return f"ecalli({self.hostcall})"
+        if self.kind is InterruptKind.SEGFAULT:
+            return f"segfault(0x{self.fault_address or 0:x})"
+        return name
+
+
+class Profile(enum.Enum):
+    """Where PolkaVM 0.35 and the JAM v0.4 vectors disagree (test-vectors.md 4).
+
+    ``POLKAVM`` follows the reference 0.35 (the default for blobs and sources);
+    ``JAM_V04`` follows the JAM v0.4 vectors: a trailing ``fallthrough`` traps
+    at the code end with one more gas, and no JamV1 load-time validation.
+    """
+
+    POLKAVM = "polkavm"
+    JAM_V04 = "jam-v0.4"
+
+
+class MemoryMap:
+    """The memory map of a module (execution.md 3.2), computed in C."""
+
+    def __init__(self, page_size: int, ro_data_size: int, rw_data_size: int, stack_size: int,
+                 aux_data_size: int = 0):
+        m = ffi.new("pvm_memory_map*")
+        err = errbuf()
+        for name, v in (("page size", page_size), ("ro_data_size", ro_data_size),
+                        ("rw_data_size", rw_data_size), ("stack_size", stack_size),
+                        ("aux_data_size", aux_data_size)):
+            if not 0 <= v < 1 << 32:
+                raise ModuleError(f"{name} out of range: {v}")
+        if lib.pvm_memory_map_build(page_size, ro_data_size, rw_data_size, stack_size,
+                                    aux_data_size, m, err, 256) != 0:
+            raise ModuleError(errstr(err))
+        self.page_size = int(m.page_size)
+        self.ro_data_address = int(m.ro_data_address)
+        self.ro_data_size = int(m.ro_data_size)
+        self.rw_data_address = int(m.rw_data_address)
+        self.rw_data_size = int(m.rw_data_size)
+        self.stack_address_low = int(m.stack_address_low)
+        self.stack_address_high = int(m.stack_address_high)
+        self.stack_size = int(m.stack_size)
+        self.aux_data_address = int(m.aux_data_address)
+        self.aux_data_size = int(m.aux_data_size)
+        self.heap_base = int(m.heap_base)
+        self.max_heap_size = int(m.max_heap_size)
+
+    @property
+    def default_sp(self) -> int:
+        return self.stack_address_high
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class NativeProgram:
+    """A blob's code decoded and lowered once by the C core; shared by instances."""
+
+    def __init__(self, blob: ProgramBlob, *, cost_model: CostModel | None = None,
+                 profile: Profile = Profile.POLKAVM, validate: bool | None = None):
+        self.blob = blob
+        self.profile = profile
+        flags = 0
+        if profile is Profile.JAM_V04:
+            flags |= lib.PVM_PROG_JAM_FALLTHROUGH
+        if validate is None:
+            validate = blob.isa is InstructionSet.JAM_V1 and profile is Profile.POLKAVM
+        if validate:
+            flags |= lib.PVM_PROG_VALIDATE_JAM
+        costs = ffi.NULL if cost_model is None else ffi.new("uint32_t[]", cost_model.table())
+        jt = ffi.new("uint32_t[]", blob.jump_table or [0])
+        err = errbuf()
+        ptr = lib.pvm_program_new(int(blob.isa), blob.code, len(blob.code), blob.bitmask,
+                                  len(blob.bitmask), jt, len(blob.jump_table), costs, flags, err,
+                                  256)
+        if ptr == ffi.NULL:
+            raise ModuleError(f"module validation failed: {errstr(err)}")
+        self._ptr: Any = ffi.gc(ptr, lib.pvm_program_free)
+
+    @property
+    def instruction_count(self) -> int:
+        return int(lib.pvm_program_instruction_count(self._ptr))
+
+    @property
+    def basic_block_count(self) -> int:
+        return int(lib.pvm_program_block_count(self._ptr))
+
+    @property
+    def is_64_bit(self) -> bool:
+        return bool(lib.pvm_program_is_64_bit(self._ptr))
+
+    def block_start(self, pc: int) -> int | None:
+        s = int(lib.pvm_program_block_start(self._ptr, pc))
+        return None if s < 0 else s
+
+    def block_cost(self, start: int) -> int:
+        return int(lib.pvm_program_block_cost(self._ptr, start))
+
+    def is_jump_target(self, pc: int) -> bool:
+        return bool(lib.pvm_program_is_jump_target(self._ptr, pc))
+
+
+_PERM = {"none": 0, "r": 1, "ro": 1, "read": 1, "rw": 2, "write": 2}
+
+
+class RawInstance:
+    """One instance of a program: registers, gas, pc and memory, and ``run()``.
+
+    ``dynamic_paging`` starts with no memory mapped; the host maps pages with
+    :meth:`map_memory` (as the JAM vectors and spectool sources need).  In
+    standard mode memory is laid out from the blob's memory config.
+    """
+
+    def __init__(self, program: NativeProgram, *, page_size: int = 0x1000,
+                 dynamic_paging: bool = False, gas_metering: bool = True,
+                 step_tracing: bool = False, aux_data_size: int = 0):
+        blob = program.blob
+        cfg = ffi.new("pvm_instance_config*")
+        cfg.page_size = page_size
+        cfg.ro_data_size = blob.ro_data_size
+        cfg.rw_data_size = blob.rw_data_size
+        cfg.stack_size = blob.stack_size
+        cfg.aux_data_size = aux_data_size
+        cfg.dynamic_paging = 1 if dynamic_paging else 0
+        cfg.gas_metering = lib.PVM_GAS_SYNC if gas_metering else lib.PVM_GAS_NONE
+        cfg.step_tracing = 1 if step_tracing else 0
+        err = errbuf()
+        ptr = lib.pvm_instance_new(program._ptr, cfg, blob.ro_data, len(blob.ro_data),
+                                   blob.rw_data, len(blob.rw_data), err, 256)
+        if ptr == ffi.NULL:
+            raise ModuleError(errstr(err))
+        self.program = program
+        self._ptr: Any = ffi.gc(ptr, lib.pvm_instance_free)
+        self.is_64_bit = program.is_64_bit
+        self.dynamic_paging = dynamic_paging
+        self.gas_metering = gas_metering
+        self.page_size = page_size
+        mm = lib.pvm_instance_memory_map(self._ptr)
+        self._base = lib.pvm_instance_memory_base(self._ptr)
+        self.memory_map = MemoryMap(page_size, blob.ro_data_size, blob.rw_data_size,
+                                    blob.stack_size, aux_data_size)
+        assert int(mm.heap_base) == self.memory_map.heap_base
+
+    # ---- registers ----
+    def reg(self, r: int) -> int:
+        return int(lib.pvm_instance_reg(self._ptr, r))
+
+    def set_reg(self, r: int, value: int) -> None:
+        if not 0 <= r < NUM_REGS:
+            raise ExecutionError(f"no register {r}")
+        lib.pvm_instance_set_reg(self._ptr, r, value & 0xFFFFFFFFFFFFFFFF)
+
+    @property
+    def regs(self) -> list[int]:
+        return [int(lib.pvm_instance_reg(self._ptr, r)) for r in range(NUM_REGS)]
+
+    @regs.setter
+    def regs(self, values: list[int]) -> None:
+        if len(values) != NUM_REGS:
+            raise ExecutionError(f"expected {NUM_REGS} registers, got {len(values)}")
+        for r, v in enumerate(values):
+            self.set_reg(r, v)
+
+    # ---- gas and pc ----
+    @property
+    def gas(self) -> int:
+        return int(lib.pvm_instance_gas(self._ptr))
+
+    @gas.setter
+    def gas(self, value: int) -> None:
+        lib.pvm_instance_set_gas(self._ptr, value)
+
+    @property
+    def program_counter(self) -> int | None:
+        v = int(lib.pvm_instance_pc(self._ptr))
+        return None if v < 0 else v
+
+    @property
+    def next_program_counter(self) -> int | None:
+        v = int(lib.pvm_instance_next_pc(self._ptr))
+        return None if v < 0 else v
+
+    @next_program_counter.setter
+    def next_program_counter(self, pc: int | None) -> None:
+        if pc is None:
+            lib.pvm_instance_clear_next_pc(self._ptr)
+        else:
+            if not 0 <= pc < 1 << 32:
+                raise ExecutionError(f"program counter out of range: {pc}")
+            lib.pvm_instance_set_next_pc(self._ptr, pc)
+
+    # ---- execution ----
+    def run(self) -> Interrupt:
+        k = int(lib.pvm_instance_run(self._ptr))
+        if k == lib.PVM_INT_ERROR:
+            raise ExecutionError(ffi.string(lib.pvm_instance_error(self._ptr)).decode())
+        kind = InterruptKind(k)
+        pc = self.program_counter
+        if kind is InterruptKind.ECALLI:
+            return Interrupt(kind, pc, hostcall=int(lib.pvm_instance_ecalli(self._ptr)))
+        if kind is InterruptKind.SEGFAULT:
+            return Interrupt(kind, pc, fault_address=int(lib.pvm_instance_fault_address(self._ptr)),
+                             fault_is_write_protected=bool(
+                                 lib.pvm_instance_fault_is_write(self._ptr)))
+        return Interrupt(kind, pc)
+
+    def prepare_call(self, pc: int, args: list[int] | tuple[int, ...] = ()) -> None:
+        """The standard call sequence (execution.md 4): registers zeroed, sp at
+        the stack top, ra = return-to-host, arguments in a0..a5, t0..t2."""
+        if len(args) > 9:
+            raise ExecutionError(f"too many argument registers: {len(args)} > 9")
+        for r in range(NUM_REGS):
+            self.set_reg(r, 0)
+        self.set_reg(1, self.memory_map.default_sp)
+        self.set_reg(0, RETURN_TO_HOST)
+        for reg, value in zip((7, 8, 9, 10, 11, 12, 2, 3, 4), args, strict=False):
+            self.set_reg(reg, value)
+        self.next_program_counter = pc
+
+    # ---- memory ----
+    def read_memory(self, address: int, length: int) -> bytes:
+        if length < 0 or not 0 <= address < 1 << 32:
+            raise ExecutionError(f"bad memory range 0x{address:x}+{length}")
+        buf = ffi.new("uint8_t[]", max(length, 1))
+        if lib.pvm_instance_read(self._ptr, address, buf, length) != 0:
+            raise ExecutionError(f"memory at 0x{address:x}..0x{address + length:x} is not accessible")
+        return bytes(ffi.buffer(buf, length))
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        if not 0 <= address < 1 << 32:
+            raise ExecutionError(f"bad address 0x{address:x}")
+        if lib.pvm_instance_write(self._ptr, address, data, len(data)) != 0:
+            raise ExecutionError(
+                f"memory at 0x{address:x}..0x{address + len(data):x} is not accessible")
+
+    def is_memory_accessible(self, address: int, length: int, *, write: bool = False) -> bool:
+        if length < 0 or not 0 <= address < 1 << 32:
+            return False
+        return bool(lib.pvm_instance_is_accessible(self._ptr, address, length, int(write)))
+
+    def memory_view(self, address: int, length: int) -> memoryview:
+        """A zero-copy view of accessible guest memory (valid while the instance lives)."""
+        if not self.is_memory_accessible(address, length):
+            raise ExecutionError(f"memory at 0x{address:x}..0x{address + length:x} is not accessible")
+        return memoryview(ffi.buffer(self._base + address, length))
+
+    def map_memory(self, address: int, length: int, *, writable: bool = True) -> None:
+        perm = lib.PVM_PERM_WRITE if writable else lib.PVM_PERM_READ
+        if lib.pvm_instance_map(self._ptr, address, length, perm) != 0:
+            raise ExecutionError(self._page_error("map", address, length))
+
+    def protect_memory(self, address: int, length: int, *, writable: bool = False) -> None:
+        perm = lib.PVM_PERM_WRITE if writable else lib.PVM_PERM_READ
+        if lib.pvm_instance_protect(self._ptr, address, length, perm) != 0:
+            raise ExecutionError(self._page_error("protect", address, length))
+
+    def unmap_memory(self, address: int, length: int) -> None:
+        if lib.pvm_instance_unmap(self._ptr, address, length) != 0:
+            raise ExecutionError(self._page_error("unmap", address, length))
+
+    def _page_error(self, what: str, address: int, length: int) -> str:
+        if not self.dynamic_paging:
+            return f"cannot {what} pages: dynamic paging is not enabled"
+        return (f"cannot {what} 0x{address:x}+0x{length:x}: the address must be page aligned, "
+                f">= 0x10000, the range inside 4 GiB and (for protect) mapped")
+
+    def sbrk(self, size: int) -> int | None:
+        top = int(lib.pvm_instance_sbrk(self._ptr, size & 0xFFFFFFFF))
+        return None if top == 0 else top
+
+    @property
+    def heap_size(self) -> int:
+        return int(lib.pvm_instance_heap_size(self._ptr))
+
+    def reset_memory(self) -> None:
+        lib.pvm_instance_reset_memory(self._ptr)
