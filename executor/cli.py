@@ -100,6 +100,46 @@ def cmd_vectors(args: argparse.Namespace) -> int:
     return 0 if failed == 0 and passed > 0 else 1
 
 
+def cmd_doom(args: argparse.Namespace) -> int:
+    from executor.doom import DEFAULT_WAD, Doom, fnv1a64
+
+    wad = Path(args.wad) if args.wad else DEFAULT_WAD
+    if not wad.exists():
+        raise PvmError(f"WAD not found: {wad} (install Debian's freedoom package)")
+    blob = Path(args.blob)
+    d = Doom(blob, wad.read_bytes(), gas_metering=args.gas_metering == "sync",
+             stdout=(lambda b: None) if args.quiet else sys.stderr.buffer.write)
+    import time
+
+    total_gas = d.initialize()
+    ref = json.loads(Path(args.reference).read_text()) if args.reference else None
+    mismatches = 0
+    if ref and total_gas != ref["ext_initialize_gas"]:
+        mismatches += 1
+        print(f"ext_initialize gas {total_gas} != reference {ref['ext_initialize_gas']}")
+    t0 = time.perf_counter()
+    for k in range(args.frames):
+        f = d.tick()
+        total_gas += f.gas
+        if ref and k < len(ref["frames"]):
+            r = ref["frames"][k]
+            got = (f.gas, f"{f.crc32:08x}", f.width, f.height, f.audio_samples)
+            want = (r["gas"], r["crc32"], r["width"], r["height"], r["audio_samples"])
+            if got != want:
+                mismatches += 1
+                print(f"frame {k}: {got} != reference {want}")
+    dt = time.perf_counter() - t0
+    if args.frames:
+        print(f"{args.frames} frames in {dt:.3f} s: {args.frames / dt:.1f} frames/s, "
+              f"{dt / args.frames * 1000:.3f} ms/frame")
+    if ref:
+        n = min(args.frames, len(ref["frames"]))
+        print(f"reference check: {n} frames, {mismatches} mismatches")
+    print(f"gas {total_gas if args.gas_metering == 'sync' else 0}")
+    print(f"checksum 0x{fnv1a64(d.frame):016x}")
+    return 1 if mismatches else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pvm-exec", description="PolkaVM executor")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -125,7 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost-model", default="naive")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("doom", help="run doom.polkavm")
+    p.add_argument("--blob", default=str(_shared() / "blobs" / "doom.polkavm"))
+    p.add_argument("--wad")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--backend", default="interpreter", choices=["interpreter"])
+    p.add_argument("--gas-metering", default="sync", choices=["sync", "none"])
+    p.add_argument("--reference", help="doom-reference-100.json to compare gas and frames")
+    p.add_argument("--quiet", action="store_true", help="drop the guest's stdout")
+    p.set_defaults(func=cmd_doom)
     return ap
+
+
+def _shared() -> Path:
+    """The team's shared/ folder next to the checkout (for default data paths)."""
+    here = Path(__file__).resolve().parent.parent
+    return here.parent / "shared"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,67 @@
+# pvm-executor: `make demo` and `make test` set everything up themselves
+# (virtualenv, Python packages, Debian packages, the C core) and are idempotent.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def) executor/_build_native.py
+WAD := /usr/share/games/doom/freedoom1.wad
+PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 pytest>=8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5
+
+.PHONY: all setup build demo test test-fast test-asan lint typecheck bench clean apt
+
+all: build
+
+$(VENV)/.stamp-venv:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	touch $@
+
+$(VENV)/.stamp-deps: $(VENV)/.stamp-venv Makefile
+	$(PIP) install -q $(PYDEPS)
+	touch $@
+
+# The C core is compiled by cffi during the (editable) install.
+$(VENV)/.stamp-build: $(VENV)/.stamp-deps $(NATIVE_SRC) pyproject.toml setup.py
+	$(PIP) install -q --no-build-isolation -e .
+	touch $@
+
+setup: $(VENV)/.stamp-deps
+build: $(VENV)/.stamp-build
+
+# Debian packages: freedoom (the WAD doom.polkavm plays).
+apt:
+	@if [ ! -f $(WAD) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq freedoom; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq freedoom; fi; \
+	fi
+
+demo: build apt
+	$(VENV)/bin/pvm-exec info ../shared/blobs/example-hello-world.polkavm
+	$(VENV)/bin/pvm-exec vectors ../shared/vectors/jam-v0.4
+	$(VENV)/bin/pvm-exec doom --frames 100 --quiet --reference ../shared/blobs/doom-reference-100.json
+
+test: build apt
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test-fast: build
+	$(VENV)/bin/pytest -q -x -p no:cacheprovider -m "not slow"
+
+# The same tests against a build with AddressSanitizer and UBSan.
+test-asan: $(VENV)/.stamp-deps apt
+	rm -rf build-asan && mkdir -p build-asan
+	PVM_EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1" \
+	PVM_EXTRA_LDFLAGS="-fsanitize=address,undefined" \
+	  $(PY) -c "import sys; sys.path.insert(0, 'executor'); import _build_native as b; b.ffibuilder.compile(tmpdir='build-asan', verbose=False)"
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 PYTHONPATH=build-asan \
+	  $(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow" tests
+
+lint: $(VENV)/.stamp-deps
+	$(VENV)/bin/ruff check executor chain_sim tests tools
+typecheck: build
+	$(VENV)/bin/mypy executor
+
+clean:
+	rm -rf build build-asan *.egg-info executor/_native*.so executor/_native.c $(VENV)
