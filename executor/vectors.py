@@ -42,9 +42,9 @@ class VectorResult:
 
 
 def _backend_instance(program: NativeProgram, backend: str, **kw: Any) -> RawInstance:
-    if backend != "interpreter":
-        raise PvmError(f"backend {backend!r} is not available (available: interpreter)")
-    return RawInstance(program, **kw)
+    from executor.backends import new_instance
+
+    return new_instance(program, backend, **kw)
 
 
 def _memory_problems(inst: RawInstance, mapped: Iterable[tuple[int, int]],
