@@ -15,7 +15,10 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "native"
 
-SOURCES = ["isa.c", "decode.c", "memory.c", "program.c", "instance.c", "interp.c"]
+SOURCES = [
+    "isa.c", "decode.c", "memory.c", "program.c", "instance.c", "interp.c",
+    "jit/compile.c", "jit/runtime.c",
+]
 
 
 def _cdef() -> str:

@@ -8,12 +8,25 @@ from typing import Any
 from executor.errors import PvmError
 from executor.raw import NativeProgram, RawInstance
 
-BACKENDS = ("interpreter",)
+from executor.native import errbuf, errstr, lib
+
+BACKENDS = ("interpreter", "jit")
+
+
+def jit_unavailable_reason() -> str | None:
+    """Why the in-process JIT cannot run here, or None if it can."""
+    err = errbuf()
+    if lib.pvm_jit_available(err, 256):
+        return None
+    return errstr(err)
 
 
 def available_backends() -> list[str]:
     """Backends that work on this machine."""
-    return list(BACKENDS)
+    out = ["interpreter"]
+    if jit_unavailable_reason() is None:
+        out.append("jit")
+    return out
 
 
 def new_instance(program: NativeProgram, backend: str = "interpreter", **kwargs: Any) -> RawInstance:
@@ -23,4 +36,9 @@ def new_instance(program: NativeProgram, backend: str = "interpreter", **kwargs:
     dynamic_paging, gas_metering, step_tracing, aux_data_size)."""
     if backend == "interpreter":
         return RawInstance(program, **kwargs)
+    if backend == "jit":
+        reason = jit_unavailable_reason()
+        if reason is not None:
+            raise PvmError(f"the JIT cannot run on this machine: {reason}; use the interpreter")
+        return RawInstance(program, backend="jit", **kwargs)
     raise PvmError(f"backend {backend!r} is not available (available: {', '.join(BACKENDS)})")

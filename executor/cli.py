@@ -107,7 +107,7 @@ def cmd_doom(args: argparse.Namespace) -> int:
     if not wad.exists():
         raise PvmError(f"WAD not found: {wad} (install Debian's freedoom package)")
     blob = Path(args.blob)
-    d = Doom(blob, wad.read_bytes(), gas_metering=args.gas_metering == "sync",
+    d = Doom(blob, wad.read_bytes(), gas_metering=args.gas_metering == "sync", backend=args.backend,
              stdout=(lambda b: None) if args.quiet else sys.stderr.buffer.write)
     import time
 
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("vectors", help="run conformance vectors (.json, .txt, or folders)")
     p.add_argument("paths", nargs="+")
-    p.add_argument("--backend", default="interpreter", choices=["interpreter"])
+    p.add_argument("--backend", default="interpreter", choices=["interpreter", "jit"])
     p.add_argument("--cost-model", default="naive")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_vectors)
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blob", default=str(_shared() / "blobs" / "doom.polkavm"))
     p.add_argument("--wad")
     p.add_argument("--frames", type=int, default=100)
-    p.add_argument("--backend", default="interpreter", choices=["interpreter"])
+    p.add_argument("--backend", default="interpreter", choices=["interpreter", "jit"])
     p.add_argument("--gas-metering", default="sync", choices=["sync", "none"])
     p.add_argument("--reference", help="doom-reference-100.json to compare gas and frames")
     p.add_argument("--quiet", action="store_true", help="drop the guest's stdout")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from executor.blob import ProgramBlob
 from executor.errors import HostError, OutOfGas, PvmError, Trap
-from executor.raw import InterruptKind, NativeProgram, RawInstance
+from executor.raw import InterruptKind, NativeProgram
 
 DEFAULT_WAD = Path("/usr/share/games/doom/freedoom1.wad")
 PAGE_SIZE = 0x4000
@@ -49,12 +49,16 @@ class Doom:
     blob_path: Path
     wad: bytes
     gas_metering: bool = True
+    backend: str = "interpreter"
     stdout: Callable[[bytes], None] = field(default=lambda b: None)
 
     def __post_init__(self) -> None:
         self.blob = ProgramBlob.load(self.blob_path)
         self.program = NativeProgram(self.blob)
-        self.inst = RawInstance(self.program, page_size=PAGE_SIZE, gas_metering=self.gas_metering)
+        from executor.backends import new_instance
+
+        self.inst = new_instance(self.program, self.backend, page_size=PAGE_SIZE,
+                                 gas_metering=self.gas_metering)
         names = self.blob.import_names()
         self._handlers: list[Callable[[], None]] = []
         table = {

@@ -144,6 +144,8 @@ class NativeProgram:
         return bool(lib.pvm_program_is_jump_target(self._ptr, pc))
 
 
+_BACKEND_IDS = {"interpreter": 0, "jit": 1}
+
 _PERM = {"none": 0, "r": 1, "ro": 1, "read": 1, "rw": 2, "write": 2}
 
 
@@ -157,7 +159,8 @@ class RawInstance:
 
     def __init__(self, program: NativeProgram, *, page_size: int = 0x1000,
                  dynamic_paging: bool = False, gas_metering: bool = True,
-                 step_tracing: bool = False, aux_data_size: int = 0):
+                 step_tracing: bool = False, aux_data_size: int = 0,
+                 backend: str = "interpreter"):
         blob = program.blob
         cfg = ffi.new("pvm_instance_config*")
         cfg.page_size = page_size
@@ -168,6 +171,10 @@ class RawInstance:
         cfg.dynamic_paging = 1 if dynamic_paging else 0
         cfg.gas_metering = lib.PVM_GAS_SYNC if gas_metering else lib.PVM_GAS_NONE
         cfg.step_tracing = 1 if step_tracing else 0
+        if backend not in _BACKEND_IDS:
+            raise ModuleError(f"unknown backend {backend!r}")
+        cfg.backend = _BACKEND_IDS[backend]
+        self.backend = backend
         err = errbuf()
         ptr = lib.pvm_instance_new(program._ptr, cfg, blob.ro_data, len(blob.ro_data),
                                    blob.rw_data, len(blob.rw_data), err, 256)

@@ -3,6 +3,7 @@
  * memory, and the entry rules of run() (execution.md 2, gas.md 3).
  */
 #include "instance.h"
+#include "jit/jit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,29 @@ pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *
         return NULL;
     }
     vm->prog = p;
+    if (cfg->backend == PVM_BACKEND_JIT) {
+        char reason[128];
+        if (!pvm_jit_available(reason, sizeof reason)) {
+            pvm_set_err(err, err_len, "the JIT cannot run here: %s", reason);
+            free(vm);
+            return NULL;
+        }
+        if (cfg->step_tracing) {
+            pvm_set_err(err, err_len, "step tracing runs on the interpreter, not the JIT");
+            free(vm);
+            return NULL;
+        }
+        vm->jit = (struct pvm_jit_code *)pvm_program_jit(p, cfg->gas_metering != PVM_GAS_NONE, err, err_len);
+        if (!vm->jit) {
+            free(vm);
+            return NULL;
+        }
+    } else if (cfg->backend != PVM_BACKEND_INTERPRETER) {
+        pvm_set_err(err, err_len, "unknown backend %d", cfg->backend);
+        free(vm);
+        return NULL;
+    }
+    vm->jit_resume = NONE;
     if (pvm_memory_init(&vm->mem, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
         free(vm);
         return NULL;
@@ -42,7 +66,7 @@ void pvm_instance_free(pvm_instance *vm) {
 
 int pvm_instance_reset_memory(pvm_instance *vm) {
     memset(vm->regs, 0, sizeof vm->regs);
-    vm->pc = vm->next_pc = vm->resume_rec = vm->step_skip = NONE;
+    vm->pc = vm->next_pc = vm->resume_rec = vm->step_skip = vm->jit_resume = NONE;
     return pvm_memory_reset(&vm->mem);
 }
 
@@ -70,12 +94,14 @@ int64_t pvm_instance_next_pc(const pvm_instance *vm) {
 void pvm_instance_set_next_pc(pvm_instance *vm, uint32_t pc) {
     vm->next_pc = pc;
     vm->resume_rec = NONE;
+    vm->jit_resume = NONE;
     vm->step_skip = NONE;
 }
 
 void pvm_instance_clear_next_pc(pvm_instance *vm) {
     vm->next_pc = NONE;
     vm->resume_rec = NONE;
+    vm->jit_resume = NONE;
 }
 
 uint32_t pvm_instance_ecalli(const pvm_instance *vm) { return vm->ecalli; }
@@ -91,11 +117,7 @@ int pvm_instance_read(const pvm_instance *vm, uint32_t addr, uint8_t *buf, uint3
 }
 
 int pvm_instance_write(pvm_instance *vm, uint32_t addr, const uint8_t *buf, uint32_t len) {
-    if (!pvm_memory_host_accessible(&vm->mem, addr, len, 0))
-        return -1;
-    if (len)
-        memcpy(vm->mem.base + addr, buf, len);
-    return 0;
+    return pvm_memory_host_write(&vm->mem, addr, buf, len);
 }
 
 int pvm_instance_is_accessible(const pvm_instance *vm, uint32_t addr, uint32_t len, int write) {
@@ -135,6 +157,28 @@ int pvm_instance_run(pvm_instance *vm) {
         vm->pc = NONE;
         return PVM_INT_NOT_ENOUGH_GAS;
     }
+    if (vm->jit) {
+        if (vm->jit_resume != NONE)
+            return pvm_jit_run(vm, vm->jit_resume);
+        uint32_t pc = vm->next_pc;
+        uint32_t ii = pc < p->code_len ? p->pc_to_insn[pc] : NONE;
+        if (ii == NONE || p->insn_block[ii] == NONE || p->insn_rec[ii] == NONE) {
+            vm->pc = pc;
+            return PVM_INT_TRAP;
+        }
+        uint32_t start = p->insn_block[ii];
+        if (start == ii)
+            return pvm_jit_run(vm, vm->jit->charge_off[ii]);
+        if (vm->gas_metering) {
+            int64_t cost = p->block_cost[start];
+            if (vm->gas < cost) {
+                vm->pc = NONE;
+                return PVM_INT_NOT_ENOUGH_GAS;
+            }
+            vm->gas -= cost;
+        }
+        return pvm_jit_run(vm, vm->jit->insn_off[ii]);
+    }
     uint32_t rec = vm->resume_rec;
     if (rec == NONE) {
         /* entry from the host at next_pc */
@@ -161,4 +205,74 @@ int pvm_instance_run(pvm_instance *vm) {
         }
     }
     return pvm_interp_run(vm, rec);
+}
+
+int pvm_exec_memset(pvm_instance *vm, int is32, int64_t *gas, int metered) {
+    pvm_memory *mem = &vm->mem;
+    uint64_t *R = vm->regs;
+    uint32_t dst = (uint32_t)R[7];
+    uint32_t count = (uint32_t)R[9];
+    uint8_t byte = (uint8_t)R[8];
+    uint32_t written = 0;
+    int stop = 0;
+    while (count > 0) {
+        if (metered && *gas <= 0) {
+            stop = PVM_INT_NOT_ENOUGH_GAS;
+            break;
+        }
+        uint32_t n = count;
+        if (metered && (uint64_t)*gas < n)
+            n = (uint32_t)*gas;
+        uint32_t room = mem->page_size - (dst & (mem->page_size - 1));
+        if (n > room)
+            n = room;
+        if (!pvm_memory_fast_ok(mem, dst, 1, PVM_PERM_WRITE)) {
+            int k = pvm_memory_guest_check(mem, dst, 1, 1, &vm->fault_page, &vm->fault_write);
+            stop = k == PVM_ACCESS_FAULT ? PVM_INT_SEGFAULT : PVM_INT_TRAP;
+            break;
+        }
+        memset(mem->base + dst, byte, n);
+        dst += n;
+        written += n;
+        count -= n;
+        if (metered)
+            *gas -= n;
+    }
+    R[7] = R[7] + written;
+    if (is32) {
+        R[7] = (uint64_t)(int64_t)(int32_t)(uint32_t)R[7];
+        R[9] = (uint64_t)(int64_t)(int32_t)count;
+    } else {
+        R[9] = count;
+    }
+    return stop;
+}
+
+uint64_t pvm_exec_sbrk(pvm_instance *vm, int is32, uint64_t size) {
+    uint32_t res;
+    if (vm->mem.dynamic)
+        res = 0; /* not available with dynamic paging (execution.md 3.4) */
+    else if (is32)
+        res = pvm_memory_sbrk(&vm->mem, (uint32_t)size);
+    else
+        res = pvm_memory_sbrk(&vm->mem, size > UINT32_MAX ? 0 : (uint32_t)size);
+    return (uint64_t)(int64_t)(int32_t)res;
+}
+
+int pvm_jit_available(char *reason, size_t reason_len) {
+#if defined(__x86_64__) && defined(__linux__)
+    return pvm_jit_cpu_ok(reason, reason_len);
+#else
+    pvm_set_err(reason, reason_len, "the JIT targets x86-64 Linux");
+    return 0;
+#endif
+}
+
+int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char *err, size_t err_len) {
+    const pvm_jit_code *c = pvm_program_jit(p, metered, err, err_len);
+    if (!c)
+        return -1;
+    if (code_size)
+        *code_size = c->code_len;
+    return 0;
 }

@@ -23,8 +23,18 @@ struct pvm_instance {
     uint32_t fault_page;
     int fault_write;
     char error[160];
+    /* JIT state */
+    struct pvm_jit_code *jit;   /* compiled code when the backend is the JIT */
+    uint32_t jit_resume;        /* native offset to resume at, NONE: enter via next_pc */
+    volatile uint32_t jit_fault_kind; /* set by the fault handler */
 };
 
 int pvm_interp_run(pvm_instance *vm, uint32_t rec);
+
+/* Shared by every backend: the memset and sbrk instructions (isa.md 5.9,
+   5.10).  memset returns 0 when done, else the interrupt that stopped it
+   (registers are written back either way, so it is restartable). */
+int pvm_exec_memset(pvm_instance *vm, int is32, int64_t *gas, int metered);
+uint64_t pvm_exec_sbrk(pvm_instance *vm, int is32, uint64_t size);
 
 #endif

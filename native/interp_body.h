@@ -282,57 +282,14 @@ L_ZERO_EXTEND_16: R[ip->a] = R[ip->b] & 0xFFFF; NEXT();
 L_REVERSE_BYTE: R[ip->a] = __builtin_bswap64(R[ip->b]); NEXT();
 L_XREVERSE_BYTE_32: R[ip->a] = W32(__builtin_bswap32((uint32_t)R[ip->b])); NEXT();
 
-L_SBRK: {
-    uint64_t size = R[ip->b];
-    uint32_t res = (mem->dynamic || size > UINT32_MAX) ? (mem->dynamic ? 0 : pvm_memory_sbrk(mem, 0))
-                                                       : pvm_memory_sbrk(mem, (uint32_t)size);
-    R[ip->a] = W32(res);
+L_SBRK:
+L_XSBRK_32:
+    R[ip->a] = pvm_exec_sbrk(vm, ip->op == PVM_XOP_SBRK_32, R[ip->b]);
     NEXT();
-}
-L_XSBRK_32: {
-    uint32_t res = mem->dynamic ? 0 : pvm_memory_sbrk(mem, (uint32_t)R[ip->b]);
-    R[ip->a] = W32(res);
-    NEXT();
-}
 
 L_MEMSET:
 L_XMEMSET_32: {
-    uint32_t dst = (uint32_t)R[7];
-    uint32_t count = (uint32_t)R[9];
-    uint8_t byte = (uint8_t)R[8];
-    uint32_t written = 0;
-    int stop = 0;
-    while (count > 0) {
-        if (INTERP_GAS && gas <= 0) {
-            stop = PVM_INT_NOT_ENOUGH_GAS;
-            break;
-        }
-        uint32_t n = count;
-        if (INTERP_GAS && (uint64_t)gas < n)
-            n = (uint32_t)gas;
-        uint32_t room = mem->page_size - (dst & (mem->page_size - 1));
-        if (n > room)
-            n = room;
-        if (!pvm_memory_fast_ok(mem, dst, 1, PVM_PERM_WRITE)) {
-            int k = pvm_memory_guest_check(mem, dst, 1, 1, &vm->fault_page, &vm->fault_write);
-            if (k == PVM_ACCESS_FAULT) {
-                stop = PVM_INT_SEGFAULT;
-            } else {
-                stop = PVM_INT_TRAP;
-            }
-            break;
-        }
-        memset(base + dst, byte, n);
-        dst += n;
-        written += n;
-        count -= n;
-        if (INTERP_GAS)
-            gas -= n;
-    }
-    R[7] = R[7] + written;
-    if (ip->op == PVM_XOP_MEMSET_32)
-        R[7] = W32(R[7]);
-    R[9] = prog->is_64 ? (uint64_t)count : W32(count);
+    int stop = pvm_exec_memset(vm, ip->op == PVM_XOP_MEMSET_32, &gas, INTERP_GAS);
     if (stop) {
         vm->pc = ip->pc;
         if (stop == PVM_INT_TRAP) {

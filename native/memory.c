@@ -9,6 +9,10 @@
 #include <sys/mman.h>
 
 #define GIB4 (UINT64_C(1) << 32)
+/* The reservation extends past 4 GiB by a never-mapped guard, so that a JIT
+   access at 0xFFFFFFFF of up to 8 bytes faults instead of touching
+   whatever follows the reservation. */
+#define RESERVATION (GIB4 + 0x10000)
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 
@@ -107,6 +111,31 @@ static int host_none(pvm_memory *m, uint64_t addr, uint64_t len) {
     return mprotect(m->base + addr, (size_t)len, PROT_NONE);
 }
 
+static int host_ro(pvm_memory *m, uint64_t addr, uint64_t len) {
+    if (len == 0)
+        return 0;
+    return mprotect(m->base + addr, (size_t)len, PROT_READ);
+}
+
+/* Host protection of a range of whole guest pages from the permission map:
+   the hardware view equals the guest view (the JIT relies on it). */
+static int host_sync(pvm_memory *m, uint64_t addr, uint64_t len) {
+    uint64_t end = addr + len;
+    uint64_t p = addr;
+    while (p < end) {
+        uint8_t perm = m->perm[p >> m->page_shift];
+        uint64_t q = p + m->page_size;
+        while (q < end && m->perm[q >> m->page_shift] == perm)
+            q += m->page_size;
+        int prot = perm == PVM_PERM_WRITE ? PROT_READ | PROT_WRITE
+                 : perm == PVM_PERM_READ ? PROT_READ : PROT_NONE;
+        if (mprotect(m->base + p, (size_t)(q - p), prot) != 0)
+            return -1;
+        p = q;
+    }
+    return 0;
+}
+
 /* Zero a host-RW range by dropping its pages. */
 static void host_zero(pvm_memory *m, uint64_t addr, uint64_t len) {
     if (len)
@@ -132,6 +161,9 @@ static int layout_standard(pvm_memory *m) {
         memcpy(m->base + mm->ro_data_address, m->ro_init, m->ro_init_len);
     if (m->rw_init_len)
         memcpy(m->base + mm->rw_data_address, m->rw_init, m->rw_init_len);
+    if (host_ro(m, mm->ro_data_address, mm->ro_data_size) ||
+        host_ro(m, mm->aux_data_address, mm->aux_data_size))
+        return -1;
     m->heap_size = 0;
     m->rw_end = mm->rw_data_address + mm->rw_data_size;
     return 0;
@@ -156,7 +188,7 @@ int pvm_memory_init(pvm_memory *m, const pvm_instance_config *cfg, const uint8_t
         pvm_set_err(err, err_len, "out of memory for the page table");
         return -1;
     }
-    void *base = mmap(NULL, (size_t)GIB4, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *base = mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
         pvm_set_err(err, err_len, "cannot reserve 4 GiB of address space for guest memory (errno %d)", errno);
         free(m->perm);
@@ -195,7 +227,7 @@ oom:
 
 void pvm_memory_destroy(pvm_memory *m) {
     if (m->base)
-        munmap(m->base, (size_t)GIB4);
+        munmap(m->base, (size_t)RESERVATION);
     free(m->perm);
     free((void *)m->ro_init);
     free((void *)m->rw_init);
@@ -219,10 +251,15 @@ int pvm_memory_reset(pvm_memory *m) {
         host_none(m, init_end, m->rw_end - init_end);
         set_perm(m, init_end, m->rw_end - init_end, PVM_PERM_NONE);
     }
+    if (host_rw(m, mm->ro_data_address, mm->ro_data_size))
+        return -1;
     if (m->ro_init_len)
         memcpy(m->base + mm->ro_data_address, m->ro_init, m->ro_init_len);
     if (m->rw_init_len)
         memcpy(m->base + mm->rw_data_address, m->rw_init, m->rw_init_len);
+    if (host_ro(m, mm->ro_data_address, mm->ro_data_size) ||
+        host_ro(m, mm->aux_data_address, mm->aux_data_size))
+        return -1;
     m->heap_size = 0;
     m->rw_end = (uint32_t)init_end;
     return 0;
@@ -288,6 +325,24 @@ fault:
     return PVM_ACCESS_FAULT;
 }
 
+int pvm_memory_host_write(pvm_memory *m, uint32_t addr, const uint8_t *buf, uint32_t len) {
+    if (!pvm_memory_host_accessible(m, addr, len, 0))
+        return -1;
+    if (len == 0)
+        return 0;
+    if (pvm_memory_host_accessible(m, addr, len, 1)) {
+        memcpy(m->base + addr, buf, len);
+        return 0;
+    }
+    /* read-only guest pages: lift the protection for the copy */
+    uint64_t lo = (uint64_t)addr & ~(uint64_t)(m->page_size - 1);
+    uint64_t hi = align_up((uint64_t)addr + len, m->page_size);
+    if (host_rw(m, lo, hi - lo) != 0)
+        return -1;
+    memcpy(m->base + addr, buf, len);
+    return host_sync(m, lo, hi - lo);
+}
+
 int pvm_memory_host_accessible(const pvm_memory *m, uint32_t addr, uint32_t len, int write_guest) {
     if (len == 0)
         return 1;
@@ -336,10 +391,8 @@ int pvm_memory_map_pages(pvm_memory *m, uint32_t addr, uint32_t len, int perm) {
     if (e == s)
         return 0;
     madvise(m->base + s, (size_t)(e - s), MADV_DONTNEED);
-    if (host_rw(m, s, e - s) != 0)
-        return -1;
     set_perm(m, s, e - s, (uint8_t)perm);
-    return 0;
+    return host_sync(m, s, e - s);
 }
 
 int pvm_memory_protect_pages(pvm_memory *m, uint32_t addr, uint32_t len, int perm) {
@@ -350,7 +403,7 @@ int pvm_memory_protect_pages(pvm_memory *m, uint32_t addr, uint32_t len, int per
         if (m->perm[p >> m->page_shift] == PVM_PERM_NONE)
             return -1;
     set_perm(m, s, e - s, (uint8_t)perm);
-    return 0;
+    return host_sync(m, s, e - s);
 }
 
 int pvm_memory_unmap_pages(pvm_memory *m, uint32_t addr, uint32_t len) {

@@ -41,6 +41,7 @@ static inline int pvm_memory_fast_ok(const pvm_memory *m, uint32_t addr, uint32_
 }
 
 int pvm_memory_host_accessible(const pvm_memory *m, uint32_t addr, uint32_t len, int write_guest);
+int pvm_memory_host_write(pvm_memory *m, uint32_t addr, const uint8_t *buf, uint32_t len);
 uint32_t pvm_memory_sbrk(pvm_memory *m, uint32_t size);
 int pvm_memory_map_pages(pvm_memory *m, uint32_t addr, uint32_t len, int perm);
 int pvm_memory_protect_pages(pvm_memory *m, uint32_t addr, uint32_t len, int perm);

@@ -66,6 +66,8 @@ void pvm_program_free(pvm_program *p) {
     free(p->block_cost);
     free(p->recs);
     free(p->jt_rec);
+    pvm_jit_free(p->jit[0]);
+    pvm_jit_free(p->jit[1]);
     free(p);
 }
 

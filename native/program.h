@@ -60,6 +60,10 @@ struct pvm_program {
     pvm_rec *recs;
     uint32_t rec_count;
     uint32_t *jt_rec;        /* per jump-table entry: CHARGE record of the target, NONE if invalid */
+
+    struct pvm_jit_code *jit[2]; /* JIT code (unmetered, metered), built on first use */
 };
+
+void pvm_jit_free(struct pvm_jit_code *c);
 
 #endif

@@ -136,13 +136,25 @@ enum {
     PVM_PERM_WRITE = 2       /* read and write */
 };
 
+enum {
+    PVM_BACKEND_INTERPRETER = 0,
+    PVM_BACKEND_JIT = 1
+};
+
 typedef struct {
     uint32_t page_size;
     uint32_t ro_data_size, rw_data_size, stack_size, aux_data_size;
     int dynamic_paging;      /* 1: no regions, the host maps pages */
     int gas_metering;        /* PVM_GAS_* */
-    int step_tracing;
+    int step_tracing;        /* interpreter only */
+    int backend;             /* PVM_BACKEND_* */
 } pvm_instance_config;
+
+/* 1 if the in-process JIT can run here; else 0 and a reason. */
+int pvm_jit_available(char *reason, size_t reason_len);
+/* Compiles the program for the JIT now (otherwise done at first instance);
+   0 on success.  Returns the size of the machine code in *code_size. */
+int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char *err, size_t err_len);
 
 typedef struct pvm_instance pvm_instance;
 

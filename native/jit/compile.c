@@ -1,0 +1,870 @@
+/*
+ * compile.c -- PolkaVM -> x86-64, one pass over the decoded program.
+ *
+ * Register assignment: the 13 guest registers live in rcx rbx rbp rsi rdi
+ * r8..r15; rax and rdx are scratch; rsp points at a small frame holding the
+ * instance pointer [rsp+0], the gas counter [rsp+8] and a spare slot.
+ * Guest memory is reached through the GS segment (emit_x64.h), so every
+ * access is confined to the instance's 4 GiB reservation by construction and
+ * faults on pages the guest may not touch (the host protection mirrors the
+ * guest's permissions, memory.c).
+ *
+ * Every way out of generated code goes through one exit routine with a
+ * "site" number in edx; the site table says what happened (trap, ecalli,
+ * finish, out of gas, helper) and where to resume.
+ */
+#include "jit.h"
+#include "emit_x64.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define NONE PVM_NONE_U32
+
+static const int HREG[PVM_NUM_REGS] = {RCX, RBX, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15};
+#define H(r) HREG[(r)]
+
+#define FRAME_CTX 0
+#define FRAME_GAS 8
+#define FRAME_SPARE 16
+#define FRAME_SIZE 24
+
+typedef struct {
+    size_t at;
+    uint32_t target_insn;
+} label_fix;
+
+typedef struct {
+    size_t at;
+    uint32_t site;
+    uint32_t cost; /* gas to give back before exiting (out-of-gas stubs) */
+} cold_req;
+
+typedef struct {
+    const pvm_program *p;
+    pvm_jit_code *c;
+    xbuf b;
+    label_fix *fix;
+    size_t nfix, capfix;
+    cold_req *cold;
+    size_t ncold, capcold;
+    size_t sites_cap;
+    uint32_t *rec_insn; /* record index -> instruction index */
+    int metered;
+    int oom;
+} jctx;
+
+#define GROW(arr, n, cap, extra)                                                    \
+    do {                                                                            \
+        if ((n) + (extra) > (cap)) {                                                \
+            size_t nc = (cap) ? (cap) * 2 : 256;                                    \
+            while (nc < (n) + (extra))                                              \
+                nc *= 2;                                                            \
+            void *q = realloc((arr), nc * sizeof(*(arr)));                          \
+            if (!q) {                                                               \
+                j->oom = 1;                                                         \
+                break;                                                              \
+            }                                                                       \
+            (arr) = q;                                                              \
+            (cap) = nc;                                                             \
+        }                                                                           \
+    } while (0)
+
+static uint32_t add_site(jctx *j, int kind, uint32_t pc, uint32_t arg, uint32_t insn, uint32_t resume) {
+    GROW(j->c->sites, j->c->site_count, j->sites_cap, 1);
+    if (j->oom)
+        return 0;
+    pvm_jit_site *s = &j->c->sites[j->c->site_count];
+    s->kind = (uint8_t)kind;
+    s->pc = pc;
+    s->arg = arg;
+    s->insn = insn;
+    s->resume_off = resume;
+    return j->c->site_count++;
+}
+
+static void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
+    GROW(j->fix, j->nfix, j->capfix, 1);
+    if (j->oom)
+        return;
+    j->fix[j->nfix].at = at;
+    j->fix[j->nfix].target_insn = target_insn;
+    j->nfix++;
+}
+
+static void jump_to_cold(jctx *j, size_t at, uint32_t site, uint32_t cost) {
+    GROW(j->cold, j->ncold, j->capcold, 1);
+    if (j->oom)
+        return;
+    j->cold[j->ncold].at = at;
+    j->cold[j->ncold].site = site;
+    j->cold[j->ncold].cost = cost;
+    j->ncold++;
+}
+
+static void patch_rel(xbuf *b, size_t at, size_t target) {
+    xb_patch32(b, at, (uint32_t)((int64_t)target - (int64_t)(at + 4)));
+}
+
+/* mov edx, site ; jmp exit */
+static void exit_via(jctx *j, uint32_t site) {
+    x_mov_imm(&j->b, RDX, site);
+    size_t at = x_jmp(&j->b);
+    patch_rel(&j->b, at, j->c->exit_off);
+}
+
+/* jcc to a cold stub exiting through `site` */
+static void jcc_exit(jctx *j, int cc, uint32_t site) {
+    size_t at = x_jcc(&j->b, cc);
+    jump_to_cold(j, at, site, 0);
+}
+
+static void emit_prologue_epilogue(jctx *j) {
+    xbuf *b = &j->b;
+    static const int saved[] = {RBX, RBP, R12, R13, R14, R15};
+    /* enter(vm = rdi, target = rsi) */
+    j->c->enter_off = (uint32_t)b->len;
+    for (int k = 0; k < 6; k++) {
+        x_rex(b, 0, 0, saved[k], 0);
+        xb8(b, 0x50 + (saved[k] & 7));
+    }
+    x_alu_imm(b, SZ64, ALU_SUB, RSP, FRAME_SIZE);
+    static const uint8_t mov_st[] = {0x89}, mov_ld[] = {0x8B};
+    x_frame(b, mov_st, 1, RDI, FRAME_CTX, 1);
+    x_ptr(b, SZ64, mov_ld, 1, RAX, RDI, (int32_t)offsetof(pvm_instance, gas));
+    x_frame(b, mov_st, 1, RAX, FRAME_GAS, 1);
+    x_mov(b, SZ64, RAX, RSI);
+    for (int r = 0; r < PVM_NUM_REGS; r++)
+        if (H(r) != RDI)
+            x_ptr(b, SZ64, mov_ld, 1, H(r), RDI, (int32_t)(offsetof(pvm_instance, regs) + 8 * (size_t)r));
+    for (int r = 0; r < PVM_NUM_REGS; r++)
+        if (H(r) == RDI)
+            x_ptr(b, SZ64, mov_ld, 1, RDI, RDI, (int32_t)(offsetof(pvm_instance, regs) + 8 * (size_t)r));
+    x_jmp_reg(b, RAX);
+
+    /* exit: edx = site */
+    j->c->exit_off = (uint32_t)b->len;
+    x_frame(b, mov_st, 1, RDX, FRAME_SPARE, 1);
+    x_frame(b, mov_ld, 1, RAX, FRAME_CTX, 1);
+    for (int r = 0; r < PVM_NUM_REGS; r++)
+        x_ptr(b, SZ64, mov_st, 1, H(r), RAX, (int32_t)(offsetof(pvm_instance, regs) + 8 * (size_t)r));
+    x_frame(b, mov_ld, 1, RDX, FRAME_GAS, 1);
+    x_ptr(b, SZ64, mov_st, 1, RDX, RAX, (int32_t)offsetof(pvm_instance, gas));
+    x_frame(b, mov_ld, 1, RAX, FRAME_SPARE, 1);
+    x_alu_imm(b, SZ64, ALU_ADD, RSP, FRAME_SIZE);
+    for (int k = 5; k >= 0; k--) {
+        x_rex(b, 0, 0, saved[k], 0);
+        xb8(b, 0x58 + (saved[k] & 7));
+    }
+    xb8(b, 0xC3);
+}
+
+/* gas charge at a block start: sub [rsp+8], cost ; js cold(oog) */
+static void emit_charge(jctx *j, uint32_t pc, uint32_t cost, uint32_t resume_off) {
+    if (!j->metered)
+        return;
+    xbuf *b = &j->b;
+    static const uint8_t op81[] = {0x81};
+    x_frame(b, op81, 1, ALU_SUB, FRAME_GAS, 1);
+    xb32(b, cost);
+    size_t at = x_jcc(b, CC_S);
+    uint32_t site = add_site(j, JIT_SITE_OOG, pc, 0, NONE, resume_off);
+    jump_to_cold(j, at, site, cost);
+}
+
+int pvm_jit_mem_width(unsigned op) {
+    switch (op) {
+    case PVM_OP_LOAD_U8: case PVM_OP_LOAD_I8: case PVM_OP_STORE_U8: case PVM_OP_STORE_IMM_U8:
+    case PVM_OP_STORE_IMM_INDIRECT_U8: case PVM_OP_STORE_INDIRECT_U8:
+    case PVM_OP_LOAD_INDIRECT_U8: case PVM_OP_LOAD_INDIRECT_I8:
+        return 1;
+    case PVM_OP_LOAD_U16: case PVM_OP_LOAD_I16: case PVM_OP_STORE_U16: case PVM_OP_STORE_IMM_U16:
+    case PVM_OP_STORE_IMM_INDIRECT_U16: case PVM_OP_STORE_INDIRECT_U16:
+    case PVM_OP_LOAD_INDIRECT_U16: case PVM_OP_LOAD_INDIRECT_I16:
+        return 2;
+    case PVM_OP_LOAD_U32: case PVM_OP_LOAD_I32: case PVM_OP_STORE_U32: case PVM_OP_STORE_IMM_U32:
+    case PVM_OP_STORE_IMM_INDIRECT_U32: case PVM_OP_STORE_INDIRECT_U32:
+    case PVM_OP_LOAD_INDIRECT_U32: case PVM_OP_LOAD_INDIRECT_I32:
+        return 4;
+    default:
+        return 8;
+    }
+}
+
+/* Emits a guest load into host register dst. */
+static void emit_load(xbuf *b, unsigned op, int dst, int base, int32_t disp) {
+    static const uint8_t movzx8[] = {0x0F, 0xB6}, movsx8[] = {0x0F, 0xBE}, movzx16[] = {0x0F, 0xB7},
+                         movsx16[] = {0x0F, 0xBF}, mov[] = {0x8B}, movsxd[] = {0x63};
+    switch (op) {
+    case PVM_OP_LOAD_U8: case PVM_OP_LOAD_INDIRECT_U8: x_mem(b, SZ32, movzx8, 2, dst, base, disp); break;
+    case PVM_OP_LOAD_I8: case PVM_OP_LOAD_INDIRECT_I8: x_mem(b, SZ64, movsx8, 2, dst, base, disp); break;
+    case PVM_OP_LOAD_U16: case PVM_OP_LOAD_INDIRECT_U16: x_mem(b, SZ32, movzx16, 2, dst, base, disp); break;
+    case PVM_OP_LOAD_I16: case PVM_OP_LOAD_INDIRECT_I16: x_mem(b, SZ64, movsx16, 2, dst, base, disp); break;
+    case PVM_OP_LOAD_U32: case PVM_OP_LOAD_INDIRECT_U32: x_mem(b, SZ32, mov, 1, dst, base, disp); break;
+    case PVM_OP_LOAD_I32: case PVM_OP_LOAD_INDIRECT_I32: x_mem(b, SZ64, movsxd, 1, dst, base, disp); break;
+    default: x_mem(b, SZ64, mov, 1, dst, base, disp); break;
+    }
+}
+
+static void emit_store_reg(xbuf *b, int width, int src, int base, int32_t disp) {
+    static const uint8_t mov8[] = {0x88}, mov[] = {0x89};
+    if (width == 1)
+        x_mem(b, SZ8, mov8, 1, src, base, disp);
+    else
+        x_mem(b, width == 2 ? SZ16 : width == 4 ? SZ32 : SZ64, mov, 1, src, base, disp);
+}
+
+static void emit_store_imm(xbuf *b, int width, uint64_t imm, int base, int32_t disp) {
+    static const uint8_t c6[] = {0xC6}, c7[] = {0xC7};
+    if (width == 1) {
+        x_mem(b, SZ8, c6, 1, 0, base, disp);
+        xb8(b, (uint8_t)imm);
+    } else if (width == 2) {
+        x_mem(b, SZ16, c7, 1, 0, base, disp);
+        uint16_t v = (uint16_t)imm;
+        xb_bytes(b, &v, 2);
+    } else {
+        x_mem(b, width == 4 ? SZ32 : SZ64, c7, 1, 0, base, disp);
+        xb32(b, (uint32_t)imm);
+    }
+}
+
+/* rd = W32 of eax */
+static void w32_from_rax(xbuf *b, int dst) { x_movsxd(b, dst, RAX); }
+
+/* 64-bit or 32-bit binary ALU: dst = a OP b */
+static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
+    int size = is32 ? SZ32 : SZ64;
+    if (!is32 && dst == a) {
+        x_alu_rr(b, SZ64, alu, dst, c);
+        return;
+    }
+    if (!is32 && dst != c) {
+        x_mov(b, SZ64, dst, a);
+        x_alu_rr(b, SZ64, alu, dst, c);
+        return;
+    }
+    x_mov(b, SZ64, RAX, a);
+    x_alu_rr(b, size, alu, RAX, c);
+    if (is32)
+        w32_from_rax(b, dst);
+    else
+        x_mov(b, SZ64, dst, RAX);
+}
+
+static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
+    if (is32) {
+        x_mov(b, SZ64, RAX, a);
+        x_alu_imm(b, SZ32, alu, RAX, imm);
+        w32_from_rax(b, dst);
+        return;
+    }
+    x_mov(b, SZ64, dst, a);
+    x_alu_imm(b, SZ64, alu, dst, imm);
+}
+
+/* dst = value(rax) shifted by amount (host reg amt) via CL; sh = SH_* */
+static void shift_var(xbuf *b, int is32, int sh, int dst, int amt) {
+    /* rax holds the value */
+    int saved = 0;
+    if (amt != RCX) {
+        x_mov(b, SZ64, RDX, RCX);
+        x_mov(b, SZ64, RCX, amt);
+        saved = 1;
+    }
+    x_shift_cl(b, is32 ? SZ32 : SZ64, sh, RAX);
+    if (saved)
+        x_mov(b, SZ64, RCX, RDX);
+    if (is32)
+        w32_from_rax(b, dst);
+    else
+        x_mov(b, SZ64, dst, RAX);
+}
+
+static void set_cc_cmp_rr(xbuf *b, int cc, int dst, int a, int c) {
+    x_alu_rr(b, SZ64, ALU_CMP, a, c);
+    x_setcc(b, cc, RAX);
+    x_mov(b, SZ64, dst, RAX);
+}
+
+static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
+    x_alu_imm(b, SZ64, ALU_CMP, a, imm);
+    x_setcc(b, cc, RAX);
+    x_mov(b, SZ64, dst, RAX);
+}
+
+/* division family: kind 0 divu 1 divs 2 remu 3 rems */
+static void emit_div(xbuf *b, int is32, int kind, int dst, int a, int c) {
+    int size = is32 ? SZ32 : SZ64;
+    int sgn = kind == 1 || kind == 3, rem = kind >= 2;
+    x_test(b, size, c, c);
+    size_t jz = x_jcc(b, CC_E);
+    size_t jovf = 0, jovf2 = 0;
+    if (sgn) {
+        x_alu_imm(b, size, ALU_CMP, c, -1);
+        jovf = x_jcc(b, CC_NE);
+        if (is32) {
+            x_mov(b, SZ64, RAX, a);
+            x_alu_imm(b, SZ32, ALU_CMP, RAX, INT32_MIN);
+        } else {
+            x_mov_imm(b, RAX, (uint64_t)INT64_MIN);
+            x_alu_rr(b, SZ64, ALU_CMP, a, RAX);
+        }
+        jovf2 = x_jcc(b, CC_E);
+        patch_rel(b, jovf, b->len);
+    }
+    x_mov(b, SZ64, RAX, a);
+    if (sgn) {
+        if (is32)
+            xb8(b, 0x99); /* cdq */
+        else {
+            xb8(b, 0x48);
+            xb8(b, 0x99); /* cqo */
+        }
+        x_grp3(b, size, 7, c);
+    } else {
+        x_mov_imm(b, RDX, 0);
+        x_grp3(b, size, 6, c);
+    }
+    int res = rem ? RDX : RAX;
+    if (is32)
+        x_movsxd(b, dst, res);
+    else
+        x_mov(b, SZ64, dst, res);
+    size_t jdone = x_jmp(b);
+    /* divisor zero */
+    patch_rel(b, jz, b->len);
+    if (rem) {
+        if (is32)
+            x_movsxd(b, dst, a);
+        else
+            x_mov(b, SZ64, dst, a);
+    } else {
+        x_mov_imm(b, dst, UINT64_MAX);
+    }
+    size_t jdone2 = 0;
+    if (sgn) {
+        jdone2 = x_jmp(b);
+        /* MIN / -1 */
+        patch_rel(b, jovf2, b->len);
+        if (rem)
+            x_mov_imm(b, dst, 0);
+        else if (is32)
+            x_movsxd(b, dst, a);
+        else
+            x_mov(b, SZ64, dst, a);
+    }
+    patch_rel(b, jdone, b->len);
+    if (sgn)
+        patch_rel(b, jdone2, b->len);
+}
+
+static int branch_cc(unsigned op) {
+    switch (op) {
+    case PVM_OP_BRANCH_EQ: case PVM_OP_BRANCH_EQ_IMM: return CC_E;
+    case PVM_OP_BRANCH_NOT_EQ: case PVM_OP_BRANCH_NOT_EQ_IMM: return CC_NE;
+    case PVM_OP_BRANCH_LESS_UNSIGNED: case PVM_OP_BRANCH_LESS_UNSIGNED_IMM: return CC_B;
+    case PVM_OP_BRANCH_LESS_SIGNED: case PVM_OP_BRANCH_LESS_SIGNED_IMM: return CC_L;
+    case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED: case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED_IMM: return CC_AE;
+    case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED: case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: return CC_GE;
+    case PVM_OP_BRANCH_LESS_OR_EQUAL_SIGNED_IMM: return CC_LE;
+    case PVM_OP_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: return CC_BE;
+    case PVM_OP_BRANCH_GREATER_SIGNED_IMM: return CC_G;
+    case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM: return CC_A;
+    default: return CC_E;
+    }
+}
+
+/* dynamic jump to the guest address in eax (pc for traps / finish) */
+static void emit_dynamic_jump(jctx *j, uint32_t pc) {
+    xbuf *b = &j->b;
+    uint32_t trap = add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE);
+    uint32_t fin = add_site(j, JIT_SITE_FINISHED, pc, 0, NONE, NONE);
+    /* cmp eax, 0xFFFF0000 */
+    xb8(b, 0x3D);
+    xb32(b, PVM_ADDR_RETURN_TO_HOST);
+    jcc_exit(j, CC_E, fin);
+    /* test al, 1 */
+    xb8(b, 0xA8);
+    xb8(b, 1);
+    jcc_exit(j, CC_NE, trap);
+    x_shift_imm(b, SZ32, SH_SHR, RAX, 1);
+    x_alu_imm(b, SZ32, ALU_SUB, RAX, 1);
+    /* cmp eax, len (unsigned) */
+    xb8(b, 0x3D);
+    xb32(b, j->p->jump_table_len);
+    jcc_exit(j, CC_AE, trap);
+    x_mov_imm(b, RDX, (uint64_t)(uintptr_t)j->c->jt_addr);
+    /* mov rax, [rdx + rax*8] */
+    xb8(b, 0x48);
+    xb8(b, 0x8B);
+    xb8(b, 0x04);
+    xb8(b, 0xC2);
+    x_test(b, SZ64, RAX, RAX);
+    jcc_exit(j, CC_E, trap);
+    x_jmp_reg(b, RAX);
+}
+
+static bool next_valid(const pvm_program *p, const pvm_insn *in) {
+    uint64_t n = (uint64_t)in->pc + in->len;
+    if (n >= p->code_len)
+        return false;
+    if (in->len - 1 == PVM_BITMASK_MAX && !pvm_bit(p->bitmask, (uint32_t)n))
+        return false;
+    return true;
+}
+
+static void emit_insn(jctx *j, uint32_t ii) {
+    const pvm_program *p = j->p;
+    xbuf *b = &j->b;
+    const pvm_insn *in = &p->insns[ii];
+    const pvm_rec *r = &p->recs[p->insn_rec[ii]];
+    unsigned op = r->op;
+    int is32x = !p->is_64; /* Latest32 */
+    int A = H(r->a), B = H(r->b), C = H(r->c);
+    int32_t imm = (int32_t)r->i;
+    uint32_t pc = in->pc;
+
+    switch (op) {
+    case PVM_XOP_TRAP:
+    case PVM_OP_TRAP:
+    case PVM_OP_INVALID:
+        exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
+        return;
+    case PVM_XOP_LOAD_IMM_TRAP:
+        x_mov_imm(b, A, r->i);
+        exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
+        return;
+    case PVM_OP_FALLTHROUGH:
+        if (!next_valid(p, in)) {
+            /* the one-instruction invalid block at next(o) */
+            uint32_t n = pc + in->len;
+            uint32_t here = (uint32_t)b->len;
+            emit_charge(j, n, p->costs[PVM_OP_INVALID], here);
+            exit_via(j, add_site(j, JIT_SITE_TRAP, n, 0, NONE, NONE));
+        }
+        return;
+    case PVM_OP_UNLIKELY:
+        return;
+    case PVM_OP_ECALLI: {
+        uint32_t next = ii + 1; /* resume offset patched when the next insn is emitted */
+        uint32_t site = add_site(j, JIT_SITE_ECALLI, pc, r->t, next, NONE);
+        exit_via(j, site);
+        return;
+    }
+    case PVM_OP_MEMSET:
+    case PVM_XOP_MEMSET_32:
+    case PVM_OP_SBRK:
+    case PVM_XOP_SBRK_32:
+        exit_via(j, add_site(j, JIT_SITE_HELPER, pc, op, ii, NONE));
+        return;
+    case PVM_OP_LOAD_IMM:
+    case PVM_OP_LOAD_IMM64:
+        x_mov_imm(b, A, r->i);
+        return;
+    case PVM_OP_MOVE_REG:
+        x_mov(b, SZ64, A, B);
+        return;
+
+    /* memory */
+    case PVM_OP_LOAD_U8: case PVM_OP_LOAD_I8: case PVM_OP_LOAD_U16: case PVM_OP_LOAD_I16:
+    case PVM_OP_LOAD_U32: case PVM_OP_LOAD_I32: case PVM_OP_LOAD_U64:
+        emit_load(b, op, A, -1, (int32_t)r->t);
+        return;
+    case PVM_OP_LOAD_INDIRECT_U8: case PVM_OP_LOAD_INDIRECT_I8: case PVM_OP_LOAD_INDIRECT_U16:
+    case PVM_OP_LOAD_INDIRECT_I16: case PVM_OP_LOAD_INDIRECT_U32: case PVM_OP_LOAD_INDIRECT_I32:
+    case PVM_OP_LOAD_INDIRECT_U64:
+        emit_load(b, op, A, B, imm);
+        return;
+    case PVM_OP_STORE_U8: case PVM_OP_STORE_U16: case PVM_OP_STORE_U32: case PVM_OP_STORE_U64:
+        emit_store_reg(b, pvm_jit_mem_width(op), A, -1, (int32_t)r->t);
+        return;
+    case PVM_OP_STORE_INDIRECT_U8: case PVM_OP_STORE_INDIRECT_U16: case PVM_OP_STORE_INDIRECT_U32:
+    case PVM_OP_STORE_INDIRECT_U64:
+        emit_store_reg(b, pvm_jit_mem_width(op), A, B, imm);
+        return;
+    case PVM_OP_STORE_IMM_U8: case PVM_OP_STORE_IMM_U16: case PVM_OP_STORE_IMM_U32:
+    case PVM_OP_STORE_IMM_U64:
+        emit_store_imm(b, pvm_jit_mem_width(op), r->i, -1, (int32_t)r->t);
+        return;
+    case PVM_OP_STORE_IMM_INDIRECT_U8: case PVM_OP_STORE_IMM_INDIRECT_U16:
+    case PVM_OP_STORE_IMM_INDIRECT_U32: case PVM_OP_STORE_IMM_INDIRECT_U64:
+        emit_store_imm(b, pvm_jit_mem_width(op), r->i, A, (int32_t)r->t);
+        return;
+
+    /* control flow */
+    case PVM_OP_JUMP: {
+        size_t at = x_jmp(b);
+        jump_to_insn(j, at, j->rec_insn[r->t]);
+        return;
+    }
+    case PVM_OP_LOAD_IMM_AND_JUMP: {
+        x_mov_imm(b, A, r->i);
+        size_t at = x_jmp(b);
+        jump_to_insn(j, at, j->rec_insn[r->t]);
+        return;
+    }
+    case PVM_OP_JUMP_INDIRECT:
+        x_lea32(b, RAX, A, imm);
+        emit_dynamic_jump(j, pc);
+        return;
+    case PVM_OP_LOAD_IMM_AND_JUMP_INDIRECT:
+        x_lea32(b, RAX, B, (int32_t)r->t);
+        x_mov_imm(b, A, r->i);
+        emit_dynamic_jump(j, pc);
+        return;
+    case PVM_OP_BRANCH_EQ: case PVM_OP_BRANCH_NOT_EQ: case PVM_OP_BRANCH_LESS_UNSIGNED:
+    case PVM_OP_BRANCH_LESS_SIGNED: case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED:
+    case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED: {
+        x_alu_rr(b, SZ64, ALU_CMP, A, B);
+        size_t at = x_jcc(b, branch_cc(op));
+        jump_to_insn(j, at, j->rec_insn[r->t]);
+        return;
+    }
+    case PVM_OP_BRANCH_EQ_IMM: case PVM_OP_BRANCH_NOT_EQ_IMM: case PVM_OP_BRANCH_LESS_UNSIGNED_IMM:
+    case PVM_OP_BRANCH_LESS_SIGNED_IMM: case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED_IMM:
+    case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: case PVM_OP_BRANCH_LESS_OR_EQUAL_SIGNED_IMM:
+    case PVM_OP_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: case PVM_OP_BRANCH_GREATER_SIGNED_IMM:
+    case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM: {
+        x_alu_imm(b, SZ64, ALU_CMP, A, imm);
+        size_t at = x_jcc(b, branch_cc(op));
+        jump_to_insn(j, at, j->rec_insn[r->t]);
+        return;
+    }
+
+    /* RRI arithmetic: A = B op imm */
+    case PVM_OP_ADD_IMM_32: alu_imm(b, 1, ALU_ADD, A, B, imm); return;
+    case PVM_OP_ADD_IMM_64: alu_imm(b, 0, ALU_ADD, A, B, imm); return;
+    case PVM_OP_AND_IMM: alu_imm(b, 0, ALU_AND, A, B, imm); return;
+    case PVM_OP_XOR_IMM: alu_imm(b, 0, ALU_XOR, A, B, imm); return;
+    case PVM_OP_OR_IMM: alu_imm(b, 0, ALU_OR, A, B, imm); return;
+    case PVM_OP_MUL_IMM_32: x_imul_imm(b, SZ32, RAX, B, imm); w32_from_rax(b, A); return;
+    case PVM_OP_MUL_IMM_64: x_imul_imm(b, SZ64, A, B, imm); return;
+    case PVM_OP_SET_LESS_THAN_UNSIGNED_IMM: set_cc_cmp_imm(b, CC_B, A, B, imm); return;
+    case PVM_OP_SET_LESS_THAN_SIGNED_IMM: set_cc_cmp_imm(b, CC_L, A, B, imm); return;
+    case PVM_OP_SET_GREATER_THAN_UNSIGNED_IMM: set_cc_cmp_imm(b, CC_A, A, B, imm); return;
+    case PVM_OP_SET_GREATER_THAN_SIGNED_IMM: set_cc_cmp_imm(b, CC_G, A, B, imm); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_32:
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_32:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32:
+    case PVM_OP_ROTATE_RIGHT_IMM_32: {
+        int sh = op == PVM_OP_SHIFT_LOGICAL_LEFT_IMM_32 ? SH_SHL
+               : op == PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_32 ? SH_SHR
+               : op == PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32 ? SH_SAR : SH_ROR;
+        x_mov(b, SZ64, RAX, B);
+        x_shift_imm(b, SZ32, sh, RAX, (unsigned)imm & 31);
+        w32_from_rax(b, A);
+        return;
+    }
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64:
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_64:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_64:
+    case PVM_OP_ROTATE_RIGHT_IMM_64: {
+        int sh = op == PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64 ? SH_SHL
+               : op == PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_64 ? SH_SHR
+               : op == PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_64 ? SH_SAR : SH_ROR;
+        x_mov(b, SZ64, A, B);
+        x_shift_imm(b, SZ64, sh, A, (unsigned)imm & 63);
+        return;
+    }
+    case PVM_OP_NEGATE_AND_ADD_IMM_32:
+        x_mov_imm(b, RAX, r->i);
+        x_alu_rr(b, SZ32, ALU_SUB, RAX, B);
+        w32_from_rax(b, A);
+        return;
+    case PVM_OP_NEGATE_AND_ADD_IMM_64:
+        x_mov_imm(b, RAX, r->i);
+        x_alu_rr(b, SZ64, ALU_SUB, RAX, B);
+        x_mov(b, SZ64, A, RAX);
+        return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHL, A, B); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHR, A, B); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SAR, A, B); return;
+    case PVM_OP_ROTATE_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_ROR, A, B); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHL, A, B); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHR, A, B); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SAR, A, B); return;
+    case PVM_OP_ROTATE_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_ROR, A, B); return;
+    case PVM_OP_CMOV_IF_ZERO_IMM:
+    case PVM_OP_CMOV_IF_NOT_ZERO_IMM:
+        x_mov_imm(b, RAX, r->i);
+        x_test(b, SZ64, B, B);
+        x_cmov(b, SZ64, op == PVM_OP_CMOV_IF_ZERO_IMM ? CC_E : CC_NE, A, RAX);
+        return;
+
+    /* RRR: A = B op C */
+    case PVM_OP_ADD_32: alu3(b, 1, ALU_ADD, A, B, C); return;
+    case PVM_OP_ADD_64: alu3(b, 0, ALU_ADD, A, B, C); return;
+    case PVM_OP_SUB_32: alu3(b, 1, ALU_SUB, A, B, C); return;
+    case PVM_OP_SUB_64:
+        if (A == C && A != B) {
+            x_mov(b, SZ64, RAX, B);
+            x_alu_rr(b, SZ64, ALU_SUB, RAX, C);
+            x_mov(b, SZ64, A, RAX);
+        } else {
+            alu3(b, 0, ALU_SUB, A, B, C);
+        }
+        return;
+    case PVM_OP_AND: alu3(b, 0, ALU_AND, A, B, C); return;
+    case PVM_OP_XOR: alu3(b, 0, ALU_XOR, A, B, C); return;
+    case PVM_OP_OR: alu3(b, 0, ALU_OR, A, B, C); return;
+    case PVM_OP_MUL_32:
+        x_mov(b, SZ64, RAX, B);
+        x_imul_rr(b, SZ32, RAX, C);
+        w32_from_rax(b, A);
+        return;
+    case PVM_OP_MUL_64:
+        x_mov(b, SZ64, RAX, B);
+        x_imul_rr(b, SZ64, RAX, C);
+        x_mov(b, SZ64, A, RAX);
+        return;
+    case PVM_OP_MUL_UPPER_SIGNED_SIGNED:
+        x_mov(b, SZ64, RAX, B);
+        x_grp3(b, SZ64, 5, C);
+        x_mov(b, SZ64, A, RDX);
+        return;
+    case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED:
+        x_mov(b, SZ64, RAX, B);
+        x_grp3(b, SZ64, 4, C);
+        x_mov(b, SZ64, A, RDX);
+        return;
+    case PVM_OP_MUL_UPPER_SIGNED_UNSIGNED: {
+        x_mov(b, SZ64, RAX, B);
+        x_grp3(b, SZ64, 4, C);
+        x_test(b, SZ64, B, B);
+        size_t at = x_jcc(b, CC_NS);
+        x_alu_rr(b, SZ64, ALU_SUB, RDX, C);
+        patch_rel(b, at, b->len);
+        x_mov(b, SZ64, A, RDX);
+        return;
+    }
+    case PVM_XOP_MUL_UPPER_SS_32:
+        x_movsxd(b, RAX, B);
+        x_movsxd(b, RDX, C);
+        x_imul_rr(b, SZ64, RAX, RDX);
+        x_shift_imm(b, SZ64, SH_SAR, RAX, 32);
+        w32_from_rax(b, A);
+        return;
+    case PVM_XOP_MUL_UPPER_UU_32:
+        x_mov(b, SZ32, RAX, B);
+        x_mov(b, SZ32, RDX, C);
+        x_imul_rr(b, SZ64, RAX, RDX);
+        x_shift_imm(b, SZ64, SH_SHR, RAX, 32);
+        w32_from_rax(b, A);
+        return;
+    case PVM_XOP_MUL_UPPER_SU_32:
+        x_movsxd(b, RAX, B);
+        x_mov(b, SZ32, RDX, C);
+        x_imul_rr(b, SZ64, RAX, RDX);
+        x_shift_imm(b, SZ64, SH_SAR, RAX, 32);
+        w32_from_rax(b, A);
+        return;
+    case PVM_OP_SET_LESS_THAN_UNSIGNED: set_cc_cmp_rr(b, CC_B, A, B, C); return;
+    case PVM_OP_SET_LESS_THAN_SIGNED: set_cc_cmp_rr(b, CC_L, A, B, C); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_SHL, A, C); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_SHR, A, C); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_SAR, A, C); return;
+    case PVM_OP_ROTATE_LEFT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_ROL, A, C); return;
+    case PVM_OP_ROTATE_RIGHT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_ROR, A, C); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_SHL, A, C); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_SHR, A, C); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_SAR, A, C); return;
+    case PVM_OP_ROTATE_LEFT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_ROL, A, C); return;
+    case PVM_OP_ROTATE_RIGHT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_ROR, A, C); return;
+    case PVM_OP_DIV_UNSIGNED_32: emit_div(b, 1, 0, A, B, C); return;
+    case PVM_OP_DIV_SIGNED_32: emit_div(b, 1, 1, A, B, C); return;
+    case PVM_OP_REM_UNSIGNED_32: emit_div(b, 1, 2, A, B, C); return;
+    case PVM_OP_REM_SIGNED_32: emit_div(b, 1, 3, A, B, C); return;
+    case PVM_OP_DIV_UNSIGNED_64: emit_div(b, 0, 0, A, B, C); return;
+    case PVM_OP_DIV_SIGNED_64: emit_div(b, 0, 1, A, B, C); return;
+    case PVM_OP_REM_UNSIGNED_64: emit_div(b, 0, 2, A, B, C); return;
+    case PVM_OP_REM_SIGNED_64: emit_div(b, 0, 3, A, B, C); return;
+    case PVM_OP_CMOV_IF_ZERO:
+    case PVM_OP_CMOV_IF_NOT_ZERO:
+        x_test(b, SZ64, C, C);
+        x_cmov(b, SZ64, op == PVM_OP_CMOV_IF_ZERO ? CC_E : CC_NE, A, B);
+        return;
+    case PVM_OP_AND_INVERTED:
+    case PVM_OP_OR_INVERTED:
+        x_mov(b, SZ64, RAX, C);
+        x_grp3(b, SZ64, 2, RAX);
+        x_alu_rr(b, SZ64, op == PVM_OP_AND_INVERTED ? ALU_AND : ALU_OR, RAX, B);
+        x_mov(b, SZ64, A, RAX);
+        return;
+    case PVM_OP_XNOR:
+        x_mov(b, SZ64, RAX, B);
+        x_alu_rr(b, SZ64, ALU_XOR, RAX, C);
+        x_grp3(b, SZ64, 2, RAX);
+        x_mov(b, SZ64, A, RAX);
+        return;
+    case PVM_OP_MAXIMUM: case PVM_OP_MAXIMUM_UNSIGNED: case PVM_OP_MINIMUM: case PVM_OP_MINIMUM_UNSIGNED: {
+        int cc = op == PVM_OP_MAXIMUM ? CC_G : op == PVM_OP_MAXIMUM_UNSIGNED ? CC_A
+               : op == PVM_OP_MINIMUM ? CC_L : CC_B;
+        x_mov(b, SZ64, RAX, C);
+        x_alu_rr(b, SZ64, ALU_CMP, B, C);
+        x_cmov(b, SZ64, cc, RAX, B);
+        x_mov(b, SZ64, A, RAX);
+        return;
+    }
+
+    /* RR: A = f(B) */
+    case PVM_OP_COUNT_SET_BITS_32: x_f3(b, SZ32, 0xB8, A, B); return;
+    case PVM_OP_COUNT_SET_BITS_64: x_f3(b, SZ64, 0xB8, A, B); return;
+    case PVM_OP_COUNT_LEADING_ZERO_BITS_32: x_f3(b, SZ32, 0xBD, A, B); return;
+    case PVM_OP_COUNT_LEADING_ZERO_BITS_64: x_f3(b, SZ64, 0xBD, A, B); return;
+    case PVM_OP_COUNT_TRAILING_ZERO_BITS_32: x_f3(b, SZ32, 0xBC, A, B); return;
+    case PVM_OP_COUNT_TRAILING_ZERO_BITS_64: x_f3(b, SZ64, 0xBC, A, B); return;
+    case PVM_OP_SIGN_EXTEND_8: x_movsx8(b, A, B); return;
+    case PVM_OP_SIGN_EXTEND_16: x_movsx16(b, A, B); return;
+    case PVM_OP_ZERO_EXTEND_16: x_movzx16(b, A, B); return;
+    case PVM_OP_REVERSE_BYTE: x_mov(b, SZ64, A, B); x_bswap(b, SZ64, A); return;
+    case PVM_XOP_REVERSE_BYTE_32:
+        x_mov(b, SZ32, RAX, B);
+        x_bswap(b, SZ32, RAX);
+        w32_from_rax(b, A);
+        return;
+    default:
+        break;
+    }
+    (void)is32x;
+    /* unreachable for a well-formed table: trap rather than run garbage */
+    exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
+}
+
+void pvm_jit_free(pvm_jit_code *c) {
+    if (!c)
+        return;
+    if (c->code)
+        munmap(c->code, c->code_size);
+    free(c->insn_off);
+    free(c->charge_off);
+    free(c->jt_addr);
+    free(c->sites);
+    free(c->mem_off);
+    free(c->mem_insn);
+    free(c);
+}
+
+pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
+    jctx jj;
+    jctx *j = &jj;
+    memset(j, 0, sizeof *j);
+    j->p = p;
+    j->metered = metered;
+    pvm_jit_code *c = calloc(1, sizeof *c);
+    if (!c)
+        goto oom;
+    j->c = c;
+    c->metered = metered;
+    uint32_t n = p->insn_count;
+    c->insn_off = malloc((n ? n : 1) * sizeof(uint32_t));
+    c->charge_off = malloc((n ? n : 1) * sizeof(uint32_t));
+    c->jt_addr = calloc(p->jump_table_len ? p->jump_table_len : 1, sizeof(uint64_t));
+    c->mem_off = malloc((n ? n : 1) * sizeof(uint32_t));
+    c->mem_insn = malloc((n ? n : 1) * sizeof(uint32_t));
+    j->rec_insn = malloc(((size_t)p->rec_count + 1) * sizeof(uint32_t));
+    if (!c->insn_off || !c->charge_off || !c->jt_addr || !c->mem_off || !c->mem_insn || !j->rec_insn)
+        goto oom;
+    memset(c->insn_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
+    memset(c->charge_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
+    memset(j->rec_insn, 0xFF, ((size_t)p->rec_count + 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++)
+        if (p->insn_rec[i] != NONE) {
+            j->rec_insn[p->insn_rec[i]] = i;
+            if (p->insn_block[i] == i)
+                j->rec_insn[p->insn_rec[i] - 1] = i; /* the CHARGE record */
+        }
+
+    emit_prologue_epilogue(j);
+    for (uint32_t i = 0; i < n && !j->oom && !j->b.oom; i++) {
+        if (p->insn_block[i] == NONE || p->insn_rec[i] == NONE)
+            continue;
+        if (p->insn_block[i] == i) {
+            c->charge_off[i] = (uint32_t)j->b.len;
+            emit_charge(j, p->insns[i].pc, p->block_cost[i], (uint32_t)j->b.len);
+        }
+        c->insn_off[i] = (uint32_t)j->b.len;
+        unsigned op = p->insns[i].op;
+        if (op < PVM_OP_INVALID && (pvm_isa_table[op].flags & (PVM_F_LOAD | PVM_F_STORE)) &&
+            op != PVM_OP_MEMSET) {
+            c->mem_off[c->mem_count] = (uint32_t)j->b.len;
+            c->mem_insn[c->mem_count] = i;
+            c->mem_count++;
+        }
+        emit_insn(j, i);
+    }
+    /* a final trap so nothing ever runs past the end */
+    uint32_t end_site = add_site(j, JIT_SITE_TRAP, p->code_len, 0, NONE, NONE);
+    exit_via(j, end_site);
+    /* cold stubs */
+    for (size_t k = 0; k < j->ncold && !j->b.oom; k++) {
+        patch_rel(&j->b, j->cold[k].at, j->b.len);
+        if (j->cold[k].cost) {
+            static const uint8_t op81[] = {0x81};
+            x_frame(&j->b, op81, 1, ALU_ADD, FRAME_GAS, 1);
+            xb32(&j->b, j->cold[k].cost);
+        }
+        exit_via(j, j->cold[k].site);
+    }
+    if (j->oom || j->b.oom)
+        goto oom;
+    /* static jumps */
+    for (size_t k = 0; k < j->nfix; k++) {
+        uint32_t t = j->fix[k].target_insn;
+        uint32_t off = t == NONE ? NONE : c->charge_off[t];
+        if (off == NONE) {
+            pvm_set_err(err, err_len, "internal JIT error: unresolved jump target");
+            goto fail;
+        }
+        patch_rel(&j->b, j->fix[k].at, off);
+    }
+    /* resume points of ecalli sites: the next instruction's code */
+    for (uint32_t s = 0; s < c->site_count; s++) {
+        pvm_jit_site *st = &c->sites[s];
+        if (st->kind == JIT_SITE_ECALLI) {
+            uint32_t nx = st->insn;
+            st->resume_off = nx < n ? c->insn_off[nx] : NONE;
+            if (st->resume_off == NONE) {
+                pvm_set_err(err, err_len, "internal JIT error: ecalli without a successor");
+                goto fail;
+            }
+        }
+    }
+    /* map the code: write, then make it executable and never writable again */
+    c->code_len = j->b.len;
+    c->code_size = (c->code_len + 4095) & ~(size_t)4095;
+    void *mem = mmap(NULL, c->code_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        pvm_set_err(err, err_len, "cannot map JIT code");
+        goto fail;
+    }
+    memcpy(mem, j->b.p, c->code_len);
+    if (mprotect(mem, c->code_size, PROT_READ | PROT_EXEC) != 0) {
+        munmap(mem, c->code_size);
+        pvm_set_err(err, err_len, "cannot make JIT code executable");
+        goto fail;
+    }
+    c->code = mem;
+    for (uint32_t k = 0; k < p->jump_table_len; k++) {
+        uint32_t rec = p->jt_rec[k];
+        uint32_t ii = rec == NONE ? NONE : j->rec_insn[rec];
+        c->jt_addr[k] = (ii == NONE || c->charge_off[ii] == NONE) ? 0
+                      : (uint64_t)(uintptr_t)(c->code + c->charge_off[ii]);
+    }
+    free(j->b.p);
+    free(j->fix);
+    free(j->cold);
+    free(j->rec_insn);
+    return c;
+oom:
+    pvm_set_err(err, err_len, "out of memory while compiling");
+fail:
+    free(j->b.p);
+    free(j->fix);
+    free(j->cold);
+    free(j->rec_insn);
+    pvm_jit_free(c);
+    return NULL;
+}

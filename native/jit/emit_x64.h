@@ -1,0 +1,280 @@
+/*
+ * emit_x64.h -- small x86-64 encoding helpers for the JIT.
+ *
+ * Guest memory is addressed as gs:[base32 + disp32] (GS segment base = the
+ * guest's 4 GiB region, 0x67 prefix = 32-bit address arithmetic, so the
+ * effective guest address wraps modulo 2^32 exactly as PolkaVM's does).
+ */
+#ifndef PVM_EMIT_X64_H
+#define PVM_EMIT_X64_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { RAX = 0, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+
+/* condition codes */
+enum { CC_O = 0, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP,
+       CC_L, CC_GE, CC_LE, CC_G };
+
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+} xbuf;
+
+static inline void xb_reserve(xbuf *b, size_t n) {
+    if (b->len + n <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n)
+        cap *= 2;
+    uint8_t *q = realloc(b->p, cap);
+    if (!q) {
+        b->oom = 1;
+        return;
+    }
+    b->p = q;
+    b->cap = cap;
+}
+
+static inline void xb_bytes(xbuf *b, const void *src, size_t n) {
+    xb_reserve(b, n);
+    if (b->oom)
+        return;
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+static inline void xb8(xbuf *b, unsigned v) { uint8_t x = (uint8_t)v; xb_bytes(b, &x, 1); }
+static inline void xb32(xbuf *b, uint32_t v) { xb_bytes(b, &v, 4); }
+static inline void xb64(xbuf *b, uint64_t v) { xb_bytes(b, &v, 8); }
+static inline void xb_patch32(xbuf *b, size_t at, uint32_t v) {
+    if (!b->oom)
+        memcpy(b->p + at, &v, 4);
+}
+
+/* operand size */
+enum { SZ8 = 1, SZ16 = 2, SZ32 = 4, SZ64 = 8 };
+
+/* REX prefix for reg (ModRM.reg), rm (ModRM.rm / base), index */
+static inline void x_rex(xbuf *b, int w, int reg, int rm, int force) {
+    unsigned rex = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((rm & 8) ? 1 : 0);
+    if (rex != 0x40 || force)
+        xb8(b, rex);
+}
+
+/* op reg, rm (register-direct).  opcode bytes in op[0..n). */
+static inline void x_rr(xbuf *b, int size, const uint8_t *op, int n, int reg, int rm) {
+    if (size == SZ16)
+        xb8(b, 0x66);
+    /* byte registers spl/bpl/sil/dil need a REX prefix */
+    int force = size == SZ8 && ((reg >= 4 && reg < 8) || (rm >= 4 && rm < 8));
+    x_rex(b, size == SZ64, reg, rm, force);
+    xb_bytes(b, op, (size_t)n);
+    xb8(b, 0xC0 | ((reg & 7) << 3) | (rm & 7));
+}
+
+/* op reg, gs:[base32 + disp32]; base < 0 means absolute disp32 */
+static inline void x_mem(xbuf *b, int size, const uint8_t *op, int n, int reg, int base, int32_t disp) {
+    xb8(b, 0x65); /* gs */
+    if (size == SZ16)
+        xb8(b, 0x66);
+    xb8(b, 0x67); /* 32-bit addressing */
+    int force = size == SZ8 && reg >= 4 && reg < 8;
+    x_rex(b, size == SZ64, reg, base < 0 ? 0 : base, force);
+    xb_bytes(b, op, (size_t)n);
+    if (base < 0) {
+        xb8(b, 0x04 | ((reg & 7) << 3));
+        xb8(b, 0x25);
+    } else {
+        xb8(b, 0x80 | ((reg & 7) << 3) | (base & 7));
+        if ((base & 7) == 4)
+            xb8(b, 0x24);
+    }
+    xb32(b, (uint32_t)disp);
+}
+
+/* op reg, [rsp + disp8] (the JIT frame), 64-bit */
+static inline void x_frame(xbuf *b, const uint8_t *op, int n, int reg, int8_t disp, int w) {
+    x_rex(b, w, reg, RSP, 0);
+    xb_bytes(b, op, (size_t)n);
+    xb8(b, 0x44 | ((reg & 7) << 3));
+    xb8(b, 0x24);
+    xb8(b, (uint8_t)disp);
+}
+
+/* op reg, [base64 + disp32] (plain, no segment), 64-bit or 32-bit */
+static inline void x_ptr(xbuf *b, int size, const uint8_t *op, int n, int reg, int base, int32_t disp) {
+    if (size == SZ16)
+        xb8(b, 0x66);
+    x_rex(b, size == SZ64, reg, base, size == SZ8 && reg >= 4 && reg < 8);
+    xb_bytes(b, op, (size_t)n);
+    xb8(b, 0x80 | ((reg & 7) << 3) | (base & 7));
+    if ((base & 7) == 4)
+        xb8(b, 0x24);
+    xb32(b, (uint32_t)disp);
+}
+
+static const uint8_t OP_MOV_RM_R[] = {0x89};
+static const uint8_t OP_MOV_R_RM[] = {0x8B};
+static const uint8_t OP_MOV8_RM_R[] = {0x88};
+
+static inline void x_mov(xbuf *b, int size, int dst, int src) {
+    if (size == SZ64 && dst == src)
+        return;
+    x_rr(b, size, OP_MOV_RM_R, 1, src, dst);
+}
+
+/* mov dst, imm (smallest encoding that yields the 64-bit value) */
+static inline void x_mov_imm(xbuf *b, int dst, uint64_t v) {
+    if (v == 0) {
+        static const uint8_t op[] = {0x31};
+        x_rr(b, SZ32, op, 1, dst, dst); /* xor r32, r32 */
+    } else if (v <= 0xFFFFFFFFu) {
+        x_rex(b, 0, 0, dst, 0);
+        xb8(b, 0xB8 + (dst & 7));
+        xb32(b, (uint32_t)v);
+    } else if ((int64_t)v >= INT32_MIN && (int64_t)v < 0) {
+        x_rex(b, 1, 0, dst, 0);
+        xb8(b, 0xC7);
+        xb8(b, 0xC0 | (dst & 7));
+        xb32(b, (uint32_t)v);
+    } else {
+        x_rex(b, 1, 0, dst, 0);
+        xb8(b, 0xB8 + (dst & 7));
+        xb64(b, v);
+    }
+}
+
+/* ALU group 1: /n = 0 add, 1 or, 4 and, 5 sub, 6 xor, 7 cmp */
+enum { ALU_ADD = 0, ALU_OR = 1, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7 };
+
+static inline void x_alu_rr(xbuf *b, int size, int alu, int dst, int src) {
+    uint8_t op = (uint8_t)(alu * 8 + 1);
+    x_rr(b, size, &op, 1, src, dst);
+}
+
+static inline void x_alu_imm(xbuf *b, int size, int alu, int dst, int32_t imm) {
+    if (imm >= -128 && imm <= 127) {
+        static const uint8_t op[] = {0x83};
+        x_rr(b, size, op, 1, alu, dst);
+        xb8(b, (uint8_t)imm);
+    } else {
+        static const uint8_t op[] = {0x81};
+        x_rr(b, size, op, 1, alu, dst);
+        xb32(b, (uint32_t)imm);
+    }
+}
+
+/* group 3 (F7): 2 not, 3 neg, 4 mul, 5 imul, 6 div, 7 idiv */
+static inline void x_grp3(xbuf *b, int size, int n, int rm) {
+    static const uint8_t op[] = {0xF7};
+    x_rr(b, size, op, 1, n, rm);
+}
+
+/* shifts: /n 0 rol, 1 ror, 4 shl, 5 shr, 7 sar */
+enum { SH_ROL = 0, SH_ROR = 1, SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
+static inline void x_shift_imm(xbuf *b, int size, int n, int rm, unsigned amount) {
+    static const uint8_t op[] = {0xC1};
+    x_rr(b, size, op, 1, n, rm);
+    xb8(b, amount);
+}
+static inline void x_shift_cl(xbuf *b, int size, int n, int rm) {
+    static const uint8_t op[] = {0xD3};
+    x_rr(b, size, op, 1, n, rm);
+}
+
+static inline void x_imul_rr(xbuf *b, int size, int dst, int src) {
+    static const uint8_t op[] = {0x0F, 0xAF};
+    x_rr(b, size, op, 2, dst, src);
+}
+static inline void x_imul_imm(xbuf *b, int size, int dst, int src, int32_t imm) {
+    static const uint8_t op[] = {0x69};
+    x_rr(b, size, op, 1, dst, src);
+    xb32(b, (uint32_t)imm);
+}
+
+static inline void x_movsxd(xbuf *b, int dst, int src) { /* dst64 = sx(src32) */
+    static const uint8_t op[] = {0x63};
+    x_rr(b, SZ64, op, 1, dst, src);
+}
+static inline void x_movsx8(xbuf *b, int dst, int src) {
+    static const uint8_t op[] = {0x0F, 0xBE};
+    x_rex(b, 1, dst, src, 0);
+    xb_bytes(b, op, 2);
+    xb8(b, 0xC0 | ((dst & 7) << 3) | (src & 7));
+}
+static inline void x_movsx16(xbuf *b, int dst, int src) {
+    static const uint8_t op[] = {0x0F, 0xBF};
+    x_rr(b, SZ64, op, 2, dst, src);
+}
+static inline void x_movzx16(xbuf *b, int dst, int src) {
+    static const uint8_t op[] = {0x0F, 0xB7};
+    x_rr(b, SZ32, op, 2, dst, src);
+}
+static inline void x_movzx8(xbuf *b, int dst, int src) {
+    static const uint8_t op[] = {0x0F, 0xB6};
+    x_rex(b, 0, dst, src, src >= 4 && src < 8);
+    xb_bytes(b, op, 2);
+    xb8(b, 0xC0 | ((dst & 7) << 3) | (src & 7));
+}
+
+static inline void x_setcc(xbuf *b, int cc, int dst) { /* setcc dst8 ; movzx dst32, dst8 */
+    x_rex(b, 0, 0, dst, dst >= 4 && dst < 8);
+    xb8(b, 0x0F);
+    xb8(b, 0x90 + cc);
+    xb8(b, 0xC0 | (dst & 7));
+    x_movzx8(b, dst, dst);
+}
+
+static inline void x_cmov(xbuf *b, int size, int cc, int dst, int src) {
+    uint8_t op[2] = {0x0F, (uint8_t)(0x40 + cc)};
+    x_rr(b, size, op, 2, dst, src);
+}
+
+static inline void x_test(xbuf *b, int size, int a, int c) {
+    static const uint8_t op[] = {0x85};
+    x_rr(b, size, op, 1, c, a);
+}
+
+static inline void x_bswap(xbuf *b, int size, int r) {
+    x_rex(b, size == SZ64, 0, r, 0);
+    xb8(b, 0x0F);
+    xb8(b, 0xC8 + (r & 7));
+}
+
+/* F3 0F xx: B8 popcnt, BD lzcnt, BC tzcnt */
+static inline void x_f3(xbuf *b, int size, uint8_t opc, int dst, int src) {
+    xb8(b, 0xF3);
+    uint8_t op[2] = {0x0F, opc};
+    x_rr(b, size, op, 2, dst, src);
+}
+
+/* lea dst32, [base + disp32] (32-bit result) */
+static inline void x_lea32(xbuf *b, int dst, int base, int32_t disp) {
+    static const uint8_t op[] = {0x8D};
+    x_ptr(b, SZ32, op, 1, dst, base, disp);
+}
+
+/* jumps: return the offset of the rel32 to patch */
+static inline size_t x_jcc(xbuf *b, int cc) {
+    xb8(b, 0x0F);
+    xb8(b, 0x80 + cc);
+    size_t at = b->len;
+    xb32(b, 0);
+    return at;
+}
+static inline size_t x_jmp(xbuf *b) {
+    xb8(b, 0xE9);
+    size_t at = b->len;
+    xb32(b, 0);
+    return at;
+}
+static inline void x_jmp_reg(xbuf *b, int r) {
+    x_rex(b, 0, 0, r, 0);
+    xb8(b, 0xFF);
+    xb8(b, 0xE0 | (r & 7));
+}
+
+#endif

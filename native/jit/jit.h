@@ -1,0 +1,55 @@
+/*
+ * jit.h -- the x86-64 JIT: compiled code of a program and how it runs.
+ *
+ * compile.c turns a pvm_program into machine code (one pass over the
+ * decoded instructions); runtime.c enters it, services its exits and turns
+ * machine faults into Trap / Segfault interrupts.
+ */
+#ifndef PVM_JIT_H
+#define PVM_JIT_H
+
+#include "../instance.h"
+
+enum {
+    JIT_SITE_TRAP = 1,     /* trap at pc */
+    JIT_SITE_ECALLI,       /* host call arg at pc; resume at resume_off */
+    JIT_SITE_FINISHED,     /* jump to the return-to-host address at pc */
+    JIT_SITE_OOG,          /* block at pc could not be paid; resume at resume_off (its charge) */
+    JIT_SITE_HELPER,       /* memset / sbrk done by C; insn = the instruction */
+};
+
+#define JIT_FAULT_SITE 0xFFFFFFFFu
+
+typedef struct {
+    uint8_t kind;
+    uint32_t pc;
+    uint32_t arg;
+    uint32_t insn;         /* instruction index (helpers), NONE otherwise */
+    uint32_t resume_off;   /* native offset to resume at, NONE if none */
+} pvm_jit_site;
+
+typedef struct pvm_jit_code {
+    uint8_t *code;         /* executable mapping (never writable once built) */
+    size_t code_size;      /* bytes of the mapping */
+    size_t code_len;       /* bytes used */
+    uint32_t enter_off;    /* uint32_t enter(pvm_instance *vm, void *target) */
+    uint32_t exit_off;     /* common exit: edx = site id */
+    uint32_t *insn_off;    /* per instruction: native offset of its code, NONE if none */
+    uint32_t *charge_off;  /* per block-start instruction: native offset of its gas charge */
+    uint64_t *jt_addr;     /* per jump-table entry: absolute address of the target's charge */
+    pvm_jit_site *sites;
+    uint32_t site_count;
+    uint32_t *mem_off;     /* sorted native offsets of memory-access instructions */
+    uint32_t *mem_insn;    /* ... and their instruction indexes */
+    uint32_t mem_count;
+    int metered;
+} pvm_jit_code;
+
+pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len);
+void pvm_jit_free(pvm_jit_code *c);
+int pvm_jit_cpu_ok(char *reason, size_t len);
+int pvm_jit_mem_width(unsigned op);
+const pvm_jit_code *pvm_program_jit(const pvm_program *p, int metered, char *err, size_t err_len);
+int pvm_jit_run(pvm_instance *vm, uint32_t native_off);
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * runtime.c -- running JIT code in-process: CPU feature checks, entering
+ * the code with the GS base on the guest region, servicing exits, and a
+ * SIGSEGV/SIGBUS handler that turns guest memory faults into Trap or
+ * Segfault interrupts (and chains every other signal to whoever had it).
+ */
+#define _GNU_SOURCE
+#include "jit.h"
+
+#include <asm/prctl.h>
+#include <cpuid.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define NONE PVM_NONE_U32
+
+typedef uint32_t (*jit_enter_fn)(pvm_instance *vm, void *target);
+
+static __thread pvm_instance *tls_vm;
+static __thread uintptr_t tls_gs_base;
+
+int pvm_jit_cpu_ok(char *reason, size_t len) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 23))) {
+        pvm_set_err(reason, len, "the CPU lacks POPCNT");
+        return 0;
+    }
+    if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & (1u << 5))) {
+        pvm_set_err(reason, len, "the CPU lacks LZCNT");
+        return 0;
+    }
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 3))) {
+        pvm_set_err(reason, len, "the CPU lacks BMI1 (TZCNT)");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- signals ---- */
+static const int JIT_SIGNALS[4] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+static struct sigaction prev_action[4];
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int sig_index(int sig) {
+    for (int k = 0; k < 4; k++)
+        if (JIT_SIGNALS[k] == sig)
+            return k;
+    return -1;
+}
+
+static const int GREG_OF_HOST[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+                                     REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
+static const int HOST_OF_GUEST[PVM_NUM_REGS] = {1, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+static void chain(int sig, siginfo_t *si, void *uc) {
+    int k = sig_index(sig);
+    struct sigaction *o = k >= 0 ? &prev_action[k] : NULL;
+    if (o && (o->sa_flags & SA_SIGINFO) && o->sa_sigaction) {
+        o->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (o && o->sa_handler != SIG_DFL && o->sa_handler != SIG_IGN && o->sa_handler) {
+        o->sa_handler(sig);
+        return;
+    }
+    /* default action: restore it and let the signal happen again */
+    signal(sig, SIG_DFL);
+    if (si->si_code <= 0)
+        raise(sig);
+}
+
+static uint32_t guest_reg(const ucontext_t *uc, unsigned r) {
+    return (uint32_t)uc->uc_mcontext.gregs[GREG_OF_HOST[HOST_OF_GUEST[r]]];
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *ucv) {
+    ucontext_t *uc = ucv;
+    pvm_instance *vm = tls_vm;
+    if (vm && vm->jit && (sig == SIGSEGV || sig == SIGBUS)) {
+        const pvm_jit_code *c = vm->jit;
+        uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+        uintptr_t base = (uintptr_t)c->code;
+        if (rip >= base && rip < base + c->code_len && c->mem_count) {
+            uint32_t off = (uint32_t)(rip - base);
+            uint32_t lo = 0, hi = c->mem_count;
+            while (hi - lo > 1) {
+                uint32_t mid = (lo + hi) / 2;
+                if (c->mem_off[mid] <= off)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            if (c->mem_off[lo] <= off) {
+                uint32_t ii = c->mem_insn[lo];
+                const pvm_insn *in = &vm->prog->insns[ii];
+                unsigned op = in->op;
+                uint32_t addr;
+                switch (in->form) {
+                case PVM_FORM_RII: addr = guest_reg(uc, in->ra) + (uint32_t)in->imm1; break;
+                case PVM_FORM_RRI: addr = guest_reg(uc, in->rb) + (uint32_t)in->imm1; break;
+                default: addr = (uint32_t)in->imm1; break;
+                }
+                int write = (pvm_isa_table[op].flags & PVM_F_STORE) != 0;
+                uint32_t page = 0;
+                int wp = 0;
+                int k = pvm_memory_guest_check(&vm->mem, addr, (uint32_t)pvm_jit_mem_width(op), write, &page, &wp);
+                vm->pc = in->pc;
+                if (k == PVM_ACCESS_FAULT) {
+                    vm->fault_page = page;
+                    vm->fault_write = wp;
+                    vm->jit_fault_kind = PVM_INT_SEGFAULT;
+                    vm->jit_resume = c->insn_off[ii];
+                } else {
+                    vm->jit_fault_kind = PVM_INT_TRAP;
+                }
+                uc->uc_mcontext.gregs[REG_RDX] = JIT_FAULT_SITE;
+                uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(base + c->exit_off);
+                return;
+            }
+        }
+    }
+    chain(sig, si, ucv);
+}
+
+static int ensure_handlers(void) {
+    for (int k = 0; k < 4; k++) {
+        struct sigaction cur;
+        if (sigaction(JIT_SIGNALS[k], NULL, &cur) != 0)
+            return -1;
+        if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fault_handler)
+            continue;
+        pthread_mutex_lock(&handler_lock);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = fault_handler;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        struct sigaction old;
+        int rc = sigaction(JIT_SIGNALS[k], &sa, &old);
+        if (rc == 0 && !((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == fault_handler))
+            prev_action[k] = old; /* whoever installed after us keeps being chained */
+        pthread_mutex_unlock(&handler_lock);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int set_gs(uintptr_t base) {
+    if (tls_gs_base == base)
+        return 0;
+    if (syscall(SYS_arch_prctl, ARCH_SET_GS, base) != 0)
+        return -1;
+    tls_gs_base = base;
+    return 0;
+}
+
+int pvm_jit_run(pvm_instance *vm, uint32_t native_off) {
+    const pvm_jit_code *c = vm->jit;
+    const pvm_program *p = vm->prog;
+    if (ensure_handlers() != 0 || set_gs((uintptr_t)vm->mem.base) != 0) {
+        snprintf(vm->error, sizeof vm->error, "cannot set up the JIT runtime (signal handler or GS base)");
+        return PVM_INT_ERROR;
+    }
+    jit_enter_fn enter;
+    uint8_t *entry = c->code + c->enter_off;
+    memcpy(&enter, &entry, sizeof enter);
+    for (;;) {
+        vm->jit_fault_kind = 0;
+        vm->jit_resume = NONE;
+        tls_vm = vm;
+        uint32_t site = enter(vm, c->code + native_off);
+        tls_vm = NULL;
+        if (site == JIT_FAULT_SITE) {
+            if (vm->jit_fault_kind == PVM_INT_SEGFAULT) {
+                vm->next_pc = vm->pc;
+                return PVM_INT_SEGFAULT;
+            }
+            vm->next_pc = NONE;
+            vm->jit_resume = NONE;
+            return PVM_INT_TRAP;
+        }
+        const pvm_jit_site *s = &c->sites[site];
+        switch (s->kind) {
+        case JIT_SITE_TRAP:
+            vm->pc = s->pc;
+            vm->next_pc = NONE;
+            return PVM_INT_TRAP;
+        case JIT_SITE_FINISHED:
+            vm->pc = s->pc;
+            vm->next_pc = NONE;
+            return PVM_INT_FINISHED;
+        case JIT_SITE_ECALLI:
+            vm->pc = s->pc;
+            vm->ecalli = s->arg;
+            vm->next_pc = p->insns[s->insn].pc;
+            vm->jit_resume = s->resume_off;
+            return PVM_INT_ECALLI;
+        case JIT_SITE_OOG:
+            vm->pc = vm->next_pc = s->pc;
+            vm->jit_resume = s->resume_off;
+            return PVM_INT_NOT_ENOUGH_GAS;
+        case JIT_SITE_HELPER: {
+            uint32_t ii = s->insn;
+            const pvm_rec *r = &p->recs[p->insn_rec[ii]];
+            if (s->arg == PVM_OP_SBRK || s->arg == PVM_XOP_SBRK_32) {
+                vm->regs[r->a] = pvm_exec_sbrk(vm, s->arg == PVM_XOP_SBRK_32, vm->regs[r->b]);
+            } else {
+                int stop = pvm_exec_memset(vm, s->arg == PVM_XOP_MEMSET_32, &vm->gas, c->metered);
+                if (stop) {
+                    vm->pc = s->pc;
+                    if (stop == PVM_INT_TRAP) {
+                        vm->next_pc = NONE;
+                        return PVM_INT_TRAP;
+                    }
+                    vm->next_pc = s->pc;
+                    vm->jit_resume = c->insn_off[ii];
+                    return stop;
+                }
+            }
+            native_off = c->insn_off[ii + 1];
+            continue;
+        }
+        default:
+            snprintf(vm->error, sizeof vm->error, "internal JIT error: bad exit site %u", site);
+            return PVM_INT_ERROR;
+        }
+    }
+}
+
+/* ---- per-program compiled code, built once per metering mode ---- */
+static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const pvm_jit_code *pvm_program_jit(const pvm_program *cp, int metered, char *err, size_t err_len) {
+    pvm_program *p = (pvm_program *)cp;
+    pthread_mutex_lock(&compile_lock);
+    pvm_jit_code *c = p->jit[metered ? 1 : 0];
+    if (!c) {
+        c = pvm_jit_compile(p, metered, err, err_len);
+        p->jit[metered ? 1 : 0] = c;
+    }
+    pthread_mutex_unlock(&compile_lock);
+    return c;
+}
