@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def) executor/_build_native.py
 WAD := /usr/share/games/doom/freedoom1.wad
-PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 pytest>=8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5
+PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 pytest>=8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5
 
 .PHONY: all setup build demo test test-fast test-asan lint typecheck bench clean apt
 

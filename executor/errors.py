@@ -77,7 +77,17 @@ class OutOfGas(PvmError):
 
 
 class HostError(PvmError):
-    """A host function raised; the original exception is chained as __cause__."""
+    """A host function raised; the original exception is chained as __cause__.
+
+    ``symbol`` names the host function (import), ``function`` the export that
+    was being called and ``pc`` the ``ecalli`` (each ``None`` when unknown)."""
+
+    def __init__(self, message: str, *, symbol: str | None = None,
+                 function: str | None = None, pc: int | None = None):
+        self.symbol = symbol
+        self.function = function
+        self.pc = pc
+        super().__init__(message)
 
 
 class MissingImport(PvmError):
@@ -86,3 +96,18 @@ class MissingImport(PvmError):
     def __init__(self, symbol: str):
         self.symbol = symbol
         super().__init__(f"missing import: {symbol!r}")
+
+
+class GuestFault(PvmError):
+    """Raised inside a host function to make the calling guest trap cleanly.
+
+    The :class:`~executor.caller.Caller` memory accessors raise it for a bad
+    guest pointer (``address``/``length`` name the range); a host function may
+    also raise it itself for any guest mistake.  The call then fails with
+    :class:`Trap` at the ``ecalli``, with this exception as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, address: int | None = None, length: int | None = None):
+        self.address = address
+        self.length = length
+        super().__init__(message)

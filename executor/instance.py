@@ -1,0 +1,382 @@
+"""An :class:`Instance`: call exports, service host calls, inspect the result.
+
+``instance.call("name", *args, gas=None)`` follows the standard call sequence
+(execution.md 4): registers zeroed, ``sp`` at the stack top, ``ra`` =
+return-to-host, arguments in ``a0..a5, t0..t2`` (one register each: u64 on
+64-bit code, u32 on Latest32; negative ints are stored in two's complement),
+then ``run()`` until the guest returns.  The result is ``a0`` as an unsigned
+int of the ISA's width.  For 64-bit values on 32-bit code (two registers, low
+half first) and signed results use :meth:`Instance.typed_func`.
+
+Gas: ``gas=N`` sets the counter before the call; ``gas=None`` continues with
+the counter as it is (a fresh instance starts with ``DEFAULT_GAS``).
+Afterwards :attr:`Instance.gas` is the gas left and :attr:`Instance.gas_used`
+what the last call consumed (host charges included).
+
+Failures raise :class:`~executor.errors.Trap` (with ``pc`` and the export name
+as ``function``), :class:`~executor.errors.OutOfGas`, or
+:class:`~executor.errors.HostError` (the host function's exception chained as
+``__cause__``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from executor.caller import MASK32, MASK64, Caller, bind_ops
+from executor.errors import ExecutionError, GuestFault, HostError, OutOfGas, Trap
+from executor.hostfn import ARG_REGS, INT_TYPES, UNIT_TYPES, to_signed
+from executor.native import ffi, lib
+from executor.raw import NUM_REGS, RETURN_TO_HOST, InterruptKind, MemoryMap, RawInstance
+
+if TYPE_CHECKING:
+    from executor.linker import InstancePre
+
+DEFAULT_GAS = 1 << 62
+
+_FINISHED = int(InterruptKind.FINISHED)
+_TRAP = int(InterruptKind.TRAP)
+_ECALLI = int(InterruptKind.ECALLI)
+_SEGFAULT = int(InterruptKind.SEGFAULT)
+_NOT_ENOUGH_GAS = int(InterruptKind.NOT_ENOUGH_GAS)
+_STEP = int(InterruptKind.STEP)
+
+StepHook = Callable[["Instance", int], None]
+
+
+class Instance:
+    """One instance of a module with its host functions (see the module docstring).
+
+    Made by :meth:`Linker.instantiate <executor.linker.Linker.instantiate>` or
+    :meth:`InstancePre.instantiate <executor.linker.InstancePre.instantiate>`.
+    ``raw`` is the underlying :class:`~executor.raw.RawInstance`; ``on_step``
+    (``fn(instance, pc)``) is called before every instruction when the module
+    has step tracing on.
+    """
+
+    def __init__(self, pre: InstancePre, raw: RawInstance, *, user_data: Any = None,
+                 gas: int = DEFAULT_GAS):
+        module = pre.module
+        self.module = module
+        self.raw = raw
+        ops, handle = bind_ops(raw)
+        self._ops = ops
+        self._h = handle
+        self.caller = Caller(self, raw, ops, handle)
+        self.caller.user_data = user_data
+        self._handlers = pre.handlers
+        self._nhandlers = len(pre.handlers)
+        self._names = pre.names
+        self._fallback = pre.fallback
+        self._exports = module.exports
+        self.is_64_bit = raw.is_64_bit
+        self._mask = MASK64 if self.is_64_bit else MASK32
+        self._template = [RETURN_TO_HOST, raw.memory_map.default_sp] + [0] * (NUM_REGS - 2)
+        self._regs = tuple(range(NUM_REGS))
+        self._metered = raw.gas_metering
+        self._busy = False
+        self._gas_start: int | None = None
+        self._gas_used: int | None = 0
+        self._typed: dict[tuple[Any, ...], ExportFunc] = {}
+        self.on_step: StepHook | None = None
+        if self._metered:
+            ops.pvm_instance_set_gas(handle, gas)
+
+    # ---- calls ----
+    def call(self, export: str | int, *args: int, gas: int | None = None) -> int:
+        """Calls ``export`` (a name or a pc) with register arguments; returns ``a0``."""
+        pc = self._exports.get(export) if export.__class__ is str else None
+        if pc is None:
+            pc = self._resolve(export)
+        values = self._template.copy()
+        if args:
+            if len(args) > 9:
+                raise ExecutionError(f"too many arguments: {len(args)} > 9 registers")
+            mask = self._mask
+            for reg, a in zip(ARG_REGS, args, strict=False):
+                if a.__class__ is not int or not 0 <= a <= mask:
+                    a = self._plain_arg(a)
+                values[reg] = a
+        return self._invoke(pc, values, export, gas)
+
+    def typed_func(self, export: str | int, params: Sequence[str] = (),
+                   result: str | None = None) -> ExportFunc:
+        """A callable for ``export`` with typed arguments and result (reference
+        marshalling: u32 zero- and i32 sign-extended on 64-bit code; u64/i64 as
+        two registers, low half first, on 32-bit code)."""
+        key = (export, tuple(params), result)
+        f = self._typed.get(key)
+        if f is None:
+            f = self._typed[key] = ExportFunc(self, export, params, result)
+        return f
+
+    def _plain_arg(self, a: Any) -> int:
+        if isinstance(a, bool):
+            return int(a)
+        if not isinstance(a, int):
+            raise TypeError(f"export arguments are ints, got {type(a).__name__}")
+        mask = self._mask
+        if not -((mask + 1) >> 1) <= a <= mask:
+            hint = " (declare it as u64 with typed_func)" if not self.is_64_bit else ""
+            raise ExecutionError(f"argument {a} does not fit a {mask.bit_length()}-bit "
+                                 f"register{hint}")
+        return a & mask
+
+    def _resolve(self, export: Any) -> int:
+        if isinstance(export, str):
+            return self.module.export_pc(export)
+        if isinstance(export, int) and not isinstance(export, bool) and 0 <= export < 1 << 32:
+            return export
+        raise ExecutionError(f"invalid export {export!r}")
+
+    def _invoke(self, pc: int, values: list[int], export: Any, gas: int | None) -> int:
+        """The call loop: registers, pc, gas, then run() until the guest returns."""
+        if self._busy:
+            raise ExecutionError("the instance is already running a call (re-entrant call)")
+        ops = self._ops
+        h = self._h
+        set_reg = ops.pvm_instance_set_reg
+        for r in self._regs:
+            set_reg(h, r, values[r])
+        ops.pvm_instance_set_next_pc(h, pc)
+        if self._metered:
+            if gas is None:
+                gas = int(ops.pvm_instance_gas(h))
+            else:
+                ops.pvm_instance_set_gas(h, gas)
+            self._gas_start = gas
+            self._gas_used = None
+        run = ops.pvm_instance_run
+        handlers = self._handlers
+        caller = self.caller
+        self._busy = True
+        try:
+            while True:
+                kind = run(h)
+                if kind == _ECALLI:
+                    n = ops.pvm_instance_ecalli(h)
+                    if n < self._nhandlers:
+                        caller.hostcall = n
+                        try:
+                            handlers[n](caller)
+                        except Exception as exc:
+                            self._host_failed(exc, n, export)
+                    else:
+                        self._unknown_hostcall(n, export)
+                elif kind == _FINISHED:
+                    return int(ops.pvm_instance_reg(h, 7))
+                else:
+                    self._interrupt(kind, export)
+        finally:
+            self._busy = False
+
+    def _name(self, export: Any) -> str:
+        if isinstance(export, str):
+            return export
+        for name, pc in self._exports.items():
+            if pc == export:
+                return name
+        return f"<pc {export}>"
+
+    def _pc(self) -> int | None:
+        pc = int(self._ops.pvm_instance_pc(self._h))
+        return None if pc < 0 else pc
+
+    def _host_failed(self, exc: Exception, n: int, export: Any) -> None:
+        symbol = self._names[n]
+        pc = self._pc()
+        if isinstance(exc, GuestFault):
+            raise Trap(pc, self._name(export), f"host function {symbol!r}: {exc}") from exc
+        raise HostError(f"host function {symbol!r} raised {type(exc).__name__}: {exc}",
+                        symbol=symbol, function=self._name(export), pc=pc) from exc
+
+    def _unknown_hostcall(self, n: int, export: Any) -> None:
+        if self._fallback is None:
+            raise Trap(self._pc(), self._name(export),
+                       f"ecalli {n} is outside the import table ({self._nhandlers} imports)")
+        self.caller.hostcall = n
+        try:
+            self._fallback(self.caller, n)
+        except Exception as exc:
+            pc = self._pc()
+            if isinstance(exc, GuestFault):
+                raise Trap(pc, self._name(export), f"host fallback: {exc}") from exc
+            raise HostError(f"the host fallback raised {type(exc).__name__}: {exc}",
+                            function=self._name(export), pc=pc) from exc
+
+    def _interrupt(self, kind: int, export: Any) -> None:
+        """Handles a stop other than finish/ecalli: returns to resume, else raises."""
+        ops, h = self._ops, self._h
+        if kind == _STEP:
+            if self.on_step is not None:
+                self.on_step(self, int(ops.pvm_instance_pc(h)))
+            return
+        if kind == _TRAP:
+            raise Trap(self._pc(), self._name(export))
+        if kind == _NOT_ENOUGH_GAS:
+            raise OutOfGas(self._pc(), int(ops.pvm_instance_gas(h)))
+        if kind == _SEGFAULT:
+            page = int(ops.pvm_instance_fault_address(h))
+            if self._map_page(page):
+                return
+            raise Trap(self._pc(), self._name(export),
+                       f"page fault at 0x{page:x} outside the module's memory")
+        if ops is lib:
+            message = ffi.string(lib.pvm_instance_error(h)).decode("utf-8", "replace")
+        else:  # pragma: no cover - MethodOps raises from run() itself
+            message = f"unexpected interrupt {kind}"
+        raise ExecutionError(message)
+
+    def _map_page(self, page: int) -> bool:
+        """Dynamic paging: maps a stack/RO/RW page on demand (execution.md 4.6)."""
+        mm = self.raw.memory_map
+        size = mm.page_size
+        raw = self.raw
+        blob = self.module.blob
+        if mm.stack_address_low <= page < mm.stack_address_high:
+            raw.map_memory(page, size, writable=True)
+            return True
+        for base, length, payload, writable in (
+                (mm.ro_data_address, mm.ro_data_size, blob.ro_data, False),
+                (mm.rw_data_address, mm.rw_data_size, blob.rw_data, True)):
+            if base <= page < base + length:
+                raw.map_memory(page, size, writable=True)
+                chunk = payload[page - base:page - base + size]
+                if chunk:
+                    raw.write_memory(page, chunk)
+                if not writable:
+                    raw.protect_memory(page, size, writable=False)
+                return True
+        return False
+
+    # ---- state after (or between) calls ----
+    @property
+    def user_data(self) -> Any:
+        return self.caller.user_data
+
+    @user_data.setter
+    def user_data(self, value: Any) -> None:
+        self.caller.user_data = value
+
+    @property
+    def gas(self) -> int:
+        """Gas left (0 without metering)."""
+        return int(self._ops.pvm_instance_gas(self._h)) if self._metered else 0
+
+    @gas.setter
+    def gas(self, value: int) -> None:
+        if self._metered:
+            self._settle_gas_used()
+            self._ops.pvm_instance_set_gas(self._h, value)
+
+    @property
+    def gas_used(self) -> int:
+        """Gas consumed by the last call (0 without metering)."""
+        self._settle_gas_used()
+        return self._gas_used or 0
+
+    def _settle_gas_used(self) -> None:
+        if self._gas_used is None and self._gas_start is not None:
+            self._gas_used = self._gas_start - int(self._ops.pvm_instance_gas(self._h))
+
+    @property
+    def gas_metering(self) -> bool:
+        return bool(self._metered)
+
+    def reg(self, r: int) -> int:
+        return self.raw.reg(r)
+
+    def set_reg(self, r: int, value: int) -> None:
+        self.raw.set_reg(r, value & MASK64)
+
+    @property
+    def regs(self) -> list[int]:
+        return self.raw.regs
+
+    @property
+    def program_counter(self) -> int | None:
+        return self.raw.program_counter
+
+    @property
+    def memory_map(self) -> MemoryMap:
+        return self.raw.memory_map
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        return self.raw.read_memory(address, length)
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        self.raw.write_memory(address, bytes(data))
+
+    def memory_view(self, address: int, length: int) -> memoryview:
+        return self.raw.memory_view(address, length)
+
+    def is_memory_accessible(self, address: int, length: int, *, write: bool = False) -> bool:
+        return self.raw.is_memory_accessible(address, length, write=write)
+
+    def sbrk(self, size: int) -> int | None:
+        return self.raw.sbrk(size)
+
+    @property
+    def heap_size(self) -> int:
+        return self.raw.heap_size
+
+    def reset_memory(self) -> None:
+        """Restores the initial memory image and heap (registers are zeroed too)."""
+        self.raw.reset_memory()
+
+    def __repr__(self) -> str:
+        return f"Instance({self.module!r}, backend={self.module.backend!r})"
+
+
+class ExportFunc:
+    """A typed export of one instance: ``f(*args, gas=None)`` -> result."""
+
+    def __init__(self, instance: Instance, export: str | int, params: Sequence[str],
+                 result: str | None):
+        self.instance = instance
+        self.export = export
+        self.pc = instance._resolve(export)
+        is64 = instance.is_64_bit
+        self.params = tuple(p.strip() for p in params)
+        for p in self.params:
+            if p not in INT_TYPES:
+                raise ValueError(f"export parameters are integer types, got {p!r}")
+        self.result = None if result is None or result.strip() in UNIT_TYPES else result.strip()
+        if self.result is not None and self.result not in INT_TYPES:
+            raise ValueError(f"export results are integer types, got {result!r}")
+        regs: list[tuple[int, ...]] = []
+        k = 0
+        for p in self.params:
+            n = 2 if INT_TYPES[p][0] == 64 and not is64 else 1
+            regs.append(ARG_REGS[k:k + n])
+            k += n
+        if k > len(ARG_REGS):
+            raise ValueError(f"{k} argument registers needed, at most {len(ARG_REGS)} exist")
+        self._regs = regs
+
+    def __call__(self, *args: int, gas: int | None = None) -> int | None:
+        inst = self.instance
+        if len(args) != len(self.params):
+            raise ExecutionError(f"{inst._name(self.export)} takes {len(self.params)} "
+                                 f"arguments, got {len(args)}")
+        values = inst._template.copy()
+        for p, regs, a in zip(self.params, self._regs, args, strict=True):
+            bits, signed = INT_TYPES[p]
+            lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+            if isinstance(a, bool) or not isinstance(a, int) or not lo <= a <= hi:
+                raise ExecutionError(f"argument {a!r} does not fit {p}")
+            if len(regs) == 2:
+                values[regs[0]] = a & MASK32
+                values[regs[1]] = (a >> 32) & MASK32
+            else:
+                values[regs[0]] = a & inst._mask
+        a0 = inst._invoke(self.pc, values, self.export, gas)
+        if self.result is None:
+            return None
+        bits, signed = INT_TYPES[self.result]
+        if bits == 64 and not inst.is_64_bit:
+            value = a0 | (int(inst._ops.pvm_instance_reg(inst._h, 8)) << 32)
+        else:
+            value = a0 & ((1 << bits) - 1)
+        return to_signed(value, bits) if signed else value

@@ -1,0 +1,165 @@
+"""The :class:`Linker`: host functions by import symbol, resolved once per module.
+
+::
+
+    linker = Linker()
+
+    @linker.define("get_third_number")
+    def get_third_number(caller: Caller) -> int:
+        return 100
+
+    linker.define("log", lambda caller, data: print(data), args=["bytes"])
+    linker.define("hash", my_hash, args=["Vec<u8>"], result="[u8; 32]")
+
+    pre = linker.instantiate_pre(module)     # imports resolved here, once
+    instance = pre.instantiate(user_data=state)
+
+The argument and result conventions are in :mod:`executor.hostfn`.
+``instantiate_pre`` maps every import index of the module (the ``ecalli``
+immediate) to a compiled host function.  An import the linker does not define
+raises :class:`~executor.errors.MissingImport` there, unless the linker was
+made with ``allow_missing=True`` (alias ``lazy_missing``) or has a fallback:
+then calling it makes the guest trap (or runs the fallback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from executor.errors import GuestFault, MissingImport
+from executor.hostfn import HostFunction, Thunk
+
+if TYPE_CHECKING:
+    from executor.engine import Module
+    from executor.instance import Instance
+
+F = TypeVar("F", bound=Callable[..., Any])
+Fallback = Callable[[Any, int], Any]
+
+
+def _key(name: str | bytes) -> str:
+    if isinstance(name, bytes):
+        return name.decode("utf-8", "replace")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"invalid import name {name!r}")
+    return name
+
+
+class Linker:
+    """Host functions by import symbol; builds :class:`InstancePre` objects."""
+
+    def __init__(self, *, allow_missing: bool = False, lazy_missing: bool = False):
+        self.allow_missing = allow_missing or lazy_missing
+        self._functions: dict[str, HostFunction] = {}
+        self._fallback: Fallback | None = None
+
+    # ---- definitions ----
+    def define(self, name: str | bytes, fn: Callable[..., Any] | None = None, *,
+               args: Sequence[str] | None = None, result: str | None = None) -> Any:
+        """Defines host function ``name``; as a decorator when ``fn`` is omitted.
+
+        Without ``args`` the arguments are plain register values (as many as
+        ``fn`` takes after the Caller); ``args``/``result`` declare integer,
+        ``bytes`` or SCALE types (see :mod:`executor.hostfn`)."""
+        if fn is None:
+            def decorator(f: F) -> F:
+                self.define(name, f, args=args, result=result)
+                return f
+            return decorator
+        self._add(HostFunction(_key(name), fn, None if args is None else tuple(args), result))
+        return fn
+
+    def define_typed(self, name: str | bytes, fn: Callable[..., Any] | None = None, *,
+                     args: Sequence[str] = (), result: str | None = None) -> Any:
+        """Like :meth:`define`, with the argument types always declared."""
+        return self.define(name, fn, args=list(args), result=result)
+
+    def define_raw(self, name: str | bytes, fn: Callable[[Any], Any] | None = None) -> Any:
+        """Defines a host function that gets only the Caller and reads/writes the
+        registers itself (its return value is ignored)."""
+        if fn is None:
+            def decorator(f: F) -> F:
+                self.define_raw(name, f)
+                return f
+            return decorator
+        self._add(HostFunction(_key(name), fn, raw=True))
+        return fn
+
+    def define_fallback(self, fn: Fallback) -> Fallback:
+        """``fn(caller, import_index)`` runs for imports the linker does not define
+        and for ``ecalli`` numbers outside the import table."""
+        self._fallback = fn
+        return fn
+
+    def _add(self, h: HostFunction) -> None:
+        if h.name in self._functions:
+            raise ValueError(f"host function {h.name!r} is already defined")
+        self._functions[h.name] = h
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str | bytes) and _key(name) in self._functions
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._functions)
+
+    # ---- linking ----
+    def instantiate_pre(self, module: Module) -> InstancePre:
+        """Resolves the module's imports once; see the module docstring."""
+        return InstancePre(self, module)
+
+    def instantiate(self, module: Module, *, user_data: Any = None,
+                    gas: int | None = None) -> Instance:
+        """``instantiate_pre(module).instantiate(...)``."""
+        return self.instantiate_pre(module).instantiate(user_data=user_data, gas=gas)
+
+
+def _missing_thunk(symbol: str) -> Thunk:
+    def missing(c: Any) -> None:
+        raise GuestFault(f"called the import {symbol!r}, which the linker does not define")
+    return missing
+
+
+def _fallback_thunk(fallback: Fallback, index: int) -> Thunk:
+    def run_fallback(c: Any) -> None:
+        fallback(c, index)
+    return run_fallback
+
+
+class InstancePre:
+    """A module with its imports resolved: ``handlers[i]`` services ``ecalli i``.
+
+    Reusable: :meth:`instantiate` makes fresh instances sharing the compiled
+    module and the dispatch table."""
+
+    def __init__(self, linker: Linker, module: Module):
+        self.module = module
+        fallback = linker._fallback
+        handlers: list[Thunk] = []
+        names: list[str] = []
+        compiled: dict[str, Thunk] = {}
+        for index, symbol in enumerate(module.imports):
+            name = symbol if symbol is not None else f"<import {index}>"
+            names.append(name)
+            h = linker._functions.get(symbol) if symbol is not None else None
+            if h is not None:
+                if name not in compiled:
+                    compiled[name] = h.compile(module.is_64_bit)
+                handlers.append(compiled[name])
+            elif fallback is not None:
+                handlers.append(_fallback_thunk(fallback, index))
+            elif linker.allow_missing:
+                handlers.append(_missing_thunk(name))
+            else:
+                raise MissingImport(name)
+        self.handlers: tuple[Thunk, ...] = tuple(handlers)
+        self.names: tuple[str, ...] = tuple(names)
+        self.fallback = fallback
+
+    def instantiate(self, *, user_data: Any = None, gas: int | None = None) -> Instance:
+        """A fresh instance; ``gas`` is its starting gas (default ``DEFAULT_GAS``)."""
+        from executor.instance import DEFAULT_GAS, Instance
+
+        return Instance(self, self.module.new_raw_instance(), user_data=user_data,
+                        gas=DEFAULT_GAS if gas is None else gas)
