@@ -1,0 +1,66 @@
+"""Small guest programs for the embedding-API tests and benchmarks (built with
+the project's assembler, executor.asm)."""
+
+from __future__ import annotations
+
+from executor.asm import assemble
+from executor.blob import ProgramBlob
+from executor.config import Config
+from executor.engine import Engine, Module
+
+ISAS = ("latest64", "latest32")
+RO_DATA = bytes(range(1, 9))
+
+
+def trampolines(isa: str = "latest64", imports: tuple[str, ...] = ("host0",),
+                rw_data_size: int = 4096) -> ProgramBlob:
+    """Read-only data is ``RO_DATA``; export ``h<i>`` is ``ecalli i; ret`` for
+    each import, so the export's arguments reach host function ``i`` unchanged
+    and its result comes back.
+
+    Also: ``loop(n)`` calls import 0 ``n`` times and returns ``n``; ``bad``
+    traps; ``spin`` loops forever; ``outside`` runs ``ecalli 77`` (outside the
+    import table); ``add64`` adds two u64 (two registers each on 32-bit code)."""
+    lines = [f"%isa = {isa}", "%stack_size = 4096", f"%rw_data_size = {rw_data_size}",
+             f"%ro_data = {RO_DATA.hex()}"]
+    lines += [f"%import {i} = {name}" for i, name in enumerate(imports)]
+    for i in range(len(imports)):
+        lines += [f"pub @h{i}:", f"    ecalli {i}", "    ret"]
+    lines += [
+        "pub @loop:",
+        "    s0 = a0",
+        "    s1 = a0",
+        "@top:",
+        "    jump @done if s0 == 0",
+        "    ecalli 0",
+        "    s0 = s0 - 1",
+        "    jump @top",
+        "@done:",
+        "    a0 = s1",
+        "    ret",
+        "pub @bad:",
+        "    trap",
+        "pub @spin:",
+        "@forever:",
+        "    jump @forever",
+        "pub @outside:",
+        "    ecalli 77",
+        "    ret",
+        "pub @add64:",
+    ]
+    if isa == "latest32":
+        lines += [
+            "    t0 = a0 + a2",
+            "    t1 = t0 <u a0",
+            "    a1 = a1 + a3",
+            "    a1 = a1 + t1",
+            "    a0 = t0",
+            "    ret",
+        ]
+    else:
+        lines += ["    a0 = a0 + a1", "    ret"]
+    return assemble("\n".join(lines) + "\n")
+
+
+def module(blob: ProgramBlob, backend: str, **overrides: object) -> Module:
+    return Module(Engine(Config(backend=backend)), blob, **overrides)  # type: ignore[arg-type]
