@@ -1480,7 +1480,7 @@ def disassemble(blob: ProgramBlob, *, pcs: bool = True, raw: bool = False,
         for name, is_export in labels.at(pc):
             suffix = "" if prev_ends_block else " %no_fallthrough"
             text = f"{'pub ' if is_export else ''}@{name}:{suffix}"
-            if prev_ends_block:
+            if prev_ends_block and out[-1]:
                 out.append("")
             out.append(_line(text, "; ".join(notes.get(pc, []))))
         region = code[pc : listing.ends[k]]
