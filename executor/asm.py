@@ -50,10 +50,12 @@ exactly the next instruction, also for jumps (0.35 would make a *jump* to it tar
 start of the enclosing block; no spectool source jumps to such a label).
 A label operand ``@name`` refers to the label; *extension:* ``@123`` / ``@0x7b`` is the
 absolute code offset 123 (used by the disassembler for targets that are not instruction
-starts).
+starts).  Exports are stored in source order (0.35's assembler sorts them by name, which
+only changes the order inside the exports section).
 
-Instructions (``i32`` before the destination selects the ``_32`` variant; on Latest32
-an unprefixed operation without a 64-bit variant also falls back to the ``_32`` one)
+Instructions (``i32`` before the destination selects the ``_32`` variant and is an error
+for operations without one; on Latest32 an unprefixed operation whose 64-bit variant does
+not exist falls back to the ``_32`` one)
 =====================================================================================
 ``trap``, ``fallthrough``, ``unlikely``, ``nop`` (= ``ra = ra``), ``ret``
 (= ``jump [ra]``), ``ecalli N``,
@@ -74,21 +76,44 @@ address), ``rd = ra OP rb`` with ``+ - * /u /s %u %s << >> >>a <<r >>r & | ^ <u 
 ``rd = u8|i8|u16|i16|u32|i32|u64 [imm]`` / ``[rb]`` / ``[rb + imm]`` (loads),
 ``u8|u16|u32|u64 [imm] = rs|imm``, ``u8|u16|u32|u64 [rb + imm] = rs|imm`` (stores).
 
-**Reproduced 0.35 quirk:** ``rd = x if rc != 0`` assembles as ``cmov_if_zero`` (the
-reference maps ``!=`` to the same constructor), and the spectool sources rely on it.
+**Reproduced 0.35 quirk:** ``rd = x if rc != 0`` assembles as ``cmov_if_zero`` /
+``cmov_if_zero_imm``, exactly like ``if rc == 0`` (the reference maps ``!=`` to the same
+constructor).  It is kept as the default so sources mean what they meant to 0.35 (the
+257 sources in shared/ only use the ``== 0`` form); write ``unless`` for the real thing.
 
 *Extensions* (so that every instruction can be written):
 ``rd = rs unless rc == 0`` / ``rd = imm unless rc == 0`` (cmov_if_not_zero / _imm),
 ``rd = ra mulh rb`` / ``mulhu`` / ``mulhsu`` (mul_upper_signed_signed /
 unsigned_unsigned / signed_unsigned), ``rd = sbrk rs``, ``memset`` or
-``[a0..a0 + a2] = u8 a1`` (memset, implicit operands), ``rd = ra >>r imm`` /
-``rd = imm >>r rb`` (rotate_right_imm / _alt), ``jump [rb - imm]``, store immediates of any
-i32 value (``u8 [a0] = -1``; 0.35 only accepts 0..=255 / 0..=65535).
+``[a0..a0 + a2] = u8 a1`` (memset, implicit operands), ``[rb - imm]`` memory operands,
+``ecalli`` numbers in hex, store immediates of any i32 value (``u8 [a0] = -1``; 0.35 only
+accepts 0..=255 / 0..=65535).
 
-Encoding: immediates and jump offsets use the fewest bytes that survive sign extension
-(0 bytes for 0), targets are pc-relative, the bitmask marks instruction starts, and the
-jump-table entry size is the smallest that holds the largest entry.  Offsets are laid
-out by iterating from the shortest guess to the least fixed point.
+Encoding
+========
+Immediates use the fewest bytes that survive sign extension (0 bytes for 0, ``-1`` and
+``0xffffffff`` as one byte ``ff``), jump targets are pc-relative, the bitmask marks
+instruction starts, and the jump-table entry size is the smallest that holds the largest
+entry.  Jump offsets are sized exactly as PolkaVM's blob writer sizes them (it sometimes
+settles on an offset of 128 in two bytes where 127 in one byte would also be consistent;
+DOOM and Quake contain such jumps); ``ProgramBuilder.build(shortest=True)`` gives the
+least consistent layout instead.
+
+Disassembly
+===========
+:func:`disassemble` prints the header directives (``%isa``, memory sizes, ``%import``,
+``%jump_table``, ``%export`` only when exports cannot be ``pub`` labels), then one
+instruction per line with its pc (and bytes, with ``raw``) as a trailing comment, then
+``%ro_data``/``%rw_data``/``%section`` lines.  Every jump target, jump-table entry and
+export at an instruction start gets a label (``@L<pc>`` or the export's ``pub`` label;
+``%no_fallthrough`` when the previous instruction does not end a block); other targets
+are printed as ``@<pc>``.  ``ecalli`` lines name the import, label lines the exports and
+jump-table slots, and implicit ``invalid`` pseudo-instructions appear as comments.  An
+instruction whose bytes are not the canonical encoding (unknown opcode, non-minimal
+immediate, padding, register nibble above 12, ignored bits, a gap of more than 24 bytes
+after it) is printed as ``%raw`` with its meaning in the comment, so that
+``assemble(disassemble(blob))`` reproduces ``blob`` byte for byte (``canonical=True``
+prints such instructions normally instead).
 """
 
 from __future__ import annotations
@@ -105,11 +130,15 @@ from executor.isa import REG_NAMES, Form, InstructionSet, OpInfo, by_mnemonic, o
 
 __all__ = [
     "ProgramBuilder",
+    "Target",
     "assemble",
     "disassemble",
-    "format_instruction",
     "encode_instruction",
+    "format_instruction",
+    "format_symbol",
+    "iter_noncanonical",
     "parse_int",
+    "parse_symbol",
 ]
 
 MASK32 = (1 << 32) - 1
@@ -390,7 +419,6 @@ class ProgramBuilder:
         self._unmarked: set[int] = set()
         self._jumps: list[_Jump] = []
         self._labels: dict[str, int] = {}
-        self._label_lines: dict[str, int | None] = {}
         self._exports: list[tuple[bytes, Target, int | None]] = []
         self._jump_table: list[tuple[Target, int | None]] = []
         self._at_block_start = True
@@ -419,7 +447,6 @@ class ProgramBuilder:
         if fallthrough:
             self._at_block_start = True
         self._labels[name] = len(self._items)
-        self._label_lines[name] = self.line
         if export:
             self._exports.append((name.encode(), name, self.line))
 
@@ -468,6 +495,8 @@ class ProgramBuilder:
         if (info.form in _TARGET_FORMS) != (target is not None):
             need = "needs" if info.form in _TARGET_FORMS else "takes no"
             raise self.error(f"{mnemonic} {need} a target")
+        if isinstance(target, int) and not 0 <= target <= MASK32:
+            raise self.error(f"code offset out of range: {target}")
         self._emit(info, regs[0], regs[1], regs[2], imms[0], imms[1], imm64 & MASK64, target)
 
     def emit_raw(self, data: bytes, *, start: bool = True) -> None:
@@ -543,10 +572,11 @@ class ProgramBuilder:
         sizes, pos = self._layout(shortest)
         items = list(self._items)
         for j in self._jumps:
-            tidx, absolute = self._resolve(j.target, j.line)
-            tpos = absolute if tidx is None else pos[tidx]
-            items[j.index] = j.prefix + _imm(_s32(tpos - pos[j.index]),
-                                             sizes[j.index] - len(j.prefix))
+            off = _s32(self._target_pc(j.target, j.line, pos) - pos[j.index])
+            n = sizes[j.index] - len(j.prefix)
+            if n < _imm_len(off):  # pragma: no cover - the layouts only stop when consistent
+                raise self.error("jump layout did not converge", j.line)
+            items[j.index] = j.prefix + _imm(off, n)
         code = b"".join(x for x in items if x is not None)
         bitmask = bytearray((len(code) + 7) // 8)
         unmarked = self._unmarked
@@ -587,14 +617,15 @@ class ProgramBuilder:
         if name not in self._labels:
             raise self._fail(f"label is not defined: {name!r}")
         index = self._labels[name]
+        left = nth
         while True:
             while index in self._unmarked:
                 index += 1
-            if nth == 0 or index >= len(self._items):
+            if left == 0 or index >= len(self._items):
                 break
-            nth -= 1
+            left -= 1
             index += 1
-        if nth:
+        if left:
             raise self._fail(f"@{name}[{nth}] is past the end of the code")
         return self._positions[index]
 
