@@ -7,13 +7,14 @@ checks the encoder, the jump layout, the bitmask and the jump table against it.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from executor.asm import ProgramBuilder, assemble, disassemble, iter_noncanonical
-from executor.blob import ProgramBlob
-from executor.isa import InstructionSet
+from executor.blob import Export, ProgramBlob
+from executor.isa import InstructionSet, opcode_table
 from tests.conftest import BLOBS, JAM_VECTORS, SAMPLES
 
 SMALL_BLOBS = [BLOBS / "example-hello-world.polkavm", *sorted(BLOBS.glob("c-guests/*.polkavm")),
@@ -101,3 +102,29 @@ def test_bit_zero_clear_and_unknown_opcodes() -> None:
     text, again = round_trip(blob)
     assert (again.code, again.bitmask) == (code, blob.bitmask)
     assert "%bytes 01 02" in text and "unknown opcode 0xff" in text
+
+
+def test_random_code_round_trips() -> None:
+    """Arbitrary bytes and bitmasks (unknown opcodes, truncated operands, gaps, odd
+    exports and jump-table entries) survive disassemble -> assemble exactly."""
+    rng = random.Random(7)
+    for _ in range(300):
+        isa = rng.choice(list(InstructionSet))
+        n = rng.randrange(1, 60)
+        known = list(opcode_table(isa))
+        code = bytearray(rng.randrange(256) for _ in range(n))
+        bitmask = bytearray((n + 7) // 8)
+        for i in range(n):
+            if rng.random() < 0.4:
+                bitmask[i >> 3] |= 1 << (i & 7)
+                if rng.random() < 0.8:
+                    code[i] = rng.choice(known)
+        table = [rng.randrange(n + 3) for _ in range(rng.randrange(4))]
+        exports = [Export(rng.randrange(n + 2), rng.choice([b"main", b"x y", b"L3", b"\xff"]))
+                   for _ in range(rng.randrange(3))]
+        blob = ProgramBlob(isa=isa, code=bytes(code), bitmask=bytes(bitmask),
+                           jump_table=table, exports=exports, imports=[b"q", b"a b"],
+                           jump_table_entry_size=max([0] + [(e.bit_length() + 7) // 8
+                                                            for e in table]))
+        _, again = round_trip(blob)
+        assert again.to_bytes() == blob.to_bytes()
