@@ -181,6 +181,7 @@ class RawInstance:
         if ptr == ffi.NULL:
             raise ModuleError(errstr(err))
         self.program = program
+        self._finished = False
         self._ptr: Any = ffi.gc(ptr, lib.pvm_instance_free)
         self.is_64_bit = program.is_64_bit
         self.dynamic_paging = dynamic_paging
@@ -223,6 +224,9 @@ class RawInstance:
 
     @property
     def program_counter(self) -> int | None:
+        """The pc of the last interruption; None after Finished (as the reference)."""
+        if self._finished:
+            return None
         v = int(lib.pvm_instance_pc(self._ptr))
         return None if v < 0 else v
 
@@ -239,14 +243,21 @@ class RawInstance:
             if not 0 <= pc < 1 << 32:
                 raise ExecutionError(f"program counter out of range: {pc}")
             lib.pvm_instance_set_next_pc(self._ptr, pc)
+        self._finished = False
 
     # ---- execution ----
     def run(self) -> Interrupt:
+        """Runs until the next interrupt.  For Finished, ``Interrupt.pc`` is
+        the pc of the jump to the return-to-host address (what spectool and
+        the JAM vectors report), while ``program_counter`` becomes None."""
+        self._finished = False
         k = int(lib.pvm_instance_run(self._ptr))
         if k == lib.PVM_INT_ERROR:
             raise ExecutionError(ffi.string(lib.pvm_instance_error(self._ptr)).decode())
         kind = InterruptKind(k)
-        pc = self.program_counter
+        v = int(lib.pvm_instance_pc(self._ptr))
+        pc = None if v < 0 else v
+        self._finished = kind is InterruptKind.FINISHED
         if kind is InterruptKind.ECALLI:
             return Interrupt(kind, pc, hostcall=int(lib.pvm_instance_ecalli(self._ptr)))
         if kind is InterruptKind.SEGFAULT:

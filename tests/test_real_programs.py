@@ -9,10 +9,13 @@ import json
 
 import pytest
 
+from executor.backends import available_backends, new_instance
 from executor.blob import ProgramBlob
 from executor.doom import Doom
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 from tests.conftest import BLOBS, WAD
+
+BACKENDS = available_backends()
 
 
 def call(inst: RawInstance, blob: ProgramBlob, export: str, args: list[int],
@@ -30,10 +33,10 @@ def call(inst: RawInstance, blob: ProgramBlob, export: str, args: list[int],
         inst.set_reg(7, host[intr.hostcall])
 
 
-@pytest.fixture(scope="module")
-def bench() -> tuple[ProgramBlob, RawInstance]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def bench(request: pytest.FixtureRequest) -> tuple[ProgramBlob, RawInstance]:
     blob = ProgramBlob.load(BLOBS / "c-guests" / "bench.polkavm")
-    return blob, RawInstance(NativeProgram(blob))
+    return blob, new_instance(NativeProgram(blob), request.param)
 
 
 @pytest.mark.parametrize(
@@ -53,23 +56,26 @@ def test_c_guest_bench(bench: tuple[ProgramBlob, RawInstance], export: str, arg:
     assert call(inst, blob, export, [arg]) == (result, gas)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("a", "b", "result"), [(1, 2, 103), (0xFFFFFFFFFFFFFFFF, 1, 100)])
-def test_c_guest_add(a: int, b: int, result: int) -> None:
+def test_c_guest_add(a: int, b: int, result: int, backend: str) -> None:
     blob = ProgramBlob.load(BLOBS / "c-guests" / "add.polkavm")
-    inst = RawInstance(NativeProgram(blob))
+    inst = new_instance(NativeProgram(blob), backend)
     assert call(inst, blob, "add", [a, b], host={0: 100}) == (result, 10)
 
 
-def test_hello_world() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hello_world(backend: str) -> None:
     blob = ProgramBlob.load(BLOBS / "example-hello-world.polkavm")
-    inst = RawInstance(NativeProgram(blob))
+    inst = new_instance(NativeProgram(blob), backend)
     value, _ = call(inst, blob, "add_numbers", [1, 10], host={0: 100})
     assert value == 111
 
 
-def test_hello_world_without_gas() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hello_world_without_gas(backend: str) -> None:
     blob = ProgramBlob.load(BLOBS / "example-hello-world.polkavm")
-    inst = RawInstance(NativeProgram(blob), gas_metering=False)
+    inst = new_instance(NativeProgram(blob), backend, gas_metering=False)
     inst.prepare_call(blob.export_pc("add_numbers"), [20, 22])
     intr = inst.run()
     assert intr.kind is InterruptKind.ECALLI and intr.hostcall == 0
@@ -79,12 +85,32 @@ def test_hello_world_without_gas() -> None:
 
 
 @pytest.mark.skipif(not WAD.exists(), reason="freedoom1.wad is installed by `make test`")
-def test_doom_matches_reference_gas_and_frames() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_doom_matches_reference_gas_and_frames(backend: str) -> None:
     ref = json.loads((BLOBS / "doom-reference-100.json").read_text())
-    d = Doom(BLOBS / "doom.polkavm", WAD.read_bytes())
+    d = Doom(BLOBS / "doom.polkavm", WAD.read_bytes(), backend=backend)
     assert d.initialize() == ref["ext_initialize_gas"]
     for k in range(8):
         f = d.tick()
         r = ref["frames"][k]
         assert (f.gas, f"{f.crc32:08x}", f.width, f.height, f.audio_samples) == (
             r["gas"], r["crc32"], r["width"], r["height"], r["audio_samples"]), k
+
+
+@pytest.mark.skipif(not WAD.exists(), reason="freedoom1.wad is installed by `make test`")
+def test_doom_identical_on_every_backend_past_the_title_screen() -> None:
+    """Frames 100..160 are not in the reference file; the backends must agree
+    with each other on gas, frame CRC and audio, with and without metering."""
+    runs = {}
+    for backend in BACKENDS:
+        for metered in (True, False):
+            d = Doom(BLOBS / "doom.polkavm", WAD.read_bytes(), backend=backend,
+                     gas_metering=metered)
+            d.initialize()
+            frames = [d.tick() for _ in range(160)]
+            runs[(backend, metered)] = [(f.gas if metered else 0, f.crc32, f.audio_samples)
+                                        for f in frames[100:]]
+    first = runs[("interpreter", True)]
+    for key, value in runs.items():
+        want = first if key[1] else [(0, c, a) for _, c, a in first]
+        assert value == want, key

@@ -6,25 +6,29 @@ from pathlib import Path
 
 import pytest
 
+from executor.backends import available_backends
 from executor.vectors import run_json_vector
 from tests.conftest import JAM_VECTORS
 
 VECTORS = sorted(JAM_VECTORS.glob("*.json"))
+BACKENDS = available_backends()
 
 
 def test_vector_count() -> None:
     assert len(VECTORS) == 201
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("path", VECTORS, ids=[p.stem for p in VECTORS])
-def test_jam_vector(path: Path) -> None:
-    result = run_json_vector(path)
+def test_jam_vector(path: Path, backend: str) -> None:
+    result = run_json_vector(path, backend=backend)
     assert result.ok, result.line()
 
 
-def test_cli_vectors_summary(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cli_vectors_summary(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     from executor.cli import main
 
-    assert main(["vectors", str(JAM_VECTORS)]) == 0
+    assert main(["vectors", str(JAM_VECTORS), "--backend", backend]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == "201 passed, 0 failed"
