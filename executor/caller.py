@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from executor.errors import ExecutionError, GuestFault
-from executor.native import lib
+from executor.native import ffi, lib
 from executor.raw import NUM_REGS, RawInstance
 
 if TYPE_CHECKING:
@@ -85,6 +85,21 @@ def bind_ops(raw: RawInstance) -> tuple[Any, Any]:
     return MethodOps(), raw
 
 
+def direct_views(ops: Any, handle: Any) -> tuple[memoryview | None, memoryview | None]:
+    """Views of the register file (13 x u64) and the gas counter (i64) of a
+    native instance, when the C core exports ``pvm_instance_regs_ptr`` and
+    ``pvm_instance_gas_ptr``; ``(None, None)`` otherwise.
+
+    Registers are stored as the C core keeps them: on Latest32 a 32-bit value
+    sign-extended to 64 bits (readers mask, writers sign-extend)."""
+    if ops is not lib or not hasattr(lib, "pvm_instance_regs_ptr") or not hasattr(
+            lib, "pvm_instance_gas_ptr"):
+        return None, None
+    regs = memoryview(ffi.buffer(lib.pvm_instance_regs_ptr(handle), 8 * NUM_REGS))
+    gas = memoryview(ffi.buffer(lib.pvm_instance_gas_ptr(handle), 8))
+    return regs.cast("B").cast("Q"), gas.cast("B").cast("q")
+
+
 class Caller:
     """What a host function sees of the guest that called it.
 
@@ -109,6 +124,20 @@ class Caller:
         # fast bound accessors used by the generated host-function thunks
         self._reg: Any = partial(ops.pvm_instance_reg, handle)
         self._set_reg: Any = partial(ops.pvm_instance_set_reg, handle)
+        rv, _ = direct_views(ops, handle)
+        if rv is not None:
+            if raw.is_64_bit:
+                self._reg = rv.__getitem__
+                self._set_reg = rv.__setitem__
+            else:
+                def reg32(r: int, rv: memoryview = rv) -> int:
+                    return int(rv[r]) & MASK32
+
+                def set_reg32(r: int, v: int, rv: memoryview = rv) -> None:
+                    v &= MASK32
+                    rv[r] = v | (MASK64 ^ MASK32) if v >> 31 else v
+                self._reg = reg32
+                self._set_reg = set_reg32
         self._metered = raw.gas_metering
         self._mask = MASK64 if raw.is_64_bit else MASK32
 

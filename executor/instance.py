@@ -21,19 +21,23 @@ as ``function``), :class:`~executor.errors.OutOfGas`, or
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from executor.caller import MASK32, MASK64, Caller, bind_ops
+from executor.caller import MASK32, MASK64, Caller, bind_ops, direct_views
 from executor.errors import ExecutionError, GuestFault, HostError, OutOfGas, Trap
 from executor.hostfn import ARG_REGS, INT_TYPES, UNIT_TYPES, to_signed
 from executor.native import ffi, lib
-from executor.raw import NUM_REGS, RETURN_TO_HOST, InterruptKind, MemoryMap, RawInstance
+from executor.raw import RETURN_TO_HOST, InterruptKind, MemoryMap, RawInstance
 
 if TYPE_CHECKING:
     from executor.linker import InstancePre
 
 DEFAULT_GAS = 1 << 62
+_ZERO_ARGS = (0,) * len(ARG_REGS)
+_SIGN32 = 1 << 31
+_HIGH32 = MASK64 ^ MASK32
 
 _FINISHED = int(InterruptKind.FINISHED)
 _TRAP = int(InterruptKind.TRAP)
@@ -72,8 +76,12 @@ class Instance:
         self._exports = module.exports
         self.is_64_bit = raw.is_64_bit
         self._mask = MASK64 if self.is_64_bit else MASK32
-        self._template = [RETURN_TO_HOST, raw.memory_map.default_sp] + [0] * (NUM_REGS - 2)
-        self._regs = tuple(range(NUM_REGS))
+        self._sp = raw.memory_map.default_sp
+        self._rv, self._gv = direct_views(ops, handle)
+        base = [RETURN_TO_HOST, self._sp] + [0] * 11
+        if not self.is_64_bit:  # stored sign-extended, as the C core keeps 32-bit registers
+            base = [v | _HIGH32 if v & _SIGN32 else v for v in base]
+        self._rv_template = memoryview(array("Q", base))
         self._metered = raw.gas_metering
         self._busy = False
         self._gas_start: int | None = None
@@ -89,16 +97,16 @@ class Instance:
         pc = self._exports.get(export) if export.__class__ is str else None
         if pc is None:
             pc = self._resolve(export)
-        values = self._template.copy()
-        if args:
-            if len(args) > 9:
-                raise ExecutionError(f"too many arguments: {len(args)} > 9 registers")
+        n = len(args)
+        if n:
             mask = self._mask
-            for reg, a in zip(ARG_REGS, args, strict=False):
+            for a in args:
                 if a.__class__ is not int or not 0 <= a <= mask:
-                    a = self._plain_arg(a)
-                values[reg] = a
-        return self._invoke(pc, values, export, gas)
+                    args = tuple(self._plain_arg(x) for x in args)
+                    break
+            if n > 9:
+                raise ExecutionError(f"too many arguments: {n} > 9 registers")
+        return self._invoke(pc, args, export, gas)
 
     def typed_func(self, export: str | int, params: Sequence[str] = (),
                    result: str | None = None) -> ExportFunc:
@@ -130,19 +138,49 @@ class Instance:
             return export
         raise ExecutionError(f"invalid export {export!r}")
 
-    def _invoke(self, pc: int, values: list[int], export: Any, gas: int | None) -> int:
-        """The call loop: registers, pc, gas, then run() until the guest returns."""
+    def _invoke(self, pc: int, a: Sequence[int], export: Any, gas: int | None) -> int:
+        """The call loop.  ``a`` holds up to 9 argument-register values (u64, or
+        u32 on Latest32) in the order a0..a5, t0..t2; every other register is
+        zeroed except ra and sp."""
         if self._busy:
             raise ExecutionError("the instance is already running a call (re-entrant call)")
         ops = self._ops
         h = self._h
-        set_reg = ops.pvm_instance_set_reg
-        for r in self._regs:
-            set_reg(h, r, values[r])
+        rv = self._rv
+        if rv is not None:  # direct register-file access: no C call per register
+            rv[:] = self._rv_template
+            if a:
+                if self.is_64_bit:
+                    for r, v in zip(ARG_REGS, a, strict=False):
+                        rv[r] = v
+                else:  # Latest32 registers hold sign-extended 32-bit values
+                    for r, v in zip(ARG_REGS, a, strict=False):
+                        rv[r] = v | _HIGH32 if v & _SIGN32 else v
+        else:
+            if len(a) < 9:
+                a = (*a, *_ZERO_ARGS[len(a):])
+            sr = ops.pvm_instance_set_reg
+            # unrolled: one C call per register, in register order (execution.md 4)
+            sr(h, 0, RETURN_TO_HOST)
+            sr(h, 1, self._sp)
+            sr(h, 2, a[6])
+            sr(h, 3, a[7])
+            sr(h, 4, a[8])
+            sr(h, 5, 0)
+            sr(h, 6, 0)
+            sr(h, 7, a[0])
+            sr(h, 8, a[1])
+            sr(h, 9, a[2])
+            sr(h, 10, a[3])
+            sr(h, 11, a[4])
+            sr(h, 12, a[5])
         ops.pvm_instance_set_next_pc(h, pc)
         if self._metered:
+            gv = self._gv
             if gas is None:
-                gas = int(ops.pvm_instance_gas(h))
+                gas = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
+            elif gv is not None:
+                gv[0] = gas
             else:
                 ops.pvm_instance_set_gas(h, gas)
             self._gas_start = gas
@@ -165,6 +203,8 @@ class Instance:
                     else:
                         self._unknown_hostcall(n, export)
                 elif kind == _FINISHED:
+                    if rv is not None:
+                        return rv[7] & self._mask
                     return int(ops.pvm_instance_reg(h, 7))
                 else:
                     self._interrupt(kind, export)
@@ -345,32 +385,32 @@ class ExportFunc:
         self.result = None if result is None or result.strip() in UNIT_TYPES else result.strip()
         if self.result is not None and self.result not in INT_TYPES:
             raise ValueError(f"export results are integer types, got {result!r}")
-        regs: list[tuple[int, ...]] = []
+        slots: list[tuple[int, ...]] = []  # indexes into the a0..a5, t0..t2 order
         k = 0
         for p in self.params:
             n = 2 if INT_TYPES[p][0] == 64 and not is64 else 1
-            regs.append(ARG_REGS[k:k + n])
+            slots.append(tuple(range(k, k + n)))
             k += n
         if k > len(ARG_REGS):
             raise ValueError(f"{k} argument registers needed, at most {len(ARG_REGS)} exist")
-        self._regs = regs
+        self._slots = slots
 
     def __call__(self, *args: int, gas: int | None = None) -> int | None:
         inst = self.instance
         if len(args) != len(self.params):
             raise ExecutionError(f"{inst._name(self.export)} takes {len(self.params)} "
                                  f"arguments, got {len(args)}")
-        values = inst._template.copy()
-        for p, regs, a in zip(self.params, self._regs, args, strict=True):
+        values = [0] * len(ARG_REGS)
+        for p, slots, a in zip(self.params, self._slots, args, strict=True):
             bits, signed = INT_TYPES[p]
             lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
             if isinstance(a, bool) or not isinstance(a, int) or not lo <= a <= hi:
                 raise ExecutionError(f"argument {a!r} does not fit {p}")
-            if len(regs) == 2:
-                values[regs[0]] = a & MASK32
-                values[regs[1]] = (a >> 32) & MASK32
+            if len(slots) == 2:
+                values[slots[0]] = a & MASK32
+                values[slots[1]] = (a >> 32) & MASK32
             else:
-                values[regs[0]] = a & inst._mask
+                values[slots[0]] = a & inst._mask
         a0 = inst._invoke(self.pc, values, self.export, gas)
         if self.result is None:
             return None

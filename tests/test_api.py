@@ -370,3 +370,33 @@ def test_public_names() -> None:
 def test_path_type_is_accepted() -> None:
     assert isinstance(HELLO, Path)
     assert Engine().module(HELLO).exports == {"add_numbers": 0}
+
+
+@pytest.mark.parametrize("path", [HELLO, ADD])
+def test_call_sets_up_registers_like_prepare_call(backend: str, path: Path) -> None:
+    """At the first host call the registers equal those of RawInstance.prepare_call
+    followed by the same run (and, on the direct register path, the stored
+    64-bit words equal those the C accessors store)."""
+    seen: list[list[int]] = []
+    words: list[bytes] = []
+
+    def host(caller: Caller) -> None:
+        seen.append(caller.regs)
+        if caller.instance._rv is not None:
+            words.append(bytes(caller.instance._rv))
+
+    linker = Linker()
+    linker.define_raw("get_third_number", host)
+    m = Module(Engine(Config(backend=backend)), path)
+    inst = linker.instantiate(m)
+    args = [0x80000000, 0xFFFFFFFF]
+    inst.call(0, *args)
+    raw = RawInstance(m.program, backend=backend)
+    raw.prepare_call(0, args)
+    raw.gas = 1000
+    assert raw.run().hostcall == 0
+    assert seen == [raw.regs]
+    if words:
+        from executor.native import ffi, lib
+
+        assert words == [bytes(ffi.buffer(lib.pvm_instance_regs_ptr(raw._ptr), 8 * 13))]
