@@ -57,21 +57,35 @@ static const int GREG_OF_HOST[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP
                                      REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
 static const int HOST_OF_GUEST[PVM_NUM_REGS] = {1, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
+/* A fault that is not a guest memory access: give the signal back to
+   whoever had it before us (faulthandler, a debugger's runtime, the default
+   action).  We step aside first (our handler is re-installed at the next JIT
+   run); if the previous handler hands the signal back to us, as faulthandler
+   does after dumping its traceback, the default action is restored so the
+   process ends the way it would have without us. */
+static void fault_handler(int sig, siginfo_t *si, void *ucv);
+
 static void chain(int sig, siginfo_t *si, void *uc) {
     int k = sig_index(sig);
-    struct sigaction *o = k >= 0 ? &prev_action[k] : NULL;
-    if (o && (o->sa_flags & SA_SIGINFO) && o->sa_sigaction) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    struct sigaction *o = k >= 0 ? &prev_action[k] : &dfl;
+    sigaction(sig, o, NULL);
+    if ((o->sa_flags & SA_SIGINFO) && o->sa_sigaction) {
         o->sa_sigaction(sig, si, uc);
-        return;
-    }
-    if (o && o->sa_handler != SIG_DFL && o->sa_handler != SIG_IGN && o->sa_handler) {
+    } else if (o->sa_handler != SIG_DFL && o->sa_handler != SIG_IGN && o->sa_handler) {
         o->sa_handler(sig);
-        return;
+    } else {
+        if (si->si_code <= 0)
+            raise(sig); /* sent by kill(): delivered with the default action on return */
+        return;         /* a real fault: it happens again, now with the default action */
     }
-    /* default action: restore it and let the signal happen again */
-    signal(sig, SIG_DFL);
-    if (si->si_code <= 0)
-        raise(sig);
+    struct sigaction now;
+    if (sigaction(sig, NULL, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
+        now.sa_sigaction == fault_handler)
+        sigaction(sig, &dfl, NULL);
 }
 
 static uint32_t guest_reg(const ucontext_t *uc, unsigned r) {
