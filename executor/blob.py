@@ -190,6 +190,8 @@ class ProgramBlob:
     code: bytes = b""
     bitmask: bytes = b""
     debug_sections: dict[int, bytes] = field(default_factory=dict)
+    # blob offsets of parsed parts, for error messages of later checks
+    _where: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- construction ----
     @classmethod
@@ -222,30 +224,37 @@ class ProgramBlob:
         r.section = "section table"
         section = r.u8()
         if section == SECTION_MEMORY_CONFIG:
-            payload_at, payload = cls._section_payload(r, section)
-            m = _Reader(data, payload_at, payload_at + len(payload), section="memory config section")
-            blob.ro_data_size = m.varint()
-            blob.rw_data_size = m.varint()
-            blob.stack_size = m.varint()
-            if m.pos != m.end:
-                raise BlobError("the memory config section contains more data than expected",
-                                section="memory config section", offset=payload_at)
+            # As the reference: the three varints are read from the blob (not
+            # bounded by the section), then the section length must match the
+            # bytes they took -- too short or too long is the same error.
+            r.section = "memory config section"
+            size = r.varint()
+            payload_at = r.pos
+            blob.ro_data_size = r.varint()
+            blob.rw_data_size = r.varint()
+            blob.stack_size = r.varint()
+            if r.pos != payload_at + size:
+                raise BlobError(
+                    f"the memory config section contains more data than expected (section "
+                    f"length {size}, the three varints take {r.pos - payload_at} bytes)",
+                    section="memory config section", offset=payload_at)
             r.section = "section table"
             section = r.u8()
         if section == SECTION_RO_DATA:
-            _, blob.ro_data = cls._section_payload(r, section)
+            blob._where["ro_data"], blob.ro_data = cls._section_payload(r, section)
             section = r.u8()
         if section == SECTION_RW_DATA:
-            _, blob.rw_data = cls._section_payload(r, section)
+            blob._where["rw_data"], blob.rw_data = cls._section_payload(r, section)
             section = r.u8()
         if section == SECTION_IMPORTS:
-            payload_at, payload = cls._section_payload(r, section)
-            blob.imports = cls._parse_imports(data, payload_at, len(payload), strict)
+            blob.imports = blob._parse_imports(r, strict)
+            r.section = "section table"
             section = r.u8()
         if section == SECTION_EXPORTS:
             payload_at, payload = cls._section_payload(r, section)
-            blob.exports = cls._parse_exports(data, payload_at, len(payload), strict)
+            blob.exports = blob._parse_exports(data, payload_at, len(payload), strict)
             section = r.u8()
+        code_expected_at = r.pos - 1
         code_at = -1
         code_payload = b""
         if section == SECTION_CODE_AND_JUMP_TABLE:
@@ -266,15 +275,18 @@ class ProgramBlob:
                 section="section table", offset=r.pos - 1)
         if len(blob.ro_data) > blob.ro_data_size:
             raise BlobError(
-                "size of the read-only data payload exceeds the declared size of the section",
-                section="ro data section", offset=None)
+                f"size of the read-only data payload exceeds the declared size of the section "
+                f"({len(blob.ro_data)} > {blob.ro_data_size})",
+                section="ro data section", offset=blob._where["ro_data"])
         if len(blob.rw_data) > blob.rw_data_size:
             raise BlobError(
-                "size of the read-write data payload exceeds the declared size of the section",
-                section="rw data section", offset=None)
+                f"size of the read-write data payload exceeds the declared size of the section "
+                f"({len(blob.rw_data)} > {blob.rw_data_size})",
+                section="rw data section", offset=blob._where["rw_data"])
         if not code_payload:
+            # an empty section: its payload offset; an absent one: where it was expected
             raise BlobError("no code found", section="code section",
-                            offset=code_at if code_at >= 0 else None)
+                            offset=code_at if code_at >= 0 else code_expected_at)
         blob._parse_code_blob(data, code_at, len(code_payload))
         if strict:
             blob.check_strict()
@@ -302,36 +314,45 @@ class ProgramBlob:
         r.section = "section table"
         return at, payload
 
-    @staticmethod
-    def _parse_imports(data: bytes, at: int, size: int, strict: bool) -> list[bytes | None]:
-        r = _Reader(data, at, at + size, section="imports section")
+    def _parse_imports(self, r: _Reader, strict: bool) -> list[bytes | None]:
+        # As the reference: the count and the offsets are read from the blob,
+        # then the symbols are whatever remains of the declared section length.
+        r.section = "imports section"
+        size = r.varint()
+        start = r.pos
         count = r.varint()
         if count > MAX_IMPORTS:
-            raise r.fail("too many imports", at)
-        if count * 4 > r.end - r.pos:
-            raise r.fail("the imports section is invalid", at)
-        offsets = [r.u32() for _ in range(count)]
-        symbols = data[r.pos : r.end]
+            raise r.fail(f"too many imports ({count} > {MAX_IMPORTS})", start)
+        offsets_at = r.pos
+        raw = r.take(count * 4)
+        consumed = r.pos - start
+        if consumed > size:
+            raise r.fail(
+                f"the imports section is invalid (section length {size}, the count and "
+                f"{count} offsets take {consumed} bytes)", start)
+        symbols = r.take(size - consumed)
+        self._where["import_offsets"] = offsets_at
+        offsets = struct.unpack(f"<{count}I", raw)
         out: list[bytes | None] = []
-        for i, start in enumerate(offsets):
+        for i, first in enumerate(offsets):
             end = offsets[i + 1] if i + 1 < count else len(symbols)
-            if start <= end <= len(symbols):
-                out.append(symbols[start:end])
+            if first <= end <= len(symbols):
+                out.append(symbols[first:end])
             else:
                 if strict:
-                    raise r.fail(f"found an invalid import (import {i})", at)
+                    raise r.fail(f"found an invalid import (import {i})", offsets_at + 4 * i)
                 out.append(None)
         return out
 
-    @staticmethod
-    def _parse_exports(data: bytes, at: int, size: int, strict: bool) -> list[Export]:
+    def _parse_exports(self, data: bytes, at: int, size: int, strict: bool) -> list[Export]:
         # The reference parses exports lazily and stops silently at the first
         # malformed entry; strict mode reports it instead.
         r = _Reader(data, at, at + size, section="exports section")
         out: list[Export] = []
         try:
             count = r.varint()
-            for _ in range(count):
+            for i in range(count):
+                self._where[f"export {i}"] = r.pos
                 pc = r.varint()
                 symbol = r.bytes_with_length()
                 out.append(Export(pc, symbol))
@@ -358,6 +379,7 @@ class ProgramBlob:
             raise BlobError("invalid jump table entry size", section="jump table entry size",
                             offset=r.base + entry_size_at)
         r.section = "jump table"
+        self._where["jump_table"] = r.base + r.pos
         table = r.take(count * entry_size)
         r.section = "code"
         code = r.take(code_len)
@@ -386,23 +408,27 @@ class ProgramBlob:
         self.jump_table_entry_size = entry_size
         self.code = code
         self.bitmask = bitmask
-        self._jt_at = count_at
 
     def check_strict(self) -> None:
         """The reference's strict-module checks (``ModuleConfig::set_strict``)."""
+        def at(key: str, index: int = 0, stride: int = 0) -> int | None:
+            base = self._where.get(key)
+            return None if base is None else base + index * stride
+
         for i, sym in enumerate(self.imports):
             if sym is None:
-                raise BlobError(f"found an invalid import (import {i})", section="imports section")
+                raise BlobError(f"found an invalid import (import {i})", section="imports section",
+                                offset=at("import_offsets", i, 4))
         for k, entry in enumerate(self.jump_table):
             if entry >= len(self.code):
                 raise BlobError(
                     f"out of range jump table entry found (entry {k} = {entry}, code length "
                     f"{len(self.code)})", section="jump table",
-                    offset=getattr(self, "_jt_at", None))
-        for e in self.exports:
+                    offset=at("jump_table", k, self.jump_table_entry_size))
+        for i, e in enumerate(self.exports):
             if e.pc >= len(self.code):
                 raise BlobError(f"out of range export found ({e.name!r} at pc {e.pc})",
-                                section="exports section")
+                                section="exports section", offset=at(f"export {i}"))
 
     # ---- views ----
     @property
