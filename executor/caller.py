@@ -130,12 +130,13 @@ class Caller:
                 self._reg = rv.__getitem__
                 self._set_reg = rv.__setitem__
             else:
-                def reg32(r: int, rv: memoryview = rv) -> int:
-                    return int(rv[r]) & MASK32
+                def reg32(r: int, rv: memoryview = rv, mask: int = MASK32) -> int:
+                    return int(rv[r]) & mask
 
-                def set_reg32(r: int, v: int, rv: memoryview = rv) -> None:
-                    v &= MASK32
-                    rv[r] = v | (MASK64 ^ MASK32) if v >> 31 else v
+                def set_reg32(r: int, v: int, rv: memoryview = rv, mask: int = MASK32,
+                              high: int = MASK64 ^ MASK32) -> None:
+                    v &= mask
+                    rv[r] = v | high if v >> 31 else v
                 self._reg = reg32
                 self._set_reg = set_reg32
         self._metered = raw.gas_metering

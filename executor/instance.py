@@ -149,13 +149,24 @@ class Instance:
         rv = self._rv
         if rv is not None:  # direct register-file access: no C call per register
             rv[:] = self._rv_template
-            if a:
+            n = len(a)
+            if n:  # unrolled for the common short argument lists
                 if self.is_64_bit:
-                    for r, v in zip(ARG_REGS, a, strict=False):
-                        rv[r] = v
+                    rv[7] = a[0]
+                    if n > 1:
+                        rv[8] = a[1]
+                        if n > 2:
+                            for i in range(2, n):
+                                rv[ARG_REGS[i]] = a[i]
                 else:  # Latest32 registers hold sign-extended 32-bit values
-                    for r, v in zip(ARG_REGS, a, strict=False):
-                        rv[r] = v | _HIGH32 if v & _SIGN32 else v
+                    v = a[0]
+                    rv[7] = v | _HIGH32 if v & _SIGN32 else v
+                    if n > 1:
+                        v = a[1]
+                        rv[8] = v | _HIGH32 if v & _SIGN32 else v
+                        for i in range(2, n):
+                            v = a[i]
+                            rv[ARG_REGS[i]] = v | _HIGH32 if v & _SIGN32 else v
         else:
             if len(a) < 9:
                 a = (*a, *_ZERO_ARGS[len(a):])
