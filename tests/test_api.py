@@ -400,3 +400,14 @@ def test_call_sets_up_registers_like_prepare_call(backend: str, path: Path) -> N
         from executor.native import ffi, lib
 
         assert words == [bytes(ffi.buffer(lib.pvm_instance_regs_ptr(raw._ptr), 8 * 13))]
+
+
+def test_strict_module_rejects_duplicate_exports() -> None:
+    from executor.blob import Export
+
+    blob = trampolines()
+    blob.exports.append(Export(blob.exports[-1].pc, b"h0"))
+    assert Module(Engine(), blob).exports["h0"] == 0  # the first one wins
+    with pytest.raises(ModuleError, match="duplicate export"):
+        Module(Engine(Config(strict=True)), blob)
+    assert Module(Engine(), trampolines(), strict=True).imports == ("host0",)
