@@ -186,6 +186,9 @@ class Instance:
             sr(h, 11, a[4])
             sr(h, 12, a[5])
         ops.pvm_instance_set_next_pc(h, pc)
+        raw = self.raw
+        if ops is lib:  # keep RawInstance's view (program_counter None after Finished)
+            raw._finished = False
         if self._metered:
             gv = self._gv
             if gas is None:
@@ -214,6 +217,8 @@ class Instance:
                     else:
                         self._unknown_hostcall(n, export)
                 elif kind == _FINISHED:
+                    if ops is lib:
+                        raw._finished = True
                     if rv is not None:
                         return rv[7] & self._mask
                     return int(ops.pvm_instance_reg(h, 7))

@@ -290,12 +290,13 @@ def test_state_after_a_call(backend: str) -> None:
     assert inst.sbrk(0) == inst.memory_map.heap_base and inst.heap_size == 0
 
 
-@pytest.mark.xfail(reason="the C core keeps the pc of the return jump after Finished "
-                   "(execution.md 1: none)", strict=False)
-def test_program_counter_is_none_after_finish(backend: str) -> None:
+def test_program_counter_after_finish_and_trap(backend: str) -> None:
     inst = Module(Engine(Config(backend=backend)), BENCH).instantiate()
     assert inst.call("noop") == 42
-    assert inst.program_counter is None
+    assert inst.program_counter is None and inst.raw.program_counter is None
+    with pytest.raises(OutOfGas):
+        inst.call("sha256_loop", 1, gas=20)
+    assert inst.program_counter is not None
 
 
 def test_re_entrant_call_is_refused(backend: str) -> None:
