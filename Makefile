@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def) executor/_build_native.py
 WAD := /usr/share/games/doom/freedoom1.wad
+ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/test_semantics.py \
+  tests/test_real_programs.py tests/test_differential.py tests/test_memory_map.py
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 pytest>=8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5
 
 .PHONY: all setup build demo test test-fast test-asan lint typecheck bench clean apt
@@ -42,21 +44,25 @@ demo: build apt
 	$(VENV)/bin/pvm-exec vectors ../shared/vectors/jam-v0.4
 	$(VENV)/bin/pvm-exec doom --frames 100 --quiet --reference ../shared/blobs/doom-reference-100.json
 
+# The whole suite, then the native-core tests again against the sanitizer build.
 test: build apt
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-asan
 
 test-fast: build
 	$(VENV)/bin/pytest -q -x -p no:cacheprovider -m "not slow"
 
 # The same tests against a build with AddressSanitizer and UBSan.
-test-asan: $(VENV)/.stamp-deps apt
+test-asan: $(VENV)/.stamp-build apt
 	rm -rf build-asan && mkdir -p build-asan
+	cd build-asan && PVM_NATIVE_MODULE=_pvm_native_asan \
 	PVM_EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1" \
 	PVM_EXTRA_LDFLAGS="-fsanitize=address,undefined" \
-	  $(PY) -c "import sys; sys.path.insert(0, 'executor'); import _build_native as b; b.ffibuilder.compile(tmpdir='build-asan', verbose=False)"
+	  ../$(PY) -c "import sys; sys.path.insert(0, '..'); from executor._build_native import ffibuilder; ffibuilder.compile(verbose=False)"
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 PYTHONPATH=build-asan \
-	  $(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow" tests
+	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:handle_segv=0:handle_sigbus=0 \
+	PVM_NATIVE_MODULE=_pvm_native_asan PYTHONPATH=build-asan \
+	  $(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow" $(ASAN_TESTS)
 
 lint: $(VENV)/.stamp-deps
 	$(VENV)/bin/ruff check executor chain_sim tests tools

@@ -35,13 +35,25 @@ def _cflags() -> list[str]:
     return flags + extra.split()
 
 
+def _path(p: Path) -> str:
+    """Relative to the project root when building from it (setuptools wants
+    relative source paths), absolute otherwise (the sanitizer build)."""
+    if Path.cwd().resolve() == ROOT:
+        return str(p.relative_to(ROOT))
+    return str(p)
+
+
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
+# PVM_NATIVE_MODULE selects another module name, e.g. for the sanitizer build
+# that `make test-asan` compiles into build-asan/ next to the normal one.
+MODULE = os.environ.get("PVM_NATIVE_MODULE", "executor._native")
+
 ffibuilder.set_source(
-    "executor._native",
+    MODULE,
     '#include "pvm.h"\n',
-    sources=[str((NATIVE / s).relative_to(ROOT)) for s in SOURCES],
-    include_dirs=[str(NATIVE.relative_to(ROOT))],
+    sources=[_path(NATIVE / s) for s in SOURCES],
+    include_dirs=[_path(NATIVE)],
     extra_compile_args=_cflags(),
     extra_link_args=os.environ.get("PVM_EXTRA_LDFLAGS", "").split(),
 )

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import importlib
+import os
+
+_MODULE = os.environ.get("PVM_NATIVE_MODULE", "executor._native")
+
 try:
-    from executor._native import ffi as _ffi
-    from executor._native import lib as _lib
+    _mod = importlib.import_module(_MODULE)
+    _ffi = _mod.ffi
+    _lib = _mod.lib
 except ImportError as exc:  # pragma: no cover - depends on the build
     raise ImportError(
-        "the native core executor._native is not built; run `make build` "
+        f"the native core {_MODULE} is not built; run `make build` "
         "(or `pip install -e .`) in the project root"
     ) from exc
 
