@@ -21,7 +21,7 @@ $(VENV)/.stamp-venv:
 	touch $@
 
 $(VENV)/.stamp-deps: $(VENV)/.stamp-venv Makefile
-	$(PIP) install -q $(PYDEPS)
+	$(PIP) install -q $(foreach d,$(PYDEPS),"$(d)")
 	touch $@
 
 # The C core is compiled by cffi during the (editable) install.

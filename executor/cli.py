@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_vectors)
 
+    from executor.cli_run import add_run_parser
+
+    add_run_parser(sub)
+
     p = sub.add_parser("doom", help="run doom.polkavm")
     p.add_argument("--blob", default=str(_shared() / "blobs" / "doom.polkavm"))
     p.add_argument("--wad")

@@ -10,12 +10,22 @@
 #include <string.h>
 
 uint32_t pvm_skip(const uint8_t *bitmask, uint32_t code_len, uint32_t pc) {
-    for (uint32_t j = 0; j < PVM_BITMASK_MAX; j++) {
-        uint64_t pos = (uint64_t)pc + 1 + j;
-        if (pos >= code_len || pvm_bit(bitmask, (uint32_t)pos))
-            return j;
-    }
-    return PVM_BITMASK_MAX;
+    /* Read the 32 bits of the bitmask that follow pc (bits past the code end
+       count as set), then find the first set one. */
+    uint32_t start = pc + 1;
+    if (start >= code_len)
+        return 0;
+    uint32_t byte = start >> 3, shift = start & 7;
+    uint32_t nbytes = (code_len + 7) >> 3;
+    uint64_t window = 0;
+    for (uint32_t k = 0; k < 5 && byte + k < nbytes; k++)
+        window |= (uint64_t)bitmask[byte + k] << (8 * k);
+    window >>= shift;
+    uint64_t avail = code_len - start; /* bits that belong to real code */
+    if (avail < 32)
+        window |= ~UINT64_C(0) << avail;
+    window |= UINT64_C(1) << PVM_BITMASK_MAX;
+    return (uint32_t)__builtin_ctzll(window);
 }
 
 /* imm(p, l): l-byte little-endian integer, sign-extended from 8*l bits. */
@@ -64,13 +74,9 @@ void pvm_decode_one(int isa, const uint8_t *code, uint32_t code_len, const uint8
         return;
     }
     /* operand bytes: at most 16 after the opcode, zero past the code end */
-    uint8_t b[24];
-    memset(b, 0, sizeof b);
-    for (unsigned i = 0; i < 16; i++) {
-        uint64_t pos = (uint64_t)pc + 1 + i;
-        if (pos < code_len)
-            b[i] = code[pos];
-    }
+    uint8_t b[24] = {0};
+    uint32_t avail = code_len - pc - 1;
+    memcpy(b, code + pc + 1, avail < 16 ? avail : 16);
     unsigned form = pvm_isa_table[op].form;
     out->form = (uint8_t)form;
     unsigned l1, l2;

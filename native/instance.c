@@ -145,6 +145,8 @@ uint32_t pvm_instance_sbrk(pvm_instance *vm, uint32_t size) {
 uint32_t pvm_instance_heap_size(const pvm_instance *vm) { return vm->mem.heap_size; }
 const pvm_memory_map *pvm_instance_memory_map(const pvm_instance *vm) { return &vm->mem.map; }
 uint8_t *pvm_instance_memory_base(pvm_instance *vm) { return vm->mem.base; }
+uint64_t *pvm_instance_regs_ptr(pvm_instance *vm) { return vm->regs; }
+int64_t *pvm_instance_gas_ptr(pvm_instance *vm) { return &vm->gas; }
 
 int pvm_instance_run(pvm_instance *vm) {
     const pvm_program *p = vm->prog;

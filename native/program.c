@@ -159,9 +159,16 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
         return NULL;
     }
 
-    /* 1. decode the listing */
-    size_t n = pvm_decode_listing(isa, p->code, code_len, p->bitmask, NULL, 0);
-    p->insns = malloc((n ? n : 1) * sizeof(pvm_insn));
+    /* 1. decode the listing (at most one instruction per byte, plus an
+       implicit invalid after each, so 2 * code_len + 1 bounds it) */
+    size_t cap = (size_t)code_len * 2 + 1;
+    p->insns = malloc(cap * sizeof(pvm_insn));
+    if (!p->insns)
+        goto oom;
+    size_t n = pvm_decode_listing(isa, p->code, code_len, p->bitmask, p->insns, cap);
+    pvm_insn *shrunk = realloc(p->insns, (n ? n : 1) * sizeof(pvm_insn));
+    if (shrunk)
+        p->insns = shrunk;
     p->pc_to_insn = malloc((code_len ? code_len : 1) * sizeof(uint32_t));
     p->insn_block = malloc((n ? n : 1) * sizeof(uint32_t));
     p->insn_rec = malloc((n ? n : 1) * sizeof(uint32_t));
@@ -169,7 +176,6 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
     p->block_cost = calloc(n ? n : 1, sizeof(uint32_t));
     if (!p->insns || !p->pc_to_insn || !p->insn_block || !p->insn_rec || !p->insn_target || !p->block_cost)
         goto oom;
-    pvm_decode_listing(isa, p->code, code_len, p->bitmask, p->insns, n);
     p->insn_count = (uint32_t)n;
     memset(p->pc_to_insn, 0xFF, (code_len ? code_len : 1) * sizeof(uint32_t));
 
@@ -218,7 +224,7 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
     }
 
     /* 3. records: upper bound = 2 per instruction + 2 per JAM trailer */
-    size_t cap = 2 * n + 4;
+    cap = 2 * n + 4;
     p->recs = malloc(cap * sizeof(pvm_rec));
     if (!p->recs)
         goto oom;

@@ -198,6 +198,10 @@ const pvm_memory_map *pvm_instance_memory_map(const pvm_instance *vm);
 /* Direct pointer to guest byte `addr` in the host mapping (valid while the
    instance lives; only for ranges that pvm_instance_is_accessible accepts). */
 uint8_t *pvm_instance_memory_base(pvm_instance *vm);
+/* The register file (13 x u64, Latest32 values kept sign-extended) and the
+   gas counter, for hosts that access them directly between runs. */
+uint64_t *pvm_instance_regs_ptr(pvm_instance *vm);
+int64_t *pvm_instance_gas_ptr(pvm_instance *vm);
 
 /* CFFI-END */
 

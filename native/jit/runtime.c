@@ -23,6 +23,10 @@ typedef uint32_t (*jit_enter_fn)(pvm_instance *vm, void *target);
 
 static __thread pvm_instance *tls_vm;
 static __thread uintptr_t tls_gs_base;
+/* All four signals are checked on the first run of each thread and after a
+   fault was chained; otherwise only SIGSEGV (the one guest accesses raise),
+   one syscall per run. */
+static __thread int handlers_checked;
 
 int pvm_jit_cpu_ok(char *reason, size_t len) {
     unsigned a, b, c, d;
@@ -67,6 +71,7 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv);
 
 static void chain(int sig, siginfo_t *si, void *uc) {
     int k = sig_index(sig);
+    handlers_checked = 0;
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -142,7 +147,9 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv) {
 }
 
 static int ensure_handlers(void) {
-    for (int k = 0; k < 4; k++) {
+    int count = handlers_checked ? 1 : 4;
+    handlers_checked = 1;
+    for (int k = 0; k < count; k++) {
         struct sigaction cur;
         if (sigaction(JIT_SIGNALS[k], NULL, &cur) != 0)
             return -1;
