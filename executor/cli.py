@@ -13,9 +13,26 @@ from executor.errors import PvmError
 
 
 def _load_blob(path: str) -> Any:
+    """A .polkavm blob, the program of a JAM JSON vector (Latest64 numbering),
+    or a spectool .txt source (assembled)."""
     from executor.blob import ProgramBlob
 
-    return ProgramBlob.load(path)
+    if path.endswith(".json"):
+        from executor.isa import InstructionSet
+
+        try:
+            program = json.loads(Path(path).read_text())["program"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise PvmError(f"{path}: not a JAM test vector ({exc})") from exc
+        return ProgramBlob.from_code_blob(bytes(program), InstructionSet.LATEST64)
+    if path.endswith(".txt"):
+        from executor.spectool import load_test
+
+        return load_test(Path(path)).blob
+    try:
+        return ProgramBlob.load(path)
+    except OSError as exc:
+        raise PvmError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def blob_info(blob: Any) -> dict[str, Any]:
