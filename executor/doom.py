@@ -40,8 +40,12 @@ class FrameInfo:
     gas: int
     width: int
     height: int
-    crc32: int
+    frame: bytes
     audio_samples: int
+
+    @property
+    def crc32(self) -> int:
+        return zlib.crc32(self.frame)
 
 
 @dataclass
@@ -81,7 +85,7 @@ class Doom:
     def _output_video(self) -> None:
         i = self.inst
         addr, w, h = i.reg(7), i.reg(8), i.reg(9)
-        self.frame = i.read_memory(addr, w * h * 4)
+        self.frame = bytes(i.memory_view(addr, w * h * 4))
         self.width, self.height = w, h
         self.frames_seen += 1
 
@@ -131,8 +135,8 @@ class Doom:
     def tick(self) -> FrameInfo:
         self.audio_samples = 0
         gas = self.call("ext_tick")
-        return FrameInfo(self.frames_seen - 1, gas, self.width, self.height,
-                         zlib.crc32(self.frame), self.audio_samples)
+        return FrameInfo(self.frames_seen - 1, gas, self.width, self.height, self.frame,
+                         self.audio_samples)
 
     def key(self, key: int, pressed: bool) -> None:
         self.call("ext_on_keychange", key, int(pressed))

@@ -234,35 +234,40 @@ static void emit_store_imm(xbuf *b, int width, uint64_t imm, int base, int32_t d
 /* rd = W32 of eax */
 static void w32_from_rax(xbuf *b, int dst) { x_movsxd(b, dst, RAX); }
 
-/* 64-bit or 32-bit binary ALU: dst = a OP b */
+/* 64-bit or 32-bit binary ALU: dst = a OP c (32-bit results sign-extended) */
 static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
     int size = is32 ? SZ32 : SZ64;
-    if (!is32 && dst == a) {
-        x_alu_rr(b, SZ64, alu, dst, c);
+    int commutes = alu != ALU_SUB;
+    if (dst == c && dst != a && commutes) {
+        int t = a;
+        a = c;
+        c = t;
+    }
+    if (dst == a) {
+        x_alu_rr(b, size, alu, dst, c);
+    } else if (dst != c) {
+        x_mov(b, size, dst, a);
+        x_alu_rr(b, size, alu, dst, c);
+    } else {
+        x_mov(b, SZ64, RAX, a);
+        x_alu_rr(b, size, alu, RAX, c);
+        if (is32)
+            w32_from_rax(b, dst);
+        else
+            x_mov(b, SZ64, dst, RAX);
         return;
     }
-    if (!is32 && dst != c) {
-        x_mov(b, SZ64, dst, a);
-        x_alu_rr(b, SZ64, alu, dst, c);
-        return;
-    }
-    x_mov(b, SZ64, RAX, a);
-    x_alu_rr(b, size, alu, RAX, c);
     if (is32)
-        w32_from_rax(b, dst);
-    else
-        x_mov(b, SZ64, dst, RAX);
+        x_movsxd(b, dst, dst);
 }
 
 static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
-    if (is32) {
-        x_mov(b, SZ64, RAX, a);
-        x_alu_imm(b, SZ32, alu, RAX, imm);
-        w32_from_rax(b, dst);
-        return;
-    }
-    x_mov(b, SZ64, dst, a);
-    x_alu_imm(b, SZ64, alu, dst, imm);
+    int size = is32 ? SZ32 : SZ64;
+    if (dst != a)
+        x_mov(b, size, dst, a);
+    x_alu_imm(b, size, alu, dst, imm);
+    if (is32)
+        x_movsxd(b, dst, dst);
 }
 
 /* dst = value(rax) shifted by amount (host reg amt) via CL; sh = SH_* */
