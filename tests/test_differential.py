@@ -27,3 +27,23 @@ def test_generator_reaches_every_outcome() -> None:
     for seed in range(3000):
         kinds.add(run_case(random_case(seed), "interpreter")[0].kind)
     assert {"TRAP", "NOT_ENOUGH_GAS", "SEGFAULT", "ECALLI", "FINISHED"} <= kinds
+
+
+def test_jit_without_bmi2_agrees() -> None:
+    """The plain (non-BMI2) shift sequences, forced with PVM_JIT_NO_BMI2."""
+    import subprocess
+    import sys
+
+    code = (
+        "from executor.difftest import compare, random_case, run_case\n"
+        "bad = [s for s in range(1500) if compare(run_case(random_case(s), 'interpreter'),"
+        " run_case(random_case(s), 'jit'))]\n"
+        "print('divergent', bad)\n"
+    )
+    import os
+
+    env = dict(os.environ, PVM_JIT_NO_BMI2="1")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "divergent []" in r.stdout

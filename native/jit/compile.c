@@ -270,9 +270,18 @@ static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
         x_movsxd(b, dst, dst);
 }
 
-/* dst = value(rax) shifted by amount (host reg amt) via CL; sh = SH_* */
+static int have_bmi2;
+
+/* dst = value(rax) shifted by amount (host reg amt); sh = SH_*.  BMI2's
+   shlx/shrx/sarx when the CPU has them, else through CL. */
 static void shift_var(xbuf *b, int is32, int sh, int dst, int amt) {
     /* rax holds the value */
+    if (have_bmi2 && (sh == SH_SHL || sh == SH_SHR || sh == SH_SAR)) {
+        x_shiftx(b, is32 ? SZ32 : SZ64, sh, dst, RAX, amt);
+        if (is32)
+            x_movsxd(b, dst, dst);
+        return;
+    }
     int saved = 0;
     if (amt != RCX) {
         x_mov(b, SZ64, RDX, RCX);
@@ -752,7 +761,17 @@ void pvm_jit_free(pvm_jit_code *c) {
     free(c);
 }
 
+#include <cpuid.h>
+
+static int cpu_has_bmi2(void) {
+    unsigned a, b, c, d;
+    if (getenv("PVM_JIT_NO_BMI2"))
+        return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8));
+}
+
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
+    have_bmi2 = cpu_has_bmi2();
     jctx jj;
     jctx *j = &jj;
     memset(j, 0, sizeof *j);

@@ -251,6 +251,16 @@ static inline void x_f3(xbuf *b, int size, uint8_t opc, int dst, int src) {
     x_rr(b, size, op, 2, dst, src);
 }
 
+/* BMI2 shlx/shrx/sarx dst, src, cnt (VEX.LZ.0F38 F7; pp selects the shift) */
+static inline void x_shiftx(xbuf *b, int size, int sh, int dst, int src, int cnt) {
+    unsigned pp = sh == SH_SHL ? 1 : sh == SH_SAR ? 2 : 3; /* 66, F3, F2 */
+    xb8(b, 0xC4);
+    xb8(b, (unsigned)((((~dst >> 3) & 1) << 7) | (1u << 6) | (((~src >> 3) & 1) << 5) | 0x02));
+    xb8(b, (unsigned)(((size == SZ64) << 7) | (((~cnt) & 15) << 3) | pp));
+    xb8(b, 0xF7);
+    xb8(b, 0xC0 | ((dst & 7) << 3) | (src & 7));
+}
+
 /* lea dst32, [base + disp32] (32-bit result) */
 static inline void x_lea32(xbuf *b, int dst, int base, int32_t disp) {
     static const uint8_t op[] = {0x8D};

@@ -11,6 +11,7 @@
 #include <cpuid.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -254,6 +255,30 @@ int pvm_jit_run(pvm_instance *vm, uint32_t native_off) {
     }
 }
 
+/* With PVM_PERF_MAP set, describe the generated code to `perf` (one symbol
+   per basic block, named by its guest pc) in /tmp/perf-<pid>.map. */
+static void write_perf_map(const pvm_program *p, const pvm_jit_code *c) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    uint32_t prev = NONE, prev_pc = 0;
+    for (uint32_t i = 0; i < p->insn_count; i++) {
+        if (c->charge_off[i] == NONE)
+            continue;
+        if (prev != NONE)
+            fprintf(f, "%lx %x pvm_block_%u\n", (unsigned long)(uintptr_t)(c->code + prev),
+                    c->charge_off[i] - prev, prev_pc);
+        prev = c->charge_off[i];
+        prev_pc = p->insns[i].pc;
+    }
+    if (prev != NONE)
+        fprintf(f, "%lx %x pvm_block_%u\n", (unsigned long)(uintptr_t)(c->code + prev),
+                (uint32_t)c->code_len - prev, prev_pc);
+    fclose(f);
+}
+
 /* ---- per-program compiled code, built once per metering mode ---- */
 static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -264,6 +289,8 @@ const pvm_jit_code *pvm_program_jit(const pvm_program *cp, int metered, char *er
     if (!c) {
         c = pvm_jit_compile(p, metered, err, err_len);
         p->jit[metered ? 1 : 0] = c;
+        if (c && getenv("PVM_PERF_MAP"))
+            write_perf_map(p, c);
     }
     pthread_mutex_unlock(&compile_lock);
     return c;
