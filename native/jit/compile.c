@@ -567,9 +567,10 @@ static void emit_insn(jctx *j, uint32_t ii) {
         int sh = op == PVM_OP_SHIFT_LOGICAL_LEFT_IMM_32 ? SH_SHL
                : op == PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_32 ? SH_SHR
                : op == PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32 ? SH_SAR : SH_ROR;
-        x_mov(b, SZ64, RAX, B);
-        x_shift_imm(b, SZ32, sh, RAX, (unsigned)imm & 31);
-        w32_from_rax(b, A);
+        if (A != B)
+            x_mov(b, SZ32, A, B);
+        x_shift_imm(b, SZ32, sh, A, (unsigned)imm & 31);
+        x_movsxd(b, A, A);
         return;
     }
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64:
