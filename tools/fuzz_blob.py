@@ -38,6 +38,7 @@ import mmap
 import multiprocessing as mp
 import os
 import random
+import signal
 import struct
 import subprocess
 import sys
@@ -639,6 +640,8 @@ def worker_main(args: argparse.Namespace) -> int:
             print(f"the input generator failed on input {index} (a bug in this tool)",
                   file=sys.stderr)
             return 3
+        if index == args.selftest_crash:
+            os.kill(os.getpid(), signal.SIGSEGV)  # exercises the crash handling
         outcome, detail = check(data, args.py_decode_limit)
         counts[outcome] += 1
         if outcome == OTHER:
@@ -655,16 +658,16 @@ def worker_main(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parent
 
 
-def child_env(asan: bool) -> dict[str, str]:
+def child_env(asan: str | None) -> dict[str, str]:
     env = dict(os.environ)
     if asan:
         def lib(name: str) -> str:
             return subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True,
                                   text=True, check=True).stdout.strip()
 
-        build = ROOT / "build-asan"
+        build = Path(asan).resolve()
         if not any(build.glob("_pvm_native_asan*.so")):
-            raise SystemExit("no sanitizer build in build-asan/ (run `make test-asan` once)")
+            raise SystemExit(f"no sanitizer build in {build} (`make test-asan` makes one)")
         env["LD_PRELOAD"] = f"{lib('libasan.so')} {lib('libubsan.so')}"
         env["ASAN_OPTIONS"] = ("detect_leaks=0:allocator_may_return_null=1:handle_segv=0:"
                                "handle_sigbus=0")
@@ -673,9 +676,9 @@ def child_env(asan: bool) -> dict[str, str]:
     return env
 
 
-def run_chunk(task: tuple[int, int, int, str, bool, int, float]) -> dict[str, Any]:
+def run_chunk(task: tuple[int, int, int, str, str | None, int, float, int]) -> dict[str, Any]:
     """Runs inputs [start, start+count) in child processes, restarting after crashes."""
-    seed, start, count, out, asan, py_limit, timeout = task
+    seed, start, count, out, asan, py_limit, timeout, crash_at = task
     outdir = Path(out)
     result: dict[str, Any] = {"inputs": 0, OK: 0, BLOB_ERROR: 0, OTHER: 0, "crashes": [],
                               "others": []}
@@ -687,7 +690,8 @@ def run_chunk(task: tuple[int, int, int, str, bool, int, float]) -> dict[str, An
         progress.write_bytes(struct.pack("<q", pos))
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seed", str(seed),
                "--start", str(pos), "--count", str(end - pos), "--out", out,
-               "--progress", str(progress), "--py-decode-limit", str(py_limit)]
+               "--progress", str(progress), "--py-decode-limit", str(py_limit),
+               "--selftest-crash", str(crash_at)]
         kind = ""
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
@@ -720,7 +724,7 @@ def run_chunk(task: tuple[int, int, int, str, bool, int, float]) -> dict[str, An
         # the inputs before `bad` finished in the child but their counts were lost with it:
         # run them again (deterministic) so that every input is counted once
         if bad > pos:
-            sub = run_chunk((seed, pos, bad - pos, out, asan, py_limit, timeout))
+            sub = run_chunk((seed, pos, bad - pos, out, asan, py_limit, timeout, crash_at))
             for k in ("inputs", OK, BLOB_ERROR, OTHER):
                 result[k] += sub[k]
             result["crashes"] += sub["crashes"]
@@ -738,7 +742,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=5000)
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="where failing inputs are saved")
-    ap.add_argument("--asan", action="store_true", help="children use the sanitizer build")
+    ap.add_argument("--asan", nargs="?", const=str(ROOT / "build-asan"), metavar="DIR",
+                    help="children use the AddressSanitizer/UBSan build of the C core in DIR "
+                         "(default build-asan/, made by `make test-asan`)")
     ap.add_argument("--py-decode-limit", type=int, default=16384,
                     help="iterate ProgramBlob.instructions() for code up to this many bytes")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per chunk")
@@ -747,6 +753,7 @@ def main() -> int:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--progress", help=argparse.SUPPRESS)
+    ap.add_argument("--selftest-crash", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker_main(args)
@@ -757,7 +764,8 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [(args.seed, s, min(args.chunk, args.count - s), str(out), args.asan,
-              args.py_decode_limit, args.timeout) for s in range(0, args.count, args.chunk)]
+              args.py_decode_limit, args.timeout, args.selftest_crash)
+             for s in range(0, args.count, args.chunk)]
     total: dict[str, Any] = {"inputs": 0, OK: 0, BLOB_ERROR: 0, OTHER: 0, "crashes": [],
                              "others": []}
     t0 = time.time()
