@@ -8,11 +8,17 @@
 #include "memory.h"
 #include "program.h"
 
+/* Generated code reads and writes the guest registers and the gas counter at
+   these offsets from the context pointer it is entered with; the instance
+   starts with them, and so does the sandbox worker's control page. */
+#define PVM_VMCTX_REGS 0
+#define PVM_VMCTX_GAS (8 * PVM_NUM_REGS)
+
 struct pvm_instance {
+    uint64_t regs[PVM_NUM_REGS]; /* must stay first: PVM_VMCTX_REGS */
+    int64_t gas;                 /* must follow: PVM_VMCTX_GAS */
     const pvm_program *prog;
     pvm_memory mem;
-    uint64_t regs[PVM_NUM_REGS];
-    int64_t gas;
     int gas_metering;
     int step_tracing;
     uint32_t pc;           /* pc of the last interruption, NONE if none */

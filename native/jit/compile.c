@@ -23,6 +23,9 @@
 
 #define NONE PVM_NONE_U32
 
+_Static_assert(offsetof(pvm_instance, regs) == PVM_VMCTX_REGS, "vmctx layout");
+_Static_assert(offsetof(pvm_instance, gas) == PVM_VMCTX_GAS, "vmctx layout");
+
 static const int HREG[PVM_NUM_REGS] = {RCX, RBX, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15};
 #define H(r) HREG[(r)]
 
@@ -52,6 +55,8 @@ typedef struct {
     size_t ncold, capcold;
     size_t sites_cap;
     uint32_t *rec_insn; /* record index -> instruction index */
+    size_t *tabfix;     /* rel32s of `lea rdx, [rip + jump table]` */
+    size_t ntabfix, captabfix;
     int metered;
     int oom;
 } jctx;
@@ -133,15 +138,15 @@ static void emit_prologue_epilogue(jctx *j) {
     x_alu_imm(b, SZ64, ALU_SUB, RSP, FRAME_SIZE);
     static const uint8_t mov_st[] = {0x89}, mov_ld[] = {0x8B};
     x_frame(b, mov_st, 1, RDI, FRAME_CTX, 1);
-    x_ptr(b, SZ64, mov_ld, 1, RAX, RDI, (int32_t)offsetof(pvm_instance, gas));
+    x_ptr(b, SZ64, mov_ld, 1, RAX, RDI, PVM_VMCTX_GAS);
     x_frame(b, mov_st, 1, RAX, FRAME_GAS, 1);
     x_mov(b, SZ64, RAX, RSI);
     for (int r = 0; r < PVM_NUM_REGS; r++)
         if (H(r) != RDI)
-            x_ptr(b, SZ64, mov_ld, 1, H(r), RDI, (int32_t)(offsetof(pvm_instance, regs) + 8 * (size_t)r));
+            x_ptr(b, SZ64, mov_ld, 1, H(r), RDI, (int32_t)(PVM_VMCTX_REGS + 8 * r));
     for (int r = 0; r < PVM_NUM_REGS; r++)
         if (H(r) == RDI)
-            x_ptr(b, SZ64, mov_ld, 1, RDI, RDI, (int32_t)(offsetof(pvm_instance, regs) + 8 * (size_t)r));
+            x_ptr(b, SZ64, mov_ld, 1, RDI, RDI, (int32_t)(PVM_VMCTX_REGS + 8 * r));
     x_jmp_reg(b, RAX);
 
     /* exit: edx = site */
@@ -149,9 +154,9 @@ static void emit_prologue_epilogue(jctx *j) {
     x_frame(b, mov_st, 1, RDX, FRAME_SPARE, 1);
     x_frame(b, mov_ld, 1, RAX, FRAME_CTX, 1);
     for (int r = 0; r < PVM_NUM_REGS; r++)
-        x_ptr(b, SZ64, mov_st, 1, H(r), RAX, (int32_t)(offsetof(pvm_instance, regs) + 8 * (size_t)r));
+        x_ptr(b, SZ64, mov_st, 1, H(r), RAX, (int32_t)(PVM_VMCTX_REGS + 8 * r));
     x_frame(b, mov_ld, 1, RDX, FRAME_GAS, 1);
-    x_ptr(b, SZ64, mov_st, 1, RDX, RAX, (int32_t)offsetof(pvm_instance, gas));
+    x_ptr(b, SZ64, mov_st, 1, RDX, RAX, PVM_VMCTX_GAS);
     x_frame(b, mov_ld, 1, RAX, FRAME_SPARE, 1);
     x_alu_imm(b, SZ64, ALU_ADD, RSP, FRAME_SIZE);
     for (int k = 5; k >= 0; k--) {
@@ -410,14 +415,26 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     xb8(b, 0x3D);
     xb32(b, j->p->jump_table_len);
     jcc_exit(j, CC_AE, trap);
-    x_mov_imm(b, RDX, (uint64_t)(uintptr_t)j->c->jt_addr);
-    /* mov rax, [rdx + rax*8] */
+    /* lea rdx, [rip + table] (patched once the table's place is known) */
     xb8(b, 0x48);
+    xb8(b, 0x8D);
+    xb8(b, 0x15);
+    GROW(j->tabfix, j->ntabfix, j->captabfix, 1);
+    if (!j->oom)
+        j->tabfix[j->ntabfix++] = b->len;
+    xb32(b, 0);
+    /* mov eax, [rdx + rax*4] : the target's offset from the code start, 0 if invalid */
     xb8(b, 0x8B);
     xb8(b, 0x04);
-    xb8(b, 0xC2);
-    x_test(b, SZ64, RAX, RAX);
+    xb8(b, 0x82);
+    x_test(b, SZ32, RAX, RAX);
     jcc_exit(j, CC_E, trap);
+    /* lea rdx, [rip - here] = the code start */
+    xb8(b, 0x48);
+    xb8(b, 0x8D);
+    xb8(b, 0x15);
+    xb32(b, (uint32_t)(-(int64_t)(b->len + 4)));
+    x_alu_rr(b, SZ64, ALU_ADD, RAX, RDX);
     x_jmp_reg(b, RAX);
 }
 
@@ -755,7 +772,6 @@ void pvm_jit_free(pvm_jit_code *c) {
         munmap(c->code, c->code_size);
     free(c->insn_off);
     free(c->charge_off);
-    free(c->jt_addr);
     free(c->sites);
     free(c->mem_off);
     free(c->mem_insn);
@@ -786,11 +802,10 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     uint32_t n = p->insn_count;
     c->insn_off = malloc((n ? n : 1) * sizeof(uint32_t));
     c->charge_off = malloc((n ? n : 1) * sizeof(uint32_t));
-    c->jt_addr = calloc(p->jump_table_len ? p->jump_table_len : 1, sizeof(uint64_t));
     c->mem_off = malloc((n ? n : 1) * sizeof(uint32_t));
     c->mem_insn = malloc((n ? n : 1) * sizeof(uint32_t));
     j->rec_insn = malloc(((size_t)p->rec_count + 1) * sizeof(uint32_t));
-    if (!c->insn_off || !c->charge_off || !c->jt_addr || !c->mem_off || !c->mem_insn || !j->rec_insn)
+    if (!c->insn_off || !c->charge_off || !c->mem_off || !c->mem_insn || !j->rec_insn)
         goto oom;
     memset(c->insn_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
     memset(c->charge_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
@@ -833,6 +848,17 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         }
         exit_via(j, j->cold[k].site);
     }
+    /* the jump table: u32 offsets from the code start, read-only data after the code */
+    while (j->b.len % 4)
+        xb8(&j->b, 0xCC);
+    size_t table_at = j->b.len;
+    for (uint32_t k = 0; k < p->jump_table_len; k++) {
+        uint32_t rec = p->jt_rec[k];
+        uint32_t ii = rec == NONE ? NONE : j->rec_insn[rec];
+        xb32(&j->b, (ii == NONE || c->charge_off[ii] == NONE) ? 0 : c->charge_off[ii]);
+    }
+    for (size_t k = 0; k < j->ntabfix; k++)
+        patch_rel(&j->b, j->tabfix[k], table_at);
     if (j->oom || j->b.oom)
         goto oom;
     /* static jumps */
@@ -872,16 +898,11 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         goto fail;
     }
     c->code = mem;
-    for (uint32_t k = 0; k < p->jump_table_len; k++) {
-        uint32_t rec = p->jt_rec[k];
-        uint32_t ii = rec == NONE ? NONE : j->rec_insn[rec];
-        c->jt_addr[k] = (ii == NONE || c->charge_off[ii] == NONE) ? 0
-                      : (uint64_t)(uintptr_t)(c->code + c->charge_off[ii]);
-    }
     free(j->b.p);
     free(j->fix);
     free(j->cold);
     free(j->rec_insn);
+    free(j->tabfix);
     return c;
 oom:
     pvm_set_err(err, err_len, "out of memory while compiling");
@@ -890,6 +911,7 @@ fail:
     free(j->fix);
     free(j->cold);
     free(j->rec_insn);
+    free(j->tabfix);
     pvm_jit_free(c);
     return NULL;
 }

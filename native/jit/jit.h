@@ -4,6 +4,12 @@
  * compile.c turns a pvm_program into machine code (one pass over the
  * decoded instructions); runtime.c enters it, services its exits and turns
  * machine faults into Trap / Segfault interrupts.
+ *
+ * The machine code is position independent (the jump table is read-only data
+ * after the code, addressed RIP-relative, holding offsets from the code
+ * start) and touches nothing but its context block (registers and gas at
+ * PVM_VMCTX_*), its stack frame and GS-relative guest memory, so the same
+ * bytes run in-process and inside a sandbox worker.
  */
 #ifndef PVM_JIT_H
 #define PVM_JIT_H
@@ -36,7 +42,6 @@ typedef struct pvm_jit_code {
     uint32_t exit_off;     /* common exit: edx = site id */
     uint32_t *insn_off;    /* per instruction: native offset of its code, NONE if none */
     uint32_t *charge_off;  /* per block-start instruction: native offset of its gas charge */
-    uint64_t *jt_addr;     /* per jump-table entry: absolute address of the target's charge */
     pvm_jit_site *sites;
     uint32_t site_count;
     uint32_t *mem_off;     /* sorted native offsets of memory-access instructions */
