@@ -29,11 +29,30 @@ def available_backends() -> list[str]:
     return out
 
 
-def new_instance(program: NativeProgram, backend: str = "interpreter", **kwargs: Any) -> RawInstance:
+def new_instance(program: NativeProgram, backend: str = "interpreter", *,
+                 sandbox: str | None = None, **kwargs: Any) -> RawInstance:
     """A fresh instance of ``program`` on ``backend``.
 
+    ``sandbox="linux"`` runs JIT code inside a sandbox worker taken from the
+    default pool (returned when the instance is closed or collected).
     Keyword arguments are those of :class:`RawInstance` (page_size,
     dynamic_paging, gas_metering, step_tracing, aux_data_size)."""
+    if sandbox not in (None, "none", "linux"):
+        raise PvmError(f"unknown sandbox {sandbox!r} (expected 'linux' or None)")
+    if sandbox == "linux":
+        if backend != "jit":
+            raise PvmError("the Linux sandbox runs the JIT backend (use --backend jit)")
+        from executor.sandbox import default_pool
+
+        pool = default_pool()
+        worker = pool.acquire()
+        try:
+            inst = RawInstance(program, backend="jit", worker=worker, **kwargs)
+        except BaseException:
+            pool.release(worker)
+            raise
+        inst._release_worker = pool.release  # type: ignore[attr-defined]
+        return inst
     if backend == "interpreter":
         return RawInstance(program, **kwargs)
     if backend == "jit":

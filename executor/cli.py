@@ -92,7 +92,10 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
+    from executor import vectors
     from executor.vectors import collect, run_path
+
+    vectors.SANDBOX = args.sandbox
 
     if args.cost_model not in ("naive",):
         raise PvmError(f"cost model {args.cost_model!r} is not implemented (available: naive)")
@@ -180,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--backend", default="interpreter", choices=["interpreter", "jit"])
     p.add_argument("--cost-model", default="naive")
+    p.add_argument("--sandbox", choices=["linux", "none"], default=None,
+                   help="run JIT code inside Linux sandbox workers")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_vectors)
 

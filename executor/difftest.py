@@ -262,7 +262,8 @@ class Event:
     extra: Any = None
 
 
-def run_case(case: Case, backend: str, *, max_events: int = 64) -> list[Event]:
+def run_case(case: Case, backend: str, *, max_events: int = 64,
+             sandbox: str | None = None) -> list[Event]:
     """Runs a case; returns every interrupt with the machine state, then a
     final event holding a hash of all accessible memory."""
     from executor.backends import new_instance
@@ -272,7 +273,7 @@ def run_case(case: Case, backend: str, *, max_events: int = 64) -> list[Event]:
         program = NativeProgram(case.blob, profile=Profile.POLKAVM, validate=False)
         inst: RawInstance = new_instance(program, backend, page_size=case.page_size,
                                          dynamic_paging=case.dynamic,
-                                         gas_metering=case.metered)
+                                         gas_metering=case.metered, sandbox=sandbox)
     except PvmError as exc:
         return [Event("error", None, [], 0, str(exc))]
     for base, length, writable in case.map_pages:
@@ -302,6 +303,7 @@ def run_case(case: Case, backend: str, *, max_events: int = 64) -> list[Event]:
             continue
         break
     events.append(Event("memory", None, [], 0, _memory_hash(inst, case)))
+    inst.close()
     return events
 
 

@@ -160,7 +160,7 @@ class RawInstance:
     def __init__(self, program: NativeProgram, *, page_size: int = 0x1000,
                  dynamic_paging: bool = False, gas_metering: bool = True,
                  step_tracing: bool = False, aux_data_size: int = 0,
-                 backend: str = "interpreter"):
+                 backend: str = "interpreter", worker: Any = None):
         blob = program.blob
         cfg = ffi.new("pvm_instance_config*")
         cfg.page_size = page_size
@@ -175,6 +175,8 @@ class RawInstance:
             raise ModuleError(f"unknown backend {backend!r}")
         cfg.backend = _BACKEND_IDS[backend]
         self.backend = backend
+        self.worker = worker  # keeps the sandbox worker alive while bound
+        cfg.worker = ffi.NULL if worker is None else worker._ptr
         err = errbuf()
         ptr = lib.pvm_instance_new(program._ptr, cfg, blob.ro_data, len(blob.ro_data),
                                    blob.rw_data, len(blob.rw_data), err, 256)
@@ -192,6 +194,24 @@ class RawInstance:
         self.memory_map = MemoryMap(page_size, blob.ro_data_size, blob.rw_data_size,
                                     blob.stack_size, aux_data_size)
         assert int(mm.heap_base) == self.memory_map.heap_base
+
+    def close(self) -> None:
+        """Frees the instance now (and hands a sandbox worker back)."""
+        ptr = getattr(self, "_ptr", None)
+        if ptr is None:
+            return
+        self._ptr = None
+        ffi.release(ptr)  # runs pvm_instance_free now
+        release = getattr(self, "_release_worker", None)
+        if release is not None and self.worker is not None:
+            release(self.worker)
+            self.worker = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
 
     # ---- registers ----
     def reg(self, r: int) -> int:

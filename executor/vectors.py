@@ -41,10 +41,13 @@ class VectorResult:
         return f"FAIL {self.name}: " + "; ".join(self.problems)
 
 
+SANDBOX: str | None = None  # set by the CLI's --sandbox
+
+
 def _backend_instance(program: NativeProgram, backend: str, **kw: Any) -> RawInstance:
     from executor.backends import new_instance
 
-    return new_instance(program, backend, **kw)
+    return new_instance(program, backend, sandbox=SANDBOX, **kw)
 
 
 def _memory_problems(inst: RawInstance, mapped: Iterable[tuple[int, int]],

@@ -47,7 +47,17 @@ pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *
         return NULL;
     }
     vm->jit_resume = NONE;
-    if (pvm_memory_init(&vm->mem, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
+    if (cfg->worker) {
+        if (cfg->backend != PVM_BACKEND_JIT) {
+            pvm_set_err(err, err_len, "a sandbox worker runs JIT code only");
+            free(vm);
+            return NULL;
+        }
+        if (pvm_sandbox_bind(vm, cfg->worker, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
+            free(vm);
+            return NULL;
+        }
+    } else if (pvm_memory_init(&vm->mem, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
         free(vm);
         return NULL;
     }
@@ -61,6 +71,7 @@ void pvm_instance_free(pvm_instance *vm) {
     if (!vm)
         return;
     pvm_memory_destroy(&vm->mem);
+    pvm_sandbox_unbind(vm);
     free(vm);
 }
 
@@ -71,6 +82,7 @@ int pvm_instance_reset_memory(pvm_instance *vm) {
 }
 
 const char *pvm_instance_error(const pvm_instance *vm) { return vm->error; }
+void pvm_instance_set_deadline(pvm_instance *vm, uint64_t nanoseconds) { vm->deadline_ns = nanoseconds; }
 
 uint64_t pvm_instance_reg(const pvm_instance *vm, int r) {
     if (r < 0 || r >= PVM_NUM_REGS)

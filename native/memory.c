@@ -1,12 +1,15 @@
 /*
  * memory.c -- the memory map formula (execution.md 3.2) and guest memory.
  */
+#define _GNU_SOURCE
 #include "memory.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define GIB4 (UINT64_C(1) << 32)
 /* The reservation extends past 4 GiB by a never-mapped guard, so that a JIT
@@ -98,23 +101,50 @@ static void set_perm(pvm_memory *m, uint64_t addr, uint64_t len, uint8_t perm) {
     memset(m->perm + first, perm, (size_t)(last - first + 1));
 }
 
+/* Every protection change goes through here: the host's own view gets it
+   (read-only pages stay writable for the host when a sandbox worker runs the
+   code, since then nothing executes guest code in this process), and a
+   sandbox worker's view is told through the hook. */
+static int apply_prot(pvm_memory *m, uint64_t addr, uint64_t len, int prot) {
+    if (len == 0)
+        return 0;
+    int host_prot = prot;
+    if (m->memfd >= 0 && prot != PROT_NONE)
+        host_prot = PROT_READ | PROT_WRITE;
+    if (mprotect(m->base + addr, (size_t)len, host_prot) != 0)
+        return -1;
+    if (m->prot_hook && m->prot_hook(m->hook_ctx, addr, len, prot) != 0)
+        return -1;
+    return 0;
+}
+
+/* Drops the contents of a range (reads as zero afterwards). */
+static void zero_range(pvm_memory *m, uint64_t addr, uint64_t len) {
+    if (len == 0)
+        return;
+    if (m->memfd >= 0)
+        fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)addr, (off_t)len);
+    else
+        madvise(m->base + addr, (size_t)len, MADV_DONTNEED);
+}
+
 static int host_rw(pvm_memory *m, uint64_t addr, uint64_t len) {
     if (len == 0)
         return 0;
-    return mprotect(m->base + addr, (size_t)len, PROT_READ | PROT_WRITE);
+    return apply_prot(m, addr, len, PROT_READ | PROT_WRITE);
 }
 
 static int host_none(pvm_memory *m, uint64_t addr, uint64_t len) {
     if (len == 0)
         return 0;
-    madvise(m->base + addr, (size_t)len, MADV_DONTNEED);
-    return mprotect(m->base + addr, (size_t)len, PROT_NONE);
+    zero_range(m, addr, len);
+    return apply_prot(m, addr, len, PROT_NONE);
 }
 
 static int host_ro(pvm_memory *m, uint64_t addr, uint64_t len) {
     if (len == 0)
         return 0;
-    return mprotect(m->base + addr, (size_t)len, PROT_READ);
+    return apply_prot(m, addr, len, PROT_READ);
 }
 
 /* Host protection of a range of whole guest pages from the permission map:
@@ -129,7 +159,7 @@ static int host_sync(pvm_memory *m, uint64_t addr, uint64_t len) {
             q += m->page_size;
         int prot = perm == PVM_PERM_WRITE ? PROT_READ | PROT_WRITE
                  : perm == PVM_PERM_READ ? PROT_READ : PROT_NONE;
-        if (mprotect(m->base + p, (size_t)(q - p), prot) != 0)
+        if (apply_prot(m, p, q - p, prot) != 0)
             return -1;
         p = q;
     }
@@ -138,16 +168,15 @@ static int host_sync(pvm_memory *m, uint64_t addr, uint64_t len) {
 
 /* Zero a host-RW range by dropping its pages. */
 static void host_zero(pvm_memory *m, uint64_t addr, uint64_t len) {
-    if (len)
-        madvise(m->base + addr, (size_t)len, MADV_DONTNEED);
+    zero_range(m, addr, len);
 }
 
 static int layout_standard(pvm_memory *m) {
     const pvm_memory_map *mm = &m->map;
     memset(m->perm, PVM_PERM_NONE, m->page_count);
-    if (mprotect(m->base, (size_t)GIB4, PROT_NONE) != 0)
+    if (apply_prot(m, 0, GIB4, PROT_NONE) != 0)
         return -1;
-    madvise(m->base, (size_t)GIB4, MADV_DONTNEED);
+    zero_range(m, 0, GIB4);
     if (host_rw(m, mm->ro_data_address, mm->ro_data_size) ||
         host_rw(m, mm->rw_data_address, mm->rw_data_size) ||
         host_rw(m, mm->stack_address_low, mm->stack_size) ||
@@ -171,7 +200,16 @@ static int layout_standard(pvm_memory *m) {
 
 int pvm_memory_init(pvm_memory *m, const pvm_instance_config *cfg, const uint8_t *ro,
                     uint32_t ro_len, const uint8_t *rw, uint32_t rw_len, char *err, size_t err_len) {
+    return pvm_memory_init_shared(m, cfg, ro, ro_len, rw, rw_len, -1, NULL, NULL, err, err_len);
+}
+
+int pvm_memory_init_shared(pvm_memory *m, const pvm_instance_config *cfg, const uint8_t *ro,
+                           uint32_t ro_len, const uint8_t *rw, uint32_t rw_len, int memfd,
+                           pvm_prot_hook hook, void *hook_ctx, char *err, size_t err_len) {
     memset(m, 0, sizeof *m);
+    m->memfd = memfd;
+    m->prot_hook = hook;
+    m->hook_ctx = hook_ctx;
     if (pvm_memory_map_build(cfg->page_size, cfg->ro_data_size, cfg->rw_data_size, cfg->stack_size,
                              cfg->aux_data_size, &m->map, err, err_len) != 0)
         return -1;
@@ -188,7 +226,9 @@ int pvm_memory_init(pvm_memory *m, const pvm_instance_config *cfg, const uint8_t
         pvm_set_err(err, err_len, "out of memory for the page table");
         return -1;
     }
-    void *base = mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *base = m->memfd >= 0
+        ? mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0)
+        : mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
         pvm_set_err(err, err_len, "cannot reserve 4 GiB of address space for guest memory (errno %d)", errno);
         free(m->perm);
@@ -237,8 +277,8 @@ void pvm_memory_destroy(pvm_memory *m) {
 int pvm_memory_reset(pvm_memory *m) {
     if (m->dynamic) {
         memset(m->perm, PVM_PERM_NONE, m->page_count);
-        madvise(m->base, (size_t)GIB4, MADV_DONTNEED);
-        return mprotect(m->base, (size_t)GIB4, PROT_NONE);
+        zero_range(m, 0, GIB4);
+        return apply_prot(m, 0, GIB4, PROT_NONE);
     }
     const pvm_memory_map *mm = &m->map;
     /* drop everything that may have been touched, then lay out again */
@@ -330,7 +370,7 @@ int pvm_memory_host_write(pvm_memory *m, uint32_t addr, const uint8_t *buf, uint
         return -1;
     if (len == 0)
         return 0;
-    if (pvm_memory_host_accessible(m, addr, len, 1)) {
+    if (m->memfd >= 0 || pvm_memory_host_accessible(m, addr, len, 1)) {
         memcpy(m->base + addr, buf, len);
         return 0;
     }
@@ -390,7 +430,7 @@ int pvm_memory_map_pages(pvm_memory *m, uint32_t addr, uint32_t len, int perm) {
         return -1;
     if (e == s)
         return 0;
-    madvise(m->base + s, (size_t)(e - s), MADV_DONTNEED);
+    zero_range(m, s, e - s);
     set_perm(m, s, e - s, (uint8_t)perm);
     return host_sync(m, s, e - s);
 }

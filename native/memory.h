@@ -9,8 +9,14 @@
 
 #include "internal.h"
 
+/* Told about every protection change (guest address, length, PROT_*). */
+typedef int (*pvm_prot_hook)(void *ctx, uint64_t addr, uint64_t len, int prot);
+
 typedef struct {
     uint8_t *base;            /* 4 GiB reservation */
+    int memfd;                /* -1, or the shared memory file behind base (sandbox) */
+    pvm_prot_hook prot_hook;  /* NULL, or called on every protection change */
+    void *hook_ctx;
     uint8_t *perm;            /* PVM_PERM_* per guest page */
     uint32_t page_shift;
     uint32_t page_size;
@@ -27,6 +33,9 @@ enum { PVM_ACCESS_OK = 0, PVM_ACCESS_TRAP = 1, PVM_ACCESS_FAULT = 2 };
 
 int pvm_memory_init(pvm_memory *m, const pvm_instance_config *cfg, const uint8_t *ro,
                     uint32_t ro_len, const uint8_t *rw, uint32_t rw_len, char *err, size_t err_len);
+int pvm_memory_init_shared(pvm_memory *m, const pvm_instance_config *cfg, const uint8_t *ro,
+                           uint32_t ro_len, const uint8_t *rw, uint32_t rw_len, int memfd,
+                           pvm_prot_hook hook, void *hook_ctx, char *err, size_t err_len);
 void pvm_memory_destroy(pvm_memory *m);
 int pvm_memory_reset(pvm_memory *m);
 

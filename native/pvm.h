@@ -141,6 +141,16 @@ enum {
     PVM_BACKEND_JIT = 1
 };
 
+/* A sandbox worker: a process started from the zygote in its own
+   namespaces, behind seccomp, that runs JIT code for one instance at a time. */
+typedef struct pvm_worker pvm_worker;
+
+pvm_worker *pvm_worker_spawn(char *err, size_t err_len);
+void pvm_worker_free(pvm_worker *w);          /* kills it if alive */
+int pvm_worker_pid(const pvm_worker *w);
+int pvm_worker_alive(pvm_worker *w);
+int pvm_worker_kill(pvm_worker *w);           /* SIGKILL, for tests and deadlines */
+
 typedef struct {
     uint32_t page_size;
     uint32_t ro_data_size, rw_data_size, stack_size, aux_data_size;
@@ -148,6 +158,7 @@ typedef struct {
     int gas_metering;        /* PVM_GAS_* */
     int step_tracing;        /* interpreter only */
     int backend;             /* PVM_BACKEND_* */
+    pvm_worker *worker;      /* JIT only: run inside this sandbox worker (NULL: in-process) */
 } pvm_instance_config;
 
 /* 1 if the in-process JIT can run here; else 0 and a reason. */
@@ -167,6 +178,9 @@ void pvm_instance_free(pvm_instance *vm);
 int pvm_instance_reset_memory(pvm_instance *vm);
 
 int pvm_instance_run(pvm_instance *vm);            /* returns PVM_INT_* */
+/* Wall-clock limit for one run() in a sandbox worker (0 = none); past it the
+   worker is killed and run() returns PVM_INT_ERROR. */
+void pvm_instance_set_deadline(pvm_instance *vm, uint64_t nanoseconds);
 const char *pvm_instance_error(const pvm_instance *vm);
 
 uint64_t pvm_instance_reg(const pvm_instance *vm, int r);

@@ -898,6 +898,8 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         goto fail;
     }
     c->code = mem;
+    static uint64_t next_id = 1;
+    c->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     free(j->b.p);
     free(j->fix);
     free(j->cold);

@@ -48,6 +48,7 @@ typedef struct pvm_jit_code {
     uint32_t *mem_insn;    /* ... and their instruction indexes */
     uint32_t mem_count;
     int metered;
+    uint64_t id;           /* unique per compilation (identifies code loaded into a worker) */
 } pvm_jit_code;
 
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len);
@@ -56,5 +57,16 @@ int pvm_jit_cpu_ok(char *reason, size_t len);
 int pvm_jit_mem_width(unsigned op);
 const pvm_jit_code *pvm_program_jit(const pvm_program *p, int metered, char *err, size_t err_len);
 int pvm_jit_run(pvm_instance *vm, uint32_t native_off);
+/* What an exit from generated code means: an interrupt kind, or -1 to
+   continue at *native_off (after a helper ran).  Shared by both homes. */
+int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off);
+/* Classifies a fault at code offset `off` with guest registers `regs`:
+   0 if it was a guest memory access (vm updated), -1 otherwise. */
+int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs);
+int pvm_sandbox_run(pvm_instance *vm, uint32_t native_off);
+int pvm_sandbox_bind(pvm_instance *vm, struct pvm_worker *w, const pvm_instance_config *cfg,
+                     const uint8_t *ro, uint32_t ro_len, const uint8_t *rw, uint32_t rw_len,
+                     char *err, size_t err_len);
+void pvm_sandbox_unbind(pvm_instance *vm);
 
 #endif

@@ -94,8 +94,43 @@ static void chain(int sig, siginfo_t *si, void *uc) {
         sigaction(sig, &dfl, NULL);
 }
 
-static uint32_t guest_reg(const ucontext_t *uc, unsigned r) {
-    return (uint32_t)uc->uc_mcontext.gregs[GREG_OF_HOST[HOST_OF_GUEST[r]]];
+int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs) {
+    const pvm_jit_code *c = vm->jit;
+    if (!c->mem_count)
+        return -1;
+    uint32_t lo = 0, hi = c->mem_count;
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (c->mem_off[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (c->mem_off[lo] > off)
+        return -1;
+    uint32_t ii = c->mem_insn[lo];
+    const pvm_insn *in = &vm->prog->insns[ii];
+    unsigned op = in->op;
+    uint32_t addr;
+    switch (in->form) {
+    case PVM_FORM_RII: addr = (uint32_t)regs[in->ra] + (uint32_t)in->imm1; break;
+    case PVM_FORM_RRI: addr = (uint32_t)regs[in->rb] + (uint32_t)in->imm1; break;
+    default: addr = (uint32_t)in->imm1; break;
+    }
+    int write = (pvm_isa_table[op].flags & PVM_F_STORE) != 0;
+    uint32_t page = 0;
+    int wp = 0;
+    int k = pvm_memory_guest_check(&vm->mem, addr, (uint32_t)pvm_jit_mem_width(op), write, &page, &wp);
+    vm->pc = in->pc;
+    if (k == PVM_ACCESS_FAULT) {
+        vm->fault_page = page;
+        vm->fault_write = wp;
+        vm->jit_fault_kind = PVM_INT_SEGFAULT;
+        vm->jit_resume = c->insn_off[ii];
+    } else {
+        vm->jit_fault_kind = PVM_INT_TRAP;
+    }
+    return 0;
 }
 
 static void fault_handler(int sig, siginfo_t *si, void *ucv) {
@@ -105,39 +140,11 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv) {
         const pvm_jit_code *c = vm->jit;
         uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
         uintptr_t base = (uintptr_t)c->code;
-        if (rip >= base && rip < base + c->code_len && c->mem_count) {
-            uint32_t off = (uint32_t)(rip - base);
-            uint32_t lo = 0, hi = c->mem_count;
-            while (hi - lo > 1) {
-                uint32_t mid = (lo + hi) / 2;
-                if (c->mem_off[mid] <= off)
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            if (c->mem_off[lo] <= off) {
-                uint32_t ii = c->mem_insn[lo];
-                const pvm_insn *in = &vm->prog->insns[ii];
-                unsigned op = in->op;
-                uint32_t addr;
-                switch (in->form) {
-                case PVM_FORM_RII: addr = guest_reg(uc, in->ra) + (uint32_t)in->imm1; break;
-                case PVM_FORM_RRI: addr = guest_reg(uc, in->rb) + (uint32_t)in->imm1; break;
-                default: addr = (uint32_t)in->imm1; break;
-                }
-                int write = (pvm_isa_table[op].flags & PVM_F_STORE) != 0;
-                uint32_t page = 0;
-                int wp = 0;
-                int k = pvm_memory_guest_check(&vm->mem, addr, (uint32_t)pvm_jit_mem_width(op), write, &page, &wp);
-                vm->pc = in->pc;
-                if (k == PVM_ACCESS_FAULT) {
-                    vm->fault_page = page;
-                    vm->fault_write = wp;
-                    vm->jit_fault_kind = PVM_INT_SEGFAULT;
-                    vm->jit_resume = c->insn_off[ii];
-                } else {
-                    vm->jit_fault_kind = PVM_INT_TRAP;
-                }
+        if (rip >= base && rip < base + c->code_len) {
+            uint64_t regs[PVM_NUM_REGS];
+            for (unsigned r = 0; r < PVM_NUM_REGS; r++)
+                regs[r] = (uint64_t)uc->uc_mcontext.gregs[GREG_OF_HOST[HOST_OF_GUEST[r]]];
+            if (pvm_jit_classify_fault(vm, (uint32_t)(rip - base), regs) == 0) {
                 uc->uc_mcontext.gregs[REG_RDX] = JIT_FAULT_SITE;
                 uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(base + c->exit_off);
                 return;
@@ -182,9 +189,73 @@ static int set_gs(uintptr_t base) {
     return 0;
 }
 
-int pvm_jit_run(pvm_instance *vm, uint32_t native_off) {
+int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
     const pvm_jit_code *c = vm->jit;
     const pvm_program *p = vm->prog;
+    if (site == JIT_FAULT_SITE) {
+        if (vm->jit_fault_kind == PVM_INT_SEGFAULT) {
+            vm->next_pc = vm->pc;
+            return PVM_INT_SEGFAULT;
+        }
+        vm->next_pc = NONE;
+        vm->jit_resume = NONE;
+        return PVM_INT_TRAP;
+    }
+    if (site >= c->site_count) {
+        snprintf(vm->error, sizeof vm->error, "internal JIT error: bad exit site %u", site);
+        return PVM_INT_ERROR;
+    }
+    const pvm_jit_site *s = &c->sites[site];
+    switch (s->kind) {
+    case JIT_SITE_TRAP:
+        vm->pc = s->pc;
+        vm->next_pc = NONE;
+        return PVM_INT_TRAP;
+    case JIT_SITE_FINISHED:
+        vm->pc = s->pc;
+        vm->next_pc = NONE;
+        return PVM_INT_FINISHED;
+    case JIT_SITE_ECALLI:
+        vm->pc = s->pc;
+        vm->ecalli = s->arg;
+        vm->next_pc = p->insns[s->insn].pc;
+        vm->jit_resume = s->resume_off;
+        return PVM_INT_ECALLI;
+    case JIT_SITE_OOG:
+        vm->pc = vm->next_pc = s->pc;
+        vm->jit_resume = s->resume_off;
+        return PVM_INT_NOT_ENOUGH_GAS;
+    case JIT_SITE_HELPER: {
+        uint32_t ii = s->insn;
+        const pvm_rec *r = &p->recs[p->insn_rec[ii]];
+        if (s->arg == PVM_OP_SBRK || s->arg == PVM_XOP_SBRK_32) {
+            vm->regs[r->a] = pvm_exec_sbrk(vm, s->arg == PVM_XOP_SBRK_32, vm->regs[r->b]);
+        } else {
+            int stop = pvm_exec_memset(vm, s->arg == PVM_XOP_MEMSET_32, &vm->gas, c->metered);
+            if (stop) {
+                vm->pc = s->pc;
+                if (stop == PVM_INT_TRAP) {
+                    vm->next_pc = NONE;
+                    return PVM_INT_TRAP;
+                }
+                vm->next_pc = s->pc;
+                vm->jit_resume = c->insn_off[ii];
+                return stop;
+            }
+        }
+        *native_off = c->insn_off[ii + 1];
+        return -1;
+    }
+    default:
+        snprintf(vm->error, sizeof vm->error, "internal JIT error: bad exit site %u", site);
+        return PVM_INT_ERROR;
+    }
+}
+
+int pvm_jit_run(pvm_instance *vm, uint32_t native_off) {
+    const pvm_jit_code *c = vm->jit;
+    if (vm->worker)
+        return pvm_sandbox_run(vm, native_off);
     if (ensure_handlers() != 0 || set_gs((uintptr_t)vm->mem.base) != 0) {
         snprintf(vm->error, sizeof vm->error, "cannot set up the JIT runtime (signal handler or GS base)");
         return PVM_INT_ERROR;
@@ -198,60 +269,9 @@ int pvm_jit_run(pvm_instance *vm, uint32_t native_off) {
         tls_vm = vm;
         uint32_t site = enter(vm, c->code + native_off);
         tls_vm = NULL;
-        if (site == JIT_FAULT_SITE) {
-            if (vm->jit_fault_kind == PVM_INT_SEGFAULT) {
-                vm->next_pc = vm->pc;
-                return PVM_INT_SEGFAULT;
-            }
-            vm->next_pc = NONE;
-            vm->jit_resume = NONE;
-            return PVM_INT_TRAP;
-        }
-        const pvm_jit_site *s = &c->sites[site];
-        switch (s->kind) {
-        case JIT_SITE_TRAP:
-            vm->pc = s->pc;
-            vm->next_pc = NONE;
-            return PVM_INT_TRAP;
-        case JIT_SITE_FINISHED:
-            vm->pc = s->pc;
-            vm->next_pc = NONE;
-            return PVM_INT_FINISHED;
-        case JIT_SITE_ECALLI:
-            vm->pc = s->pc;
-            vm->ecalli = s->arg;
-            vm->next_pc = p->insns[s->insn].pc;
-            vm->jit_resume = s->resume_off;
-            return PVM_INT_ECALLI;
-        case JIT_SITE_OOG:
-            vm->pc = vm->next_pc = s->pc;
-            vm->jit_resume = s->resume_off;
-            return PVM_INT_NOT_ENOUGH_GAS;
-        case JIT_SITE_HELPER: {
-            uint32_t ii = s->insn;
-            const pvm_rec *r = &p->recs[p->insn_rec[ii]];
-            if (s->arg == PVM_OP_SBRK || s->arg == PVM_XOP_SBRK_32) {
-                vm->regs[r->a] = pvm_exec_sbrk(vm, s->arg == PVM_XOP_SBRK_32, vm->regs[r->b]);
-            } else {
-                int stop = pvm_exec_memset(vm, s->arg == PVM_XOP_MEMSET_32, &vm->gas, c->metered);
-                if (stop) {
-                    vm->pc = s->pc;
-                    if (stop == PVM_INT_TRAP) {
-                        vm->next_pc = NONE;
-                        return PVM_INT_TRAP;
-                    }
-                    vm->next_pc = s->pc;
-                    vm->jit_resume = c->insn_off[ii];
-                    return stop;
-                }
-            }
-            native_off = c->insn_off[ii + 1];
-            continue;
-        }
-        default:
-            snprintf(vm->error, sizeof vm->error, "internal JIT error: bad exit site %u", site);
-            return PVM_INT_ERROR;
-        }
+        int k = pvm_jit_exit(vm, site, &native_off);
+        if (k >= 0)
+            return k;
     }
 }
 

@@ -1,0 +1,118 @@
+"""Linux sandbox workers: processes started from the zygote (native/sandbox/)
+that run JIT code for one instance at a time.
+
+Each worker has new user, pid, mount, network, ipc, uts and cgroup
+namespaces, an empty read-only root filesystem, no capabilities,
+no_new_privs, tight rlimits and a seccomp filter allowing five system calls
+(futex, rt_sigreturn, mprotect inside guest memory without PROT_EXEC, exit,
+exit_group).  Guest memory and JIT code are shared memory files: the host
+reads and writes guest memory without copies; the code is mapped
+read+execute in the worker and is never writable there.
+
+:class:`WorkerPool` keeps workers pre-spawned and hands them to instances;
+a worker is wiped (memory, registers, gas, code binding) before reuse and
+replaced when it dies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from executor.errors import PvmError
+from executor.native import errbuf, errstr, ffi, lib
+
+
+class SandboxError(PvmError):
+    """A sandbox worker could not be started, died, or ran past its deadline."""
+
+
+class Worker:
+    """One sandbox worker process."""
+
+    def __init__(self) -> None:
+        err = errbuf()
+        ptr = lib.pvm_worker_spawn(err, 256)
+        if ptr == ffi.NULL:
+            raise SandboxError(f"cannot start a sandbox worker: {errstr(err)}")
+        self._ptr: Any = ffi.gc(ptr, lib.pvm_worker_free)
+        self.pid = int(lib.pvm_worker_pid(ptr))
+
+    @property
+    def alive(self) -> bool:
+        return bool(lib.pvm_worker_alive(self._ptr))
+
+    def kill(self) -> None:
+        lib.pvm_worker_kill(self._ptr)
+
+    def close(self) -> None:
+        """Kills the worker and frees its resources now."""
+        if self._ptr is not None:
+            ffi.release(self._ptr)  # runs pvm_worker_free now
+            self._ptr = None
+
+    def __repr__(self) -> str:
+        return f"<Worker pid={self.pid} {'alive' if self._ptr and self.alive else 'dead'}>"
+
+
+class WorkerPool:
+    """A bounded set of pre-spawned workers."""
+
+    def __init__(self, size: int = 2, *, prespawn: bool = True):
+        self.size = size
+        self._idle: list[Worker] = []
+        self._lock = threading.Lock()
+        if prespawn:
+            for _ in range(size):
+                self._idle.append(Worker())
+
+    def acquire(self) -> Worker:
+        with self._lock:
+            while self._idle:
+                w = self._idle.pop()
+                if w.alive:
+                    return w
+                w.close()
+        return Worker()
+
+    def release(self, worker: Worker) -> None:
+        if worker._ptr is None or not worker.alive:
+            worker.close()
+            return
+        with self._lock:
+            if len(self._idle) < self.size:
+                self._idle.append(worker)
+                return
+        worker.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for w in self._idle:
+                w.close()
+            self._idle.clear()
+
+
+_default_pool: WorkerPool | None = None
+_default_lock = threading.Lock()
+
+
+def default_pool() -> WorkerPool:
+    global _default_pool
+    with _default_lock:
+        if _default_pool is None:
+            _default_pool = WorkerPool(size=os.cpu_count() or 2, prespawn=False)
+        return _default_pool
+
+
+def sandbox_unavailable_reason() -> str | None:
+    """Why sandbox workers cannot run here (None if they can)."""
+    err = errbuf()
+    if not lib.pvm_jit_available(err, 256):
+        return f"the JIT cannot run here: {errstr(err)}"
+    try:
+        w = Worker()
+    except SandboxError as exc:
+        return str(exc)
+    w.close()
+    return None
