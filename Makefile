@@ -11,7 +11,7 @@ ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/tes
   tests/test_real_programs.py tests/test_differential.py tests/test_memory_map.py
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 pytest>=8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5
 
-.PHONY: all setup build demo test test-fast test-asan lint typecheck bench clean apt
+.PHONY: all setup build build-testing demo test test-fast test-asan lint typecheck bench clean apt
 
 all: build
 
@@ -45,9 +45,15 @@ demo: build apt
 	$(VENV)/bin/pvm-exec doom --frames 100 --quiet --reference ../shared/blobs/doom-reference-100.json
 
 # The whole suite, then the native-core tests again against the sanitizer build.
-test: build apt
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+test: build apt build-testing
+	PVM_TESTING_BUILD=$(CURDIR)/build-testing $(VENV)/bin/pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-asan
+
+# The test-only build of the native core (tests/sandbox: raw code in a worker).
+build-testing: $(VENV)/.stamp-build
+	rm -rf build-testing && mkdir -p build-testing
+	cd build-testing && PVM_NATIVE_MODULE=_pvm_native_testing PVM_SANDBOX_TESTING=1 \
+	  ../$(PY) -c "import sys; sys.path.insert(0, '..'); from executor._build_native import ffibuilder; ffibuilder.compile(verbose=False)"
 
 test-fast: build
 	$(VENV)/bin/pytest -q -x -p no:cacheprovider -m "not slow"

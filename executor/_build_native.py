@@ -57,6 +57,8 @@ def _cdef() -> str:
 
 def _cflags() -> list[str]:
     flags = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
+    if os.environ.get("PVM_SANDBOX_TESTING") == "1":
+        flags.append("-DPVM_SANDBOX_TESTING")
     extra = os.environ.get("PVM_EXTRA_CFLAGS", "")
     return flags + extra.split()
 
@@ -69,8 +71,16 @@ def _path(p: Path) -> str:
     return str(p)
 
 
+# PVM_SANDBOX_TESTING=1 builds the test-only variant (tests/sandbox): it can
+# run raw machine code inside a worker.  Never set for the default build.
+TESTING = os.environ.get("PVM_SANDBOX_TESTING") == "1"
+TESTING_CDEF = """
+int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, uint32_t exit_off,
+                            int *status);
+"""
+
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef())
+ffibuilder.cdef(_cdef() + (TESTING_CDEF if TESTING else ""))
 # PVM_NATIVE_MODULE selects another module name, e.g. for the sanitizer build
 # that `make test-asan` compiles into build-asan/ next to the normal one.
 MODULE = os.environ.get("PVM_NATIVE_MODULE", "executor._native")

@@ -160,6 +160,25 @@ def cmd_doom(args: argparse.Namespace) -> int:
     return 1 if mismatches else 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from executor.doctor import doctor
+
+    report = doctor()
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"backends: {', '.join(report['backends'])}")
+    print(f"linux sandbox: {'works' if report['sandbox_linux'] else 'unavailable'}")
+    if report["reason"]:
+        print(f"reason: {report['reason']}")
+    w = report["worker"]
+    if w:
+        print(f"worker pid {w['pid']}: seccomp mode {w['seccomp_mode']}, no_new_privs "
+              f"{w['no_new_privs']}, CapEff {w['cap_eff']}, isolated namespaces "
+              f"{', '.join(w['namespaces_isolated'])}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pvm-exec", description="PolkaVM executor")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -187,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run JIT code inside Linux sandbox workers")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("doctor", help="which backends and sandboxes work here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
 
     from executor.cli_run import add_run_parser
 

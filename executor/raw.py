@@ -286,6 +286,12 @@ class RawInstance:
                                  lib.pvm_instance_fault_is_write(self._ptr)))
         return Interrupt(kind, pc)
 
+    def set_deadline(self, seconds: float | None) -> None:
+        """Wall-clock limit for each ``run()`` inside a sandbox worker; past it
+        the worker is killed and ``run()`` raises.  None removes the limit."""
+        ns = 0 if seconds is None else max(1, int(seconds * 1e9))
+        lib.pvm_instance_set_deadline(self._ptr, ns)
+
     def prepare_call(self, pc: int, args: list[int] | tuple[int, ...] = ()) -> None:
         """The standard call sequence (execution.md 4): registers zeroed, sp at
         the stack top, ra = return-to-host, arguments in a0..a5, t0..t2."""

@@ -219,4 +219,11 @@ int64_t *pvm_instance_gas_ptr(pvm_instance *vm);
 
 /* CFFI-END */
 
+#ifdef PVM_SANDBOX_TESTING
+/* Test-only (tests/sandbox), never in the default build: run raw machine code
+   inside a worker; exit_off is where a fault inside that code continues. */
+int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, uint32_t exit_off,
+                            int *status);
+#endif
+
 #endif

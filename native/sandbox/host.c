@@ -405,15 +405,16 @@ int pvm_sandbox_run(pvm_instance *vm, uint32_t native_off) {
 /* Test-only (never in the default build): run raw machine code inside a
    worker, entered like generated code (rdi = control page).  Returns the
    worker's exit site, or -1 if the worker died (its status in *status). */
-int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, int *status) {
-    if (w->dead || len + 16 > PVM_SBX_CODE_SIZE)
+int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, uint32_t exit_off,
+                            int *status) {
+    if (w->dead || len + 16 > PVM_SBX_CODE_SIZE || exit_off >= len)
         return -1;
     memcpy(w->code, code, len);
     w->loaded = 0;
     w->ctl->code_len = (uint32_t)len;
     w->ctl->enter_off = 0;
     w->ctl->entry_off = 0;
-    w->ctl->exit_off = 0;
+    w->ctl->exit_off = exit_off;
     int r = request(w, PVM_SBX_CMD_RUN, 5ull * 1000 * 1000 * 1000);
     if (r != 0) {
         reap(w, 1);

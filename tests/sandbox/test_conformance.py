@@ -1,0 +1,46 @@
+"""Vectors, spectool sources (dynamic paging included) and differential runs
+on the sandboxed JIT."""
+
+from __future__ import annotations
+
+import pytest
+
+from executor.difftest import compare, random_case, run_case
+from executor.vectors import collect
+from tests.conftest import JAM_VECTORS, SPECTOOL
+
+
+@pytest.fixture(autouse=True)
+def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from executor import vectors
+
+    monkeypatch.setattr(vectors, "SANDBOX", "linux")
+
+
+def test_jam_vectors_sandboxed() -> None:
+    from executor.vectors import run_path
+
+    failures = [r.line() for p in collect([JAM_VECTORS]) if not (r := run_path(p, backend="jit")).ok]
+    assert failures == []
+
+
+def test_spectool_sources_sandboxed() -> None:
+    from executor.vectors import run_path
+
+    failures = [r.line() for p in collect([SPECTOOL]) if not (r := run_path(p, backend="jit")).ok]
+    assert failures == []
+
+
+def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from executor.cli import main
+
+    assert main(["vectors", str(JAM_VECTORS), "--backend", "jit", "--sandbox", "linux"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "201 passed, 0 failed"
+
+
+@pytest.mark.parametrize("block", range(3))
+def test_differential_sandboxed(block: int) -> None:
+    for seed in range(50_000 + block * 400, 50_000 + (block + 1) * 400):
+        case = random_case(seed)
+        diff = compare(run_case(case, "interpreter"), run_case(case, "jit", sandbox="linux"))
+        assert diff is None, f"seed {seed}: {diff}"
