@@ -128,6 +128,7 @@ def cmd_doom(args: argparse.Namespace) -> int:
         raise PvmError(f"WAD not found: {wad} (install Debian's freedoom package)")
     blob = Path(args.blob)
     d = Doom(blob, wad.read_bytes(), gas_metering=args.gas_metering == "sync", backend=args.backend,
+             sandbox=args.sandbox,
              stdout=(lambda b: None) if args.quiet else sys.stderr.buffer.write)
     import time
 
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--backend", default="interpreter", choices=["interpreter", "jit"])
     p.add_argument("--gas-metering", default="sync", choices=["sync", "none"])
+    p.add_argument("--sandbox", choices=["linux", "none"], default=None)
     p.add_argument("--reference", help="doom-reference-100.json to compare gas and frames")
     p.add_argument("--quiet", action="store_true", help="drop the guest's stdout")
     p.set_defaults(func=cmd_doom)

@@ -54,6 +54,7 @@ class Doom:
     wad: bytes
     gas_metering: bool = True
     backend: str = "interpreter"
+    sandbox: str | None = None
     stdout: Callable[[bytes], None] = field(default=lambda b: None)
 
     def __post_init__(self) -> None:
@@ -62,7 +63,7 @@ class Doom:
         from executor.backends import new_instance
 
         self.inst = new_instance(self.program, self.backend, page_size=PAGE_SIZE,
-                                 gas_metering=self.gas_metering)
+                                 gas_metering=self.gas_metering, sandbox=self.sandbox)
         names = self.blob.import_names()
         self._handlers: list[Callable[[], None]] = []
         table = {

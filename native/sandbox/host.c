@@ -123,7 +123,10 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns) {
         if (f == PVM_SBX_DONE)
             return 0;
         struct timespec ts = {0, 20 * 1000 * 1000};
-        syscall(SYS_futex, &w->ctl->futex, FUTEX_WAIT, f, &ts, NULL, 0);
+        __atomic_store_n(&w->ctl->host_waiting, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&w->ctl->futex, __ATOMIC_SEQ_CST) == f)
+            syscall(SYS_futex, &w->ctl->futex, FUTEX_WAIT, f, &ts, NULL, 0);
+        __atomic_store_n(&w->ctl->host_waiting, 0, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE) == PVM_SBX_DONE)
             return 0;
         if (reap(w, 0))
@@ -138,7 +141,7 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns) {
 
 static int request(pvm_worker *w, uint32_t command, uint64_t deadline_ns) {
     w->ctl->command = command;
-    __atomic_store_n(&w->ctl->futex, PVM_SBX_REQUEST, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->ctl->futex, PVM_SBX_REQUEST, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &w->ctl->futex, FUTEX_WAKE, 1, NULL, NULL, 0);
     int r = wait_done(w, deadline_ns);
     if (r == 0)

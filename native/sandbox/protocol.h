@@ -57,7 +57,9 @@ typedef struct {
     uint32_t fault_signal;    /* signal that stopped guest code (0 if none) */
     uint64_t fault_rip_off;   /* offset in the code of a faulting access */
     uint32_t protect_count;
-    uint32_t ready;           /* set by the worker once it is locked down */
+    uint32_t ready;
+    uint32_t worker_waiting;  /* the worker sleeps in FUTEX_WAIT: wake it */
+    uint32_t host_waiting;    /* the host sleeps in FUTEX_WAIT: wake it */           /* set by the worker once it is locked down */
     uint64_t worker_status;   /* diagnostics: how far initialisation got */
     pvm_sbx_protect protect[PVM_SBX_MAX_PROTECT];
 } pvm_sbx_ctl;

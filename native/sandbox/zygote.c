@@ -284,14 +284,21 @@ static void apply_protections(void) {
 
 __attribute__((noreturn)) static void serve(void) {
     for (;;) {
+        /* Spin for a short while (about 100 us) before sleeping: a host
+           that calls again soon gets an answer without a futex wake-up,
+           which costs tens of microseconds on a virtual machine. */
         uint32_t f;
-        unsigned spins = 0;
+        uint64_t start = __builtin_ia32_rdtsc();
         while ((f = __atomic_load_n(&ctl->futex, __ATOMIC_ACQUIRE)) != PVM_SBX_REQUEST) {
-            if (++spins < 2000) {
+            if (__builtin_ia32_rdtsc() - start < 300000) {
                 __builtin_ia32_pause();
                 continue;
             }
-            sys6(SYS_futex, (long)&ctl->futex, FUTEX_WAIT, f, 0, 0, 0);
+            __atomic_store_n(&ctl->worker_waiting, 1, __ATOMIC_SEQ_CST);
+            if (__atomic_load_n(&ctl->futex, __ATOMIC_SEQ_CST) == f)
+                sys6(SYS_futex, (long)&ctl->futex, FUTEX_WAIT, f, 0, 0, 0);
+            __atomic_store_n(&ctl->worker_waiting, 0, __ATOMIC_SEQ_CST);
+            start = __builtin_ia32_rdtsc();
         }
         uint32_t cmd = ctl->command;
         if (cmd == PVM_SBX_CMD_EXIT)
@@ -304,7 +311,9 @@ __attribute__((noreturn)) static void serve(void) {
             ctl->fault_signal = 0;
             ctl->exit_site = enter(ctl, (void *)(PVM_SBX_CODE_BASE + ctl->entry_off));
         }
-        __atomic_store_n(&ctl->futex, PVM_SBX_DONE, __ATOMIC_RELEASE);
+        /* The wake is unconditional: measured on this kind of VM, skipping it
+           when the host is still spinning made round trips slower, not faster. */
+        __atomic_store_n(&ctl->futex, PVM_SBX_DONE, __ATOMIC_SEQ_CST);
         sys6(SYS_futex, (long)&ctl->futex, FUTEX_WAKE, 1, 0, 0, 0);
     }
 }

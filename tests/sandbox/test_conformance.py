@@ -44,3 +44,21 @@ def test_differential_sandboxed(block: int) -> None:
         case = random_case(seed)
         diff = compare(run_case(case, "interpreter"), run_case(case, "jit", sandbox="linux"))
         assert diff is None, f"seed {seed}: {diff}"
+
+
+def test_doom_in_the_sandbox_matches_the_reference() -> None:
+    import json
+
+    from executor.doom import Doom
+    from tests.conftest import BLOBS, WAD
+
+    if not WAD.exists():
+        pytest.skip("freedoom1.wad is installed by `make test`")
+    ref = json.loads((BLOBS / "doom-reference-100.json").read_text())
+    d = Doom(BLOBS / "doom.polkavm", WAD.read_bytes(), backend="jit", sandbox="linux")
+    assert d.initialize() == ref["ext_initialize_gas"]
+    for k in range(6):
+        f = d.tick()
+        r = ref["frames"][k]
+        assert (f.gas, f"{f.crc32:08x}", f.audio_samples) == (r["gas"], r["crc32"],
+                                                             r["audio_samples"])

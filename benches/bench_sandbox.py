@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Sandbox costs: cold worker spawn, instantiate on a warm worker, export call
+on a warm instance, ecalli round trip -- against the in-process JIT measured
+in the same run.
+
+    .venv/bin/python benches/bench_sandbox.py [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benches"))
+
+from results import machine_info, stats, write_section  # noqa: E402
+
+from executor.asm import assemble  # noqa: E402
+from executor.raw import InterruptKind, NativeProgram, RawInstance  # noqa: E402
+from executor.sandbox import Worker  # noqa: E402
+
+NOOP = assemble("%isa = latest64\n%rw_data_size = 4096\n%stack_size = 4096\n"
+                "pub @main:\n a0 = 42\n ret\n")
+ECALLI = assemble("%isa = latest64\npub @main:\n@loop:\n ecalli 0\n jump @loop\n")
+
+
+def per_op(fn, n: int, repeats: int = 5) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out.append((time.perf_counter() - t0) / n)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    rows = []
+
+    spawn = per_op(lambda: Worker().close(), 20)
+    rows.append(("cold worker spawn (+ exit)", None, spawn))
+
+    prog = NativeProgram(NOOP)
+    worker = Worker()
+    inst_sb = per_op(lambda: RawInstance(prog, backend="jit", worker=worker).close(), 200)
+    inst_ip = per_op(lambda: RawInstance(prog, backend="jit").close(), 200)
+    rows.append(("instantiate (warm worker / in-process)", inst_ip, inst_sb))
+
+    def caller(inst: RawInstance):  # type: ignore[no-untyped-def]
+        def call() -> None:
+            inst.prepare_call(0)
+            inst.gas = 1000
+            inst.run()
+        return call
+
+    sb = RawInstance(prog, backend="jit", worker=worker)
+    ip = RawInstance(prog, backend="jit")
+    rows.append(("export call, warm instance", per_op(caller(ip), 5000),
+                 per_op(caller(sb), 5000)))
+    sb.close()
+
+    eprog = NativeProgram(ECALLI)
+
+    def looper(inst: RawInstance):  # type: ignore[no-untyped-def]
+        inst.gas = 1 << 60
+        inst.next_program_counter = 0
+        assert inst.run().kind is InterruptKind.ECALLI
+        return lambda: inst.run()
+
+    sbe = RawInstance(eprog, backend="jit", worker=worker)
+    ipe = RawInstance(eprog, backend="jit")
+    rows.append(("ecalli round trip (no host work)", per_op(looper(ipe), 20000),
+                 per_op(looper(sbe), 20000)))
+    sbe.close()
+    worker.close()
+
+    lines = [f"Machine: {machine_info()}", "",
+             f"Command: `.venv/bin/python benches/bench_sandbox.py{' --write' if args.write else ''}`",
+             "", "| measure | in-process JIT (median) | sandboxed JIT min / median / max | ratio |",
+             "|---|---|---|---|"]
+    for name, base, xs in rows:
+        lo, med, hi = stats(xs)
+        bmed = stats(base)[1] if base else None
+        fmt = (lambda v: f"{v * 1e6:.2f} us")  # noqa: E731
+        lines.append(f"| {name} | {fmt(bmed) if bmed else '-'} | {fmt(lo)} / {fmt(med)} / "
+                     f"{fmt(hi)} | {med / bmed:.1f}x |" if bmed else
+                     f"| {name} | - | {fmt(lo)} / {fmt(med)} / {fmt(hi)} | - |")
+    lines += ["", "Times include the Python calls that drive each operation. Reference PolkaVM "
+              "0.35 on this kind of machine: 26 us warm instantiate, 0.36 us call, 0.4 us "
+              "ecalli; its cold spawn takes 100 ms because of a futex-timeout bug (about 2 ms "
+              "intrinsic)."]
+    body = "\n".join(lines)
+    print(body)
+    if args.write:
+        write_section("Linux sandbox", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
