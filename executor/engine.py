@@ -120,10 +120,11 @@ class Module:
 
     def new_raw_instance(self) -> RawInstance:
         """A fresh low-level instance on the engine's backend."""
+        sandbox = self.engine.config.sandbox if self.engine.backend == "jit" else None
         return new_instance(self.program, self.engine.backend, page_size=self.page_size,
                             dynamic_paging=self.dynamic_paging,
                             gas_metering=self.gas_metering, step_tracing=self.step_tracing,
-                            aux_data_size=self.aux_data_size)
+                            aux_data_size=self.aux_data_size, sandbox=sandbox)
 
     def instantiate(self, linker: Linker | None = None, **kwargs: Any) -> Instance:
         """Instantiates with ``linker`` (default: an empty one, so the module
