@@ -121,27 +121,36 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 
 
 def cmd_doom(args: argparse.Namespace) -> int:
-    from executor.doom import DEFAULT_WAD, Doom, fnv1a64
+    import time
+
+    from executor.doom import DEFAULT_WAD, Doom, fnv1a64, parse_key_script, save_png
 
     wad = Path(args.wad) if args.wad else DEFAULT_WAD
     if not wad.exists():
         raise PvmError(f"WAD not found: {wad} (install Debian's freedoom package)")
-    blob = Path(args.blob)
-    d = Doom(blob, wad.read_bytes(), gas_metering=args.gas_metering == "sync", backend=args.backend,
-             sandbox=args.sandbox,
+    keys = parse_key_script(Path(args.keys).read_text()) if args.keys else {}
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    d = Doom(Path(args.blob), wad.read_bytes(), gas_metering=args.gas_metering == "sync",
+             backend=args.backend, sandbox=args.sandbox,
              stdout=(lambda b: None) if args.quiet else sys.stderr.buffer.write)
-    import time
-
     total_gas = d.initialize()
     ref = json.loads(Path(args.reference).read_text()) if args.reference else None
     mismatches = 0
     if ref and total_gas != ref["ext_initialize_gas"]:
         mismatches += 1
         print(f"ext_initialize gas {total_gas} != reference {ref['ext_initialize_gas']}")
+    written = 0
     t0 = time.perf_counter()
     for k in range(args.frames):
+        for code, pressed in keys.get(k, []):
+            total_gas += d.key(code, pressed)
         f = d.tick()
         total_gas += f.gas
+        if out and (k % args.every == 0 or k == args.frames - 1):
+            save_png(f.frame, f.width, f.height, out / f"frame_{k:05d}.png")
+            written += 1
         if ref and k < len(ref["frames"]):
             r = ref["frames"][k]
             got = (f.gas, f"{f.crc32:08x}", f.width, f.height, f.audio_samples)
@@ -149,10 +158,14 @@ def cmd_doom(args: argparse.Namespace) -> int:
             if got != want:
                 mismatches += 1
                 print(f"frame {k}: {got} != reference {want}")
+        if args.progress and k and k % 100 == 0:
+            print(f"frame {k}/{args.frames}", file=sys.stderr, flush=True)
     dt = time.perf_counter() - t0
     if args.frames:
         print(f"{args.frames} frames in {dt:.3f} s: {args.frames / dt:.1f} frames/s, "
               f"{dt / args.frames * 1000:.3f} ms/frame")
+    if out:
+        print(f"wrote {written} PNG frames to {out}")
     if ref:
         n = min(args.frames, len(ref["frames"]))
         print(f"reference check: {n} frames, {mismatches} mismatches")
@@ -223,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="interpreter", choices=["interpreter", "jit"])
     p.add_argument("--gas-metering", default="sync", choices=["sync", "none"])
     p.add_argument("--sandbox", choices=["linux", "none"], default=None)
+    p.add_argument("--out", help="folder for PNG frames")
+    p.add_argument("--every", type=int, default=35, help="write every K-th frame (with --out)")
+    p.add_argument("--keys", help="key script: lines 'FRAME KEY down|up'")
+    p.add_argument("--progress", action="store_true")
     p.add_argument("--reference", help="doom-reference-100.json to compare gas and frames")
     p.add_argument("--quiet", action="store_true", help="drop the guest's stdout")
     p.set_defaults(func=cmd_doom)

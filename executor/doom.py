@@ -139,8 +139,55 @@ class Doom:
         return FrameInfo(self.frames_seen - 1, gas, self.width, self.height, self.frame,
                          self.audio_samples)
 
-    def key(self, key: int, pressed: bool) -> None:
-        self.call("ext_on_keychange", key, int(pressed))
+    def key(self, key: int, pressed: bool) -> int:
+        """Sends a key event; returns the gas it used."""
+        return self.call("ext_on_keychange", key, int(pressed))
+
+
+# DOOM engine key codes (doomkeys.h) by name, for --keys scripts
+KEYS = {
+    "right": 0xAE, "left": 0xAC, "up": 0xAD, "down": 0xAF, "escape": 27, "enter": 13,
+    "tab": 9, "space": 32, "use": 32, "fire": 0x9D, "ctrl": 0x9D, "shift": 0xB6, "alt": 0xB8,
+    "y": ord("y"), "n": ord("n"),
+}
+
+
+def parse_key_script(text: str) -> dict[int, list[tuple[int, bool]]]:
+    """A key script: one event per line, ``FRAME KEY down|up`` (``#`` comments).
+    KEY is a name from :data:`KEYS`, a single character, or a number.
+    Returns frame -> [(key code, pressed)] to apply before that frame's tick."""
+    events: dict[int, list[tuple[int, bool]]] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 3 or parts[2] not in ("down", "up"):
+            raise PvmError(f"key script line {n}: expected 'FRAME KEY down|up', got {raw!r}")
+        try:
+            frame = int(parts[0])
+        except ValueError:
+            raise PvmError(f"key script line {n}: bad frame {parts[0]!r}") from None
+        key = parts[1].lower()
+        if key in KEYS:
+            code = KEYS[key]
+        elif len(parts[1]) == 1:
+            code = ord(parts[1])
+        else:
+            try:
+                code = int(parts[1], 0)
+            except ValueError:
+                raise PvmError(f"key script line {n}: unknown key {parts[1]!r}") from None
+        events.setdefault(frame, []).append((code, parts[2] == "down"))
+    return events
+
+
+def save_png(frame: bytes, width: int, height: int, path: Path) -> None:
+    """Writes a frame (4 bytes a pixel, B G R x) as an RGB PNG."""
+    from PIL import Image
+
+    Image.frombuffer("RGBX", (width, height), frame, "raw", "BGRX", 0, 1).convert("RGB").save(
+        path)
 
 
 def run_frames(blob: Path, wad: Path, frames: int, *, gas_metering: bool = True,
