@@ -1,0 +1,285 @@
+"""Solidity JSON ABIs: selectors, argument encoding, result/event/error decoding.
+
+All encoding and decoding goes through the ``eth-abi`` library; this module only reads
+the JSON ABI (the list of ``{"type": "function", "name": ..., "inputs": [...]}``
+entries solc emits) and converts values at the edges: ``address`` values are 20-byte
+``bytes`` both ways (objects with an ``.address`` attribute are accepted as
+arguments), everything else is as ``eth-abi`` has it (``int``, ``bool``, ``str``,
+``bytes``, tuples and lists).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.grammar import BasicType, TupleType, parse
+
+from executor.revive.hashing import keccak256
+
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+AbiSource = str | Path | Sequence[Mapping[str, Any]]
+
+
+def canonical_type(param: Mapping[str, Any]) -> str:
+    """The canonical type string of a JSON ABI parameter (tuples spelled out)."""
+    t = str(param["type"])
+    if t.startswith("tuple"):
+        inner = ",".join(canonical_type(c) for c in param.get("components", ()))
+        return f"({inner}){t[len('tuple'):]}"
+    return t
+
+
+def to_abi_value(type_str: str, value: Any) -> Any:
+    """A Python value ready for ``eth_abi.encode`` (``.address`` objects -> bytes)."""
+    return _to_abi(parse(type_str), value)
+
+
+def _to_abi(t: Any, value: Any) -> Any:
+    if t.is_array:
+        return [_to_abi(t.item_type, v) for v in value]
+    if isinstance(t, TupleType):
+        return tuple(_to_abi(c, v) for c, v in zip(t.components, value, strict=True))
+    if isinstance(t, BasicType) and t.base == "address":
+        address = getattr(value, "address", value)
+        if isinstance(address, str):
+            return address
+        return bytes(address)
+    return value
+
+
+def from_abi_value(type_str: str, value: Any) -> Any:
+    """A decoded ``eth-abi`` value with addresses as 20-byte ``bytes``."""
+    return _from_abi(parse(type_str), value)
+
+
+def _from_abi(t: Any, value: Any) -> Any:
+    if t.is_array:
+        return [_from_abi(t.item_type, v) for v in value]
+    if isinstance(t, TupleType):
+        return tuple(_from_abi(c, v) for c, v in zip(t.components, value, strict=True))
+    if isinstance(t, BasicType) and t.base == "address":
+        return bytes.fromhex(value[2:])
+    return value
+
+
+def encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
+    """``eth_abi.encode`` with :func:`to_abi_value` applied."""
+    if len(types) != len(values):
+        raise TypeError(f"expected {len(types)} values ({', '.join(types)}), got {len(values)}")
+    return abi_encode(list(types), [to_abi_value(t, v) for t, v in zip(types, values,
+                                                                           strict=True)])
+
+
+def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
+    """``eth_abi.decode`` with :func:`from_abi_value` applied."""
+    values = abi_decode(list(types), data)
+    return tuple(from_abi_value(t, v) for t, v in zip(types, values, strict=True))
+
+
+@dataclass(frozen=True)
+class Function:
+    """One ABI function: ``selector`` is ``keccak256(signature)[:4]``."""
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    state_mutability: str
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(self.inputs)})"
+
+    @property
+    def selector(self) -> bytes:
+        return keccak256(self.signature.encode())[:4]
+
+    def encode_call(self, args: Sequence[Any]) -> bytes:
+        return self.selector + encode(self.inputs, args)
+
+    def decode_result(self, data: bytes) -> Any:
+        """``None`` for no outputs, the value for one, a tuple for several."""
+        if not self.outputs:
+            return None
+        values = decode(self.outputs, data)
+        return values[0] if len(values) == 1 else values
+
+
+@dataclass(frozen=True)
+class EventParam:
+    name: str
+    type: str
+    indexed: bool
+
+
+@dataclass(frozen=True)
+class EventDef:
+    """One ABI event; ``topic`` is ``keccak256(signature)`` (topic 0 unless anonymous)."""
+
+    name: str
+    params: tuple[EventParam, ...]
+    anonymous: bool = False
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(p.type for p in self.params)})"
+
+    @property
+    def topic(self) -> bytes:
+        return keccak256(self.signature.encode())
+
+    def decode(self, topics: Sequence[bytes], data: bytes) -> dict[str, Any]:
+        """Argument values by name.  Indexed dynamic values (strings, arrays, ...)
+        are only present as their 32-byte hash."""
+        indexed = list(topics if self.anonymous else topics[1:])
+        plain = [p for p in self.params if not p.indexed]
+        values = iter(decode([p.type for p in plain], data))
+        out: dict[str, Any] = {}
+        for i, p in enumerate(self.params):
+            if p.indexed:
+                topic = indexed.pop(0)
+                if _is_static_word(p.type):
+                    out[p.name or f"arg{i}"] = decode([p.type], topic)[0]
+                else:
+                    out[p.name or f"arg{i}"] = topic
+            else:
+                out[p.name or f"arg{i}"] = next(values)
+        return out
+
+
+def _is_static_word(type_str: str) -> bool:
+    """Whether an indexed parameter of this type is its value (not its hash) in a topic."""
+    t = parse(type_str)
+    if not isinstance(t, BasicType) or t.is_array or t.base == "string":
+        return False
+    return t.base != "bytes" or t.sub is not None
+
+
+@dataclass(frozen=True)
+class ErrorDef:
+    """One custom error; ``selector`` as for functions."""
+
+    name: str
+    inputs: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(self.inputs)})"
+
+    @property
+    def selector(self) -> bytes:
+        return keccak256(self.signature.encode())[:4]
+
+
+@dataclass(frozen=True)
+class DecodedError:
+    """Decoded revert data: ``Error(string)``, ``Panic(uint256)`` or a custom error."""
+
+    name: str
+    args: tuple[Any, ...]
+
+    def __str__(self) -> str:
+        if self.name == "Error" and len(self.args) == 1:
+            return str(self.args[0])
+        if self.name == "Panic" and len(self.args) == 1:
+            return f"Panic(0x{self.args[0]:02x})"
+        return f"{self.name}({', '.join(_show(a) for a in self.args)})"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+class Abi:
+    """A contract's JSON ABI (a list of entries, a JSON string or a ``.json``/``.abi``
+    file path)."""
+
+    def __init__(self, source: AbiSource):
+        entries = _load(source)
+        self.functions: dict[str, list[Function]] = {}
+        self.events: dict[bytes, EventDef] = {}
+        self.errors: dict[bytes, ErrorDef] = {}
+        self.constructor_inputs: tuple[str, ...] = ()
+        self.has_receive = False
+        for e in entries:
+            kind = e.get("type", "function")
+            if kind == "function":
+                f = Function(str(e["name"]), tuple(canonical_type(p) for p in e.get("inputs", ())),
+                             tuple(canonical_type(p) for p in e.get("outputs", ())),
+                             str(e.get("stateMutability", "nonpayable")))
+                self.functions.setdefault(f.name, []).append(f)
+            elif kind == "event":
+                ev = EventDef(str(e["name"]), tuple(
+                    EventParam(str(p.get("name", "")), canonical_type(p), bool(p.get("indexed")))
+                    for p in e.get("inputs", ())), bool(e.get("anonymous", False)))
+                self.events[ev.topic] = ev
+            elif kind == "error":
+                er = ErrorDef(str(e["name"]), tuple(canonical_type(p) for p in e.get("inputs", ())),
+                              tuple(str(p.get("name", "")) for p in e.get("inputs", ())))
+                self.errors[er.selector] = er
+            elif kind == "constructor":
+                self.constructor_inputs = tuple(canonical_type(p) for p in e.get("inputs", ()))
+            elif kind == "receive":
+                self.has_receive = True
+
+    def function(self, name: str, nargs: int | None = None) -> Function:
+        """The function ``name`` (a name or a full signature ``"f(uint256)"``); overloads
+        are told apart by ``nargs``."""
+        if "(" in name:
+            for fs in self.functions.values():
+                for f in fs:
+                    if f.signature == name.replace(" ", ""):
+                        return f
+            raise KeyError(f"the ABI has no function {name}")
+        candidates = self.functions.get(name, [])
+        if nargs is not None and len(candidates) > 1:
+            candidates = [f for f in candidates if len(f.inputs) == nargs]
+        if not candidates:
+            raise KeyError(f"the ABI has no function {name!r}"
+                           + (f" taking {nargs} arguments" if nargs is not None else ""))
+        if len(candidates) > 1:
+            sigs = ", ".join(f.signature for f in candidates)
+            raise KeyError(f"{name!r} is overloaded ({sigs}); use the full signature")
+        return candidates[0]
+
+    def decode_error(self, data: bytes) -> DecodedError | None:
+        """Revert data as a :class:`DecodedError`; ``None`` for empty data; unknown
+        selectors decode to ``DecodedError("0x<selector>", (rest,))``."""
+        if not data:
+            return None
+        selector, body = data[:4], data[4:]
+        try:
+            if selector == ERROR_SELECTOR:
+                return DecodedError("Error", decode(["string"], body))
+            if selector == PANIC_SELECTOR:
+                return DecodedError("Panic", decode(["uint256"], body))
+            er = self.errors.get(selector)
+            if er is not None:
+                return DecodedError(er.name, decode(er.inputs, body))
+        except Exception:  # noqa: BLE001 - malformed revert data is shown raw below
+            pass
+        return DecodedError("0x" + selector.hex(), (body,))
+
+
+def _load(source: AbiSource) -> list[Mapping[str, Any]]:
+    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip()
+                                    .startswith("[")):
+        source = Path(source).read_text()
+    if isinstance(source, str):
+        loaded = json.loads(source)
+        if isinstance(loaded, dict) and "abi" in loaded:
+            loaded = loaded["abi"]
+        return list(loaded)
+    return list(source)
