@@ -29,7 +29,23 @@ static __thread uintptr_t tls_gs_base;
    one syscall per run. */
 static __thread int handlers_checked;
 
+/* cpuid traps to the hypervisor on a VM (slow): ask once per process. */
+static int cpu_checked, cpu_ok;
+static char cpu_reason[96];
+
+static int cpu_check(char *reason, size_t len);
+
 int pvm_jit_cpu_ok(char *reason, size_t len) {
+    if (!__atomic_load_n(&cpu_checked, __ATOMIC_ACQUIRE)) {
+        cpu_ok = cpu_check(cpu_reason, sizeof cpu_reason);
+        __atomic_store_n(&cpu_checked, 1, __ATOMIC_RELEASE);
+    }
+    if (!cpu_ok)
+        pvm_set_err(reason, len, "%s", cpu_reason);
+    return cpu_ok;
+}
+
+static int cpu_check(char *reason, size_t len) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 23))) {
         pvm_set_err(reason, len, "the CPU lacks POPCNT");
