@@ -562,6 +562,25 @@ def instantiate(c: Caller, f: Frame) -> None:
 
 
 # ---- a few functions outside the resolc set (spec section 7) ----
+@host("terminate", mutating=True)
+def terminate(c: Caller, f: Frame) -> None:
+    """Removes the contract (code reference and storage), sends its whole balance to
+    the beneficiary and ends the frame successfully with no output."""
+    runtime = rt(f)
+    charge(c, runtime.costs.set_storage)
+    beneficiary = c.read_memory(u32(c, A0), 20)
+    if f.is_deploy:
+        raise ExecError(E.TERMINATED_IN_CONSTRUCTOR)
+    if sum(1 for other in runtime.stack if other.account == f.account) > 1:
+        raise ExecError(E.TERMINATED_WHILE_REENTRANT)
+    state = runtime.state
+    if not runtime.transfer(f.account, beneficiary, state.balance(f.account)):
+        raise ExecError(E.TRANSFER_FAILED)  # pragma: no cover - the full balance moves
+    state.set_contract(f.account, None)
+    state.clear_storage_of(f.account)
+    raise FrameReturn(0, b"")
+
+
 @host("hash_blake2_256")
 def hash_blake2_256(c: Caller, f: Frame) -> None:
     in_ptr, in_len, out_ptr = u32(c, A0), u32(c, A1), u32(c, A2)

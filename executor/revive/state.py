@@ -98,6 +98,9 @@ class State(Protocol):
     def set_storage(self, address: bytes, key: StorageKey, value: bytes | None) -> bytes | None:
         """Writes (``None`` deletes); returns the previous value."""
         ...
+    def clear_storage_of(self, address: bytes) -> None:
+        """Deletes every persistent storage entry of ``address`` (``terminate``)."""
+        ...
     def transient(self, address: bytes, key: StorageKey) -> bytes | None: ...
     def set_transient(self, address: bytes, key: StorageKey,
                       value: bytes | None) -> bytes | None: ...
@@ -230,6 +233,10 @@ class InMemoryState:
 
     def set_storage(self, address: bytes, key: StorageKey, value: bytes | None) -> bytes | None:
         return self._put(self.storage_map, (address, key), value)
+
+    def clear_storage_of(self, address: bytes) -> None:
+        for owner, key in [k for k in self.storage_map if k[0] == address]:
+            self.set_storage(owner, key, None)
 
     def transient(self, address: bytes, key: StorageKey) -> bytes | None:
         return self.transient_map.get((address, key))

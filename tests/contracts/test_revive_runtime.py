@@ -198,6 +198,20 @@ def test_bad_guest_pointer_fails_the_frame(chain: TestChain, alice: Account) -> 
     assert result.error == "OutOfBounds"
 
 
+def test_terminate_removes_the_contract_and_pays_out(chain: TestChain, alice: Account) -> None:
+    blob = assemble(["terminate"], [*regs(a0=RW), ("ecalli", {"name": "terminate"}),
+                                    ("trap", {})])
+    beneficiary = KEY[:20]  # the 20 bytes at RW
+    address = chain.runtime.instantiate(alice.address, blob, value=500).address
+    assert address is not None and chain.balance(address) == 500
+    chain.state.set_storage(address, StorageKey(KEY), b"v")
+    result = chain.runtime.call(alice.address, address)
+    assert result.success and result.data == b""
+    assert chain.state.contract(address) is None
+    assert chain.state.storage(address, StorageKey(KEY)) is None
+    assert chain.balance(address) == 0 and chain.balance(beneficiary) == 500
+
+
 def test_in_memory_state_snapshots_nest() -> None:
     s = InMemoryState()
     a = b"\x01" * 20
