@@ -1281,7 +1281,7 @@ def mutated_blob(draw: st.DrawFn) -> bytes:
         elif op == "truncate":
             del data[pos:]
         elif op == "header" and len(data) > 13:
-            data[13 + pos % 16] = draw(st.integers(0, 255))
+            data[13 + pos % min(16, len(data) - 13)] = draw(st.integers(0, 255))
     if len(data) >= 13 and draw(st.integers(0, 9)) > 0:
         data = bytearray(fix_len(data))
     return bytes(data)
