@@ -82,7 +82,8 @@ def main() -> int:
     worker.close()
 
     lines = [f"Machine: {machine_info()}", "",
-             f"Command: `.venv/bin/python benches/bench_sandbox.py{' --write' if args.write else ''}`",
+             "Command: `.venv/bin/python benches/bench_sandbox.py"
+             f"{' --write' if args.write else ''}`",
              "", "| measure | in-process JIT (median) | sandboxed JIT min / median / max | ratio |",
              "|---|---|---|---|"]
     for name, base, xs in rows:

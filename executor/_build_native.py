@@ -23,7 +23,8 @@ SOURCES = [
 
 ZYGOTE_FLAGS = [
     "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-nostdlib", "-static", "-ffreestanding",
-    "-fno-stack-protector", "-fno-builtin", "-fno-pie", "-no-pie", "-fno-asynchronous-unwind-tables",
+    "-fno-stack-protector", "-fno-builtin", "-fno-pie", "-no-pie",
+    "-fno-asynchronous-unwind-tables",
     "-fcf-protection=none", "-Wl,--build-id=none", "-s",
 ]
 

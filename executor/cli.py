@@ -120,6 +120,14 @@ def cmd_vectors(args: argparse.Namespace) -> int:
     return 0 if failed == 0 and passed > 0 else 1
 
 
+def _drop(data: bytes) -> None:
+    pass
+
+
+def _to_stderr(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+
+
 def cmd_doom(args: argparse.Namespace) -> int:
     import time
 
@@ -134,7 +142,7 @@ def cmd_doom(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     d = Doom(Path(args.blob), wad.read_bytes(), gas_metering=args.gas_metering == "sync",
              backend=args.backend, sandbox=args.sandbox,
-             stdout=(lambda b: None) if args.quiet else sys.stderr.buffer.write)
+             stdout=_drop if args.quiet else _to_stderr)
     total_gas = d.initialize()
     ref = json.loads(Path(args.reference).read_text()) if args.reference else None
     mismatches = 0

@@ -59,6 +59,10 @@ def _imm_bytes(v: int, min_len: int, rng: random.Random) -> bytes:
     return (v & ((1 << (8 * length)) - 1)).to_bytes(length, "little") if length else b""
 
 
+def _is_terminator(o: OpInfo | None) -> bool:
+    return o is not None and o.is_terminator
+
+
 def _reg(rng: random.Random) -> int:
     return rng.randint(0, 15) if rng.random() < 0.1 else rng.randint(0, 12)
 
@@ -118,7 +122,7 @@ class _Gen:
         code_len = pc
         starts = pcs
         targets = [pcs[i] for i in range(len(items))
-                   if i == 0 or (items[i - 1][0] is not None and items[i - 1][0].is_terminator)]
+                   if i == 0 or _is_terminator(items[i - 1][0])]
         for idx, rel_at, ipc in pending:
             r = rng.random()
             if r < 0.93:
@@ -293,9 +297,10 @@ def run_case(case: Case, backend: str, *, max_events: int = 64,
             if rng.random() < 0.1:
                 inst.gas = inst.gas - rng.randint(0, 5)
             continue
-        if intr.kind is InterruptKind.SEGFAULT and (intr.fault_address or 0) >= 0x10000:
+        fault = intr.fault_address
+        if intr.kind is InterruptKind.SEGFAULT and fault is not None and fault >= 0x10000:
             if rng.random() < 0.8:
-                inst.map_memory(intr.fault_address, case.page_size, writable=rng.random() < 0.8)
+                inst.map_memory(fault, case.page_size, writable=rng.random() < 0.8)
                 continue
             break
         if intr.kind is InterruptKind.NOT_ENOUGH_GAS and rng.random() < 0.5:

@@ -34,7 +34,8 @@ class InstructionSet(enum.IntEnum):
         for isa, k in _KEYS.items():
             if k == key:
                 return isa
-        raise ValueError(f"unknown instruction set {key!r} (expected one of {sorted(_KEYS.values())})")
+        raise ValueError(
+            f"unknown instruction set {key!r} (expected one of {sorted(_KEYS.values())})")
 
 
 _KEYS = {

@@ -146,6 +146,10 @@ class NativeProgram:
 
 _BACKEND_IDS = {"interpreter": 0, "jit": 1}
 
+
+def _inaccessible(address: int, length: int) -> str:
+    return f"memory at 0x{address:x}..0x{address + length:x} is not accessible"
+
 _PERM = {"none": 0, "r": 1, "ro": 1, "read": 1, "rw": 2, "write": 2}
 
 
@@ -311,7 +315,7 @@ class RawInstance:
             raise ExecutionError(f"bad memory range 0x{address:x}+{length}")
         buf = ffi.new("uint8_t[]", max(length, 1))
         if lib.pvm_instance_read(self._ptr, address, buf, length) != 0:
-            raise ExecutionError(f"memory at 0x{address:x}..0x{address + length:x} is not accessible")
+            raise ExecutionError(_inaccessible(address, length))
         return bytes(ffi.buffer(buf, length))
 
     def write_memory(self, address: int, data: bytes) -> None:
@@ -329,7 +333,7 @@ class RawInstance:
     def memory_view(self, address: int, length: int) -> memoryview:
         """A zero-copy view of accessible guest memory (valid while the instance lives)."""
         if not self.is_memory_accessible(address, length):
-            raise ExecutionError(f"memory at 0x{address:x}..0x{address + length:x} is not accessible")
+            raise ExecutionError(_inaccessible(address, length))
         return memoryview(ffi.buffer(self._base + address, length))
 
     def map_memory(self, address: int, length: int, *, writable: bool = True) -> None:

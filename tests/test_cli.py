@@ -35,7 +35,8 @@ def test_info_and_disasm(path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert data["isa"] in ("revive_v1", "latest32", "latest64", "jam_v1")
     assert main(["disasm", str(path)]) == 0
     text = capsys.readouterr().out
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("%", "//"))]
+    lines = [ln for ln in text.splitlines()
+             if ln.strip() and not ln.lstrip().startswith(("%", "//"))]
     assert lines
     if data["exports"]:
         assert all(f"@{e['name']}" in text for e in data["exports"])  # type: ignore[union-attr, index]

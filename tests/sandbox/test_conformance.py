@@ -20,14 +20,16 @@ def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_jam_vectors_sandboxed() -> None:
     from executor.vectors import run_path
 
-    failures = [r.line() for p in collect([JAM_VECTORS]) if not (r := run_path(p, backend="jit")).ok]
+    results = [run_path(p, backend="jit") for p in collect([JAM_VECTORS])]
+    failures = [r.line() for r in results if not r.ok]
     assert failures == []
 
 
 def test_spectool_sources_sandboxed() -> None:
     from executor.vectors import run_path
 
-    failures = [r.line() for p in collect([SPECTOOL]) if not (r := run_path(p, backend="jit")).ok]
+    results = [run_path(p, backend="jit") for p in collect([SPECTOOL])]
+    failures = [r.line() for r in results if not r.ok]
     assert failures == []
 
 

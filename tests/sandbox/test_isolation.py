@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from executor.cli import main
 from executor.doctor import NAMESPACES, worker_report
 from executor.sandbox import Worker
@@ -62,9 +64,9 @@ def test_worker_keeps_no_files_open() -> None:
         w.close()
 
 
-def test_doctor_json(capsys: "object") -> None:
+def test_doctor_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--json"]) == 0
-    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    out = capsys.readouterr().out
     report = json.loads(out)
     assert report["sandbox_linux"] is True and report["reason"] is None
     assert {"pid", "seccomp_mode", "no_new_privs", "cap_eff", "namespaces_isolated"} <= set(
