@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from executor.errors import PvmError
-from executor.raw import NativeProgram, RawInstance
-
 from executor.native import errbuf, errstr, lib
+from executor.raw import NativeProgram, RawInstance
 
 BACKENDS = ("interpreter", "jit")
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import importlib
 import os
+from typing import Any
 
 _MODULE = os.environ.get("PVM_NATIVE_MODULE", "executor._native")
 
