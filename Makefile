@@ -70,6 +70,14 @@ test-asan: $(VENV)/.stamp-build apt
 	PVM_NATIVE_MODULE=_pvm_native_asan PYTHONPATH=build-asan \
 	  $(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow" $(ASAN_TESTS)
 
+# Benchmarks: rewrite benches/RESULTS.md (long: DOOM runs 1000 frames per backend).
+BENCH_FRAMES ?= 1000
+bench: build apt
+	$(PY) benches/bench_vm.py --frames $(BENCH_FRAMES) --repeats 3 --write
+	$(PY) benches/bench_sandbox.py --write
+	$(PY) benches/bench_api.py --write
+	@if [ -f benches/bench_aio.py ]; then $(PY) benches/bench_aio.py --write; fi
+
 lint: $(VENV)/.stamp-deps
 	$(VENV)/bin/ruff check executor chain_sim contracts tests tools
 typecheck: build

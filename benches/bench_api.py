@@ -155,6 +155,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
     ap.add_argument("--append", action="store_true", help="append to benches/RESULTS.md")
+    ap.add_argument("--write", action="store_true",
+                    help="replace the Embedding API section of benches/RESULTS.md")
     args = ap.parse_args()
     n, repeats = (1000, 3) if args.quick else (5000, 30)
     text = table(n, repeats)
@@ -162,6 +164,13 @@ def main() -> int:
     if args.append:
         command = ".venv/bin/python benches/bench_api.py" + (" --quick" if args.quick else "")
         append(text, command)
+    if args.write:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from results import machine_info, write_section
+
+        command = ".venv/bin/python benches/bench_api.py --write"
+        write_section("Embedding API", f"Machine: {machine_info()}\n\nCommand: `{command}`\n\n"
+                      "Warm-instance call costs; best of several runs.\n\n" + text)
     return 0
 
 
