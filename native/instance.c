@@ -290,3 +290,23 @@ int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char
         *code_size = c->code_len;
     return 0;
 }
+
+const uint8_t *pvm_program_jit_code(const pvm_program *p, int metered, size_t *len) {
+    const pvm_jit_code *c = p->jit[metered ? 1 : 0];
+    if (!c)
+        return NULL;
+    if (len)
+        *len = c->code_len;
+    return c->code;
+}
+
+int64_t pvm_program_jit_offset(const pvm_program *p, int metered, uint32_t pc) {
+    const pvm_jit_code *c = p->jit[metered ? 1 : 0];
+    if (!c || pc >= p->code_len)
+        return -1;
+    uint32_t i = p->pc_to_insn[pc];
+    if (i == NONE)
+        return -1;
+    uint32_t off = p->insn_block[i] == i ? c->charge_off[i] : c->insn_off[i];
+    return off == NONE ? -1 : (int64_t)off;
+}

@@ -166,6 +166,10 @@ int pvm_jit_available(char *reason, size_t reason_len);
 /* Compiles the program for the JIT now (otherwise done at first instance);
    0 on success.  Returns the size of the machine code in *code_size. */
 int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char *err, size_t err_len);
+/* For tools: the compiled machine code (NULL if not compiled) and the code
+   offset where the instruction at `pc` begins (-1 if none). */
+const uint8_t *pvm_program_jit_code(const pvm_program *p, int metered, size_t *len);
+int64_t pvm_program_jit_offset(const pvm_program *p, int metered, uint32_t pc);
 
 typedef struct pvm_instance pvm_instance;
 

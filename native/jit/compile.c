@@ -277,16 +277,16 @@ static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
 
 static int have_bmi2;
 
-/* dst = value(rax) shifted by amount (host reg amt); sh = SH_*.  BMI2's
-   shlx/shrx/sarx when the CPU has them, else through CL. */
-static void shift_var(xbuf *b, int is32, int sh, int dst, int amt) {
-    /* rax holds the value */
+/* dst = value (host reg src) shifted by amount (host reg amt); sh = SH_*.
+   BMI2's shlx/shrx/sarx when the CPU has them, else through CL. */
+static void shift_var(xbuf *b, int is32, int sh, int dst, int src, int amt) {
     if (have_bmi2 && (sh == SH_SHL || sh == SH_SHR || sh == SH_SAR)) {
-        x_shiftx(b, is32 ? SZ32 : SZ64, sh, dst, RAX, amt);
+        x_shiftx(b, is32 ? SZ32 : SZ64, sh, dst, src, amt);
         if (is32)
             x_movsxd(b, dst, dst);
         return;
     }
+    x_mov(b, SZ64, RAX, src);
     int saved = 0;
     if (amt != RCX) {
         x_mov(b, SZ64, RDX, RCX);
@@ -611,14 +611,14 @@ static void emit_insn(jctx *j, uint32_t ii) {
         x_alu_rr(b, SZ64, ALU_SUB, RAX, B);
         x_mov(b, SZ64, A, RAX);
         return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHL, A, B); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHR, A, B); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SAR, A, B); return;
-    case PVM_OP_ROTATE_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_ROR, A, B); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHL, A, B); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHR, A, B); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SAR, A, B); return;
-    case PVM_OP_ROTATE_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_ROR, A, B); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHL, A, RAX, B); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHR, A, RAX, B); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SAR, A, RAX, B); return;
+    case PVM_OP_ROTATE_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_ROR, A, RAX, B); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHL, A, RAX, B); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHR, A, RAX, B); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SAR, A, RAX, B); return;
+    case PVM_OP_ROTATE_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_ROR, A, RAX, B); return;
     case PVM_OP_CMOV_IF_ZERO_IMM:
     case PVM_OP_CMOV_IF_NOT_ZERO_IMM:
         x_mov_imm(b, RAX, r->i);
@@ -695,16 +695,16 @@ static void emit_insn(jctx *j, uint32_t ii) {
         return;
     case PVM_OP_SET_LESS_THAN_UNSIGNED: set_cc_cmp_rr(b, CC_B, A, B, C); return;
     case PVM_OP_SET_LESS_THAN_SIGNED: set_cc_cmp_rr(b, CC_L, A, B, C); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_SHL, A, C); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_SHR, A, C); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_SAR, A, C); return;
-    case PVM_OP_ROTATE_LEFT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_ROL, A, C); return;
-    case PVM_OP_ROTATE_RIGHT_32: x_mov(b, SZ64, RAX, B); shift_var(b, 1, SH_ROR, A, C); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_SHL, A, C); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_SHR, A, C); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_SAR, A, C); return;
-    case PVM_OP_ROTATE_LEFT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_ROL, A, C); return;
-    case PVM_OP_ROTATE_RIGHT_64: x_mov(b, SZ64, RAX, B); shift_var(b, 0, SH_ROR, A, C); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_32: shift_var(b, 1, SH_SHL, A, B, C); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_32: shift_var(b, 1, SH_SHR, A, B, C); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: shift_var(b, 1, SH_SAR, A, B, C); return;
+    case PVM_OP_ROTATE_LEFT_32: shift_var(b, 1, SH_ROL, A, B, C); return;
+    case PVM_OP_ROTATE_RIGHT_32: shift_var(b, 1, SH_ROR, A, B, C); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_64: shift_var(b, 0, SH_SHL, A, B, C); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_64: shift_var(b, 0, SH_SHR, A, B, C); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_64: shift_var(b, 0, SH_SAR, A, B, C); return;
+    case PVM_OP_ROTATE_LEFT_64: shift_var(b, 0, SH_ROL, A, B, C); return;
+    case PVM_OP_ROTATE_RIGHT_64: shift_var(b, 0, SH_ROR, A, B, C); return;
     case PVM_OP_DIV_UNSIGNED_32: emit_div(b, 1, 0, A, B, C); return;
     case PVM_OP_DIV_SIGNED_32: emit_div(b, 1, 1, A, B, C); return;
     case PVM_OP_REM_UNSIGNED_32: emit_div(b, 1, 2, A, B, C); return;
