@@ -45,12 +45,18 @@ u32 that holds the capacity of ``out_ptr`` on entry.  The host then sets
 A bad guest pointer anywhere (arguments, ``out_ptr``, ``out_len_ptr``) makes the
 call trap at the ``ecalli`` (:class:`~executor.errors.GuestFault` becomes a
 :class:`~executor.errors.Trap`).
+
+**Async** host functions (``async def``) follow the same conventions; they run
+only under :class:`executor.aio.Executor`, which awaits them in the calling trio
+task while the guest waits at its ``ecalli`` (:meth:`HostFunction.compile_async`).
+A synchronous :meth:`Instance.call <executor.instance.Instance.call>` that reaches
+one fails with :class:`~executor.errors.HostError`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +78,21 @@ UNIT_TYPES = ("()", "unit")
 
 Thunk = Callable[[Any], None]
 """A compiled host function: called with the Caller, does all register work."""
+
+AsyncThunk = Callable[[Any], Awaitable[None]]
+"""A compiled ``async def`` host function (see :meth:`HostFunction.compile_async`)."""
+
+Reader = Callable[[Any], tuple[list[Any], tuple[int, int] | None]]
+"""Reads a host function's arguments: ``(values, (out_ptr, out_len_ptr) or None)``."""
+
+Writer = Callable[[Any, Any, tuple[int, int] | None], None]
+"""Stores a host function's result (given what the reader returned second)."""
+
+
+def is_async_function(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is an ``async def`` function (also through partials)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        type(fn).__call__)  # objects with an ``async def __call__``
 
 
 def _norm(t: str) -> str:
@@ -161,8 +182,20 @@ class HostFunction:
         n = sum(reg_count(t, is_64_bit) for t in self.args)
         return n + (2 if self.buffer_result else 0)
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is ``async def`` (serviced by :mod:`executor.aio` only)."""
+        return is_async_function(self.fn)
+
     def compile(self, is_64_bit: bool) -> Thunk:
         """The thunk the call loop runs for this function on code of this width."""
+        if self.is_async:
+            name = self.name
+
+            def async_in_sync_call(c: Any) -> None:
+                raise TypeError(f"host function {name!r} is async; call the export through "
+                                f"executor.aio.Executor")
+            return async_in_sync_call
         if self.raw:
             fn = self.fn
 
@@ -172,6 +205,24 @@ class HostFunction:
         if self.args is None and self.result is None:
             return _plain_thunk(self.fn, positional_arity(self.fn), is_64_bit)
         return _typed_thunk(self, is_64_bit)
+
+    def compile_async(self, is_64_bit: bool) -> AsyncThunk:
+        """For an ``async def`` function: a coroutine function of the Caller that
+        reads the arguments, awaits the function and stores the result, with the
+        same conventions as :meth:`compile`.  The registers are read before the
+        await and the result is written after it; the guest must stay paused at
+        its ``ecalli`` in between."""
+        fn = self.fn
+        if self.raw:
+            async def raw_athunk(c: Any) -> None:
+                await fn(c)
+            return raw_athunk
+        read, write = _marshal(self, is_64_bit)
+
+        async def athunk(c: Any) -> None:
+            values, out = read(c)
+            write(c, await fn(c, *values), out)
+        return athunk
 
 
 def _declared_arity(fn: Callable[..., Any]) -> int | None:
@@ -331,7 +382,8 @@ def _buffer_result(t: str) -> Callable[[Any, Any, int, int], None]:
     return write
 
 
-def _typed_thunk(h: HostFunction, is_64_bit: bool) -> Thunk:
+def _marshal(h: HostFunction, is_64_bit: bool) -> tuple[Reader, Writer]:
+    """The argument reader and result writer of a (typed or plain) host function."""
     fn = h.fn
     types = h.args if h.args is not None else ("u64" if is_64_bit else "u32",) * \
         positional_arity(fn)
@@ -347,7 +399,7 @@ def _typed_thunk(h: HostFunction, is_64_bit: bool) -> Thunk:
         mask = MASK64 if is_64_bit else MASK32
         low = -(1 << (mask.bit_length() - 1))
 
-        def plain_result(c: Any, r: Any) -> None:
+        def plain_result(c: Any, r: Any, out: tuple[int, int] | None) -> None:
             if r is None:
                 return
             if isinstance(r, bool):
@@ -358,26 +410,46 @@ def _typed_thunk(h: HostFunction, is_64_bit: bool) -> Thunk:
             if not low <= r <= mask:
                 raise ValueError(f"result {r} does not fit a {mask.bit_length()}-bit register")
             c._set_reg(7, r & mask)
-        finish: Callable[[Any, Any], None] = plain_result
-    elif result in UNIT_TYPES:
-        def unit_result(c: Any, r: Any) -> None:
+        return _plan_reader(plan, None), plain_result
+    if result in UNIT_TYPES:
+        def unit_result(c: Any, r: Any, out: tuple[int, int] | None) -> None:
             return None
-        finish = unit_result
-    elif result in INT_TYPES:
-        finish = _int_result(result, is_64_bit)
-    else:
-        write_buffer = _buffer_result(result)
-        out_ptr_reg, out_len_reg = out_regs
+        return _plan_reader(plan, None), unit_result
+    if result in INT_TYPES:
+        write_int = _int_result(result, is_64_bit)
 
-        def buffer_thunk(c: Any) -> None:
+        def int_result(c: Any, r: Any, out: tuple[int, int] | None) -> None:
+            write_int(c, r)
+        return _plan_reader(plan, None), int_result
+    write_buffer = _buffer_result(result)
+
+    def buffer_result(c: Any, r: Any, out: tuple[int, int] | None) -> None:
+        assert out is not None
+        write_buffer(c, r, out[0], out[1])
+    return _plan_reader(plan, (out_regs[0], out_regs[1])), buffer_result
+
+
+def _plan_reader(plan: list[tuple[Callable[[Any, Sequence[int]], Any], tuple[int, ...]]],
+                 out_regs: tuple[int, int] | None) -> Reader:
+    if out_regs is None:
+        def read(c: Any) -> tuple[list[Any], tuple[int, int] | None]:
             g = c._reg
-            out_ptr, out_len_ptr = g(out_ptr_reg) & MASK32, g(out_len_reg) & MASK32
-            values = [reader(c, [g(x) for x in regs]) for reader, regs in plan]
-            write_buffer(c, fn(c, *values), out_ptr, out_len_ptr)
-        return buffer_thunk
+            return [reader(c, [g(x) for x in regs]) for reader, regs in plan], None
+        return read
+    out_ptr_reg, out_len_reg = out_regs
+
+    def read_with_output(c: Any) -> tuple[list[Any], tuple[int, int] | None]:
+        g = c._reg
+        out = (g(out_ptr_reg) & MASK32, g(out_len_reg) & MASK32)
+        return [reader(c, [g(x) for x in regs]) for reader, regs in plan], out
+    return read_with_output
+
+
+def _typed_thunk(h: HostFunction, is_64_bit: bool) -> Thunk:
+    fn = h.fn
+    read, write = _marshal(h, is_64_bit)
 
     def thunk(c: Any) -> None:
-        g = c._reg
-        values = [reader(c, [g(x) for x in regs]) for reader, regs in plan]
-        finish(c, fn(c, *values))
+        values, out = read(c)
+        write(c, fn(c, *values), out)
     return thunk

@@ -20,6 +20,9 @@ immediate) to a compiled host function.  An import the linker does not define
 raises :class:`~executor.errors.MissingImport` there, unless the linker was
 made with ``allow_missing=True`` (alias ``lazy_missing``) or has a fallback:
 then calling it makes the guest trap (or runs the fallback).
+
+Host functions and the fallback may be ``async def``; those run only under
+:class:`executor.aio.Executor` (``InstancePre.async_handlers``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from executor.errors import GuestFault, MissingImport
-from executor.hostfn import HostFunction, Thunk
+from executor.hostfn import AsyncThunk, HostFunction, Thunk, is_async_function
 
 if TYPE_CHECKING:
     from executor.engine import Module
@@ -53,6 +56,8 @@ class Linker:
         self.allow_missing = allow_missing or lazy_missing
         self._functions: dict[str, HostFunction] = {}
         self._fallback: Fallback | None = None
+        self.generation = 0
+        """Bumped by every definition (lets caches of resolved links notice changes)."""
 
     # ---- definitions ----
     def define(self, name: str | bytes, fn: Callable[..., Any] | None = None, *,
@@ -90,12 +95,18 @@ class Linker:
         """``fn(caller, import_index)`` runs for imports the linker does not define
         and for ``ecalli`` numbers outside the import table."""
         self._fallback = fn
+        self.generation += 1
         return fn
 
     def _add(self, h: HostFunction) -> None:
         if h.name in self._functions:
             raise ValueError(f"host function {h.name!r} is already defined")
         self._functions[h.name] = h
+        self.generation += 1
+
+    def get(self, name: str | bytes) -> HostFunction | None:
+        """The host function defined for ``name``, if any."""
+        return self._functions.get(_key(name))
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str | bytes) and _key(name) in self._functions
@@ -127,18 +138,39 @@ def _fallback_thunk(fallback: Fallback, index: int) -> Thunk:
     return run_fallback
 
 
+def _async_fallback_thunk(fallback: Fallback, index: int) -> AsyncThunk:
+    async def run_fallback(c: Any) -> None:
+        await fallback(c, index)
+    return run_fallback
+
+
+def _refuse_async_fallback(c: Any, index: int) -> None:
+    raise TypeError("the host fallback is async; call the export through executor.aio.Executor")
+
+
 class InstancePre:
     """A module with its imports resolved: ``handlers[i]`` services ``ecalli i``.
+
+    ``async_handlers[i]`` is the awaitable form when import ``i`` is served by an
+    ``async def`` host function (or an async fallback), else ``None``;
+    ``async_fallback`` is the fallback for ``ecalli`` numbers outside the import
+    table when it is ``async def`` (``fallback`` is then a stub that refuses to run
+    in a synchronous call).
 
     Reusable: :meth:`instantiate` makes fresh instances sharing the compiled
     module and the dispatch table."""
 
     def __init__(self, linker: Linker, module: Module):
         self.module = module
+        self.linker = linker
+        self.generation = linker.generation
         fallback = linker._fallback
+        fallback_async = fallback is not None and is_async_function(fallback)
         handlers: list[Thunk] = []
+        async_handlers: list[AsyncThunk | None] = []
         names: list[str] = []
         compiled: dict[str, Thunk] = {}
+        compiled_async: dict[str, AsyncThunk | None] = {}
         for index, symbol in enumerate(module.imports):
             name = symbol if symbol is not None else f"<import {index}>"
             names.append(name)
@@ -146,16 +178,25 @@ class InstancePre:
             if h is not None:
                 if name not in compiled:
                     compiled[name] = h.compile(module.is_64_bit)
+                    compiled_async[name] = (h.compile_async(module.is_64_bit) if h.is_async
+                                            else None)
                 handlers.append(compiled[name])
+                async_handlers.append(compiled_async[name])
             elif fallback is not None:
-                handlers.append(_fallback_thunk(fallback, index))
+                handlers.append(_fallback_thunk(
+                    _refuse_async_fallback if fallback_async else fallback, index))
+                async_handlers.append(_async_fallback_thunk(fallback, index) if fallback_async
+                                      else None)
             elif linker.allow_missing:
                 handlers.append(_missing_thunk(name))
+                async_handlers.append(None)
             else:
                 raise MissingImport(name)
         self.handlers: tuple[Thunk, ...] = tuple(handlers)
+        self.async_handlers: tuple[AsyncThunk | None, ...] = tuple(async_handlers)
         self.names: tuple[str, ...] = tuple(names)
-        self.fallback = fallback
+        self.fallback: Fallback | None = _refuse_async_fallback if fallback_async else fallback
+        self.async_fallback: Fallback | None = fallback if fallback_async else None
 
     def instantiate(self, *, user_data: Any = None, gas: int | None = None) -> Instance:
         """A fresh instance; ``gas`` is its starting gas (default ``DEFAULT_GAS``)."""
