@@ -1,0 +1,423 @@
+"""A trio executor: many concurrent export calls over a bounded pool of workers.
+
+::
+
+    import trio
+    from executor import Engine, Linker, Module
+    from executor.aio import Executor
+
+    async def main() -> None:
+        engine = Engine()
+        module = Module(engine, "add.polkavm")
+        linker = Linker()
+
+        @linker.define("get_third_number")
+        async def get_third_number(caller) -> int:   # plain or async def
+            await trio.sleep(0.001)
+            return 100
+
+        async with Executor(engine, workers=4) as ex:
+            assert await ex.call(module, "add", 1, 2, linker=linker, gas=10_000) == 103
+
+    trio.run(main)
+
+Each call runs on a fresh instance state (the module's initial memory image),
+with the same results and the same typed errors as the synchronous
+:meth:`Instance.call <executor.instance.Instance.call>`: :class:`~executor.errors.Trap`,
+:class:`~executor.errors.OutOfGas`, :class:`~executor.errors.HostError`,
+:class:`~executor.errors.MissingImport` (when linking), ...
+
+**Workers and backpressure.**  The executor owns ``workers`` :class:`~executor.workers.Worker`
+objects (default: one per core), each running one call at a time.  A call waits
+(FIFO) for a free worker; nothing is dropped.
+
+**Host calls.**  The guest runs on the worker (a dedicated thread for
+:class:`~executor.workers.ThreadWorker`) until its next ``ecalli``; the host
+function then runs in the calling trio task -- awaited when it is ``async def``,
+while the guest stays paused -- and the guest resumes.  ``host_calls="worker"``
+runs plain (sync) host functions on the worker thread instead, which saves the
+two thread hops of a host call but requires them to be thread-safe.
+
+**Cancellation and deadlines.**  A trio cancel scope around ``call`` (or
+``deadline=``/``timeout=``, which raise :class:`DeadlineExceeded`) stops the call:
+
+* during a host function: at its next checkpoint (trio's own cancellation);
+* while the guest runs, metered: at the next gas-slice boundary
+  (``slice_gas``, default ``2**21`` gas: a few ms on the interpreter, well under
+  one on the JIT).  Slicing does not change results or gas (see
+  :mod:`executor.workers`);
+* while the guest runs, unmetered: the C core has no way to stop it, so the
+  worker is *abandoned*: the call is cancelled at once, a new worker replaces
+  the old one, and the old thread exits when its guest next stops (a guest
+  that never stops keeps its thread busy for the life of the process).
+
+In every case the worker is reset (or replaced) before another call uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from executor.engine import Engine, Module
+from executor.errors import ExecutionError, PvmError, Trap
+from executor.instance import DEFAULT_GAS
+from executor.linker import InstancePre, Linker
+from executor.workers import (
+    DEFAULT_SLICE_GAS,
+    HostCallMode,
+    Job,
+    Stop,
+    StopKind,
+    ThreadWorker,
+    Worker,
+    WorkerHealth,
+    export_name,
+    host_failure,
+)
+
+__all__ = [
+    "CallResult",
+    "DeadlineExceeded",
+    "Executor",
+    "ExecutorStats",
+    "Worker",
+    "WorkerFactory",
+    "default_worker_count",
+]
+
+WorkerFactory = Callable[[int], Worker]
+"""Makes worker number ``i`` (also for replacements)."""
+
+_MAX_LINKS = 256
+
+
+class DeadlineExceeded(PvmError, trio.TooSlowError):
+    """A call passed its ``deadline``/``timeout`` (queueing time included)."""
+
+    def __init__(self, function: str, deadline: float):
+        self.function = function
+        self.deadline = deadline
+        super().__init__(f"call to {function} passed its deadline")
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A finished call: ``value`` (``a0``), ``gas_used`` and ``gas_left``
+    (both 0 without metering; host charges included)."""
+
+    value: int
+    gas_used: int
+    gas_left: int
+
+
+@dataclass(frozen=True)
+class ExecutorStats:
+    """Counters of an :class:`Executor`."""
+
+    workers: int            # pool size
+    free: int               # idle workers
+    waiting: int            # calls waiting for a worker
+    calls: int              # calls that got a worker
+    failed: int             # calls that raised (errors, cancellations, deadlines)
+    cancelled: int          # calls that ended by cancellation (deadlines included)
+    replaced: int           # workers replaced (abandoned, broken)
+    health: tuple[WorkerHealth, ...]
+
+
+def default_worker_count() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Link:
+    __slots__ = ("module", "linker", "pre", "generation")
+
+    def __init__(self, module: Module, linker: Linker | None, pre: InstancePre):
+        self.module = module
+        self.linker = linker
+        self.pre = pre
+        self.generation = -1 if linker is None else linker.generation
+
+
+class Executor:
+    """Runs export calls on a pool of workers from trio tasks (see the module docstring).
+
+    ``engine``: modules called must come from it (or an engine of equal config).
+    ``workers``: pool size (default :func:`default_worker_count`).
+    ``worker_factory``: ``f(i) -> Worker`` (default: :class:`~executor.workers.ThreadWorker`
+    with ``slice_gas`` and ``host_calls``).
+    """
+
+    def __init__(self, engine: Engine, workers: int | None = None, *,
+                 worker_factory: WorkerFactory | None = None,
+                 slice_gas: int = DEFAULT_SLICE_GAS, host_calls: HostCallMode = "trio"):
+        n = default_worker_count() if workers is None else workers
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+        self.engine = engine
+        self.size = n
+        if worker_factory is None:
+            def worker_factory(i: int) -> Worker:
+                return ThreadWorker(slice_gas=slice_gas, host_calls=host_calls,
+                                    name=f"pvm-worker-{i}")
+        self._factory = worker_factory
+        self._workers: list[Worker] = []
+        self._send, self._recv = trio.open_memory_channel[Worker](math.inf)
+        self._nursery: trio.Nursery | None = None
+        self._nursery_cm: Any = None
+        self._links: OrderedDict[tuple[int, int], _Link] = OrderedDict()
+        self._open = False
+        self._closed = False
+        self._next_index = n
+        self._waiting = 0
+        self._calls = 0
+        self._failed = 0
+        self._cancelled = 0
+        self._replaced = 0
+
+    # ---- lifecycle ----
+    async def __aenter__(self) -> Executor:
+        if self._open or self._closed:
+            raise ExecutionError("an Executor can be entered once")
+        self._nursery_cm = trio.open_nursery()
+        self._nursery = await self._nursery_cm.__aenter__()
+        try:
+            workers = [self._factory(i) for i in range(self.size)]
+            async with trio.open_nursery() as starting:
+                for w in workers:
+                    starting.start_soon(w.start)
+            self._workers = workers
+            for w in workers:
+                self._send.send_nowait(w)
+        except BaseException as exc:
+            for w in self._workers:
+                with trio.CancelScope(shield=True):
+                    await w.aclose()
+            await self._nursery_cm.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._open = True
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> bool | None:
+        self._open = False
+        self._closed = True
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()   # pending replacements
+        with trio.CancelScope(shield=True):
+            for w in list(self._workers):
+                await w.aclose()
+        self._workers.clear()
+        self._send.close()
+        result: bool | None = await self._nursery_cm.__aexit__(exc_type, exc, tb)
+        return result
+
+    # ---- calls ----
+    async def call(self, module: Module | InstancePre, export: str | int, *args: int,
+                   linker: Linker | None = None, gas: int | None = None,
+                   deadline: float | None = None, timeout: float | None = None,
+                   user_data: Any = None) -> int:
+        """Calls ``export`` of ``module`` with register arguments; returns ``a0``.
+
+        ``module`` is a :class:`~executor.engine.Module` (imports resolved with
+        ``linker``, once per module/linker pair, again after the linker changes)
+        or an :class:`~executor.linker.InstancePre`.  ``gas`` is the budget
+        (default ``DEFAULT_GAS``).  ``deadline`` (trio clock) and ``timeout``
+        (seconds) bound the whole call, queueing included: past them it raises
+        :class:`DeadlineExceeded`.  ``user_data`` is ``caller.user_data``."""
+        result = await self.call_result(module, export, *args, linker=linker, gas=gas,
+                                        deadline=deadline, timeout=timeout,
+                                        user_data=user_data)
+        return result.value
+
+    async def call_result(self, module: Module | InstancePre, export: str | int, *args: int,
+                          linker: Linker | None = None, gas: int | None = None,
+                          deadline: float | None = None, timeout: float | None = None,
+                          user_data: Any = None) -> CallResult:
+        """Like :meth:`call`, returning a :class:`CallResult` (value and gas)."""
+        if not self._open:
+            raise ExecutionError("the executor is not running (use 'async with Executor(...)')")
+        pre = self._pre(module, linker)
+        job = Job(pre, _export_pc(pre.module, export), _check_args(pre.module, args), gas,
+                  export, user_data)
+        if timeout is not None:
+            until = trio.current_time() + timeout
+            deadline = until if deadline is None else min(deadline, until)
+        if deadline is None:
+            return await self._run(job)
+        with trio.CancelScope(deadline=deadline) as scope:
+            return await self._run(job)
+        assert scope.cancelled_caught
+        raise DeadlineExceeded(export_name(job), deadline)
+
+    async def _run(self, job: Job) -> CallResult:
+        self._waiting += 1
+        try:
+            worker = await self._recv.receive()
+        finally:
+            self._waiting -= 1
+        self._calls += 1
+        clean = False
+        try:
+            stop = await worker.begin(job)
+            while stop.kind is StopKind.HOSTCALL:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                await self._service(worker, job, stop)
+                stop = await worker.resume()
+            clean = stop.kind is not StopKind.INTERRUPTED
+            if stop.kind is StopKind.FINISHED:
+                used = (DEFAULT_GAS if job.gas is None else job.gas) - stop.gas_left
+                metered = job.pre.module.gas_metering
+                return CallResult(stop.value, used if metered else 0, stop.gas_left)
+            if stop.kind is StopKind.FAILED:
+                assert stop.error is not None
+                raise stop.error
+            await trio.lowlevel.checkpoint()   # INTERRUPTED: the pending cancel raises here
+            raise ExecutionError("the call was interrupted")
+        except BaseException as exc:
+            self._failed += 1
+            if isinstance(exc, trio.Cancelled):
+                self._cancelled += 1
+            raise
+        finally:
+            self._release(worker, clean)
+
+    async def _service(self, worker: Worker, job: Job, stop: Stop) -> None:
+        """Runs the host function of a HOSTCALL stop in this task."""
+        pre = job.pre
+        n = stop.hostcall
+        caller = worker.caller
+        caller.hostcall = n
+        if n < len(pre.handlers):
+            try:
+                handler = pre.async_handlers[n]
+                if handler is not None:
+                    await handler(caller)
+                else:
+                    pre.handlers[n](caller)
+            except Exception as exc:
+                raise host_failure(exc, pre.names[n], export_name(job), stop.pc) from exc
+            return
+        fallback = pre.async_fallback or pre.fallback
+        if fallback is None:
+            raise Trap(stop.pc, export_name(job),
+                       f"ecalli {n} is outside the import table ({len(pre.handlers)} imports)")
+        try:
+            if pre.async_fallback is not None:
+                await pre.async_fallback(caller, n)
+            else:
+                fallback(caller, n)
+        except Exception as exc:
+            raise host_failure(exc, None, export_name(job), stop.pc) from exc
+
+    def _release(self, worker: Worker, clean: bool) -> None:
+        """Gives the worker back now when it is clean, else resets or replaces it
+        in the background (so a cancelled caller returns at once)."""
+        if self._closed:
+            return
+        if clean:
+            self._send.send_nowait(worker)
+            return
+        assert self._nursery is not None
+        self._nursery.start_soon(self._recycle, worker)
+
+    async def _recycle(self, worker: Worker) -> None:
+        if worker.health().alive:
+            try:
+                await worker.reset()
+            except PvmError:
+                pass
+            else:
+                if worker.health().alive:
+                    self._send.send_nowait(worker)
+                    return
+        await worker.aclose()
+        index = self._next_index
+        self._next_index += 1
+        new = self._factory(index)
+        await new.start()
+        self._replaced += 1
+        self._workers = [new if w is worker else w for w in self._workers]
+        if self._closed:
+            await new.aclose()
+            return
+        self._send.send_nowait(new)
+
+    # ---- linking ----
+    def _pre(self, module: Module | InstancePre, linker: Linker | None) -> InstancePre:
+        if isinstance(module, InstancePre):
+            if linker is not None:
+                raise ExecutionError("give a linker with a Module, not with an InstancePre")
+            self._check_engine(module.module)
+            return module
+        if not isinstance(module, Module):
+            raise TypeError(f"expected a Module or an InstancePre, got {type(module).__name__}")
+        key = (id(module), id(linker))
+        link = self._links.get(key)
+        if link is not None and link.module is module and link.linker is linker and (
+                linker is None or link.generation == linker.generation):
+            self._links.move_to_end(key)
+            return link.pre
+        self._check_engine(module)
+        pre = (linker if linker is not None else Linker()).instantiate_pre(module)
+        self._links[key] = _Link(module, linker, pre)
+        while len(self._links) > _MAX_LINKS:
+            self._links.popitem(last=False)
+        return pre
+
+    def _check_engine(self, module: Module) -> None:
+        if module.engine is not self.engine and module.engine.config != self.engine.config:
+            raise ExecutionError("the module was built by an engine with another configuration "
+                                 f"({module.engine.config!r})")
+
+    # ---- state ----
+    def stats(self) -> ExecutorStats:
+        """Pool size, queue and call counters, and each worker's health."""
+        return ExecutorStats(self.size, self._recv.statistics().current_buffer_used,
+                             self._waiting, self._calls, self._failed, self._cancelled,
+                             self._replaced, tuple(w.health() for w in self._workers))
+
+    def __repr__(self) -> str:
+        return f"Executor({self.engine!r}, workers={self.size})"
+
+
+def _export_pc(module: Module, export: str | int) -> int:
+    if isinstance(export, str):
+        return module.export_pc(export)
+    if isinstance(export, int) and not isinstance(export, bool) and 0 <= export < 1 << 32:
+        return export
+    raise ExecutionError(f"invalid export {export!r}")
+
+
+def _check_args(module: Module, args: tuple[Any, ...]) -> tuple[int, ...]:
+    """The register values of ``args``, checked as :meth:`Instance.call` does."""
+    if len(args) > 9:
+        raise ExecutionError(f"too many arguments: {len(args)} > 9 registers")
+    mask = (1 << 64) - 1 if module.is_64_bit else (1 << 32) - 1
+    out = []
+    for a in args:
+        if a.__class__ is int and 0 <= a <= mask:
+            out.append(a)
+            continue
+        if isinstance(a, bool):
+            out.append(int(a))
+            continue
+        if not isinstance(a, int):
+            raise TypeError(f"export arguments are ints, got {type(a).__name__}")
+        if not -((mask + 1) >> 1) <= a <= mask:
+            hint = " (declare it as u64 with typed_func)" if not module.is_64_bit else ""
+            raise ExecutionError(f"argument {a} does not fit a {mask.bit_length()}-bit "
+                                 f"register{hint}")
+        out.append(a & mask)
+    return tuple(out)

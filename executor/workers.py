@@ -1,0 +1,549 @@
+"""Execution workers for :mod:`executor.aio`: the :class:`Worker` protocol and
+its in-process implementation, :class:`ThreadWorker`.
+
+A worker is one execution slot.  The executor drives a call step by step from
+a trio task::
+
+    stop = await worker.begin(job)           # fresh state, run to the first stop
+    while stop.kind is StopKind.HOSTCALL:    # guest paused at an ecalli
+        ...service import stop.hostcall with worker.caller (sync or async)...
+        stop = await worker.resume()         # continue after the host call
+    # FINISHED (stop.value, stop.gas_left), FAILED (stop.error) or INTERRUPTED
+
+Everything between ``begin`` and the final stop is one *call*.  A call that
+ends any other way (cancelled, a host function raised, ``begin``/``resume``
+raised) leaves the worker dirty: the executor calls :meth:`Worker.reset`
+before reusing it, and replaces it when reset fails or :meth:`Worker.health`
+says it is no longer alive.
+
+Cancellation: :meth:`Worker.interrupt` may be called from any thread while a
+``begin``/``resume`` is running; the guest then stops at the next safe point
+and the step returns ``INTERRUPTED``.  A worker that cannot stop its guest
+(:attr:`Worker.interruptible` is false for the call) lets the executor abandon
+it instead.
+
+**Gas slices** (how :class:`ThreadWorker` makes metered guests interruptible
+without C changes): the C core charges gas per basic block, and a synchronous
+``NotEnoughGas`` leaves the gas counter unchanged with the pc at the start of
+the block that could not be paid (a resumable stop; memset, charged per byte,
+stops with its progress in its registers and resumes the same way).  So the
+worker gives the guest at most ``slice_gas`` at a time and holds the rest of
+the caller's budget back; when a slice runs out it adds the held-back gas again
+and calls ``run()`` once more.  That continues exactly as if the whole budget
+had been there from the start: same result, same gas used, the same
+``OutOfGas`` (pc and gas left) when the real budget runs out.  Between slices
+the worker checks for an interrupt request.  Host functions always see the
+true remaining gas (the held-back part is added back before every stop).  A
+block that costs more than a slice gets a doubled slice until it fits.
+Unmetered guests cannot be sliced: they stop only at host calls.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import itertools
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import outcome
+import trio
+
+from executor.caller import Caller
+from executor.errors import ExecutionError, GuestFault, HostError, PvmError, Trap
+from executor.hostfn import ARG_REGS
+from executor.instance import DEFAULT_GAS, Instance
+from executor.native import lib
+from executor.raw import InterruptKind
+
+if TYPE_CHECKING:
+    from executor.linker import InstancePre
+
+DEFAULT_SLICE_GAS = 1 << 21
+"""Gas per slice: about 5 ms of interpreter time and 0.4 ms of JIT time."""
+
+HostCallMode = Literal["trio", "worker"]
+
+_FINISHED = int(InterruptKind.FINISHED)
+_ECALLI = int(InterruptKind.ECALLI)
+_NOT_ENOUGH_GAS = int(InterruptKind.NOT_ENOUGH_GAS)
+_SIGN32 = 1 << 31
+_HIGH32 = ((1 << 64) - 1) ^ ((1 << 32) - 1)
+
+
+class StopKind(enum.Enum):
+    """Why a :meth:`Worker.begin`/:meth:`Worker.resume` step returned."""
+
+    HOSTCALL = "hostcall"        # paused at an ecalli: service it, then resume()
+    FINISHED = "finished"        # the export returned: value, gas_left
+    FAILED = "failed"            # Trap / OutOfGas / HostError ...: error
+    INTERRUPTED = "interrupted"  # interrupt() was honoured; the call is over
+
+
+class Stop:
+    """One step's outcome (see :class:`StopKind`)."""
+
+    __slots__ = ("kind", "hostcall", "pc", "value", "gas_left", "error")
+
+    def __init__(self, kind: StopKind, *, hostcall: int = -1, pc: int | None = None,
+                 value: int = 0, gas_left: int = 0, error: PvmError | None = None):
+        self.kind = kind
+        self.hostcall = hostcall
+        self.pc = pc
+        self.value = value
+        self.gas_left = gas_left
+        self.error = error
+
+    def __repr__(self) -> str:
+        return (f"Stop({self.kind.value}, hostcall={self.hostcall}, pc={self.pc}, "
+                f"value={self.value}, gas_left={self.gas_left}, error={self.error!r})")
+
+
+_INTERRUPTED = Stop(StopKind.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One export call: what :meth:`Worker.begin` needs.
+
+    ``pre`` names the module and its resolved imports, ``pc`` the export,
+    ``args`` the argument-register values (already validated and masked, at
+    most 9), ``gas`` the budget (``DEFAULT_GAS`` when ``None``), ``export``
+    the name used in error messages, ``user_data`` what host functions see as
+    ``caller.user_data``."""
+
+    pre: InstancePre
+    pc: int
+    args: tuple[int, ...]
+    gas: int | None
+    export: str | int
+    user_data: Any = None
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    """A worker's state as the executor sees it."""
+
+    name: str
+    alive: bool          # usable for another call (after reset when dirty)
+    busy: bool           # a begin/resume step is running
+    calls: int           # calls begun
+    interrupted: int     # steps that ended INTERRUPTED
+    detail: str = ""
+
+
+class Worker(abc.ABC):
+    """One execution slot of :class:`executor.aio.Executor` (see the module docstring).
+
+    Implementations: :class:`ThreadWorker` (in-process, a dedicated thread).  A
+    sandboxed process worker provides the same methods: ``begin``/``resume``
+    forward the job and the resume request to the process and wait for its next
+    stop without blocking the trio loop; :attr:`caller` is a
+    :class:`~executor.caller.Caller` whose registers, memory and gas reach the
+    paused guest; :meth:`interrupt` stops the guest (for a process: a flag in
+    the shared control page or a kill); :meth:`reset` restores a clean process
+    (or raises, to be replaced); :meth:`health` reports a dead process.
+    """
+
+    name: str = "worker"
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Makes the worker ready (starts its thread or process).  Called once,
+        inside the trio run that will use it."""
+
+    @abc.abstractmethod
+    async def begin(self, job: Job) -> Stop:
+        """Starts ``job`` on fresh instance state and runs it to its first stop."""
+
+    @abc.abstractmethod
+    async def resume(self) -> Stop:
+        """Continues the guest after a ``HOSTCALL`` stop was serviced."""
+
+    @property
+    @abc.abstractmethod
+    def caller(self) -> Caller:
+        """The host functions' view of the guest paused at a ``HOSTCALL`` stop
+        (valid until the next ``resume``/``reset``)."""
+
+    @abc.abstractmethod
+    def interruptible(self, job: Job) -> bool:
+        """Whether :meth:`interrupt` can stop ``job``'s guest while it runs
+        (not only at its host calls)."""
+
+    @abc.abstractmethod
+    def interrupt(self) -> None:
+        """Asks a running step to stop soon (thread-safe, never blocks); the step
+        then returns ``INTERRUPTED``.  Idempotent; a no-op when idle."""
+
+    @abc.abstractmethod
+    async def reset(self) -> None:
+        """Drops an unfinished call so the worker can take another; raises when
+        the worker cannot be made clean (the executor then replaces it)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Releases the worker (joins its thread / ends its process)."""
+
+    @abc.abstractmethod
+    def health(self) -> WorkerHealth:
+        """The worker's current state."""
+
+
+def host_failure(exc: Exception, symbol: str | None, function: str, pc: int | None) -> PvmError:
+    """The error a call fails with when a host function (``symbol``; ``None`` for
+    the fallback) raised ``exc``: a :class:`~executor.errors.Trap` for a
+    :class:`~executor.errors.GuestFault`, else :class:`~executor.errors.HostError`
+    (the same messages as :meth:`Instance.call <executor.instance.Instance.call>`)."""
+    if symbol is None:
+        if isinstance(exc, GuestFault):
+            return Trap(pc, function, f"host fallback: {exc}")
+        return HostError(f"the host fallback raised {type(exc).__name__}: {exc}",
+                         function=function, pc=pc)
+    if isinstance(exc, GuestFault):
+        return Trap(pc, function, f"host function {symbol!r}: {exc}")
+    return HostError(f"host function {symbol!r} raised {type(exc).__name__}: {exc}",
+                     symbol=symbol, function=function, pc=pc)
+
+
+def export_name(job: Job) -> str:
+    """The export's name for error messages (``<pc N>`` for a bare pc)."""
+    if isinstance(job.export, str):
+        return job.export
+    for name, pc in job.pre.module.exports.items():
+        if pc == job.export:
+            return name
+    return f"<pc {job.export}>"
+
+
+_names = itertools.count()
+
+
+class ThreadWorker(Worker):
+    """An in-process worker: instances of the C core run on one dedicated thread.
+
+    The trio side hands a step to the thread through a queue and parks the
+    calling task; the thread runs the guest (the C core releases the GIL, so
+    workers run in parallel) and reschedules the task through the trio token.
+    The same thread always runs this worker's instances (the JIT keeps
+    per-thread state).
+
+    ``slice_gas``: gas per slice of a metered guest (see the module docstring).
+    ``host_calls``: ``"trio"`` (default) services every host call in the calling
+    trio task; ``"worker"`` runs plain (sync) host functions directly on the
+    worker thread, without the round trip to the trio loop (they must then be
+    thread-safe); async ones are still awaited in the trio task.
+    ``max_instances``: instances kept per worker (one per module/linker pair,
+    least recently used dropped first).  Each call starts from the module's
+    initial memory image (``reset_memory``), as on a fresh instance.
+    """
+
+    def __init__(self, *, slice_gas: int = DEFAULT_SLICE_GAS, host_calls: HostCallMode = "trio",
+                 max_instances: int = 8, name: str | None = None):
+        if slice_gas < 1:
+            raise ValueError(f"slice_gas must be >= 1, got {slice_gas}")
+        if host_calls not in ("trio", "worker"):
+            raise ValueError(f"host_calls must be 'trio' or 'worker', got {host_calls!r}")
+        self.name = name or f"pvm-worker-{next(_names)}"
+        self.slice_gas = slice_gas
+        self.host_calls = host_calls
+        self.max_instances = max(1, max_instances)
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Stop], trio.lowlevel.Task, object]
+                                       | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._ticket: object | None = None     # the step whose result is awaited
+        self._interrupt = False
+        self._abandoned = False
+        self._closed = False
+        self._instances: OrderedDict[int, tuple[InstancePre, Instance]] = OrderedDict()
+        self._inst: Instance | None = None
+        self._job: Job | None = None
+        self._reserve = 0       # gas held back from the instance (slicing)
+        self._slice = slice_gas
+        self._dirty = False     # a call began and did not reach a final stop
+        self._calls = 0
+        self._interrupted = 0
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._token = trio.lowlevel.current_trio_token()
+        self._thread = threading.Thread(target=self._thread_main, name=self.name, daemon=True)
+        self._thread.start()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        thread = self._thread
+        if thread is not None and not self._abandoned:
+            await trio.to_thread.run_sync(thread.join)
+        if not self._abandoned:
+            self._drop_instances()
+
+    def _drop_instances(self) -> None:
+        for _, inst in self._instances.values():
+            inst.raw.close()
+        self._instances.clear()
+        self._inst = None
+
+    def health(self) -> WorkerHealth:
+        thread = self._thread
+        alive = (not self._closed and not self._abandoned and thread is not None
+                 and thread.is_alive())
+        detail = "abandoned (its guest could not be interrupted)" if self._abandoned else ""
+        return WorkerHealth(self.name, alive, self._ticket is not None, self._calls,
+                            self._interrupted, detail)
+
+    # ---- the thread ----
+    def _thread_main(self) -> None:
+        get = self._queue.get
+        token = self._token
+        assert token is not None
+        deliver = self._deliver
+        while True:
+            item = get()
+            if item is None:
+                break
+            fn, task, ticket = item
+            result = outcome.capture(fn)
+            try:
+                token.run_sync_soon(deliver, task, ticket, result)
+            except trio.RunFinishedError:
+                break
+            if self._abandoned:
+                break
+        if self._abandoned:  # nobody else will touch the instances now
+            self._drop_instances()
+
+    def _deliver(self, task: trio.lowlevel.Task, ticket: object,
+                 result: outcome.Outcome[Stop]) -> None:
+        if self._ticket is ticket:
+            self._ticket = None
+            trio.lowlevel.reschedule(task, result)
+
+    async def _step(self, fn: Callable[[], Stop], interruptible: bool) -> Stop:
+        if self._closed or self._abandoned or self._thread is None:
+            raise ExecutionError(f"{self.name} is not running")
+        if self._ticket is not None:
+            raise ExecutionError(f"{self.name} is already running a step")
+        task = trio.lowlevel.current_task()
+        ticket = object()
+        self._ticket = ticket
+        self._interrupt = False
+        self._queue.put((fn, task, ticket))
+
+        def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            self._interrupt = True   # the thread stops at the next slice boundary or host call
+            if interruptible:
+                return trio.lowlevel.Abort.FAILED
+            # The guest cannot be stopped: give up on this worker (its thread
+            # finishes the guest, then exits) and let the task go now.
+            self._abandoned = True
+            self._ticket = None
+            self._queue.put(None)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        stop: Stop = await trio.lowlevel.wait_task_rescheduled(abort)
+        return stop
+
+    # ---- steps ----
+    def interruptible(self, job: Job) -> bool:
+        return job.pre.module.gas_metering
+
+    def interrupt(self) -> None:
+        self._interrupt = True
+
+    @property
+    def caller(self) -> Caller:
+        if self._inst is None:
+            raise ExecutionError(f"{self.name} has no call in progress")
+        return self._inst.caller
+
+    async def begin(self, job: Job) -> Stop:
+        self._calls += 1
+        self._dirty = True
+        stop = await self._step(lambda: self._t_begin(job), self.interruptible(job))
+        return self._settle(stop)
+
+    async def resume(self) -> Stop:
+        if self._job is None:
+            raise ExecutionError(f"{self.name} has no call to resume")
+        stop = await self._step(self._t_run, self.interruptible(self._job))
+        return self._settle(stop)
+
+    def _settle(self, stop: Stop) -> Stop:
+        kind = stop.kind
+        if kind is StopKind.INTERRUPTED:
+            self._interrupted += 1
+        elif kind is not StopKind.HOSTCALL:
+            self._dirty = False
+            self._job = None
+        return stop
+
+    async def reset(self) -> None:
+        if self._abandoned or self._closed:
+            raise ExecutionError(f"{self.name} cannot be reset: "
+                                 f"{'abandoned' if self._abandoned else 'closed'}")
+        if self._ticket is not None:
+            raise ExecutionError(f"{self.name} cannot be reset while a step runs")
+        # The next begin() restores the initial memory image and registers;
+        # dropping the job is all that is needed here.
+        inst = self._inst
+        if inst is not None:
+            inst._busy = False
+            inst.caller.user_data = None
+        self._job = None
+        self._reserve = 0
+        self._dirty = False
+
+    # ---- in the worker thread ----
+    def _instance(self, pre: InstancePre) -> tuple[Instance, bool]:
+        key = id(pre)
+        entry = self._instances.get(key)
+        if entry is not None and entry[0] is pre:
+            self._instances.move_to_end(key)
+            return entry[1], False
+        inst = pre.instantiate()
+        self._instances[key] = (pre, inst)
+        while len(self._instances) > self.max_instances:
+            _, (_, old) = self._instances.popitem(last=False)
+            old.raw.close()
+        return inst, True
+
+    def _t_begin(self, job: Job) -> Stop:
+        inst, fresh = self._instance(job.pre)
+        if self._inst is not None and self._inst is not inst:
+            self._inst._busy = False
+        self._inst = inst
+        self._job = job
+        raw = inst.raw
+        ops, h = inst._ops, inst._h
+        if not fresh:
+            raw.reset_memory()
+        rv = inst._rv
+        args = job.args
+        if rv is not None:
+            rv[:] = inst._rv_template
+            if inst.is_64_bit:
+                for reg, v in zip(ARG_REGS, args, strict=False):
+                    rv[reg] = v
+            else:  # Latest32 registers hold sign-extended values
+                for reg, v in zip(ARG_REGS, args, strict=False):
+                    rv[reg] = v | _HIGH32 if v & _SIGN32 else v
+            ops.pvm_instance_set_next_pc(h, job.pc)
+            raw._finished = False
+        else:
+            raw.prepare_call(job.pc, args)
+        if inst._metered:
+            ops.pvm_instance_set_gas(h, DEFAULT_GAS if job.gas is None else job.gas)
+        self._reserve = 0
+        self._slice = self.slice_gas
+        inst.caller.user_data = job.user_data
+        inst._busy = True   # guards against re-entrant Instance.call from a host function
+        return self._t_run()
+
+    def _t_run(self) -> Stop:
+        inst = self._inst
+        job = self._job
+        assert inst is not None and job is not None
+        ops, h = inst._ops, inst._h
+        run = ops.pvm_instance_run
+        metered = inst._metered
+        gv = inst._gv
+        inline = self.host_calls == "worker"
+        while True:
+            if self._interrupt:
+                return _INTERRUPTED
+            armed = 0
+            if metered:  # arm one slice, hold the rest of the budget back
+                g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
+                if g > self._slice:
+                    armed = self._slice
+                    self._reserve = g - armed
+                    if gv is not None:
+                        gv[0] = armed
+                    else:
+                        ops.pvm_instance_set_gas(h, armed)
+            kind = run(h)
+            if self._reserve:  # the instance holds the true remaining gas again
+                g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
+                total = g + self._reserve
+                self._reserve = 0
+                if gv is not None:
+                    gv[0] = total
+                else:
+                    ops.pvm_instance_set_gas(h, total)
+                if kind == _NOT_ENOUGH_GAS:  # the slice ran out, not the budget
+                    if g == armed:  # no block fitted in the slice: the next one is bigger
+                        self._slice = max(self._slice, 2 * armed)
+                    continue
+            if kind == _ECALLI:
+                n = int(ops.pvm_instance_ecalli(h))
+                v = int(ops.pvm_instance_pc(h))
+                pc = None if v < 0 else v
+                if inline:
+                    done = self._t_host_inline(inst, job, n, pc)
+                    if done is _HANDLED:
+                        continue
+                    if done is not None:
+                        inst._busy = False
+                        return done
+                return Stop(StopKind.HOSTCALL, hostcall=n, pc=pc)
+            if kind == _FINISHED:
+                if ops is lib:
+                    inst.raw._finished = True
+                inst._busy = False
+                rv = inst._rv
+                value = (rv[7] if rv is not None else int(ops.pvm_instance_reg(h, 7))) & inst._mask
+                gas_left = int(ops.pvm_instance_gas(h)) if metered else 0
+                return Stop(StopKind.FINISHED, value=value, gas_left=gas_left)
+            try:
+                inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
+            except PvmError as exc:
+                inst._busy = False
+                return Stop(StopKind.FAILED, error=exc)
+
+    def _t_host_inline(self, inst: Instance, job: Job, n: int, pc: int | None) -> Stop | None:
+        """Runs a sync host call on this thread (``host_calls="worker"``).
+        Returns ``_HANDLED`` to resume the guest, a ``FAILED`` stop when the host
+        function raised, or ``None`` when the call must go to the trio task
+        (an async host function)."""
+        pre = job.pre
+        caller = inst.caller
+        if n < len(pre.handlers):
+            if pre.async_handlers[n] is not None:
+                return None
+            caller.hostcall = n
+            try:
+                pre.handlers[n](caller)
+            except Exception as exc:
+                return _failed(host_failure(exc, pre.names[n], export_name(job), pc), exc)
+            return _HANDLED
+        if pre.async_fallback is not None:
+            return None
+        if pre.fallback is None:
+            return _failed(Trap(pc, export_name(job), f"ecalli {n} is outside the import table "
+                                                      f"({len(pre.handlers)} imports)"), None)
+        caller.hostcall = n
+        try:
+            pre.fallback(caller, n)
+        except Exception as exc:
+            return _failed(host_failure(exc, None, export_name(job), pc), exc)
+        return _HANDLED
+
+
+_HANDLED = Stop(StopKind.HOSTCALL)
+
+
+def _failed(error: PvmError, cause: BaseException | None) -> Stop:
+    if cause is not None:
+        error.__cause__ = cause
+    return Stop(StopKind.FAILED, error=error)
