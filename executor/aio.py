@@ -125,7 +125,7 @@ class ExecutorStats:
     workers: int            # pool size
     free: int               # idle workers
     waiting: int            # calls waiting for a worker
-    calls: int              # calls that got a worker
+    calls: int              # calls made (linked and checked)
     failed: int             # calls that raised (errors, cancellations, deadlines)
     cancelled: int          # calls that ended by cancellation (deadlines included)
     replaced: int           # workers replaced (abandoned, broken)
@@ -262,12 +262,18 @@ class Executor:
         raise DeadlineExceeded(export_name(job), deadline)
 
     async def _run(self, job: Job) -> CallResult:
-        self._waiting += 1
-        try:
-            worker = await self._recv.receive()
-        finally:
-            self._waiting -= 1
         self._calls += 1
+        try:  # a free worker is only buffered when nobody waits: this keeps FIFO order
+            worker = self._recv.receive_nowait()
+        except trio.WouldBlock:
+            self._waiting += 1
+            try:
+                worker = await self._recv.receive()
+            except BaseException as exc:
+                self._count_failure(exc)
+                raise
+            finally:
+                self._waiting -= 1
         clean = False
         try:
             stop = await worker.begin(job)
@@ -286,12 +292,15 @@ class Executor:
             await trio.lowlevel.checkpoint()   # INTERRUPTED: the pending cancel raises here
             raise ExecutionError("the call was interrupted")
         except BaseException as exc:
-            self._failed += 1
-            if isinstance(exc, trio.Cancelled):
-                self._cancelled += 1
+            self._count_failure(exc)
             raise
         finally:
             self._release(worker, clean)
+
+    def _count_failure(self, exc: BaseException) -> None:
+        self._failed += 1
+        if isinstance(exc, trio.Cancelled):
+            self._cancelled += 1
 
     async def _service(self, worker: Worker, job: Job, stop: Stop) -> None:
         """Runs the host function of a HOSTCALL stop in this task."""
