@@ -8,7 +8,9 @@ PIP := $(VENV)/bin/pip
 NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def) executor/_build_native.py
 WAD := /usr/share/games/doom/freedoom1.wad
 ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/test_semantics.py \
-  tests/test_real_programs.py tests/test_differential.py tests/test_memory_map.py
+  tests/test_real_programs.py tests/test_differential.py tests/test_memory_map.py \
+  tests/test_api.py tests/test_linker.py tests/test_scale_args.py \
+  tests/sandbox/test_faults.py tests/sandbox/test_conformance.py tests/sandbox/test_isolation.py
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
 
 .PHONY: all setup build build-testing demo test test-fast test-asan lint typecheck bench clean apt

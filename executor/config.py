@@ -16,7 +16,7 @@ from executor.gas import CostModel
 
 GasMetering = bool | Literal["sync", "none"]
 
-SANDBOXES = (None, "linux")
+SANDBOXES = (None, "linux", "auto")
 MIN_PAGE_SIZE = 0x1000
 MAX_PAGE_SIZE = 0x10000
 
@@ -51,8 +51,10 @@ class Config:
 
     ``backend``        ``"interpreter"`` (default) or any name from
                        :func:`executor.backends.available_backends` (e.g. ``"jit"``).
-    ``sandbox``        ``None`` or ``"linux"``; validated and stored for the JIT backend
-                       (the interpreter runs in-process and ignores it).
+    ``sandbox``        ``"auto"`` (default): JIT code runs in Linux sandbox workers where
+                       they work here, in-process otherwise; ``"linux"``: require the
+                       sandbox; ``None``: in-process (explicit opt-out).  The
+                       interpreter always runs in-process.
     ``gas_metering``   ``True``/``"sync"`` (default) or ``False``/``"none"``.
     ``cost_model``     a :class:`~executor.gas.CostModel`; ``None`` = the naive model.
     ``page_size``      module page size, a power of two in [0x1000, 0x10000].
@@ -66,7 +68,7 @@ class Config:
     """
 
     backend: str = "interpreter"
-    sandbox: str | None = None
+    sandbox: str | None = "auto"
     gas_metering: GasMetering = True
     cost_model: CostModel | None = None
     page_size: int = MIN_PAGE_SIZE
@@ -80,7 +82,8 @@ class Config:
         if not isinstance(self.backend, str) or not self.backend:
             raise ModuleError(f"invalid backend {self.backend!r}")
         if self.sandbox not in SANDBOXES:
-            raise ModuleError(f"invalid sandbox {self.sandbox!r} (expected None or 'linux')")
+            raise ModuleError(
+                f"invalid sandbox {self.sandbox!r} (expected 'auto', 'linux' or None)")
         normalize_gas_metering(self.gas_metering)
         if self.cost_model is not None and not isinstance(self.cost_model, CostModel):
             raise ModuleError(f"cost_model must be a CostModel, got {type(self.cost_model)}")

@@ -40,6 +40,15 @@ class Engine:
         if self.config.backend not in available:
             raise ModuleError(f"backend {self.config.backend!r} is not available on this "
                               f"machine (available: {', '.join(available)})")
+        self.sandbox: str | None = None
+        if self.config.backend == "jit" and self.config.sandbox in ("auto", "linux"):
+            from executor.sandbox import sandbox_unavailable_reason
+
+            reason = sandbox_unavailable_reason()
+            if reason is None:
+                self.sandbox = "linux"
+            elif self.config.sandbox == "linux":
+                raise ModuleError(f"the Linux sandbox is not available here: {reason}")
 
     @property
     def backend(self) -> str:
@@ -120,7 +129,7 @@ class Module:
 
     def new_raw_instance(self) -> RawInstance:
         """A fresh low-level instance on the engine's backend."""
-        sandbox = self.engine.config.sandbox if self.engine.backend == "jit" else None
+        sandbox = self.engine.sandbox
         return new_instance(self.program, self.engine.backend, page_size=self.page_size,
                             dynamic_paging=self.dynamic_paging,
                             gas_metering=self.gas_metering, step_tracing=self.step_tracing,

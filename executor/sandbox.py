@@ -29,31 +29,39 @@ class SandboxError(PvmError):
 
 
 class Worker:
-    """One sandbox worker process."""
+    """One sandbox worker process.
+
+    The native worker is reference counted: an instance bound to it keeps it
+    alive, so Python may finalize the two in any order (they often die in
+    the same garbage cycle)."""
 
     def __init__(self) -> None:
         err = errbuf()
         ptr = lib.pvm_worker_spawn(err, 256)
         if ptr == ffi.NULL:
             raise SandboxError(f"cannot start a sandbox worker: {errstr(err)}")
-        self._ptr: Any = ffi.gc(ptr, lib.pvm_worker_free)
+        self._ptr: Any = ptr
         self.pid = int(lib.pvm_worker_pid(ptr))
 
     @property
     def alive(self) -> bool:
-        return bool(lib.pvm_worker_alive(self._ptr))
+        return self._ptr is not None and bool(lib.pvm_worker_alive(self._ptr))
 
     def kill(self) -> None:
-        lib.pvm_worker_kill(self._ptr)
+        if self._ptr is not None:
+            lib.pvm_worker_kill(self._ptr)
 
     def close(self) -> None:
-        """Kills the worker and frees its resources now."""
-        if self._ptr is not None:
-            ffi.release(self._ptr)  # runs pvm_worker_free now
-            self._ptr = None
+        """Drops this handle: the process is killed once no instance uses it."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            lib.pvm_worker_free(ptr)
+
+    def __del__(self) -> None:
+        self.close()
 
     def __repr__(self) -> str:
-        return f"<Worker pid={self.pid} {'alive' if self._ptr and self.alive else 'dead'}>"
+        return f"<Worker pid={self.pid} {'alive' if self.alive else 'dead'}>"
 
 
 class WorkerPool:
@@ -77,7 +85,7 @@ class WorkerPool:
         return Worker()
 
     def release(self, worker: Worker) -> None:
-        if worker._ptr is None or not worker.alive:
+        if not worker.alive:
             worker.close()
             return
         with self._lock:
@@ -101,12 +109,23 @@ def default_pool() -> WorkerPool:
     global _default_pool
     with _default_lock:
         if _default_pool is None:
-            _default_pool = WorkerPool(size=os.cpu_count() or 2, prespawn=False)
+            # keeps enough idle workers for nested contract calls (depth 5) on
+            # every core without respawning
+            _default_pool = WorkerPool(size=max(8, 4 * (os.cpu_count() or 2)), prespawn=False)
         return _default_pool
 
 
+_reason_cache: list[str | None] = []
+
+
 def sandbox_unavailable_reason() -> str | None:
-    """Why sandbox workers cannot run here (None if they can)."""
+    """Why sandbox workers cannot run here (None if they can); checked once."""
+    if not _reason_cache:
+        _reason_cache.append(_check())
+    return _reason_cache[0]
+
+
+def _check() -> str | None:
     err = errbuf()
     if not lib.pvm_jit_available(err, 256):
         return f"the JIT cannot run here: {errstr(err)}"

@@ -50,7 +50,7 @@ def hello_linker(value: int = 100) -> Linker:
 def test_config_defaults() -> None:
     c = Config()
     assert (c.backend, c.sandbox, c.page_size, c.dynamic_paging, c.strict) == (
-        "interpreter", None, 0x1000, False, False)
+        "interpreter", "auto", 0x1000, False, False)
     assert c.metered and c.cost_model is None and c.worker_count >= 1
 
 

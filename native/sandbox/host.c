@@ -38,6 +38,7 @@ struct pvm_worker {
     int dead;
     int exit_status;              /* wait status once dead */
     int busy;                     /* bound to an instance */
+    int refs;                     /* the owner (pvm_worker_free) + a bound instance */
     char error[160];
 };
 
@@ -149,9 +150,20 @@ static int request(pvm_worker *w, uint32_t command, uint64_t deadline_ns) {
     return r;
 }
 
+static void worker_destroy(pvm_worker *w);
+
+/* Drops the owner's reference.  An instance still bound to the worker keeps
+   the structure alive until it unbinds (Python may collect the two in either
+   order), so nothing here can be used after it is freed. */
 void pvm_worker_free(pvm_worker *w) {
     if (!w)
         return;
+    if (--w->refs > 0)
+        return;
+    worker_destroy(w);
+}
+
+static void worker_destroy(pvm_worker *w) {
     if (!w->dead) {
         kill(w->pid, SIGKILL);
         reap(w, 1);
@@ -191,6 +203,7 @@ pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
         pvm_set_err(err, err_len, "out of memory");
         return NULL;
     }
+    w->refs = 1;
     w->ctl_fd = shared_file("pvm-control", PVM_SBX_CTL_SIZE);
     w->guest_fd = shared_file("pvm-guest-memory", PVM_SBX_GUEST_SIZE);
     w->code_fd = shared_file("pvm-code", PVM_SBX_CODE_SIZE);
@@ -349,6 +362,7 @@ int pvm_sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config 
     }
     memset(w->ctl->regs, 0, sizeof w->ctl->regs);
     w->busy = 1;
+    w->refs++;
     vm->worker = w;
     return 0;
 }
@@ -365,6 +379,8 @@ void pvm_sandbox_unbind(pvm_instance *vm) {
     }
     w->busy = 0;
     vm->worker = NULL;
+    if (--w->refs == 0)
+        worker_destroy(w);
 }
 
 int pvm_sandbox_run(pvm_instance *vm, uint32_t native_off) {
