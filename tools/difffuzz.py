@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from executor.difftest import compare, random_case, run_case  # noqa: E402
 
 
-def work(args: tuple[int, int, str]) -> tuple[int, list[tuple[int, str]]]:
-    start, count, other = args
+def work(args: tuple[int, int, str, str | None]) -> tuple[int, list[tuple[int, str]]]:
+    start, count, other, sandbox = args
     bad = []
     for seed in range(start, start + count):
         case = random_case(seed)
-        d = compare(run_case(case, "interpreter"), run_case(case, other))
+        d = compare(run_case(case, "interpreter"), run_case(case, other, sandbox=sandbox))
         if d:
             bad.append((seed, d))
     return count, bad
@@ -38,8 +38,10 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=2000)
     ap.add_argument("--backend", default="jit")
+    ap.add_argument("--sandbox", choices=["linux"], default=None,
+                    help="run the JIT side inside Linux sandbox workers")
     args = ap.parse_args()
-    chunks = [(s, min(args.chunk, args.seed + args.count - s), args.backend)
+    chunks = [(s, min(args.chunk, args.seed + args.count - s), args.backend, args.sandbox)
               for s in range(args.seed, args.seed + args.count, args.chunk)]
     done = 0
     divergences: list[tuple[int, str]] = []
