@@ -65,34 +65,59 @@ class Worker:
 
 
 class WorkerPool:
-    """A bounded set of pre-spawned workers."""
+    """A bounded set of workers: at most ``size`` idle ones are kept for reuse
+    (pre-spawned when ``prespawn``), and at most ``max_workers`` exist at once
+    (each bound instance holds one; nested contract calls hold one per frame)."""
 
-    def __init__(self, size: int = 2, *, prespawn: bool = True):
+    def __init__(self, size: int = 2, *, prespawn: bool = True, max_workers: int = 64):
         self.size = size
+        self.max_workers = max(max_workers, size)
         self._idle: list[Worker] = []
         self._lock = threading.Lock()
+        self._out = 0  # workers handed out and not returned
         if prespawn:
-            for _ in range(size):
-                self._idle.append(Worker())
+            self.prespawn()
+
+    def prespawn(self, count: int | None = None) -> None:
+        """Starts idle workers until ``count`` (default ``size``) are idle or in use."""
+        target = self.size if count is None else min(count, self.size)
+        while True:
+            with self._lock:
+                if len(self._idle) + self._out >= target:
+                    return
+            w = Worker()
+            with self._lock:
+                self._idle.append(w)
 
     def acquire(self) -> Worker:
         with self._lock:
             while self._idle:
                 w = self._idle.pop()
                 if w.alive:
+                    self._out += 1
                     return w
                 w.close()
-        return Worker()
+            if self._out >= self.max_workers:
+                raise SandboxError(f"sandbox worker limit reached ({self.max_workers} in use)")
+            self._out += 1
+        try:
+            return Worker()
+        except BaseException:
+            with self._lock:
+                self._out -= 1
+            raise
 
     def release(self, worker: Worker) -> None:
-        if not worker.alive:
-            worker.close()
-            return
         with self._lock:
-            if len(self._idle) < self.size:
+            self._out = max(0, self._out - 1)
+            if worker.alive and len(self._idle) < self.size:
                 self._idle.append(worker)
                 return
         worker.close()
+
+    @property
+    def in_use(self) -> int:
+        return self._out
 
     def close(self) -> None:
         with self._lock:
@@ -112,7 +137,13 @@ def default_pool() -> WorkerPool:
             # keeps enough idle workers for nested contract calls (depth 5) on
             # every core without respawning
             _default_pool = WorkerPool(size=max(8, 4 * (os.cpu_count() or 2)), prespawn=False)
-        return _default_pool
+            first_use = True
+        else:
+            first_use = False
+    if first_use:
+        # pre-spawn one worker per core on first use (not at import time)
+        _default_pool.prespawn(os.cpu_count() or 2)
+    return _default_pool
 
 
 _reason_cache: list[str | None] = []

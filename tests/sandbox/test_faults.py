@@ -103,3 +103,21 @@ def test_memory_is_shared_without_copies() -> None:
     assert bytes(view) == (0x1122334455667788).to_bytes(8, "little")
     inst.close()
     w.close()
+
+
+def test_pool_is_bounded_and_reuses_workers() -> None:
+    from executor.sandbox import SandboxError
+
+    pool = WorkerPool(size=2, max_workers=3)
+    assert pool.in_use == 0
+    a, b, c = pool.acquire(), pool.acquire(), pool.acquire()
+    assert len({a.pid, b.pid, c.pid}) == 3 and pool.in_use == 3
+    with pytest.raises(SandboxError, match="limit"):
+        pool.acquire()
+    pool.release(a)
+    d = pool.acquire()
+    assert d.pid == a.pid  # reused, not respawned
+    for w in (b, c, d):
+        pool.release(w)
+    assert pool.in_use == 0
+    pool.close()
