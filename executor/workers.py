@@ -341,9 +341,10 @@ class ThreadWorker(Worker):
         self._queue.put((fn, task, ticket))
 
         def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            self._interrupt = True   # the thread stops at the next slice boundary or host call
-            if interruptible:
+            if interruptible:   # the guest stops at the next slice boundary (or is killed)
+                self.interrupt()
                 return trio.lowlevel.Abort.FAILED
+            self._interrupt = True   # an unmetered guest stops at its next host call at best
             # The guest cannot be stopped: give up on this worker (its thread
             # finishes the guest, then exits) and let the task go now.
             self._abandoned = True
@@ -356,10 +357,18 @@ class ThreadWorker(Worker):
 
     # ---- steps ----
     def interruptible(self, job: Job) -> bool:
-        return job.pre.module.gas_metering
+        """Metered guests stop at the next gas slice; unmetered ones only when
+        they run in a Linux sandbox worker (whose process is then killed)."""
+        module = job.pre.module
+        return module.gas_metering or getattr(module.engine, "sandbox", None) == "linux"
 
     def interrupt(self) -> None:
         self._interrupt = True
+        inst = self._inst
+        if inst is not None and not inst._metered and self._ticket is not None:
+            sandbox = getattr(inst.raw, "worker", None)
+            if sandbox is not None:  # an unmetered guest in a sandbox process: kill it
+                sandbox.kill()
 
     @property
     def caller(self) -> Caller:
@@ -509,7 +518,19 @@ class ThreadWorker(Worker):
                 inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
             except PvmError as exc:
                 inst._busy = False
+                if self._interrupt and getattr(inst.raw, "worker", None) is not None \
+                        and not inst.raw.worker.alive:
+                    self._discard(inst)  # its sandbox process was killed by interrupt()
+                    return _INTERRUPTED
                 return Stop(StopKind.FAILED, error=exc)
+
+    def _discard(self, inst: Instance) -> None:
+        for key, (_, cached) in list(self._instances.items()):
+            if cached is inst:
+                del self._instances[key]
+        inst.raw.close()
+        if self._inst is inst:
+            self._inst = None
 
     def _t_host_inline(self, inst: Instance, job: Job, n: int, pc: int | None) -> Stop | None:
         """Runs a sync host call on this thread (``host_calls="worker"``).
