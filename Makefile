@@ -13,7 +13,7 @@ ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/tes
   tests/sandbox/test_faults.py tests/sandbox/test_conformance.py tests/sandbox/test_isolation.py
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
 
-.PHONY: all setup build build-testing demo test test-fast test-asan lint typecheck bench clean apt
+.PHONY: all setup build build-testing contracts demo test test-fast test-asan lint typecheck bench clean apt
 
 all: build
 
@@ -41,13 +41,21 @@ apt:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq freedoom; fi; \
 	fi
 
-demo: build apt
+# Solidity sources -> .polkavm with npm @parity/resolc 0.3.0 + solc 0.8.30 (cached by source hash).
+contracts/node_modules/.bin/resolc: contracts/package.json
+	cd contracts && (npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent)
+	touch $@
+
+contracts: build contracts/node_modules/.bin/resolc
+	$(PY) -m contracts.build
+
+demo: build apt contracts
 	$(VENV)/bin/pvm-exec info ../shared/blobs/example-hello-world.polkavm
 	$(VENV)/bin/pvm-exec vectors ../shared/vectors/jam-v0.4
 	$(VENV)/bin/pvm-exec doom --frames 100 --quiet --reference ../shared/blobs/doom-reference-100.json
 
 # The whole suite, then the native-core tests again against the sanitizer build.
-test: build apt build-testing
+test: build apt build-testing contracts
 	PVM_TESTING_BUILD=$(CURDIR)/build-testing $(VENV)/bin/pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-asan
 

@@ -1,0 +1,1 @@
+pytest_plugins = ["contracts.pytest_plugin"]
