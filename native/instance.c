@@ -160,6 +160,32 @@ uint8_t *pvm_instance_memory_base(pvm_instance *vm) { return vm->mem.base; }
 uint64_t *pvm_instance_regs_ptr(pvm_instance *vm) { return vm->regs; }
 int64_t *pvm_instance_gas_ptr(pvm_instance *vm) { return &vm->gas; }
 
+/* Entry from the host at next_pc (execution.md 2, gas.md 3): the pc must be an
+   instruction inside a basic block; entering mid-block pays the whole block
+   here, entering at a block start leaves the charge to the block itself.
+   Returns an interrupt kind, or -1 with *insn and *mid set. */
+static int enter_at_next_pc(pvm_instance *vm, uint32_t *insn, int *mid) {
+    const pvm_program *p = vm->prog;
+    uint32_t pc = vm->next_pc;
+    uint32_t ii = pc < p->code_len ? p->pc_to_insn[pc] : NONE;
+    if (ii == NONE || p->insn_block[ii] == NONE || p->insn_rec[ii] == NONE) {
+        vm->pc = pc;
+        return PVM_INT_TRAP;
+    }
+    uint32_t start = p->insn_block[ii];
+    *insn = ii;
+    *mid = start != ii;
+    if (*mid && vm->gas_metering) {
+        int64_t cost = p->block_cost[start];
+        if (vm->gas < cost) {
+            vm->pc = NONE;
+            return PVM_INT_NOT_ENOUGH_GAS;
+        }
+        vm->gas -= cost;
+    }
+    return -1;
+}
+
 int pvm_instance_run(pvm_instance *vm) {
     const pvm_program *p = vm->prog;
     vm->error[0] = 0;
@@ -171,54 +197,21 @@ int pvm_instance_run(pvm_instance *vm) {
         vm->pc = NONE;
         return PVM_INT_NOT_ENOUGH_GAS;
     }
-    if (vm->jit) {
-        if (vm->jit_resume != NONE)
-            return pvm_jit_run(vm, vm->jit_resume);
-        uint32_t pc = vm->next_pc;
-        uint32_t ii = pc < p->code_len ? p->pc_to_insn[pc] : NONE;
-        if (ii == NONE || p->insn_block[ii] == NONE || p->insn_rec[ii] == NONE) {
-            vm->pc = pc;
-            return PVM_INT_TRAP;
-        }
-        uint32_t start = p->insn_block[ii];
-        if (start == ii)
-            return pvm_jit_run(vm, vm->jit->charge_off[ii]);
-        if (vm->gas_metering) {
-            int64_t cost = p->block_cost[start];
-            if (vm->gas < cost) {
-                vm->pc = NONE;
-                return PVM_INT_NOT_ENOUGH_GAS;
-            }
-            vm->gas -= cost;
-        }
-        return pvm_jit_run(vm, vm->jit->insn_off[ii]);
-    }
-    uint32_t rec = vm->resume_rec;
-    if (rec == NONE) {
-        /* entry from the host at next_pc */
-        uint32_t pc = vm->next_pc;
-        uint32_t ii = pc < p->code_len ? p->pc_to_insn[pc] : NONE;
-        if (ii == NONE || p->insn_block[ii] == NONE || p->insn_rec[ii] == NONE) {
-            vm->pc = pc;
-            return PVM_INT_TRAP;
-        }
-        uint32_t start = p->insn_block[ii];
-        if (start == ii) {
-            rec = p->insn_rec[ii] - 1; /* the block's CHARGE record */
-        } else {
-            if (vm->gas_metering) {
-                int64_t cost = p->block_cost[start];
-                if (vm->gas < cost) {
-                    vm->pc = NONE;
-                    return PVM_INT_NOT_ENOUGH_GAS;
-                }
-                vm->gas -= cost;
-            }
-            rec = p->insn_rec[ii];
-            vm->resume_rec = rec; /* paid: a Step or retry must not charge again */
-        }
-    }
-    return pvm_interp_run(vm, rec);
+    if (vm->jit && vm->jit_resume != NONE)
+        return pvm_jit_run(vm, vm->jit_resume);
+    if (!vm->jit && vm->resume_rec != NONE)
+        return pvm_interp_run(vm, vm->resume_rec);
+    uint32_t ii;
+    int entered_mid_block;
+    int k = enter_at_next_pc(vm, &ii, &entered_mid_block);
+    if (k >= 0)
+        return k;
+    if (vm->jit)
+        return pvm_jit_run(vm, entered_mid_block ? vm->jit->insn_off[ii] : vm->jit->charge_off[ii]);
+    if (!entered_mid_block)
+        return pvm_interp_run(vm, p->insn_rec[ii] - 1); /* the block's CHARGE record */
+    vm->resume_rec = p->insn_rec[ii]; /* paid: a Step or retry must not charge again */
+    return pvm_interp_run(vm, vm->resume_rec);
 }
 
 int pvm_exec_memset(pvm_instance *vm, int is32, int64_t *gas, int metered) {

@@ -10,14 +10,6 @@
 
 #define NONE PVM_NONE_U32
 
-static bool next_valid(const pvm_program *p, const pvm_insn *in) {
-    uint64_t n = (uint64_t)in->pc + in->len;
-    if (n >= p->code_len)
-        return false;
-    if (in->len - 1 == PVM_BITMASK_MAX && !pvm_bit(p->bitmask, (uint32_t)n))
-        return false;
-    return true;
-}
 
 static uint32_t valid_target_rec(const pvm_program *p, uint32_t t) {
     if (t >= p->code_len)
@@ -41,7 +33,7 @@ static int validate_jam(const pvm_program *p, char *err, size_t err_len) {
             pvm_set_err(err, err_len, "validation failed at offset %u", pc);
             return -1;
         }
-        if (!next_valid(p, &in)) {
+        if (!pvm_next_valid(p, &in)) {
             if (pvm_op_can_fall(in.op)) {
                 pvm_set_err(err, err_len, "validation failed at offset %u", pc + in.len);
                 return -1;
@@ -261,12 +253,12 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                 rc->t = t;
         } else if (info->flags & PVM_F_BRANCH) {
             uint32_t t = valid_target_rec(p, in->target);
-            uint32_t f = next_valid(p, in) ? valid_target_rec(p, in->pc + in->len) : NONE;
+            uint32_t f = pvm_next_valid(p, in) ? valid_target_rec(p, in->pc + in->len) : NONE;
             if (t == NONE || f == NONE)
                 rc->op = PVM_XOP_TRAP;
             else
                 rc->t = t;
-        } else if (in->op == PVM_OP_FALLTHROUGH && !next_valid(p, in)) {
+        } else if (in->op == PVM_OP_FALLTHROUGH && !pvm_next_valid(p, in)) {
             uint64_t nx = (uint64_t)in->pc + in->len;
             if (nx >= code_len && !(flags & PVM_PROG_JAM_FALLTHROUGH))
                 rc->op = PVM_XOP_TRAP; /* PolkaVM 0.35: trap at the fallthrough itself */
@@ -279,7 +271,7 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
         uint32_t extra = 0;
         for (uint32_t i = 0; i < n; i++)
             if (p->insn_rec[i] != NONE && p->recs[p->insn_rec[i]].op == PVM_OP_FALLTHROUGH &&
-                !next_valid(p, &p->insns[i]))
+                !pvm_next_valid(p, &p->insns[i]))
                 extra++;
         if (extra) {
             pvm_rec *nr = malloc(((size_t)r + 2 * extra) * sizeof(pvm_rec));
@@ -296,7 +288,7 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                 const pvm_rec *o = &p->recs[k];
                 if (o->op == PVM_OP_FALLTHROUGH) {
                     uint32_t ii = p->pc_to_insn[o->pc];
-                    if (!next_valid(p, &p->insns[ii])) {
+                    if (!pvm_next_valid(p, &p->insns[ii])) {
                         uint32_t nx = o->pc + p->insns[ii].len;
                         pvm_rec c = {0}, t = {0};
                         c.op = PVM_XOP_CHARGE;

@@ -66,4 +66,14 @@ struct pvm_program {
 
 void pvm_jit_free(struct pvm_jit_code *c);
 
+/* Whether an instruction really starts at next(o) (isa.md 2.2). */
+static inline bool pvm_next_valid(const pvm_program *p, const pvm_insn *in) {
+    uint64_t n = (uint64_t)in->pc + in->len;
+    if (n >= p->code_len)
+        return false;
+    if (in->len - 1 == PVM_BITMASK_MAX && !pvm_bit(p->bitmask, (uint32_t)n))
+        return false;
+    return true;
+}
+
 #endif

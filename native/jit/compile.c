@@ -438,14 +438,6 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     x_jmp_reg(b, RAX);
 }
 
-static bool next_valid(const pvm_program *p, const pvm_insn *in) {
-    uint64_t n = (uint64_t)in->pc + in->len;
-    if (n >= p->code_len)
-        return false;
-    if (in->len - 1 == PVM_BITMASK_MAX && !pvm_bit(p->bitmask, (uint32_t)n))
-        return false;
-    return true;
-}
 
 static void emit_insn(jctx *j, uint32_t ii) {
     const pvm_program *p = j->p;
@@ -469,7 +461,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
         exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
         return;
     case PVM_OP_FALLTHROUGH:
-        if (!next_valid(p, in)) {
+        if (!pvm_next_valid(p, in)) {
             /* the one-instruction invalid block at next(o) */
             uint32_t n = pc + in->len;
             uint32_t here = (uint32_t)b->len;

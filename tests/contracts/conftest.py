@@ -1,30 +1,6 @@
-"""Fixtures: every test that takes ``chain`` runs on each available backend."""
+"""Fixtures: every test that takes ``chain`` runs on each available backend
+(the same fixtures contract developers get from ``contracts.pytest_plugin``)."""
 
-from __future__ import annotations
+from contracts.pytest_plugin import alice, bob, chain, solidity
 
-import pytest
-
-from contracts.harness import Account, TestChain
-from executor.backends import available_backends
-
-BACKENDS = available_backends()
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def chain(backend: str) -> TestChain:
-    return TestChain(backend=backend)
-
-
-@pytest.fixture
-def alice(chain: TestChain) -> Account:
-    return chain.new_account(balance=10**21, label="alice")
-
-
-@pytest.fixture
-def bob(chain: TestChain) -> Account:
-    return chain.new_account(balance=10**21, label="bob")
+__all__ = ["alice", "bob", "chain", "solidity"]
