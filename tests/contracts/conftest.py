@@ -2,5 +2,8 @@
 (the same fixtures contract developers get from ``contracts.pytest_plugin``)."""
 
 from contracts.pytest_plugin import alice, bob, chain, solidity
+from executor.backends import available_backends
 
-__all__ = ["alice", "bob", "chain", "solidity"]
+BACKENDS = available_backends()
+
+__all__ = ["BACKENDS", "alice", "bob", "chain", "solidity"]
