@@ -400,6 +400,18 @@ def test_latest32_register_view(backend: str) -> None:
     assert inst.reg(7) == 0xFFFFFFFF
 
 
+def run_one(backend: str, isa: str, src: str, a0: int, a1: int) -> int:
+    """Runs one instruction with a0, a1 set; returns a2."""
+    inst = make(f"pub @main:\n {src}\n ret\n", backend, isa=isa)
+    inst.set_reg(0, 0xFFFF0000)
+    inst.set_reg(7, a0)
+    inst.set_reg(8, a1)
+    inst.gas = 100
+    inst.next_program_counter = 0
+    assert inst.run().kind is K.FINISHED
+    return inst.reg(9)
+
+
 @pytest.mark.parametrize(("src", "a0", "a1", "expect"), [
     ("a2 = a0 mulh a1", 0xFFFFFFFE, 3, 0xFFFFFFFF),        # -2 * 3 = -6: high word -1
     ("a2 = a0 mulhu a1", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFE),
@@ -413,14 +425,7 @@ def test_latest32_register_view(backend: str) -> None:
     ("a2 = a0 <s a1", 0x80000000, 1, 1),
 ])
 def test_latest32_semantics(backend: str, src: str, a0: int, a1: int, expect: int) -> None:
-    inst = make(f"pub @main:\n {src}\n ret\n", backend, isa="latest32")
-    inst.set_reg(0, 0xFFFF0000)
-    inst.set_reg(7, a0)
-    inst.set_reg(8, a1)
-    inst.gas = 100
-    inst.next_program_counter = 0
-    assert inst.run().kind is K.FINISHED
-    assert inst.reg(9) == expect
+    assert run_one(backend, "latest32", src, a0, a1) == expect
 
 
 @pytest.mark.parametrize(("src", "a0", "a1", "expect"), [
@@ -455,14 +460,7 @@ def test_latest32_semantics(backend: str, src: str, a0: int, a1: int, expect: in
     ("i32 a2 = a0 >> a1", 0x80000000, 31, 1),
 ])
 def test_64_bit_semantics(backend: str, src: str, a0: int, a1: int, expect: int) -> None:
-    inst = make(f"pub @main:\n {src}\n ret\n", backend, isa="latest64")
-    inst.set_reg(0, 0xFFFF0000)
-    inst.set_reg(7, a0)
-    inst.set_reg(8, a1)
-    inst.gas = 100
-    inst.next_program_counter = 0
-    assert inst.run().kind is K.FINISHED
-    assert inst.reg(9) == expect
+    assert run_one(backend, "latest64", src, a0, a1) == expect
 
 
 def test_trap_preserves_registers(backend: str) -> None:
