@@ -129,6 +129,7 @@ class ExecutorStats:
     failed: int             # calls that raised (errors, cancellations, deadlines)
     cancelled: int          # calls that ended by cancellation (deadlines included)
     replaced: int           # workers replaced (abandoned, broken)
+    recycling: int          # workers being reset or replaced after an unclean call
     health: tuple[WorkerHealth, ...]
 
 
@@ -185,6 +186,9 @@ class Executor:
         self._failed = 0
         self._cancelled = 0
         self._replaced = 0
+        self._recycling = 0
+        self._settled = trio.Event()
+        self._settled.set()
 
     # ---- lifecycle ----
     async def __aenter__(self) -> Executor:
@@ -339,9 +343,26 @@ class Executor:
             self._send.send_nowait(worker)
             return
         assert self._nursery is not None
+        if self._recycling == 0:
+            self._settled = trio.Event()
+        self._recycling += 1
         self._nursery.start_soon(self._recycle, worker)
 
+    async def settle(self) -> None:
+        """Waits until every worker given back after an unclean call (a host
+        error, a cancellation, a crash) has been reset or replaced: afterwards
+        ``stats().free`` counts them again."""
+        await self._settled.wait()
+
     async def _recycle(self, worker: Worker) -> None:
+        try:
+            await self._recycle_one(worker)
+        finally:
+            self._recycling -= 1
+            if self._recycling == 0:
+                self._settled.set()
+
+    async def _recycle_one(self, worker: Worker) -> None:
         if worker.health().alive:
             try:
                 await worker.reset()
@@ -395,7 +416,8 @@ class Executor:
         """Pool size, queue and call counters, and each worker's health."""
         return ExecutorStats(self.size, self._recv.statistics().current_buffer_used,
                              self._waiting, self._calls, self._failed, self._cancelled,
-                             self._replaced, tuple(w.health() for w in self._workers))
+                             self._replaced, self._recycling,
+                             tuple(w.health() for w in self._workers))
 
     def __repr__(self) -> str:
         return f"Executor({self.engine!r}, workers={self.size})"
