@@ -25,6 +25,7 @@ are not charged: ``gas_used`` is reported, balances only move by value transfers
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from executor.config import Config
 from executor.engine import Engine, Module
 from executor.errors import GuestFault, HostError, OutOfGas, Trap
+from executor.instance import Instance
 from executor.linker import InstancePre
 from executor.revive import errors as E
 from executor.revive.address import create1, create2
@@ -43,6 +45,10 @@ from executor.revive.hashing import keccak256
 from executor.revive.hostfns import build_linker
 from executor.revive.state import ContractInfo, Event, InMemoryState, State
 from executor.revive.validate import validate_code
+
+_IDLE_INSTANCES = 8
+"""Finished instances a runtime keeps for reuse (each holds a sandbox worker on the
+sandboxed JIT)."""
 
 
 @dataclass(frozen=True)
@@ -75,17 +81,24 @@ class ReviveRuntime:
     """Runs pallet-revive contracts over a :class:`~executor.revive.state.State`.
 
     ``backend`` is an :mod:`executor.backends` name (``"interpreter"``, ``"jit"``);
-    ``costs`` the host-function cost table; ``limits`` the runtime limits."""
+    ``sandbox`` as in :class:`~executor.config.Config` (``"auto"``: the JIT runs in
+    Linux sandbox workers where they work; ``None``: in-process); ``costs`` the
+    host-function cost table; ``limits`` the runtime limits."""
 
     def __init__(self, state: State | None = None, *, backend: str = "interpreter",
+                 sandbox: str | None = "auto",
                  costs: CostTable = DEFAULT_COSTS, limits: Limits | None = None):
         self.state: State = state if state is not None else InMemoryState()
         self.costs = costs
         self.limits = limits or Limits()
-        self.engine = Engine(Config(backend=backend, gas_metering=True))
+        self.engine = Engine(Config(backend=backend, sandbox=sandbox, gas_metering=True))
         self.linker = build_linker()
         self.known_imports = frozenset(self.linker.names)
         self._programs: dict[bytes, tuple[InstancePre, int]] = {}
+        # finished instances kept for the next frame of the same code (memory is
+        # reset before reuse); at most _IDLE_INSTANCES in all, oldest dropped first
+        self._idle: OrderedDict[int, tuple[bytes, Instance]] = OrderedDict()
+        self._idle_seq = 0
         self.stack: list[Frame] = []
         self.origin: bytes = ZERO_ADDRESS
         self._constructing: set[bytes] = set()
@@ -129,6 +142,28 @@ class ReviveRuntime:
         return self.state.contract(address)
 
     # ---- frames ----
+    def _take_instance(self, code_hash: bytes, pre: InstancePre, frame: Frame,
+                       gas: int) -> Instance:
+        """An instance of ``code_hash`` in its initial state: a kept one (memory
+        reset) or a new one."""
+        for key in reversed(self._idle):
+            owner, inst = self._idle[key]
+            if owner == code_hash:
+                del self._idle[key]
+                inst.reset_memory()
+                inst.user_data = frame
+                inst.gas = gas
+                return inst
+        return pre.instantiate(user_data=frame, gas=gas)
+
+    def _keep_instance(self, code_hash: bytes, instance: Instance) -> None:
+        instance.user_data = None
+        self._idle_seq += 1
+        self._idle[self._idle_seq] = (code_hash, instance)
+        while len(self._idle) > _IDLE_INSTANCES:
+            _, (_, old) = self._idle.popitem(last=False)
+            old.raw.close()
+
     def run_frame(self, frame: Frame, gas_limit: int) -> FrameResult:
         """Runs ``frame`` with at most ``gas_limit`` gas (no snapshot handling here)."""
         try:
@@ -141,7 +176,7 @@ class ReviveRuntime:
         if frame.entry not in pre.module.exports:
             return FrameResult(0, b"", E.CODE_REJECTED, load)
         gas = gas_limit - load
-        instance = pre.instantiate(user_data=frame, gas=gas)
+        instance = self._take_instance(frame.code_hash, pre, frame, gas)
         flags, data, error = 0, b"", None
         self.stack.append(frame)
         try:
@@ -166,6 +201,7 @@ class ReviveRuntime:
         finally:
             self.stack.pop()
         left = instance.gas
+        self._keep_instance(frame.code_hash, instance)
         if error == E.OUT_OF_GAS or left < 0:
             return FrameResult(0, b"", E.OUT_OF_GAS, gas_limit)
         return FrameResult(flags, data, error, gas_limit - left)

@@ -1,0 +1,606 @@
+"""The chain: genesis, block building, import, verification and replay.
+
+::
+
+    from chain_sim import Chain, GenesisConfig, Account, ContractCall, sign
+
+    alice = Account.dev("alice")
+    chain = Chain.create(GenesisConfig(endowed=((alice.account_id, 10**24),)),
+                         path="chain.db", backend="jit")
+    xt = chain.sign(alice, ContractCall(dest=token, data=calldata))
+    result = chain.build_block([xt.encode()])
+    result.block.header.state_root, result.block.receipts, result.rejected
+
+A block runs its extrinsics in order through :class:`executor.revive.ReviveRuntime`
+(so on the interpreter, the in-process JIT or sandboxed JIT workers) against
+:class:`~chain_sim.state.ChainState`.  Each extrinsic is first checked -- it decodes,
+the signature verifies, the nonce is the signer's next one, its gas limit fits what is
+left of the block's gas, and the signer can pay the largest fee plus the value it
+sends.  A transaction failing a check is *invalid*: the block builder leaves it out
+(reporting why), an imported block containing one is rejected, and no state changes.
+A valid transaction is included whatever its outcome (success, revert, failure); it
+bumps the signer's nonce and pays its fee (gas used times the gas price, a per-byte
+length fee and the tip) to the block author.
+
+Storage deposits: a transaction that makes contracts or code use more storage pays a
+deposit (per item and per byte, :class:`Fees`) that the contract (or the code) holds;
+storage freed later is refunded to the origin of the transaction that freed it.  A
+transaction whose deposit exceeds its ``storage_deposit_limit`` (or the signer's
+balance) fails with ``StorageDepositLimitExhausted`` (``StorageDepositNotEnoughFunds``)
+and its effects are reverted, except the nonce and fee.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chain_sim import storage_keys as K
+from chain_sim.block import (
+    Block,
+    Header,
+    Outcome,
+    Receipt,
+    decode_body,
+    decode_receipts,
+    encode_body,
+    encode_receipts,
+    extrinsics_root,
+    receipts_root,
+)
+from chain_sim.db import ChainDB, MemoryDB, SqliteDB, StoredBlock
+from chain_sim.extrinsic import (
+    Call,
+    ContractCall,
+    Extrinsic,
+    InstantiateWithCode,
+    InvalidTransaction,
+    Transfer,
+    UploadCode,
+    sign,
+)
+from chain_sim.keys import Account, to_address
+from chain_sim.state import ChainState, CodeInfo, StoredContract
+from executor.errors import PvmError
+from executor.revive import ExecResult, ReviveRuntime
+from executor.revive.errors import CodeRejected, ReviveError
+from executor.revive.state import BlockContext
+
+
+class ChainError(RuntimeError):
+    """A chain-level failure (no genesis, unknown block, ...)."""
+
+
+class BlockError(ChainError):
+    """An imported block that does not check out; the chain is unchanged."""
+
+
+@dataclass(frozen=True)
+class Fees:
+    """Prices, in balance units."""
+
+    gas_price: int = 1                   # per unit of gas used
+    byte_fee: int = 10                   # per byte of the encoded extrinsic
+    transfer_gas: int = 100_000          # gas a balance transfer uses
+    upload_gas_base: int = 500_000       # gas of an upload_code, plus per byte:
+    upload_gas_per_byte: int = 50
+    deposit_per_item: int = 2_000        # storage deposit per stored item
+    deposit_per_byte: int = 10           # and per stored byte (keys and values)
+    contract_base_deposit: int = 10_000  # held by every contract for its info
+
+
+@dataclass(frozen=True)
+class GenesisConfig:
+    """What block 0 contains.  ``endowed``: ``(account id, balance)`` pairs."""
+
+    endowed: tuple[tuple[bytes, int], ...] = ()
+    chain_id: int = 420_420_420
+    timestamp: int = 1_700_000_000_000      # milliseconds
+    block_time: int = 6_000                 # milliseconds between blocks
+    block_gas_limit: int = 50_000_000_000
+    fees: Fees = field(default_factory=Fees)
+
+    def to_json(self) -> bytes:
+        d = asdict(self)
+        d["endowed"] = [[a.hex(), b] for a, b in self.endowed]
+        return json.dumps(d, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> GenesisConfig:
+        d = json.loads(raw)
+        d["endowed"] = tuple((bytes.fromhex(a), int(b)) for a, b in d["endowed"])
+        d["fees"] = Fees(**d["fees"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A built block and the transactions left out (``(index, reason)``)."""
+
+    block: Block
+    rejected: tuple[tuple[int, str], ...] = ()
+
+
+def _open_db(path: str | Path | None, create: bool) -> ChainDB:
+    return MemoryDB() if path is None else SqliteDB(path, create=create)
+
+
+class Chain:
+    """A chain over a database; executes with ``backend``/``sandbox`` as
+    :class:`executor.revive.ReviveRuntime` takes them."""
+
+    def __init__(self, db: ChainDB, *, backend: str = "jit", sandbox: str | None = "auto",
+                 block_hashes: Callable[[int], bytes | None] | None = None) -> None:
+        self.db = db
+        raw = db.meta("genesis")
+        if raw is None or db.head() is None:
+            raise ChainError("the database has no genesis block (run 'chain init')")
+        self.genesis = GenesisConfig.from_json(raw)
+        self.fees = self.genesis.fees
+        g = db.block(0)
+        assert g is not None
+        self.genesis_hash = g.hash
+        self.state = ChainState(db, block_hash=block_hashes or self._block_hash)
+        self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox)
+        self._check_head()
+
+    # ---- opening ----
+    @classmethod
+    def create(cls, genesis: GenesisConfig, path: str | Path | None = None, *,
+               backend: str = "jit", sandbox: str | None = "auto") -> Chain:
+        """A new chain (in memory when ``path`` is ``None``); fails if one exists there."""
+        db = _open_db(path, True)
+        if db.head() is not None:
+            db.close()
+            raise ChainError(f"a chain already exists at {path}")
+        write_genesis(db, genesis)
+        return cls(db, backend=backend, sandbox=sandbox)
+
+    @classmethod
+    def open(cls, path: str | Path, *, backend: str = "jit",
+             sandbox: str | None = "auto") -> Chain:
+        return cls(_open_db(path, False), backend=backend, sandbox=sandbox)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Chain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_head(self) -> None:
+        """The committed state must hash to the head's state root."""
+        head = self.head
+        root = self.db.index.root()
+        if root != head.state_root:
+            raise ChainError(f"the state does not match block {head.number}: root "
+                             f"0x{root.hex()} != 0x{head.state_root.hex()}")
+
+    # ---- reading ----
+    @property
+    def head_number(self) -> int:
+        n = self.db.head()
+        assert n is not None
+        return n
+
+    @property
+    def head(self) -> Header:
+        return self.header(self.head_number)
+
+    def header(self, number: int) -> Header:
+        stored = self.db.block(number)
+        if stored is None:
+            raise ChainError(f"no block {number} (head is {self.db.head()})")
+        return Header.decode(stored.header)
+
+    def block(self, number: int) -> Block:
+        stored = self.db.block(number)
+        if stored is None:
+            raise ChainError(f"no block {number} (head is {self.db.head()})")
+        return Block(Header.decode(stored.header), decode_body(stored.body),
+                     decode_receipts(stored.receipts))
+
+    def _block_hash(self, number: int) -> bytes | None:
+        stored = self.db.block(number)
+        return None if stored is None else stored.hash
+
+    @property
+    def state_root(self) -> bytes:
+        return self.head.state_root
+
+    def account(self, account_id: bytes) -> tuple[int, int]:
+        """``(nonce, free balance)`` of an account id (committed state)."""
+        return self.state.account_info(account_id)
+
+    def nonce(self, account: Account | bytes) -> int:
+        return self.account(_account_id(account))[0]
+
+    def balance(self, account: Account | bytes) -> int:
+        return self.account(_account_id(account))[1]
+
+    def contract(self, address: bytes) -> StoredContract | None:
+        return self.state.stored_contract(address)
+
+    def query(self, dest: bytes, data: bytes, *, origin: bytes = bytes(20),
+              gas_limit: int | None = None) -> ExecResult:
+        """A dry-run contract call on the committed state (nothing is kept)."""
+        state = self.state
+        if state.overlay:
+            raise ChainError("a block is being built")
+        state.set_block(self._context(self.head_number + 1,
+                                      self.head.timestamp + self.genesis.block_time,
+                                      self.head.author))
+        try:
+            return self.runtime.call(origin, dest, data, bump_nonce=False,
+                                     gas_limit=gas_limit or self.genesis.block_gas_limit)
+        finally:
+            state.reset()
+
+    # ---- signing helper ----
+    def sign(self, account: Account, call: Call, *, nonce: int | None = None,
+             tip: int = 0) -> Extrinsic:
+        """``call`` signed for this chain (``nonce``: the account's next by default)."""
+        n = self.nonce(account) if nonce is None else nonce
+        return sign(account, call, n, genesis_hash=self.genesis_hash,
+                    chain_id=self.genesis.chain_id, tip=tip)
+
+    # ---- blocks ----
+    def _context(self, number: int, timestamp: int, author: bytes) -> BlockContext:
+        return BlockContext(number=number, timestamp=timestamp // 1000,
+                            chain_id=self.genesis.chain_id, author=to_address(author),
+                            gas_limit=self.genesis.block_gas_limit,
+                            gas_price=self.fees.gas_price)
+
+    def build_block(self, extrinsics: Iterable[bytes | Extrinsic], *,
+                    timestamp: int | None = None, author: bytes | None = None) -> BuildResult:
+        """Executes the valid ``extrinsics`` in order into the next block and commits
+        it; invalid ones are left out and reported."""
+        raw = [x.encode() if isinstance(x, Extrinsic) else bytes(x) for x in extrinsics]
+        parent = self.head
+        ts = parent.timestamp + self.genesis.block_time if timestamp is None else timestamp
+        who = parent.author if author is None else author
+        included, receipts, rejected, gas = self._execute(parent, raw, ts, who, strict=False)
+        block = self._seal(parent, included, receipts, ts, who, gas)
+        return BuildResult(block, tuple(rejected))
+
+    def import_block(self, block: Block) -> None:
+        """Re-executes ``block`` on the head and commits it if everything matches."""
+        parent = self.head
+        hd = block.header
+        if hd.number != parent.number + 1:
+            raise BlockError(f"block {hd.number} does not follow head {parent.number}")
+        if hd.parent_hash != parent.hash:
+            raise BlockError(f"block {hd.number}: parent hash 0x{hd.parent_hash.hex()} is not "
+                             f"the head's 0x{parent.hash.hex()}")
+        if hd.gas_limit != self.genesis.block_gas_limit:
+            raise BlockError(f"block {hd.number}: gas limit {hd.gas_limit} != "
+                             f"{self.genesis.block_gas_limit}")
+        try:
+            included, receipts, _, gas = self._execute(parent, list(block.extrinsics),
+                                                       hd.timestamp, hd.author, strict=True)
+        except InvalidTransaction as exc:
+            raise BlockError(f"block {hd.number}: {exc}") from None
+        del included
+        self._seal(parent, list(block.extrinsics), receipts, hd.timestamp, hd.author, gas,
+                   expect=hd)
+
+    def _execute(self, parent: Header, extrinsics: list[bytes], timestamp: int,
+                 author: bytes, *, strict: bool
+                 ) -> tuple[list[bytes], list[Receipt], list[tuple[int, str]], int]:
+        if timestamp <= parent.timestamp:
+            raise BlockError(f"block {parent.number + 1}: timestamp {timestamp} is not after "
+                             f"the parent's {parent.timestamp}")
+        if len(author) != 32:
+            raise BlockError("a block author is a 32-byte account id")
+        state = self.state
+        state.reset()
+        number = parent.number + 1
+        state.set_block(self._context(number, timestamp, author))
+        state.put(K.NUMBER, number.to_bytes(4, "little"))
+        state.put(K.NOW, timestamp.to_bytes(8, "little"))
+        included: list[bytes] = []
+        receipts: list[Receipt] = []
+        rejected: list[tuple[int, str]] = []
+        gas_used = 0
+        try:
+            for i, raw in enumerate(extrinsics):
+                try:
+                    receipt = self._apply(raw, self.genesis.block_gas_limit - gas_used, author)
+                except InvalidTransaction as exc:
+                    if strict:
+                        raise InvalidTransaction(exc.reason, i) from None
+                    rejected.append((i, exc.reason))
+                    continue
+                included.append(raw)
+                receipts.append(receipt)
+                gas_used += receipt.gas_used
+        except BaseException:
+            state.reset()
+            raise
+        return included, receipts, rejected, gas_used
+
+    def _seal(self, parent: Header, extrinsics: list[bytes], receipts: list[Receipt],
+              timestamp: int, author: bytes, gas_used: int,
+              expect: Header | None = None) -> Block:
+        state = self.state
+        try:
+            changes = state.changes()
+            header = Header(parent.hash, parent.number + 1, self.db.index.root(changes),
+                            extrinsics_root(extrinsics), receipts_root(receipts), timestamp,
+                            self.genesis.block_gas_limit, gas_used, author)
+            if expect is not None and header != expect:
+                diffs = [f"{name} 0x{_hex(getattr(expect, name))} != computed "
+                         f"0x{_hex(getattr(header, name))}"
+                         for name in ("state_root", "extrinsics_root", "receipts_root",
+                                      "gas_used") if getattr(expect, name) != getattr(header, name)]
+                raise BlockError(f"block {header.number} does not verify: " + "; ".join(diffs))
+            undo = {k: self.db.get(k) for k in changes}
+            stored = StoredBlock(header.number, header.hash, header.encode(),
+                                 encode_body(extrinsics), encode_receipts(receipts))
+            self.db.commit_block(stored, changes, undo)
+        finally:
+            state.reset()
+        return Block(header, extrinsics, receipts)
+
+    # ---- one extrinsic ----
+    def _apply(self, raw: bytes, gas_left: int, author: bytes) -> Receipt:
+        fees = self.fees
+        state = self.state
+        xt = Extrinsic.decode(raw)
+        if not xt.verify(self.genesis_hash, self.genesis.chain_id):
+            raise InvalidTransaction("bad signature (the signer did not sign this "
+                                     "transaction for this chain)")
+        signer = xt.signer
+        nonce, free = state.account_info(signer)
+        if xt.nonce < nonce:
+            raise InvalidTransaction(f"stale nonce {xt.nonce} (the account's next is {nonce})")
+        if xt.nonce > nonce:
+            raise InvalidTransaction(f"future nonce {xt.nonce} (the account's next is {nonce})")
+        call = xt.call
+        gas_limit, value = _gas_and_value(call, fees)
+        if gas_limit > gas_left:
+            raise InvalidTransaction(f"gas limit {gas_limit} exceeds what is left of the "
+                                     f"block's gas ({gas_left})")
+        length_fee = len(raw) * fees.byte_fee
+        max_fee = gas_limit * fees.gas_price + length_fee + xt.tip
+        if free < max_fee + value:
+            raise InvalidTransaction(f"insufficient balance: {free} < {max_fee + value} "
+                                     f"(fee up to {max_fee}, value {value})")
+
+        # valid: from here on the transaction is included
+        origin = to_address(signer)
+        state.map_account(signer, origin)
+        state.set_account_info(signer, nonce, free - max_fee)
+        receipt = self._dispatch(call, signer, origin, nonce)
+        actual = receipt.gas_used * fees.gas_price + length_fee + xt.tip
+        _, now_free = state.account_info(signer)
+        state.set_account_info(signer, state.account_info(signer)[0], now_free + max_fee - actual)
+        a_nonce, a_free = state.account_info(author)
+        state.set_account_info(author, a_nonce, a_free + actual)
+        return Receipt(receipt.outcome, receipt.gas_used, actual, receipt.events, receipt.error,
+                       receipt.output, receipt.storage_deposit, receipt.contract,
+                       receipt.code_hash)
+
+    def _dispatch(self, call: Call, signer: bytes, origin: bytes, nonce: int) -> Receipt:
+        state = self.state
+        rt = self.runtime
+        fees = self.fees
+        snap = state.snapshot()
+        state.code_uploader = signer
+
+        def bump() -> None:
+            state.set_account_info(signer, nonce + 1, state.account_info(signer)[1])
+
+        if isinstance(call, Transfer):
+            bump()
+            dest = to_address(call.dest)
+            state.map_account(call.dest, dest)
+            if not rt.transfer(origin, dest, call.value):
+                state.revert(snap)
+                bump()
+                return Receipt(Outcome.FAILED, fees.transfer_gas, 0, error="TransferFailed")
+            return Receipt(Outcome.SUCCESS, fees.transfer_gas, 0)
+
+        if isinstance(call, UploadCode):
+            bump()
+            gas = fees.upload_gas_base + fees.upload_gas_per_byte * len(call.code)
+            try:
+                uploaded = rt.upload(call.code)
+            except (CodeRejected, ReviveError, PvmError) as exc:
+                state.revert(snap)
+                bump()
+                return Receipt(Outcome.FAILED, gas, 0, error=f"CodeRejected: {exc}")
+            failure = self._settle_deposits(signer, call.storage_deposit_limit, snap, bump)
+            if failure is not None:
+                return Receipt(Outcome.FAILED, gas, 0, error=failure)
+            return Receipt(Outcome.SUCCESS, gas, 0, code_hash=uploaded,
+                           storage_deposit=self._charged)
+
+        code_hash: bytes | None = None
+        try:
+            if isinstance(call, ContractCall):
+                result = rt.call(origin, call.dest, call.data, value=call.value,
+                                 gas_limit=call.gas_limit, bump_nonce=True)
+            else:
+                if isinstance(call, InstantiateWithCode):
+                    code_hash = rt.upload(call.code)
+                else:
+                    code_hash = call.code_hash
+                result = rt.instantiate(origin, code_hash=code_hash, data=call.data,
+                                        value=call.value, salt=call.salt,
+                                        gas_limit=call.gas_limit, bump_nonce=True)
+        except (CodeRejected, ReviveError, PvmError) as exc:
+            state.revert(snap)
+            bump()
+            return Receipt(Outcome.FAILED, 0, 0, error=f"{type(exc).__name__}: {exc}")
+        gas = result.gas_used
+        if not result.success:
+            outcome = Outcome.REVERTED if result.reverted else Outcome.FAILED
+            return Receipt(outcome, gas, 0, error=result.error, output=result.data)
+        limit = call.storage_deposit_limit
+        failure = self._settle_deposits(signer, limit, snap, bump)
+        if failure is not None:
+            return Receipt(Outcome.FAILED, gas, 0, error=failure)
+        return Receipt(Outcome.SUCCESS, gas, 0, result.events, None, result.data,
+                       self._charged,
+                       result.address if not isinstance(call, ContractCall) else None,
+                       code_hash)
+
+    _charged = 0
+
+    def _settle_deposits(self, payer: bytes, limit: int, snap: int,
+                         bump: Callable[[], None]) -> str | None:
+        """Charges (or refunds) the storage deposits of this transaction; on failure
+        reverts to ``snap`` (re-applying the nonce bump) and names the error."""
+        fees = self.fees
+        state = self.state
+        charge = 0
+        refund = 0
+        updates: list[tuple[bytes, StoredContract]] = []
+        for address, (d_items, d_bytes) in sorted(state.usage.items()):
+            info = state.stored_contract(address)
+            if info is None:
+                continue
+            items = info.storage_items + d_items
+            nbytes = info.storage_bytes + d_bytes
+            want = (fees.contract_base_deposit + items * fees.deposit_per_item
+                    + nbytes * fees.deposit_per_byte)
+            if want > info.deposit:
+                charge += want - info.deposit
+            else:
+                refund += info.deposit - want
+            updates.append((address, StoredContract(info.code_hash, items, nbytes, want,
+                                                    info.immutable_data)))
+        for address in sorted(state.released):
+            refund += state.released[address]
+        code_updates: list[tuple[bytes, CodeInfo]] = []
+        for code_hash in sorted(state.new_code):
+            ci = state.code_info(code_hash)
+            assert ci is not None
+            want = fees.deposit_per_item + ci.code_len * fees.deposit_per_byte
+            charge += want
+            code_updates.append((code_hash, CodeInfo(ci.owner, want, ci.code_len)))
+        net = charge - refund
+        self._charged = net
+        if net > limit:
+            state.revert(snap)
+            bump()
+            self._charged = 0
+            return f"StorageDepositLimitExhausted: needs {net}, limit {limit}"
+        _, free = state.account_info(payer)
+        if free + refund < charge:
+            state.revert(snap)
+            bump()
+            self._charged = 0
+            return f"StorageDepositNotEnoughFunds: needs {charge}, has {free + refund}"
+        for address, info in updates:
+            state.set_stored_contract(address, info)
+        for code_hash, ci in code_updates:
+            state.set_code_info(code_hash, ci)
+        state.set_account_info(payer, state.account_info(payer)[0], free + refund - charge)
+        state.usage.clear()
+        state.released.clear()
+        state.new_code.clear()
+        return None
+
+    # ---- verification ----
+    def verify(self, first: int = 1, last: int | None = None, *,
+               backend: str | None = None, sandbox: str | None = "auto",
+               progress: Callable[[int], None] | None = None) -> int:
+        """Re-executes blocks ``first..last`` (default: to the head) on the state before
+        ``first`` (rebuilt from the undo records) and checks every header; returns the
+        number of blocks checked.  Raises :class:`BlockError` at the first mismatch."""
+        head = self.head_number
+        last = head if last is None else last
+        if not 1 <= first <= last <= head:
+            raise ChainError(f"cannot verify blocks {first}..{last} (head is {head})")
+        scratch = self._state_at(first - 1)
+        other = Chain(scratch, backend=backend or self.runtime.backend, sandbox=sandbox,
+                      block_hashes=self._block_hash)
+        for n in range(first, last + 1):
+            other.import_block(self.block(n))
+            if progress is not None:
+                progress(n)
+        return last - first + 1
+
+    def _state_at(self, number: int) -> MemoryDB:
+        """A MemoryDB holding the state and blocks up to ``number``."""
+        state: dict[bytes, bytes | None] = dict(self.db.items())
+        for n in range(self.head_number, number, -1):
+            state.update(self.db.undo(n))
+        db = MemoryDB()
+        items = {k: v for k, v in state.items() if v is not None}
+        for n in range(number + 1):
+            stored = self.db.block(n)
+            assert stored is not None
+            db.commit_block(stored, items if n == number else {},
+                            {}, {"genesis": self.db.meta("genesis") or b""})
+        return db
+
+
+def replay(source: Chain, *, backend: str = "jit", sandbox: str | None = "auto",
+           last: int | None = None,
+           progress: Callable[[int, bytes], None] | None = None) -> Chain:
+    """Builds a new in-memory chain from ``source``'s genesis and imports its blocks
+    ``1..last``; every imported header must match (same state roots)."""
+    chain = Chain.create(source.genesis, None, backend=backend, sandbox=sandbox)
+    if chain.genesis_hash != source.genesis_hash:
+        raise BlockError(f"genesis differs: 0x{chain.genesis_hash.hex()} != "
+                         f"0x{source.genesis_hash.hex()}")
+    for n in range(1, (source.head_number if last is None else last) + 1):
+        chain.import_block(source.block(n))
+        if progress is not None:
+            progress(n, chain.head.state_root)
+    return chain
+
+
+def genesis_state(genesis: GenesisConfig) -> dict[bytes, bytes]:
+    """The key-value state of block 0."""
+    from chain_sim.state import encode_account
+
+    items: dict[bytes, bytes] = {
+        K.NUMBER: (0).to_bytes(4, "little"),
+        K.NOW: genesis.timestamp.to_bytes(8, "little"),
+    }
+    for account_id, balance in genesis.endowed:
+        if len(account_id) != 32 or balance < 0:
+            raise ChainError(f"bad endowment {account_id.hex()}: {balance}")
+        items[K.account_key(account_id)] = encode_account(0, balance)
+        items[K.original_account_key(to_address(account_id))] = account_id
+    return items
+
+
+def write_genesis(db: ChainDB, genesis: GenesisConfig) -> Header:
+    items = genesis_state(genesis)
+    from chain_sim.merkle import state_root
+
+    header = Header(bytes(32), 0, state_root(items.items()), extrinsics_root([]),
+                    receipts_root([]), genesis.timestamp, genesis.block_gas_limit, 0,
+                    bytes(32))
+    stored = StoredBlock(0, header.hash, header.encode(), encode_body([]), encode_receipts([]))
+    db.commit_block(stored, dict(items), {}, {"genesis": genesis.to_json(),
+                                              "genesis_hash": header.hash})
+    return header
+
+
+def _gas_and_value(call: Call, fees: Fees) -> tuple[int, int]:
+    if isinstance(call, Transfer):
+        return fees.transfer_gas, call.value
+    if isinstance(call, UploadCode):
+        return fees.upload_gas_base + fees.upload_gas_per_byte * len(call.code), 0
+    return call.gas_limit, call.value
+
+
+def _account_id(account: Account | bytes) -> bytes:
+    return account.account_id if isinstance(account, Account) else account
+
+
+def _hex(v: Any) -> str:
+    return v.hex() if isinstance(v, bytes) else f"{v:x}"
+
+

@@ -1,0 +1,369 @@
+"""The contract-visible state of the chain (:class:`executor.revive.State`) over the
+chain's key-value storage.
+
+Writes of the block being built go to an *overlay* on top of the committed database;
+every write is journaled so the revive runtime's nested snapshots (one per contract
+frame) and the chain's own (one per transaction) revert exactly.  At the end of a block
+:meth:`ChainState.changes` is what :meth:`~chain_sim.db.ChainDB.commit_block` writes.
+
+Balances and nonces live in ``System.Account`` under the 32-byte account id; contracts
+use 20-byte addresses, mapped through ``Revive.OriginalAccount`` (see
+:mod:`chain_sim.keys`).  Transient storage and events are per transaction and never
+reach the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chain_sim import storage_keys as K
+from chain_sim.codec import CODEC, h, hx
+from chain_sim.db import ChainDB
+from chain_sim.keys import fallback_account_id
+from executor.revive.state import BlockContext, ContractInfo, Event, StorageKey
+
+_MISSING: Any = object()
+_U128 = (1 << 128) - 1
+
+
+def encode_account(nonce: int, free: int) -> bytes:
+    """``SimAccountInfo`` (u32 nonce, u128 free): the fixed layout scalecodec produces
+    (a test checks the two agree)."""
+    return nonce.to_bytes(4, "little") + free.to_bytes(16, "little")
+
+
+def decode_account(raw: bytes) -> tuple[int, int]:
+    if len(raw) != 20:
+        raise ValueError(f"malformed SimAccountInfo ({len(raw)} bytes)")
+    return int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
+
+
+@dataclass(frozen=True)
+class StoredContract:
+    """``Revive.ContractInfoOf``: the code, the storage it uses, the deposit it holds."""
+
+    code_hash: bytes
+    storage_items: int = 0
+    storage_bytes: int = 0
+    deposit: int = 0
+    immutable_data: bytes = b""
+
+    def encode(self) -> bytes:
+        return CODEC.encode("SimContractInfo", {
+            "code_hash": hx(self.code_hash), "storage_items": self.storage_items,
+            "storage_bytes": self.storage_bytes, "deposit": self.deposit,
+            "immutable_data": hx(self.immutable_data)})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> StoredContract:
+        d = CODEC.decode("SimContractInfo", raw)
+        return cls(h(d["code_hash"]), d["storage_items"], d["storage_bytes"], d["deposit"],
+                   h(d["immutable_data"]))
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """``Revive.CodeInfoOf``: who uploaded the code and the deposit it holds."""
+
+    owner: bytes
+    deposit: int
+    code_len: int
+
+    def encode(self) -> bytes:
+        return CODEC.encode("SimCodeInfo", {"owner": hx(self.owner), "deposit": self.deposit,
+                                            "code_len": self.code_len})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CodeInfo:
+        d = CODEC.decode("SimCodeInfo", raw)
+        return cls(h(d["owner"]), d["deposit"], d["code_len"])
+
+
+class ChainState:
+    """A :class:`executor.revive.State` over a :class:`~chain_sim.db.ChainDB`.
+
+    ``block_hash`` answers the ``block_hash`` host function for committed blocks."""
+
+    def __init__(self, db: ChainDB, *,
+                 block_hash: Callable[[int], bytes | None] | None = None) -> None:
+        self.db = db
+        self._block_hash = block_hash
+        self._block = BlockContext()
+        self.overlay: dict[bytes, bytes | None] = {}
+        self._journal: list[Callable[[], None]] = []
+        self._transient: dict[tuple[bytes, StorageKey], bytes] = {}
+        self._transient_bytes = 0
+        self._events: list[Event] = []
+        # storage use per contract in this block (items, bytes), folded into
+        # the contract info by settle_usage()
+        self.usage: dict[bytes, tuple[int, int]] = {}
+        # deposits held by contracts removed in this transaction
+        self.released: dict[bytes, int] = {}
+        # code uploaded in this transaction (code hash -> length)
+        self.new_code: dict[bytes, int] = {}
+        self.code_uploader: bytes = bytes(32)
+
+    # ---- raw keys ----
+    def get(self, key: bytes) -> bytes | None:
+        v = self.overlay.get(key, _MISSING)
+        if v is not _MISSING:
+            return v  # type: ignore[no-any-return]
+        return self.db.get(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        overlay = self.overlay
+        old = overlay.get(key, _MISSING)
+        overlay[key] = value
+        if old is _MISSING:
+            def forget() -> None:
+                overlay.pop(key, None)
+            self._journal.append(forget)
+        else:
+            def restore() -> None:
+                overlay[key] = old
+            self._journal.append(restore)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Current ``(key, value)`` pairs under ``prefix`` (committed and overlay)."""
+        merged: dict[bytes, bytes | None] = dict(self.db.scan(prefix))
+        merged.update((k, v) for k, v in self.overlay.items() if k.startswith(prefix))
+        for k in sorted(merged):
+            v = merged[k]
+            if v is not None:
+                yield k, v
+
+    def changes(self) -> dict[bytes, bytes | None]:
+        """The block's writes that differ from the state it started from."""
+        out: dict[bytes, bytes | None] = {}
+        for k, v in self.overlay.items():
+            if v != self.db.get(k):
+                out[k] = v
+        return out
+
+    def reset(self) -> None:
+        """Drops everything not committed (a new block starts)."""
+        self.overlay.clear()
+        self._journal.clear()
+        self._transient.clear()
+        self._transient_bytes = 0
+        self._events.clear()
+        self.usage.clear()
+        self.released.clear()
+        self.new_code.clear()
+
+    # ---- snapshots ----
+    def snapshot(self) -> int:
+        return len(self._journal)
+
+    def revert(self, snapshot: int) -> None:
+        journal = self._journal
+        if not 0 <= snapshot <= len(journal):
+            raise ValueError(f"unknown snapshot {snapshot} (journal has {len(journal)} entries)")
+        while len(journal) > snapshot:
+            journal.pop()()
+
+    def commit(self, snapshot: int) -> None:
+        if not 0 <= snapshot <= len(self._journal):
+            raise ValueError(f"unknown snapshot {snapshot}")
+
+    def _undo(self, fn: Callable[[], None]) -> None:
+        self._journal.append(fn)
+
+    # ---- block ----
+    @property
+    def block(self) -> BlockContext:
+        return self._block
+
+    def set_block(self, block: BlockContext) -> None:
+        old = self._block
+        self._block = block
+
+        def undo() -> None:
+            self._block = old
+        self._undo(undo)
+
+    def block_hash(self, number: int) -> bytes:
+        got = self._block_hash(number) if self._block_hash is not None else None
+        return got if got is not None else bytes(32)
+
+    # ---- accounts ----
+    def account_id(self, address: bytes) -> bytes:
+        """The account id behind a 20-byte address (mapped, else the fallback)."""
+        mapped = self.get(K.original_account_key(address))
+        return mapped if mapped is not None else fallback_account_id(address)
+
+    def map_account(self, account_id: bytes, address: bytes) -> None:
+        key = K.original_account_key(address)
+        if self.get(key) is None:
+            self.put(key, account_id)
+
+    def account_info(self, account_id: bytes) -> tuple[int, int]:
+        raw = self.get(K.account_key(account_id))
+        return (0, 0) if raw is None else decode_account(raw)
+
+    def set_account_info(self, account_id: bytes, nonce: int, free: int) -> None:
+        if not 0 <= free <= _U128:
+            raise ValueError(f"balance {free} does not fit a u128")
+        if not 0 <= nonce <= 0xFFFF_FFFF:
+            raise ValueError(f"nonce {nonce} does not fit a u32")
+        self.put(K.account_key(account_id),
+                 None if nonce == 0 and free == 0 else encode_account(nonce, free))
+
+    def account_exists(self, address: bytes) -> bool:
+        return (self.get(K.account_key(self.account_id(address))) is not None
+                or self.get(K.contract_info_key(address)) is not None)
+
+    def balance(self, address: bytes) -> int:
+        return self.account_info(self.account_id(address))[1]
+
+    def set_balance(self, address: bytes, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"negative balance {value}")
+        acct = self.account_id(address)
+        nonce, _ = self.account_info(acct)
+        self.set_account_info(acct, nonce, value)
+
+    def nonce(self, address: bytes) -> int:
+        return self.account_info(self.account_id(address))[0]
+
+    def set_nonce(self, address: bytes, nonce: int) -> None:
+        acct = self.account_id(address)
+        _, free = self.account_info(acct)
+        self.set_account_info(acct, nonce, free)
+
+    # ---- code and contracts ----
+    def code(self, code_hash: bytes) -> bytes | None:
+        return self.get(K.code_key(code_hash))
+
+    def put_code(self, code_hash: bytes, blob: bytes) -> None:
+        if self.get(K.code_key(code_hash)) is None:
+            self.put(K.code_key(code_hash), bytes(blob))
+            self.put(K.code_info_key(code_hash),
+                     CodeInfo(self.code_uploader, 0, len(blob)).encode())
+            self._jset(self.new_code, code_hash, len(blob))
+
+    def code_info(self, code_hash: bytes) -> CodeInfo | None:
+        raw = self.get(K.code_info_key(code_hash))
+        return None if raw is None else CodeInfo.decode(raw)
+
+    def set_code_info(self, code_hash: bytes, info: CodeInfo) -> None:
+        self.put(K.code_info_key(code_hash), info.encode())
+
+    def stored_contract(self, address: bytes) -> StoredContract | None:
+        raw = self.get(K.contract_info_key(address))
+        return None if raw is None else StoredContract.decode(raw)
+
+    def set_stored_contract(self, address: bytes, info: StoredContract | None) -> None:
+        self.put(K.contract_info_key(address), None if info is None else info.encode())
+
+    def contract(self, address: bytes) -> ContractInfo | None:
+        s = self.stored_contract(address)
+        return None if s is None else ContractInfo(s.code_hash, s.immutable_data)
+
+    def set_contract(self, address: bytes, info: ContractInfo | None) -> None:
+        old = self.stored_contract(address)
+        if info is None:
+            self.set_stored_contract(address, None)
+            if old is not None:   # settle_usage() refunds what it held
+                self._jset(self.released, address, self.released.get(address, 0) + old.deposit)
+                self._jset(self.usage, address, None)
+            return
+        base = old if old is not None and old.code_hash == info.code_hash else None
+        new = StoredContract(info.code_hash,
+                             base.storage_items if base else 0,
+                             base.storage_bytes if base else 0,
+                             base.deposit if base else 0,
+                             info.immutable_data)
+        self.set_stored_contract(address, new)
+        if old is None:   # a new contract: settle_usage() charges its base deposit
+            self._add_usage(address, 0, 0)
+
+    # ---- storage ----
+    def storage(self, address: bytes, key: StorageKey) -> bytes | None:
+        return self.get(K.contract_storage_key(address, key.key, key.fixed))
+
+    def set_storage(self, address: bytes, key: StorageKey, value: bytes | None) -> bytes | None:
+        skey = K.contract_storage_key(address, key.key, key.fixed)
+        old = self.get(skey)
+        self.put(skey, None if value is None else bytes(value))
+        d_items = (value is not None) - (old is not None)
+        d_bytes = ((0 if value is None else len(key.key) + len(value))
+                   - (0 if old is None else len(key.key) + len(old)))
+        if d_items or d_bytes:
+            self._add_usage(address, d_items, d_bytes)
+        return old
+
+    def _add_usage(self, address: bytes, d_items: int, d_bytes: int) -> None:
+        items, nbytes = self.usage.get(address, (0, 0))
+        self._jset(self.usage, address, (items + d_items, nbytes + d_bytes))
+
+    def _jset(self, d: dict[Any, Any], key: Any, value: Any) -> None:
+        """``d[key] = value`` (``None`` deletes), journaled."""
+        old = d.get(key, _MISSING)
+        if value is None:
+            d.pop(key, None)
+        else:
+            d[key] = value
+
+        def undo() -> None:
+            if old is _MISSING:
+                d.pop(key, None)
+            else:
+                d[key] = old
+        self._undo(undo)
+
+    def clear_storage_of(self, address: bytes) -> None:
+        """Deletes the contract's slots (``terminate``; the deposit they held is
+        released with the contract info)."""
+        for skey, _ in list(self.scan(K.contract_storage_prefix(address))):
+            self.put(skey, None)
+        if address in self.usage:
+            self._jset(self.usage, address, None)
+
+    def transient(self, address: bytes, key: StorageKey) -> bytes | None:
+        return self._transient.get((address, key))
+
+    def set_transient(self, address: bytes, key: StorageKey,
+                      value: bytes | None) -> bytes | None:
+        t = self._transient
+        k = (address, key)
+        old = t.get(k)
+        if value is None:
+            t.pop(k, None)
+        else:
+            t[k] = bytes(value)
+        delta = (0 if value is None else len(key.key) + len(value)) - (
+            0 if old is None else len(key.key) + len(old))
+        self._transient_bytes += delta
+
+        def undo() -> None:
+            if old is None:
+                t.pop(k, None)
+            else:
+                t[k] = old
+            self._transient_bytes -= delta
+        self._undo(undo)
+        return old
+
+    def transient_size(self) -> int:
+        return self._transient_bytes
+
+    def clear_transient(self) -> None:
+        self._transient.clear()
+        self._transient_bytes = 0
+
+    # ---- events ----
+    def emit(self, event: Event) -> None:
+        log = self._events
+        log.append(event)
+        n = len(log) - 1
+
+        def undo() -> None:
+            del log[n:]
+        self._undo(undo)
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self._events
