@@ -49,10 +49,19 @@ contracts/node_modules/.bin/resolc: contracts/package.json
 contracts: build contracts/node_modules/.bin/resolc
 	$(PY) -m contracts.build
 
+# The main job last: a fresh chain (demo-chain.db), the ERC-20 and the factory deployed,
+# a seeded random workload block by block, token balances checked against a Python
+# model, then every block re-executed on the interpreter; ends with 'state_root 0x...'.
+DEMO_DB ?= demo-chain.db
+DEMO_BLOCKS ?= 30
+DEMO_SEED ?= 42
 demo: build apt contracts
 	$(VENV)/bin/pvm-exec info ../shared/blobs/example-hello-world.polkavm
 	$(VENV)/bin/pvm-exec vectors ../shared/vectors/jam-v0.4
 	$(VENV)/bin/pvm-exec doom --frames 100 --quiet --reference ../shared/blobs/doom-reference-100.json
+	$(VENV)/bin/pvm-exec chain init --db $(DEMO_DB) --force
+	$(VENV)/bin/pvm-exec chain run --db $(DEMO_DB) --blocks $(DEMO_BLOCKS) --seed $(DEMO_SEED)
+	$(VENV)/bin/pvm-exec chain verify --db $(DEMO_DB) --backend interpreter
 
 # The whole suite, then the native-core tests again against the sanitizer build.
 test: build apt build-testing contracts
@@ -94,4 +103,4 @@ typecheck: build
 	$(VENV)/bin/mypy executor contracts chain_sim
 
 clean:
-	rm -rf build build-asan *.egg-info executor/_native*.so executor/_native.c $(VENV)
+	rm -rf build build-asan *.egg-info demo-chain.db* executor/_native*.so executor/_native.c $(VENV)

@@ -237,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(sub)
 
+    from chain_sim.cli import add_chain_parser
+
+    add_chain_parser(sub)
+
     p = sub.add_parser("doom", help="run doom.polkavm")
     p.add_argument("--blob", default=str(_shared() / "blobs" / "doom.polkavm"))
     p.add_argument("--wad")

@@ -1,0 +1,187 @@
+"""Accounts, storage keys and the SCALE codec against independent expectations."""
+
+from __future__ import annotations
+
+import pytest
+
+from chain_sim import storage_keys as K
+from chain_sim.block import Header, Outcome, Receipt, decode_receipts, encode_receipts
+from chain_sim.codec import CODEC
+from chain_sim.extrinsic import (
+    ContractCall,
+    Extrinsic,
+    Instantiate,
+    InstantiateWithCode,
+    InvalidTransaction,
+    Transfer,
+    UploadCode,
+    sign,
+)
+from chain_sim.keys import (
+    Account,
+    account_id_of,
+    fallback_account_id,
+    is_eth_derived,
+    ss58,
+    to_address,
+    verify,
+)
+from chain_sim.merkle import EMPTY_ROOT, MerkleIndex, leaf_hash, state_root
+from chain_sim.state import decode_account, encode_account
+from executor.revive.hashing import keccak256
+from executor.revive.state import Event
+
+# Published values for the well-known development account //Alice.
+ALICE_SS58 = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+ALICE_PUBLIC = "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
+ALICE_H160 = "9621dde636de098b43efb0fa9b61facfe328f99d"   # pallet-revive mapping of Alice
+
+
+def test_dev_account_matches_published_values(alice: Account) -> None:
+    assert alice.ss58 == ALICE_SS58
+    assert alice.account_id.hex() == ALICE_PUBLIC
+    assert alice.address.hex() == ALICE_H160
+    assert ss58(alice.account_id) == ALICE_SS58
+    assert account_id_of(ALICE_SS58) == alice.account_id
+    assert account_id_of("0x" + ALICE_PUBLIC) == alice.account_id
+
+
+def test_address_mapping() -> None:
+    addr = bytes(range(20))
+    fallback = fallback_account_id(addr)
+    assert fallback == addr + b"\xee" * 12 and is_eth_derived(fallback)
+    assert to_address(fallback) == addr                      # eth-derived: truncation
+    other = bytes(range(32))
+    assert to_address(other) == keccak256(other)[12:]        # else: hashed
+    with pytest.raises(ValueError):
+        to_address(b"\x00" * 31)
+    with pytest.raises(ValueError):
+        account_id_of("not-an-address")
+
+
+def test_signatures(alice: Account, bob: Account) -> None:
+    sig = alice.sign(b"message")
+    assert verify(alice.account_id, b"message", sig)
+    assert not verify(bob.account_id, b"message", sig)
+    assert not verify(alice.account_id, b"other", sig)
+    assert not verify(alice.account_id, b"message", sig[:63] + bytes([sig[63] ^ 1]))
+    assert not verify(alice.account_id, b"message", b"short")
+
+
+def test_storage_keys_match_substrate() -> None:
+    # twox128("System") and the System.Account prefix as every Substrate chain has them
+    assert K.twox128(b"System").hex() == "26aa394eea5630e07c48ae0c9558cef7"
+    assert K.ACCOUNT.hex() == ("26aa394eea5630e07c48ae0c9558cef7"
+                               "b99d880ec681799c0cf30e8886371da9")
+    key = K.account_key(bytes.fromhex(ALICE_PUBLIC))
+    # Alice's System.Account key as published in Substrate documentation
+    assert key.hex() == ("26aa394eea5630e07c48ae0c9558cef7b99d880ec681799c0cf30e8886371da9"
+                         "de1e86a9a8c739864cf3cc5ec2bea59fd43593c715fdd31c61141abd04a99fd6"
+                         "822c8558854ccde39a5684e7a56da27d")
+    a = bytes(20)
+    assert K.contract_storage_key(a, bytes(32), True) != K.contract_storage_key(a, bytes(32),
+                                                                                 False)
+    assert K.prefix_end(b"\x01\xff") == b"\x02" and K.prefix_end(b"\xff\xff") is None
+
+
+def test_account_info_fast_path_is_scale() -> None:
+    for nonce, free in [(0, 0), (1, 10**24), (2**32 - 1, 2**128 - 1), (7, 12345)]:
+        raw = encode_account(nonce, free)
+        assert raw == CODEC.encode("SimAccountInfo", {"nonce": nonce, "free": free})
+        assert decode_account(raw) == (nonce, free)
+
+
+CALLS = [
+    Transfer(bytes(range(32)), 10**20),
+    UploadCode(b"\x01\x02" * 100, 5),
+    Instantiate(bytes(32), b"ctor", 3, 10**9, 10**18, bytes([7]) * 32),
+    Instantiate(bytes(32), b"", 0, 1, 0, None),
+    InstantiateWithCode(b"PVM\x00", b"\xff" * 300, 1, 2, 3, None),
+    ContractCall(bytes([9]) * 20, b"\xa9\x05\x9c\xbb" + bytes(64), 0, 2**64 - 1, 2**128 - 1),
+]
+
+
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: type(c).__name__)
+def test_extrinsic_round_trip(call: object, alice: Account) -> None:
+    genesis = bytes([1]) * 32
+    xt = sign(alice, call, 5, genesis_hash=genesis, chain_id=42, tip=9)  # type: ignore[arg-type]
+    raw = xt.encode()
+    assert raw[0] == 0x84
+    back = Extrinsic.decode(raw)
+    assert back == xt and back.verify(genesis, 42)
+    assert not back.verify(bytes(32), 42)           # another chain
+    assert not back.verify(genesis, 43)
+
+
+def test_malformed_extrinsics_are_rejected(alice: Account) -> None:
+    xt = sign(alice, ContractCall(bytes(20), b"abc"), 0, genesis_hash=bytes(32), chain_id=1)
+    raw = xt.encode()
+    for n in range(len(raw)):
+        with pytest.raises(InvalidTransaction):
+            Extrinsic.decode(raw[:n])
+    with pytest.raises(InvalidTransaction, match="trailing|Remaining|malformed"):
+        Extrinsic.decode(raw + b"\x00")
+    with pytest.raises(InvalidTransaction, match="version"):
+        Extrinsic.decode(b"\x04" + raw[1:])
+    bad_call = bytearray(raw)
+    bad_call[1 + 32 + 64 + 1 + 1] = 0x77             # call index beyond the enum
+    with pytest.raises(InvalidTransaction):
+        Extrinsic.decode(bytes(bad_call))
+
+
+def test_header_and_receipts_round_trip() -> None:
+    hd = Header(bytes([1]) * 32, 7, bytes([2]) * 32, bytes([3]) * 32, bytes([4]) * 32,
+                1_700_000_006_000, 10**10, 12345, bytes([5]) * 32)
+    assert Header.decode(hd.encode()) == hd
+    receipts = [
+        Receipt(Outcome.SUCCESS, 100, 2000, (Event(bytes(20), (bytes(32),), b"\x00\x01"),),
+                None, b"\x01", 77, bytes([1]) * 20, bytes([2]) * 32),
+        Receipt(Outcome.REVERTED, 5, 6, (), "x", b"", -40),
+        Receipt(Outcome.FAILED, 0, 0, (), "OutOfGas"),
+    ]
+    assert decode_receipts(encode_receipts(receipts)) == receipts
+
+
+def _naive_root(items: list[tuple[bytes, bytes]]) -> bytes:
+    """A second, recursive implementation of the documented tree."""
+    from hashlib import blake2b
+
+    def node(leaves: list[bytes]) -> bytes:
+        if len(leaves) == 1:
+            return leaves[0]
+        # pair up left to right; an odd last node moves up unchanged
+        up = [blake2b(b"\x01" + leaves[i] + leaves[i + 1], digest_size=32).digest()
+              if i + 1 < len(leaves) else leaves[i] for i in range(0, len(leaves), 2)]
+        return node(up)
+
+    if not items:
+        return blake2b(b"", digest_size=32).digest()
+    return node([blake2b(b"\x00" + len(k).to_bytes(4, "little") + k
+                         + blake2b(v, digest_size=32).digest(), digest_size=32).digest()
+                 for k, v in sorted(items)])
+
+
+def test_merkle_index_matches_a_second_implementation() -> None:
+    import random
+
+    rng = random.Random(3)
+    state: dict[bytes, bytes] = {}
+    index = MerkleIndex()
+    assert index.root() == EMPTY_ROOT == _naive_root([])
+    for _ in range(60):
+        changes: dict[bytes, bytes | None] = {}
+        for _ in range(rng.randrange(1, 12)):
+            k = rng.randbytes(rng.randrange(1, 4))
+            changes[k] = None if rng.random() < 0.3 else rng.randbytes(rng.randrange(0, 9))
+        new = dict(state)
+        for k, v in changes.items():
+            if v is None:
+                new.pop(k, None)
+            else:
+                new[k] = v
+        want = _naive_root(list(new.items()))
+        assert index.root(changes) == want                  # without keeping them
+        index.apply(changes)
+        state = new
+        assert index.root() == want == state_root(state.items())
+    assert leaf_hash(b"ab", b"c") != leaf_hash(b"a", b"bc")
