@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from executor.errors import ModuleError
-from executor.gas import CostModel
+from executor.gas import CostModel, FullCostModel
 
 GasMetering = bool | Literal["sync", "none"]
 
@@ -56,7 +56,11 @@ class Config:
                        sandbox; ``None``: in-process (explicit opt-out).  The
                        interpreter always runs in-process.
     ``gas_metering``   ``True``/``"sync"`` (default) or ``False``/``"none"``.
-    ``cost_model``     a :class:`~executor.gas.CostModel`; ``None`` = the naive model.
+    ``cost_model``     a :class:`~executor.gas.CostModel` (per-instruction costs), a
+                       :class:`~executor.gas.FullCostModel` (the reference's pipeline
+                       model, with a cache variant), or ``None`` = the naive model;
+                       :func:`executor.gas.cost_model_from_name` maps the names
+                       ``naive``, ``full``, ``full-l1-hit`` ... to these.
     ``page_size``      module page size, a power of two in [0x1000, 0x10000].
     ``dynamic_paging`` start instances with no memory mapped; calls map the stack,
                        RO and RW pages on demand (execution.md 4, step 6).
@@ -70,7 +74,7 @@ class Config:
     backend: str = "interpreter"
     sandbox: str | None = "auto"
     gas_metering: GasMetering = True
-    cost_model: CostModel | None = None
+    cost_model: CostModel | FullCostModel | None = None
     page_size: int = MIN_PAGE_SIZE
     dynamic_paging: bool = False
     aux_data_size: int = 0
@@ -85,8 +89,10 @@ class Config:
             raise ModuleError(
                 f"invalid sandbox {self.sandbox!r} (expected 'auto', 'linux' or None)")
         normalize_gas_metering(self.gas_metering)
-        if self.cost_model is not None and not isinstance(self.cost_model, CostModel):
-            raise ModuleError(f"cost_model must be a CostModel, got {type(self.cost_model)}")
+        if self.cost_model is not None and not isinstance(self.cost_model,
+                                                          (CostModel, FullCostModel)):
+            raise ModuleError("cost_model must be a CostModel or a FullCostModel, "
+                              f"got {type(self.cost_model)}")
         check_page_size(self.page_size)
         if not isinstance(self.aux_data_size, int) or not 0 <= self.aux_data_size < 1 << 32:
             raise ModuleError(f"invalid aux_data_size {self.aux_data_size!r}")

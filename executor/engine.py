@@ -21,7 +21,7 @@ from executor.backends import available_backends, new_instance
 from executor.blob import ProgramBlob
 from executor.config import Config, GasMetering, check_page_size, normalize_gas_metering
 from executor.errors import ExecutionError, ModuleError
-from executor.gas import CostModel
+from executor.gas import AnyCostModel
 from executor.raw import MemoryMap, NativeProgram, RawInstance
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class Module:
     def __init__(self, engine: Engine, blob: BlobSource, *, page_size: int | None = None,
                  gas_metering: GasMetering | None = None, dynamic_paging: bool | None = None,
                  aux_data_size: int | None = None, step_tracing: bool | None = None,
-                 cost_model: CostModel | None = None, strict: bool | None = None):
+                 cost_model: AnyCostModel | None = None, strict: bool | None = None):
         cfg = engine.config
         self.engine = engine
         self.page_size = check_page_size(cfg.page_size if page_size is None else page_size)

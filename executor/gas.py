@@ -4,10 +4,16 @@ A Simple cost model is one cost per instruction mnemonic plus the cost of
 ``invalid``; the C core sums it per basic block.  The serialized layout is the
 reference's ``CostModel::serialize`` (version 2, 141 costs in alphabetical
 order of mnemonics, then ``invalid``: 143 little-endian u32).
+
+The full model (:class:`FullCostModel`, gas.md 9) prices each basic block by
+simulating it on a model CPU pipeline in the C core (native/gas.c); its
+variants differ in the latency of a load (:class:`CacheModel`).  The
+reference's spectool vectors use ``full-l2-hit``.
 """
 
 from __future__ import annotations
 
+import enum
 import struct
 from dataclasses import dataclass, field
 
@@ -58,3 +64,49 @@ class CostModel:
             raise ValueError(f"unsupported cost model version {words[0]}")
         return cls(costs=dict(zip(names, words[1 : 1 + len(names)], strict=True)),
                    invalid=words[1 + len(names)], name="serialized")
+
+
+class CacheModel(enum.IntEnum):
+    """The full model's cache variants: the latency of a load in cycles."""
+
+    L1_HIT = 4
+    L2_HIT = 25
+    L3_HIT = 37
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class FullCostModel:
+    """The reference's pipeline/cache cost model (``CostModelKind::Full``)."""
+
+    cache: CacheModel = CacheModel.L2_HIT
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cache, CacheModel):
+            raise ValueError(f"cache must be a CacheModel, got {self.cache!r}")
+
+    @property
+    def name(self) -> str:
+        return f"full-{self.cache.label}"
+
+
+AnyCostModel = CostModel | FullCostModel
+
+COST_MODEL_NAMES = ("naive", "full", "full-l1-hit", "full-l2-hit", "full-l3-hit")
+
+
+def cost_model_from_name(name: str) -> AnyCostModel | None:
+    """``naive`` (``None``: the engine default), ``full-l1-hit``, ``full-l2-hit``,
+    ``full-l3-hit`` (the names of ``POLKAVM_DEFAULT_COST_MODEL``), or ``full``
+    (= ``full-l2-hit``, what the reference's spectool uses)."""
+    if name == "naive":
+        return None
+    if name == "full":
+        return FullCostModel(CacheModel.L2_HIT)
+    for cache in CacheModel:
+        if name == f"full-{cache.label}":
+            return FullCostModel(cache)
+    raise ValueError(f"unknown cost model {name!r} (expected one of {', '.join(COST_MODEL_NAMES)})")

@@ -13,7 +13,7 @@ from typing import Any
 
 from executor.blob import ProgramBlob
 from executor.errors import ExecutionError, ModuleError
-from executor.gas import CostModel
+from executor.gas import AnyCostModel, FullCostModel
 from executor.isa import InstructionSet
 from executor.native import errbuf, errstr, ffi, lib
 
@@ -100,7 +100,7 @@ class MemoryMap:
 class NativeProgram:
     """A blob's code decoded and lowered once by the C core; shared by instances."""
 
-    def __init__(self, blob: ProgramBlob, *, cost_model: CostModel | None = None,
+    def __init__(self, blob: ProgramBlob, *, cost_model: AnyCostModel | None = None,
                  profile: Profile = Profile.POLKAVM, validate: bool | None = None):
         self.blob = blob
         self.profile = profile
@@ -111,12 +111,20 @@ class NativeProgram:
             validate = blob.isa is InstructionSet.JAM_V1 and profile is Profile.POLKAVM
         if validate:
             flags |= lib.PVM_PROG_VALIDATE_JAM
-        costs = ffi.NULL if cost_model is None else ffi.new("uint32_t[]", cost_model.table())
         jt = ffi.new("uint32_t[]", blob.jump_table or [0])
         err = errbuf()
-        ptr = lib.pvm_program_new(int(blob.isa), blob.code, len(blob.code), blob.bitmask,
-                                  len(blob.bitmask), jt, len(blob.jump_table), costs, flags, err,
-                                  256)
+        if isinstance(cost_model, FullCostModel):
+            model = ffi.new("pvm_cost_model*")
+            model.kind = lib.PVM_COST_FULL
+            model.memory_access_cost = int(cost_model.cache)
+            ptr = lib.pvm_program_new_with_model(int(blob.isa), blob.code, len(blob.code),
+                                                 blob.bitmask, len(blob.bitmask), jt,
+                                                 len(blob.jump_table), model, flags, err, 256)
+        else:
+            costs = ffi.NULL if cost_model is None else ffi.new("uint32_t[]", cost_model.table())
+            ptr = lib.pvm_program_new(int(blob.isa), blob.code, len(blob.code), blob.bitmask,
+                                      len(blob.bitmask), jt, len(blob.jump_table), costs, flags,
+                                      err, 256)
         if ptr == ffi.NULL:
             raise ModuleError(f"module validation failed: {errstr(err)}")
         self._ptr: Any = ffi.gc(ptr, lib.pvm_program_free)

@@ -15,7 +15,7 @@
 
 /* Internal operation numbers: the rows of isa.def. */
 enum pvm_op {
-#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS) PVM_OP_##NAME,
+#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE) PVM_OP_##NAME,
 #include "isa.def"
 #undef PVM_INSN
     PVM_OP_INVALID,

@@ -9,7 +9,7 @@
 
 static int INTERP_FN(pvm_instance *vm, uint32_t start_rec) {
     static const void *const labels[PVM_XOP_COUNT] = {
-#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS) [PVM_OP_##NAME] = &&L_##NAME,
+#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE) [PVM_OP_##NAME] = &&L_##NAME,
 #include "isa.def"
 #undef PVM_INSN
         [PVM_OP_INVALID] = &&L_XTRAP,

@@ -7,7 +7,7 @@
 #include <string.h>
 
 const pvm_insn_info pvm_isa_table[PVM_OP_INVALID] = {
-#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS) \
+#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE) \
     {MN, PVM_FORM_##FORM, (uint8_t)(FLAGS), {R, L32, L64, J}},
 #include "isa.def"
 #undef PVM_INSN

@@ -5,6 +5,8 @@
  */
 #include "program.h"
 
+#include "gas.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,11 +101,66 @@ static void fill_rec(pvm_rec *r, const pvm_insn *in, unsigned op) {
     }
 }
 
+/* Gas of every block (gas.md 2 and 9), and of a lone `invalid` block. */
+static void compute_block_costs(pvm_program *p) {
+    uint32_t n = p->insn_count;
+    if (p->cost_kind == PVM_COST_SIMPLE) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t b = p->insn_block[i];
+            if (b != NONE)
+                p->block_cost[b] += p->costs[p->insns[i].op >= PVM_OP_INVALID ? PVM_OP_INVALID : p->insns[i].op];
+        }
+        p->invalid_block_cost = p->costs[PVM_OP_INVALID];
+        return;
+    }
+    /* A block's instructions are consecutive in the listing. */
+    pvm_pipe sim;
+    pvm_pipe_init(&sim, p->isa, p->code, p->code_len, p->memory_access_cost);
+    for (uint32_t i = 0; i < n; i++) {
+        if (p->insn_block[i] != i)
+            continue;
+        uint32_t j = i;
+        for (; j < n && p->insn_block[j] == i; j++)
+            pvm_pipe_feed(&sim, &p->insns[j]);
+        p->block_cost[i] = pvm_pipe_take_cost(&sim);
+        i = j - 1;
+    }
+    pvm_insn inv;
+    memset(&inv, 0, sizeof inv);
+    inv.op = PVM_OP_INVALID;
+    pvm_pipe_feed(&sim, &inv);
+    p->invalid_block_cost = pvm_pipe_take_cost(&sim);
+}
+
 pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                              const uint8_t *bitmask, uint32_t bitmask_len,
                              const uint32_t *jump_table, uint32_t jump_table_len,
                              const uint32_t *costs, uint32_t flags, char *err, size_t err_len) {
+    pvm_cost_model m = {PVM_COST_SIMPLE, costs, 0};
+    return pvm_program_new_with_model(isa, code, code_len, bitmask, bitmask_len, jump_table,
+                                      jump_table_len, &m, flags, err, err_len);
+}
+
+pvm_program *pvm_program_new_with_model(int isa, const uint8_t *code, uint32_t code_len,
+                                        const uint8_t *bitmask, uint32_t bitmask_len,
+                                        const uint32_t *jump_table, uint32_t jump_table_len,
+                                        const pvm_cost_model *model, uint32_t flags,
+                                        char *err, size_t err_len) {
     pvm_isa_init();
+    pvm_cost_model naive = {PVM_COST_SIMPLE, NULL, 0};
+    if (!model)
+        model = &naive;
+    if (model->kind != PVM_COST_SIMPLE && model->kind != PVM_COST_FULL) {
+        pvm_set_err(err, err_len, "unknown cost model kind %d", model->kind);
+        return NULL;
+    }
+    if (model->kind == PVM_COST_FULL &&
+        (model->memory_access_cost < 1 || model->memory_access_cost > 127)) {
+        pvm_set_err(err, err_len, "the memory access cost must be in 1..127, got %u",
+                    model->memory_access_cost);
+        return NULL;
+    }
+    const uint32_t *costs = model->kind == PVM_COST_SIMPLE ? model->costs : NULL;
     if (isa < 0 || isa >= PVM_ISA_COUNT) {
         pvm_set_err(err, err_len, "unknown instruction set %d", isa);
         return NULL;
@@ -145,6 +202,8 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
     p->jump_table_len = jump_table_len;
     for (unsigned i = 0; i < PVM_OP_COUNT_WITH_INVALID; i++)
         p->costs[i] = costs ? costs[i] : 1;
+    p->cost_kind = model->kind;
+    p->memory_access_cost = model->memory_access_cost;
 
     if ((flags & PVM_PROG_VALIDATE_JAM) && validate_jam(p, err, err_len) != 0) {
         pvm_program_free(p);
@@ -206,14 +265,10 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
         cur_block = block;
         prev_real = i;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t b = p->insn_block[i];
-        if (b == NONE)
-            continue;
-        if (b == i)
+    for (uint32_t i = 0; i < n; i++)
+        if (p->insn_block[i] == i)
             p->block_count++;
-        p->block_cost[b] += p->costs[p->insns[i].op >= PVM_OP_INVALID ? PVM_OP_INVALID : p->insns[i].op];
-    }
+    compute_block_costs(p);
 
     /* 3. records: upper bound = 2 per instruction + 2 per JAM trailer */
     cap = 2 * n + 4;
@@ -293,7 +348,7 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                         pvm_rec c = {0}, t = {0};
                         c.op = PVM_XOP_CHARGE;
                         c.pc = nx;
-                        c.i = p->costs[PVM_OP_INVALID];
+                        c.i = p->invalid_block_cost;
                         t.op = PVM_XOP_TRAP;
                         t.pc = nx;
                         nr[w++] = c;

@@ -45,7 +45,10 @@ struct pvm_program {
     uint8_t *bitmask;
     uint32_t *jump_table;
     uint32_t jump_table_len;
-    uint32_t costs[PVM_OP_COUNT_WITH_INVALID];
+    uint32_t costs[PVM_OP_COUNT_WITH_INVALID]; /* simple model (all 1 under the full one) */
+    int cost_kind;           /* PVM_COST_SIMPLE or PVM_COST_FULL */
+    uint32_t memory_access_cost; /* full model: load latency */
+    uint32_t invalid_block_cost; /* cost of a block that is just an `invalid` */
 
     pvm_insn *insns;         /* listing order: every instruction start + implicit invalids */
     uint32_t insn_count;

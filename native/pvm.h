@@ -103,6 +103,30 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                              const uint8_t *bitmask, uint32_t bitmask_len,
                              const uint32_t *jump_table, uint32_t jump_table_len,
                              const uint32_t *costs, uint32_t flags, char *err, size_t err_len);
+
+/* Gas cost models (shared/spec/gas.md 2 and 9). */
+enum {
+    PVM_COST_SIMPLE = 0,     /* one cost per instruction, summed per block */
+    PVM_COST_FULL = 1        /* the pipeline simulation of each block */
+};
+/* The full model's cache variants: the load latency in cycles. */
+enum {
+    PVM_CACHE_L1_HIT = 4,
+    PVM_CACHE_L2_HIT = 25,
+    PVM_CACHE_L3_HIT = 37
+};
+typedef struct {
+    int kind;                     /* PVM_COST_* */
+    const uint32_t *costs;        /* SIMPLE: as for pvm_program_new (NULL = naive) */
+    uint32_t memory_access_cost;  /* FULL: load latency, 1..127 (PVM_CACHE_*) */
+} pvm_cost_model;
+
+/* pvm_program_new with any cost model (NULL = naive). */
+pvm_program *pvm_program_new_with_model(int isa, const uint8_t *code, uint32_t code_len,
+                                        const uint8_t *bitmask, uint32_t bitmask_len,
+                                        const uint32_t *jump_table, uint32_t jump_table_len,
+                                        const pvm_cost_model *model, uint32_t flags,
+                                        char *err, size_t err_len);
 void pvm_program_free(pvm_program *p);
 uint32_t pvm_program_instruction_count(const pvm_program *p);
 uint32_t pvm_program_block_count(const pvm_program *p);

@@ -465,7 +465,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
             /* the one-instruction invalid block at next(o) */
             uint32_t n = pc + in->len;
             uint32_t here = (uint32_t)b->len;
-            emit_charge(j, n, p->costs[PVM_OP_INVALID], here);
+            emit_charge(j, n, p->invalid_block_cost, here);
             exit_via(j, add_site(j, JIT_SITE_TRAP, n, 0, NONE, NONE));
         }
         return;
