@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from chain_sim.codec import CODEC, h, hx
+from chain_sim import scale as S
+from chain_sim.codec import hx
 from chain_sim.merkle import merkle_root
 from chain_sim.storage_keys import blake2_256
 from executor.revive.state import Event
@@ -24,19 +25,29 @@ class Header:
     author: bytes           # 32-byte account id (receives the fees)
 
     def encode(self) -> bytes:
-        return CODEC.encode("SimHeader", {
-            "parent_hash": hx(self.parent_hash), "number": self.number,
-            "state_root": hx(self.state_root), "extrinsics_root": hx(self.extrinsics_root),
-            "receipts_root": hx(self.receipts_root), "timestamp": self.timestamp,
-            "gas_limit": self.gas_limit, "gas_used": self.gas_used,
-            "author": hx(self.author)})
+        """``SimHeader`` bytes."""
+        return (S.fixed(self.parent_hash, 32, "parent_hash") + S.compact(self.number)
+                + S.fixed(self.state_root, 32, "state_root")
+                + S.fixed(self.extrinsics_root, 32, "extrinsics_root")
+                + S.fixed(self.receipts_root, 32, "receipts_root") + S.u64(self.timestamp)
+                + S.u64(self.gas_limit) + S.u64(self.gas_used) + S.fixed(self.author, 32, "author"))
 
     @classmethod
     def decode(cls, raw: bytes) -> Header:
-        d = CODEC.decode("SimHeader", raw)
-        return cls(h(d["parent_hash"]), d["number"], h(d["state_root"]),
-                   h(d["extrinsics_root"]), h(d["receipts_root"]), d["timestamp"],
-                   d["gas_limit"], d["gas_used"], h(d["author"]))
+        r = S.Reader(raw, "header")
+        hd = cls(r.take(32, "parent_hash"), r.compact("number"), r.take(32, "state_root"),
+                 r.take(32, "extrinsics_root"), r.take(32, "receipts_root"), r.u64("timestamp"),
+                 r.u64("gas_limit"), r.u64("gas_used"), r.take(32, "author"))
+        r.end()
+        return hd
+
+    def to_scale(self) -> dict[str, object]:
+        """The value scalecodec encodes to the same bytes (for cross-checks)."""
+        return {"parent_hash": hx(self.parent_hash), "number": self.number,
+                "state_root": hx(self.state_root), "extrinsics_root": hx(self.extrinsics_root),
+                "receipts_root": hx(self.receipts_root), "timestamp": self.timestamp,
+                "gas_limit": self.gas_limit, "gas_used": self.gas_used,
+                "author": hx(self.author)}
 
     @property
     def hash(self) -> bytes:
@@ -71,7 +82,36 @@ class Receipt:
     def success(self) -> bool:
         return self.outcome is Outcome.SUCCESS
 
+    def encode(self) -> bytes:
+        """``SimReceipt`` bytes."""
+        dep = self.storage_deposit
+        return (bytes([_OUTCOME_INDEX[self.outcome]])
+                + S.enc_option(self.error, lambda e: S.enc_bytes(e.encode()))
+                + S.compact(self.gas_used) + S.compact(self.fee)
+                + S.compact(-2 * dep - 1 if dep < 0 else 2 * dep)
+                + S.enc_option(self.contract, lambda c: S.fixed(c, 20, "contract"))
+                + S.enc_option(self.code_hash, lambda c: S.fixed(c, 32, "code_hash"))
+                + S.enc_bytes(self.output)
+                + S.enc_vec(list(self.events), _encode_event))
+
+    @classmethod
+    def read(cls, r: S.Reader) -> Receipt:
+        index = r.u8("outcome")
+        if index >= len(_OUTCOMES):
+            raise S.ScaleError(f"malformed {r.what}: outcome {index} at byte {r.pos - 1}")
+        error = r.option("error", lambda: r.text("error"))
+        gas, fee, dep = r.compact("gas_used"), r.compact("fee"), r.compact("storage_deposit")
+        contract = r.option("contract", lambda: r.take(20, "contract"))
+        code_hash = r.option("code_hash", lambda: r.take(32, "code_hash"))
+        output = r.bytes("output")
+        events = r.vec("events", lambda: Event(
+            r.take(20, "event contract"),
+            tuple(r.vec("topics", lambda: r.take(32, "topic"))), r.bytes("event data")))
+        return cls(_OUTCOMES[index], gas, fee, tuple(events), error, output,
+                   -(dep + 1) // 2 if dep & 1 else dep // 2, contract, code_hash)
+
     def to_scale(self) -> dict[str, object]:
+        """The value scalecodec encodes to the same bytes (for cross-checks)."""
         return {
             "outcome": self.outcome.value, "error": self.error, "gas_used": self.gas_used,
             "fee": self.fee,
@@ -84,33 +124,36 @@ class Receipt:
             "events": [{"contract": hx(e.contract), "topics": [hx(t) for t in e.topics],
                         "data": hx(e.data)} for e in self.events]}
 
-    @classmethod
-    def from_scale(cls, d: dict[str, object]) -> Receipt:
-        dep = int(d["storage_deposit"])  # type: ignore[call-overload]
-        events = tuple(Event(h(e["contract"]), tuple(h(t) for t in e["topics"]), h(e["data"]))
-                       for e in d["events"])  # type: ignore[attr-defined]
-        return cls(Outcome(d["outcome"]), int(d["gas_used"]),  # type: ignore[call-overload]
-                   int(d["fee"]), events, d["error"],  # type: ignore[call-overload,arg-type]
-                   h(d["output"]),  # type: ignore[arg-type]
-                   -(dep + 1) // 2 if dep & 1 else dep // 2,
-                   None if d["contract"] is None else h(d["contract"]),  # type: ignore[arg-type]
-                   None if d["code_hash"] is None else h(d["code_hash"]))  # type: ignore[arg-type]
+
+_OUTCOMES = (Outcome.SUCCESS, Outcome.REVERTED, Outcome.FAILED)
+_OUTCOME_INDEX = {o: i for i, o in enumerate(_OUTCOMES)}
+
+
+def _encode_event(e: Event) -> bytes:
+    return (S.fixed(e.contract, 20, "event contract")
+            + S.enc_vec(list(e.topics), lambda t: S.fixed(t, 32, "topic")) + S.enc_bytes(e.data))
 
 
 def encode_receipts(receipts: list[Receipt]) -> bytes:
-    return CODEC.encode("SimReceipts", [r.to_scale() for r in receipts])
+    return S.compact(len(receipts)) + b"".join(r.encode() for r in receipts)
 
 
 def decode_receipts(raw: bytes) -> list[Receipt]:
-    return [Receipt.from_scale(d) for d in CODEC.decode("SimReceipts", raw)]
+    r = S.Reader(raw, "receipts")
+    out = r.vec("receipts", lambda: Receipt.read(r))
+    r.end()
+    return out
 
 
 def encode_body(extrinsics: list[bytes]) -> bytes:
-    return CODEC.encode("SimBody", [hx(x) for x in extrinsics])
+    return S.enc_vec(extrinsics, S.enc_bytes)
 
 
 def decode_body(raw: bytes) -> list[bytes]:
-    return [h(x) for x in CODEC.decode("SimBody", raw)]
+    r = S.Reader(raw, "block body")
+    out = r.vec("extrinsics", lambda: r.bytes("extrinsic"))
+    r.end()
+    return out
 
 
 def extrinsics_root(extrinsics: list[bytes]) -> bytes:
@@ -119,7 +162,8 @@ def extrinsics_root(extrinsics: list[bytes]) -> bytes:
 
 
 def receipts_root(receipts: list[Receipt]) -> bytes:
-    return merkle_root([blake2_256(CODEC.encode("SimReceipt", r.to_scale())) for r in receipts])
+    """The Merkle root over the blake2-256 hashes of the encoded receipts."""
+    return merkle_root([blake2_256(r.encode()) for r in receipts])
 
 
 @dataclass(frozen=True)

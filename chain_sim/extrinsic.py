@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chain_sim.codec import CODEC, CodecError, h, hx
+from chain_sim import scale as S
+from chain_sim.codec import h, hx
 from chain_sim.keys import Account, verify
 from chain_sim.storage_keys import blake2_256
 
@@ -90,6 +91,62 @@ def _check_len(name: str, value: bytes, n: int) -> bytes:
     return value
 
 
+_CALL_INDEX = {Transfer: 0, UploadCode: 1, Instantiate: 2, InstantiateWithCode: 3,
+               ContractCall: 4}
+
+
+def encode_call(call: Call) -> bytes:
+    """``SimCall`` bytes (the same as ``CODEC.encode("SimCall", call_to_scale(call))``)."""
+    try:
+        if isinstance(call, Transfer):
+            body = S.fixed(call.dest, 32, "dest") + S.compact(call.value)
+        elif isinstance(call, UploadCode):
+            body = S.enc_bytes(call.code) + S.compact(call.storage_deposit_limit)
+        elif isinstance(call, Instantiate):
+            body = (S.compact(call.value) + S.compact(call.gas_limit)
+                    + S.compact(call.storage_deposit_limit)
+                    + S.fixed(call.code_hash, 32, "code_hash") + S.enc_bytes(call.data)
+                    + S.enc_option(call.salt, lambda v: S.fixed(v, 32, "salt")))
+        elif isinstance(call, InstantiateWithCode):
+            body = (S.compact(call.value) + S.compact(call.gas_limit)
+                    + S.compact(call.storage_deposit_limit) + S.enc_bytes(call.code)
+                    + S.enc_bytes(call.data)
+                    + S.enc_option(call.salt, lambda v: S.fixed(v, 32, "salt")))
+        elif isinstance(call, ContractCall):
+            body = (S.fixed(call.dest, 20, "dest") + S.compact(call.value)
+                    + S.compact(call.gas_limit) + S.compact(call.storage_deposit_limit)
+                    + S.enc_bytes(call.data))
+        else:
+            raise TypeError(f"not a call: {call!r}")
+    except S.ScaleError as exc:
+        raise InvalidTransaction(f"cannot encode {type(call).__name__}: {exc}") from None
+    return bytes([_CALL_INDEX[type(call)]]) + body
+
+
+def read_call(r: S.Reader) -> Call:
+    index = r.u8("call index")
+    if index == 0:
+        return Transfer(r.take(32, "dest"), r.compact("value"))
+    if index == 1:
+        return UploadCode(r.bytes("code"), r.compact("storage_deposit_limit"))
+    if index in (2, 3):
+        value, gas, limit = r.compact("value"), r.compact("gas_limit"), r.compact(
+            "storage_deposit_limit")
+        if index == 2:
+            code_hash, data = r.take(32, "code_hash"), r.bytes("data")
+            salt = r.option("salt", lambda: r.take(32, "salt"))
+            return Instantiate(code_hash, data, value, gas, limit, salt)
+        code, data = r.bytes("code"), r.bytes("data")
+        salt = r.option("salt", lambda: r.take(32, "salt"))
+        return InstantiateWithCode(code, data, value, gas, limit, salt)
+    if index == 4:
+        dest, value = r.take(20, "dest"), r.compact("value")
+        gas, limit = r.compact("gas_limit"), r.compact("storage_deposit_limit")
+        return ContractCall(dest, r.bytes("data"), value, gas, limit)
+    r.pos -= 1
+    raise S.ScaleError(f"malformed {r.what}: unknown call index {index} at byte {r.pos}")
+
+
 def call_to_scale(call: Call) -> dict[str, Any]:
     if isinstance(call, Transfer):
         return {"transfer": {"dest": hx(_check_len("dest", call.dest, 32)),
@@ -150,12 +207,12 @@ class Extrinsic:
 
     def encode(self) -> bytes:
         try:
-            return CODEC.encode("SimExtrinsic", {
-                "version": VERSION, "signer": hx(_check_len("signer", self.signer, 32)),
-                "signature": hx(_check_len("signature", self.signature, 64)),
-                "nonce": self.nonce, "tip": self.tip, "call": call_to_scale(self.call)})
-        except CodecError as exc:
-            raise InvalidTransaction(str(exc)) from None
+            head = (bytes([VERSION]) + S.fixed(self.signer, 32, "signer")
+                    + S.fixed(self.signature, 64, "signature") + S.compact(self.nonce)
+                    + S.compact(self.tip))
+        except S.ScaleError as exc:
+            raise InvalidTransaction(f"cannot encode the extrinsic: {exc}") from None
+        return head + encode_call(self.call)
 
     @classmethod
     def decode(cls, raw: bytes) -> Extrinsic:
@@ -165,14 +222,18 @@ class Extrinsic:
         if raw[0] != VERSION:
             raise InvalidTransaction(f"unsupported extrinsic version 0x{raw[0]:02x} "
                                      f"(expected 0x{VERSION:02x}: signed, format 4)")
+        r = S.Reader(raw, "extrinsic")
         try:
-            d = CODEC.decode("SimExtrinsic", raw)
-            call = call_from_scale(d["call"])
-        except (CodecError, KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, InvalidTransaction):
-                raise
-            raise InvalidTransaction(f"malformed extrinsic: {exc}") from None
-        return cls(h(d["signer"]), h(d["signature"]), d["nonce"], call, d["tip"])
+            r.u8("version")
+            signer, signature = r.take(32, "signer"), r.take(64, "signature")
+            nonce, tip = r.compact("nonce"), r.compact("tip")
+            call = read_call(r)
+            r.end()
+        except S.ScaleError as exc:
+            raise InvalidTransaction(str(exc)) from None
+        if nonce > 0xFFFF_FFFF:
+            raise InvalidTransaction(f"malformed extrinsic: nonce {nonce} is not a u32")
+        return cls(signer, signature, nonce, call, tip)
 
     def signing_payload(self, genesis_hash: bytes, chain_id: int) -> bytes:
         return signing_payload(self.call, self.nonce, self.tip, genesis_hash, chain_id)
@@ -188,9 +249,9 @@ class Extrinsic:
 
 def signing_payload(call: Call, nonce: int, tip: int, genesis_hash: bytes,
                     chain_id: int) -> bytes:
-    payload = CODEC.encode("SimSigningPayload", {
-        "call": call_to_scale(call), "nonce": nonce, "tip": tip,
-        "genesis_hash": hx(genesis_hash), "chain_id": chain_id})
+    """``SimSigningPayload`` bytes, hashed with blake2-256 when longer than 256."""
+    payload = (encode_call(call) + S.compact(nonce) + S.compact(tip)
+               + S.fixed(genesis_hash, 32, "genesis hash") + S.u64(chain_id))
     return blake2_256(payload) if len(payload) > 256 else payload
 
 

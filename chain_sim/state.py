@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chain_sim import scale as S
 from chain_sim import storage_keys as K
-from chain_sim.codec import CODEC, h, hx
 from chain_sim.db import ChainDB
 from chain_sim.keys import fallback_account_id
 from executor.revive.state import BlockContext, ContractInfo, Event, StorageKey
@@ -51,16 +51,18 @@ class StoredContract:
     immutable_data: bytes = b""
 
     def encode(self) -> bytes:
-        return CODEC.encode("SimContractInfo", {
-            "code_hash": hx(self.code_hash), "storage_items": self.storage_items,
-            "storage_bytes": self.storage_bytes, "deposit": self.deposit,
-            "immutable_data": hx(self.immutable_data)})
+        """``SimContractInfo`` bytes."""
+        return (S.fixed(self.code_hash, 32, "code_hash") + S.u32(self.storage_items)
+                + S.u64(self.storage_bytes) + S.u128(self.deposit)
+                + S.enc_bytes(self.immutable_data))
 
     @classmethod
     def decode(cls, raw: bytes) -> StoredContract:
-        d = CODEC.decode("SimContractInfo", raw)
-        return cls(h(d["code_hash"]), d["storage_items"], d["storage_bytes"], d["deposit"],
-                   h(d["immutable_data"]))
+        r = S.Reader(raw, "SimContractInfo")
+        info = cls(r.take(32, "code_hash"), r.u32("storage_items"), r.u64("storage_bytes"),
+                   r.u128("deposit"), r.bytes("immutable_data"))
+        r.end()
+        return info
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,15 @@ class CodeInfo:
     code_len: int
 
     def encode(self) -> bytes:
-        return CODEC.encode("SimCodeInfo", {"owner": hx(self.owner), "deposit": self.deposit,
-                                            "code_len": self.code_len})
+        """``SimCodeInfo`` bytes."""
+        return S.fixed(self.owner, 32, "owner") + S.u128(self.deposit) + S.u32(self.code_len)
 
     @classmethod
     def decode(cls, raw: bytes) -> CodeInfo:
-        d = CODEC.decode("SimCodeInfo", raw)
-        return cls(h(d["owner"]), d["deposit"], d["code_len"])
+        r = S.Reader(raw, "SimCodeInfo")
+        info = cls(r.take(32, "owner"), r.u128("deposit"), r.u32("code_len"))
+        r.end()
+        return info
 
 
 class ChainState:

@@ -283,7 +283,12 @@ class Executor:
             stop = await worker.begin(job)
             while stop.kind is StopKind.HOSTCALL:
                 await trio.lowlevel.checkpoint_if_cancelled()
-                await self._service(worker, job, stop)
+                try:
+                    await self._service(worker, job, stop)
+                except PvmError as exc:
+                    if exc.gas_left is None:    # what the guest had when its host call failed
+                        exc.gas_left = worker.caller.gas
+                    raise
                 stop = await worker.resume()
             clean = stop.kind is not StopKind.INTERRUPTED
             if stop.kind is StopKind.FINISHED:
@@ -292,6 +297,8 @@ class Executor:
                 return CallResult(stop.value, used if metered else 0, stop.gas_left)
             if stop.kind is StopKind.FAILED:
                 assert stop.error is not None
+                if stop.error.gas_left is None:
+                    stop.error.gas_left = stop.gas_left
                 raise stop.error
             await trio.lowlevel.checkpoint()   # INTERRUPTED: the pending cancel raises here
             raise ExecutionError("the call was interrupted")

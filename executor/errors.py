@@ -4,7 +4,14 @@ from __future__ import annotations
 
 
 class PvmError(Exception):
-    """Base class of every error raised by this package."""
+    """Base class of every error raised by this package.
+
+    ``gas_left``: for an error that ended a call made through
+    :class:`executor.aio.Executor`, the gas the guest had left when it stopped
+    (``None`` when not known or not a call).
+    """
+
+    gas_left: int | None = None
 
 
 class BlobError(PvmError):

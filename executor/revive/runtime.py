@@ -26,13 +26,13 @@ are not charged: ``gas_used`` is reported, balances only move by value transfers
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from executor.config import Config
 from executor.engine import Engine, Module
-from executor.errors import GuestFault, HostError, OutOfGas, Trap
+from executor.errors import GuestFault, HostError, OutOfGas, PvmError, Trap
 from executor.instance import Instance
 from executor.linker import InstancePre
 from executor.revive import errors as E
@@ -45,6 +45,12 @@ from executor.revive.hashing import keccak256
 from executor.revive.hostfns import build_linker
 from executor.revive.state import ContractInfo, Event, InMemoryState, State
 from executor.revive.validate import validate_code
+
+FrameRunner = Callable[[InstancePre, Frame, int], tuple[int, PvmError | None]]
+"""Runs a top-level frame elsewhere (for example through :class:`executor.aio.Executor`):
+``runner(pre, frame, gas)`` calls export ``frame.entry`` of an instance of ``pre`` with
+``user_data=frame`` and ``gas``, and returns the gas left and the error the call ended
+with (``None``: it returned).  Nested frames always run in this thread."""
 
 _IDLE_INSTANCES = 8
 """Finished instances a runtime keeps for reuse (each holds a sandbox worker on the
@@ -99,6 +105,7 @@ class ReviveRuntime:
         # reset before reuse); at most _IDLE_INSTANCES in all, oldest dropped first
         self._idle: OrderedDict[int, tuple[bytes, Instance]] = OrderedDict()
         self._idle_seq = 0
+        self.frame_runner: FrameRunner | None = None
         self.stack: list[Frame] = []
         self.origin: bytes = ZERO_ADDRESS
         self._constructing: set[bytes] = set()
@@ -176,32 +183,42 @@ class ReviveRuntime:
         if frame.entry not in pre.module.exports:
             return FrameResult(0, b"", E.CODE_REJECTED, load)
         gas = gas_limit - load
-        instance = self._take_instance(frame.code_hash, pre, frame, gas)
+        runner = self.frame_runner if not self.stack else None
         flags, data, error = 0, b"", None
         self.stack.append(frame)
         try:
-            instance.call(frame.entry, gas=gas)
-        except HostError as exc:
-            cause = exc.__cause__
+            if runner is not None:
+                left, failure = runner(pre, frame, gas)
+            else:
+                instance = self._take_instance(frame.code_hash, pre, frame, gas)
+                failure = None
+                try:
+                    instance.call(frame.entry, gas=gas)
+                except (HostError, Trap, OutOfGas) as exc:
+                    failure = exc
+                left = instance.gas
+                self._keep_instance(frame.code_hash, instance)
+        finally:
+            self.stack.pop()
+        if isinstance(failure, HostError):
+            cause = failure.__cause__
             if isinstance(cause, FrameReturn):
                 flags, data = cause.flags, cause.data
             elif isinstance(cause, ExecError):
                 error = cause.name
             else:
-                raise
-        except Trap as exc:
-            if isinstance(exc.__cause__, GuestFault):
+                raise failure
+        elif isinstance(failure, Trap):
+            if isinstance(failure.__cause__, GuestFault):
                 error = E.OUT_OF_BOUNDS
-            elif "page fault" in str(exc):
+            elif "page fault" in str(failure):
                 error = E.EXECUTION_FAILED
             else:
                 error = E.CONTRACT_TRAPPED
-        except OutOfGas:
+        elif isinstance(failure, OutOfGas):
             error = E.OUT_OF_GAS
-        finally:
-            self.stack.pop()
-        left = instance.gas
-        self._keep_instance(frame.code_hash, instance)
+        elif failure is not None:
+            raise failure
         if error == E.OUT_OF_GAS or left < 0:
             return FrameResult(0, b"", E.OUT_OF_GAS, gas_limit)
         return FrameResult(flags, data, error, gas_limit - left)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from chain_sim import storage_keys as K
@@ -185,3 +187,102 @@ def test_merkle_index_matches_a_second_implementation() -> None:
         state = new
         assert index.root() == want == state_root(state.items())
     assert leaf_hash(b"ab", b"c") != leaf_hash(b"a", b"bc")
+
+
+# ---- the fast SCALE paths produce scalecodec's bytes ----
+
+def _random_call(rng: random.Random) -> object:
+    def big() -> int:
+        return rng.choice([0, 1, 63, 64, 16383, 16384, 2**30 - 1, 2**30, 2**64 - 1,
+                           rng.randrange(2**128)])
+
+    def blob() -> bytes:
+        return rng.randbytes(rng.choice([0, 1, 63, 64, 300, 17000]))
+
+    kind = rng.randrange(5)
+    salt = rng.choice([None, rng.randbytes(32)])
+    if kind == 0:
+        return Transfer(rng.randbytes(32), big())
+    if kind == 1:
+        return UploadCode(blob(), big())
+    if kind == 2:
+        return Instantiate(rng.randbytes(32), blob(), big(), big() % 2**64, big(), salt)
+    if kind == 3:
+        return InstantiateWithCode(blob(), blob(), big(), big() % 2**64, big(), salt)
+    return ContractCall(rng.randbytes(20), blob(), big(), big() % 2**64, big())
+
+
+def test_fast_encoders_match_scalecodec() -> None:
+    import random
+
+    from chain_sim.extrinsic import call_to_scale, encode_call, signing_payload
+    from chain_sim.state import CodeInfo, StoredContract
+
+    rng = random.Random(7)
+    for _ in range(150):
+        call = _random_call(rng)
+        assert encode_call(call) == CODEC.encode("SimCall", call_to_scale(call))  # type: ignore[arg-type]
+        xt = Extrinsic(rng.randbytes(32), rng.randbytes(64), rng.randrange(2**32), call,  # type: ignore[arg-type]
+                       rng.choice([0, 5, 2**100]))
+        raw = xt.encode()
+        assert raw == CODEC.encode("SimExtrinsic", {
+            "version": 0x84, "signer": "0x" + xt.signer.hex(),
+            "signature": "0x" + xt.signature.hex(), "nonce": xt.nonce, "tip": xt.tip,
+            "call": call_to_scale(call)})  # type: ignore[arg-type]
+        assert Extrinsic.decode(raw) == xt
+        g = rng.randbytes(32)
+        want = CODEC.encode("SimSigningPayload", {
+            "call": call_to_scale(call), "nonce": xt.nonce, "tip": xt.tip,  # type: ignore[arg-type]
+            "genesis_hash": "0x" + g.hex(), "chain_id": 42})
+        from chain_sim.storage_keys import blake2_256
+        assert signing_payload(call, xt.nonce, xt.tip, g, 42) == (  # type: ignore[arg-type]
+            blake2_256(want) if len(want) > 256 else want)
+        hd = Header(rng.randbytes(32), rng.randrange(2**32), rng.randbytes(32),
+                    rng.randbytes(32), rng.randbytes(32), rng.randrange(2**64),
+                    rng.randrange(2**64), rng.randrange(2**64), rng.randbytes(32))
+        assert hd.encode() == CODEC.encode("SimHeader", hd.to_scale())
+        rc = Receipt(rng.choice(list(Outcome)), rng.randrange(2**64), rng.randrange(2**128),
+                     tuple(Event(rng.randbytes(20), tuple(rng.randbytes(32)
+                                                          for _ in range(rng.randrange(5))),
+                                 rng.randbytes(rng.randrange(100)))
+                           for _ in range(rng.randrange(3))),
+                     rng.choice([None, "", "OutOfGas", "Ünïcode"]), rng.randbytes(40),
+                     rng.randrange(-2**100, 2**100), rng.choice([None, rng.randbytes(20)]),
+                     rng.choice([None, rng.randbytes(32)]))
+        assert rc.encode() == CODEC.encode("SimReceipt", rc.to_scale())
+        assert decode_receipts(encode_receipts([rc, rc])) == [rc, rc]
+        sc = StoredContract(rng.randbytes(32), rng.randrange(2**32), rng.randrange(2**64),
+                            rng.randrange(2**128), rng.randbytes(rng.randrange(70)))
+        assert sc.encode() == CODEC.encode("SimContractInfo", {
+            "code_hash": "0x" + sc.code_hash.hex(), "storage_items": sc.storage_items,
+            "storage_bytes": sc.storage_bytes, "deposit": sc.deposit,
+            "immutable_data": "0x" + sc.immutable_data.hex()})
+        assert StoredContract.decode(sc.encode()) == sc
+        ci = CodeInfo(rng.randbytes(32), rng.randrange(2**128), rng.randrange(2**32))
+        assert ci.encode() == CODEC.encode("SimCodeInfo", {
+            "owner": "0x" + ci.owner.hex(), "deposit": ci.deposit, "code_len": ci.code_len})
+        assert CodeInfo.decode(ci.encode()) == ci
+
+
+def test_strict_decoding() -> None:
+    from chain_sim.scale import Reader, ScaleError, compact
+
+    for n in [0, 1, 63, 64, 16383, 16384, 2**30 - 1, 2**30, 2**32, 2**200]:
+        r = Reader(compact(n), "x")
+        assert r.compact("n") == n
+        r.end()
+    for bad in [b"\x01\x00", b"\x02\x00\x00\x00", b"\x03\xff\xff\xff\x3f", b"\x07" + bytes(5)]:
+        with pytest.raises(ScaleError, match="non-canonical"):
+            Reader(bad, "x").compact("n")
+    with pytest.raises(ScaleError, match="trailing"):
+        r = Reader(b"\x00\x00", "x")
+        r.u8("a")
+        r.end()
+    with pytest.raises(ScaleError, match="cannot fit"):
+        Reader(compact(1000) + b"\x00", "x").vec("v", lambda: b"")
+    with pytest.raises(ScaleError, match="option tag"):
+        Reader(b"\x02", "x").option("o", lambda: 1)
+    hd = Header(bytes(32), 1, bytes(32), bytes(32), bytes(32), 0, 0, 0, bytes(32))
+    for n in range(len(hd.encode())):
+        with pytest.raises(ScaleError):
+            Header.decode(hd.encode()[:n])

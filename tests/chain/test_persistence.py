@@ -153,7 +153,7 @@ def test_replay_gives_the_same_roots_on_every_backend(contracts: Contracts) -> N
     for backend, sandbox in BACKENDS:
         seen: list[bytes] = []
         other = replay(source, backend=backend, sandbox=sandbox,
-                       progress=lambda n, root: seen.append(root))
+                       progress=lambda n, root, seen=seen: seen.append(root))
         assert seen == roots[1:], (backend, sandbox)
         assert other.head == source.head
         assert other.runtime.backend == backend

@@ -1,0 +1,223 @@
+"""ERC-20 transfers per second on chain_sim, and where the time goes.
+
+Each measure builds blocks of pre-signed ``Token.transfer`` transactions (all
+succeed; signing is not timed) on a fresh in-memory chain whose token was deployed
+and handed out by the sample workload's first two blocks:
+
+* sequential ``Chain.build_block`` on the interpreter, the in-process JIT and the
+  sandboxed JIT;
+* through the trio executor (:class:`chain_sim.aio.ChainExecutor`): one chain, and
+  several independent chains sharing one executor (aggregate transactions per second);
+
+each as min/median/max over repeats and as a ratio to the sequential in-process JIT
+measured in the same run.  A cProfile of one sequential in-process JIT run, grouped by
+component, shows where the time goes.
+
+    .venv/bin/python benches/bench_chain.py [--quick] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benches.results import machine_info, stats, write_section  # noqa: E402
+from chain_sim import Chain, ContractCall, Extrinsic  # noqa: E402
+from chain_sim.aio import ChainExecutor  # noqa: E402
+from chain_sim.workload import Contracts, Workload  # noqa: E402
+from executor.aio import Executor  # noqa: E402
+from executor.sandbox import sandbox_unavailable_reason  # noqa: E402
+
+USERS = 16
+
+
+def fresh_chain(contracts: Contracts, backend: str, sandbox: str | None) -> tuple[Chain, Workload]:
+    chain = Chain.create(Workload.genesis(USERS), None, backend=backend, sandbox=sandbox)
+    wl = Workload(chain, users=USERS, contracts=contracts)
+    wl.run(2, 0)                     # deploy, then hand every user tokens
+    return chain, wl
+
+
+def transfer_blocks(chain: Chain, wl: Workload, blocks: int,
+                    per_block: int) -> list[list[Extrinsic]]:
+    """Pre-signed blocks: user i sends 1 token to user i+1, round robin."""
+    abi = wl.contracts.token_abi.function("transfer")
+    nonces = {u.account_id: chain.nonce(u) for u in wl.users}
+    out = []
+    k = 0
+    for _ in range(blocks):
+        xts = []
+        for _ in range(per_block):
+            a, b = wl.users[k % USERS], wl.users[(k + 1) % USERS]
+            k += 1
+            n = nonces[a.account_id]
+            nonces[a.account_id] = n + 1
+            xts.append(chain.sign(a, ContractCall(wl.token, abi.encode_call([b.address, 1]),
+                                                  gas_limit=50_000_000), nonce=n))
+        out.append(xts)
+    return out
+
+
+def check(blocks: list[object]) -> None:
+    for r in blocks:
+        assert not r.rejected and all(x.success for x in r.block.receipts), r  # type: ignore[attr-defined]
+
+
+def _sequential_once(contracts: Contracts, backend: str, sandbox: str | None, blocks: int,
+                     per_block: int) -> float:
+    chain, wl = fresh_chain(contracts, backend, sandbox)
+    pre = transfer_blocks(chain, wl, blocks, per_block)
+    t0 = time.perf_counter()
+    check([chain.build_block(xts) for xts in pre])
+    return (time.perf_counter() - t0) / (blocks * per_block)
+
+
+def sequential(contracts: Contracts, backend: str, sandbox: str | None, blocks: int,
+               per_block: int, repeats: int) -> list[float]:
+    """Seconds per transaction, one value per repeat (each on a fresh chain)."""
+    return [_sequential_once(contracts, backend, sandbox, blocks, per_block)
+            for _ in range(repeats)]
+
+
+def _executor_once(contracts: Contracts, backend: str, sandbox: str | None, chains: int,
+                   workers: int, blocks: int, per_block: int) -> float:
+    setups = [fresh_chain(contracts, backend, sandbox) for _ in range(chains)]
+    pre = [transfer_blocks(c, wl, blocks, per_block) for c, wl in setups]
+    engine = setups[0][0].runtime.engine
+
+    async def one(ex: Executor, i: int) -> None:
+        ce = ChainExecutor(setups[i][0], ex)
+        check([await ce.build_block(xts) for xts in pre[i]])
+
+    async def main() -> float:
+        async with Executor(engine, workers=workers) as ex:
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for i in range(chains):
+                    nursery.start_soon(one, ex, i)
+            return time.perf_counter() - t0
+
+    return trio.run(main) / (chains * blocks * per_block)
+
+
+def through_executor(contracts: Contracts, backend: str, sandbox: str | None, chains: int,
+                     workers: int, blocks: int, per_block: int, repeats: int) -> list[float]:
+    """Seconds per transaction (aggregate over ``chains`` chains), one per repeat."""
+    return [_executor_once(contracts, backend, sandbox, chains, workers, blocks, per_block)
+            for _ in range(repeats)]
+
+
+GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
+    ("guest code (C core: interpreter/JIT run)", lambda f, n: "pvm_instance_run" in n
+     or "pvm_worker" in n),
+    ("SCALE codec (scalecodec)", lambda f, n: "scalecodec" in f),
+    ("sr25519 signature checks", lambda f, n: "sr25519" in n or "keypair.py" in f),
+    ("pallet-revive host functions", lambda f, n: "executor/revive/hostfns" in f),
+    ("revive runtime (frames, calls)", lambda f, n: "executor/revive/" in f),
+    ("embedding API (instance, caller)", lambda f, n: "executor/" in f),
+    ("chain state (overlay, journal)", lambda f, n: "chain_sim/state" in f),
+    ("state root (Merkle), hashing", lambda f, n: "chain_sim/merkle" in f or "blake2" in n
+     or "keccak" in f or "xxhash" in f),
+    ("chain (blocks, fees, deposits)", lambda f, n: "chain_sim/" in f),
+]
+
+
+def profile(contracts: Contracts, blocks: int, per_block: int) -> list[tuple[str, float]]:
+    chain, wl = fresh_chain(contracts, "jit", None)
+    pre = transfer_blocks(chain, wl, blocks, per_block)
+    prof = cProfile.Profile()
+    prof.enable()
+    for xts in pre:
+        chain.build_block(xts)
+    prof.disable()
+    st = pstats.Stats(prof)
+    raw = st.stats  # type: ignore[attr-defined]
+
+    def group(filename: str, name: str) -> str:
+        for label, match in GROUPS:
+            if match(filename, name):
+                return label
+        return "other (eth-abi, Python runtime, ...)"
+
+    totals: dict[str, float] = {}
+    total = 0.0
+    for (filename, _line, name), (_cc, _nc, tt, _ct, callers) in raw.items():
+        total += tt
+        label = group(filename, name)
+        if filename == "~" and label.startswith("other") and callers:
+            # a builtin (object creation, dict methods, ...): charge its callers
+            weight = sum(c[3] for c in callers.values()) or 1.0
+            for (cf, _cl, cn), c in callers.items():
+                lab = group(cf, cn)
+                totals[lab] = totals.get(lab, 0.0) + tt * c[3] / weight
+            continue
+        totals[label] = totals.get(label, 0.0) + tt
+    return sorted(((k, v / total) for k, v in totals.items()), key=lambda kv: -kv[1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    blocks, per_block, repeats = (2, 20, 2) if args.quick else (5, 40, 3)
+    contracts = Contracts.build()
+    sandboxed = sandbox_unavailable_reason() is None
+    rows: list[tuple[str, list[float]]] = []
+    configs = [("interpreter", "interpreter", None), ("in-process JIT", "jit", None)]
+    if sandboxed:
+        configs.append(("sandboxed JIT", "jit", "linux"))
+    for label, backend, sandbox in configs:
+        print(f"sequential, {label} ...", file=sys.stderr, flush=True)
+        rows.append((f"sequential, {label}",
+                     sequential(contracts, backend, sandbox, blocks, per_block, repeats)))
+    for label, backend, sandbox in configs[1:]:
+        for chains, workers in ((1, 2), (2, 2), (4, 2)):
+            print(f"trio executor, {label}, {chains} chains ...", file=sys.stderr, flush=True)
+            rows.append((f"trio executor ({workers} workers), {label}, {chains} chain"
+                         f"{'s' if chains > 1 else ''}",
+                         through_executor(contracts, backend, sandbox, chains, workers,
+                                          blocks, per_block, repeats)))
+    base = stats(rows[1][1])[1]
+    lines = [
+        f"Machine: {machine_info()}",
+        "",
+        f"`.venv/bin/python benches/bench_chain.py{' --quick' if args.quick else ''}`: "
+        f"{blocks} blocks x {per_block} pre-signed `Token.transfer` transactions per "
+        f"measure (signing not timed; every transaction checked to succeed), {repeats} "
+        "repeats on fresh chains. tx/s from the median; ratio = tx/s against the "
+        "sequential in-process JIT of the same run.",
+        "",
+        "| how | tx/s (median) | ms/tx min / median / max | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, xs in rows:
+        lo, med, hi = stats(xs)
+        lines.append(f"| {label} | {1 / med:,.0f} | {lo * 1e3:.2f} / {med * 1e3:.2f} / "
+                     f"{hi * 1e3:.2f} | {base / med:.2f} |")
+    if not sandboxed:
+        lines.append(f"\n(sandboxed JIT not measured: {sandbox_unavailable_reason()})")
+    print("profiling ...", file=sys.stderr, flush=True)
+    prof = profile(contracts, blocks, per_block)
+    lines += ["", "Where the time goes (cProfile, sequential in-process JIT, own time "
+              "grouped by component):", "", "| component | share |", "|---|---:|"]
+    lines += [f"| {k} | {v * 100:.1f}% |" for k, v in prof]
+    body = "\n".join(lines) + "\n"
+    print(body)
+    if args.write:
+        write_section("chain_sim: ERC-20 transfers", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
