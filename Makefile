@@ -91,11 +91,19 @@ test-asan: $(VENV)/.stamp-build apt
 
 # Benchmarks: rewrite benches/RESULTS.md (long: DOOM runs 1000 frames per backend).
 BENCH_FRAMES ?= 1000
-bench: build apt
+bench: build apt contracts
+	$(PY) benches/bench_chain.py --write
 	$(PY) benches/bench_vm.py --frames $(BENCH_FRAMES) --repeats 3 --write
 	$(PY) benches/bench_sandbox.py --write
 	$(PY) benches/bench_api.py --write
 	@if [ -f benches/bench_aio.py ]; then $(PY) benches/bench_aio.py --write; fi
+	$(MAKE) --no-print-directory peers || echo "make peers failed: bench_peers.py reports what is missing"
+	$(PY) benches/bench_peers.py --write
+
+# Other PVM implementations for benches/bench_peers.py: npm anan-as and typeberry,
+# tsrkit-pvm in benches/peers/.venv312 (needs Python 3.12).
+peers:
+	sh benches/peers/setup.sh
 
 lint: $(VENV)/.stamp-deps
 	$(VENV)/bin/ruff check executor chain_sim contracts tests tools
