@@ -40,8 +40,6 @@ static const uint8_t UNITS_MAX[PVM_PIPE_UNITS] = {4, 4, 4, 1, 1};
 #define BRANCH_MISPREDICTED 20
 #define ROB_MASK (PVM_PIPE_ROB - 1u)
 
-enum { E_FREE, E_DECODING, E_WAITING, E_EXECUTING, E_FINISHED };
-
 enum pipe_class {
     PC_END, PC_UNLIKELY, PC_HOST, PC_LOAD_IMM, PC_LOAD_IMM64, PC_JUMP, PC_JUMP_IND, PC_MOVE,
     PC_LOAD, PC_STORE, PC_BRANCH, PC_BIT1, PC_BIT2, PC_ALU2, PC_ALU2_W, PC_ALU3, PC_ALU3_W,
@@ -120,16 +118,14 @@ static const pipe_class_info CLASSES[PC_COUNT] = {
 };
 
 static void reset_block(pvm_pipe *s) {
+    /* every entry has finished and released its registers and units, so the
+       per-entry arrays need no clearing: dispatch sets them */
     s->cycles = 0;
     s->decode_left = DECODE_WIDTH;
     s->in_flight = s->head = s->tail = 0;
     s->drained = false;
     memcpy(s->units_free, UNITS_MAX, sizeof s->units_free);
-    memset(s->state, E_FREE, sizeof s->state);
-    memset(s->left, 0, sizeof s->left);
-    memset(s->need, 0, sizeof s->need);
-    memset(s->deps, 0, sizeof s->deps);
-    memset(s->writes, 0, sizeof s->writes);
+    s->decoding = s->waiting = s->executing = s->finished = 0;
     memset(s->producer, -1, sizeof s->producer);
 }
 
@@ -153,6 +149,16 @@ void pvm_pipe_init(pvm_pipe *s, int isa, const uint8_t *code, uint32_t code_len,
     reset_block(s);
 }
 
+static inline uint32_t rotr32(uint32_t x, uint32_t n) {
+    n &= 31u;
+    return n ? (x >> n) | (x << (32u - n)) : x;
+}
+
+static inline uint32_t rotl32(uint32_t x, uint32_t n) {
+    n &= 31u;
+    return n ? (x << n) | (x >> (32u - n)) : x;
+}
+
 static bool fits(const pvm_pipe *s, uint32_t e) {
     for (unsigned u = 0; u < PVM_PIPE_UNITS; u++)
         if (s->need[e][u] > s->units_free[u])
@@ -162,54 +168,65 @@ static bool fits(const pvm_pipe *s, uint32_t e) {
 
 /* One simulated cycle (see the top of the file). */
 static void tick(pvm_pipe *s, bool draining, bool decoded_this_cycle) {
-    /* 1. retire */
-    uint32_t retired = 0;
-    while (retired < PVM_PIPE_ROB && s->state[(s->head + retired) & ROB_MASK] == E_FINISHED) {
-        s->state[(s->head + retired) & ROB_MASK] = E_FREE;
-        retired++;
+    /* 1. retire the finished entries at the head, in order */
+    uint32_t run = ~rotr32(s->finished, s->head);
+    uint32_t retired = run ? (uint32_t)__builtin_ctz(run) : PVM_PIPE_ROB;
+    if (retired) {
+        uint32_t mask = retired == PVM_PIPE_ROB ? 0xFFFFFFFFu : rotl32((1u << retired) - 1u, s->head);
+        s->finished &= ~mask;
+        s->in_flight -= retired;
+        s->head = (s->head + retired) & ROB_MASK;
     }
-    s->in_flight -= retired;
-    s->head = (s->head + retired) & ROB_MASK;
 
-    /* 2. start, oldest first */
+    /* 2. start waiting entries with no pending dependencies, oldest first */
+    uint32_t ready = 0;
+    for (uint32_t m = s->waiting; m; m &= m - 1) {
+        uint32_t e = (uint32_t)__builtin_ctz(m);
+        if (!s->deps[e])
+            ready |= 1u << e;
+    }
     uint32_t started = 0;
-    for (uint32_t k = 0; k < PVM_PIPE_ROB && started < MAX_STARTS_PER_CYCLE; k++) {
-        uint32_t e = (s->head + k) & ROB_MASK;
-        if (s->state[e] != E_WAITING || s->deps[e] || !fits(s, e))
+    for (uint32_t r = rotr32(ready, s->head); r && started < MAX_STARTS_PER_CYCLE; r &= r - 1) {
+        uint32_t e = (s->head + (uint32_t)__builtin_ctz(r)) & ROB_MASK;
+        if (!fits(s, e))
             continue;
         for (unsigned u = 0; u < PVM_PIPE_UNITS; u++)
             s->units_free[u] = (uint8_t)(s->units_free[u] - s->need[e][u]);
-        s->state[e] = E_EXECUTING;
+        s->waiting &= ~(1u << e);
+        s->executing |= 1u << e;
         started++;
     }
 
-    /* 3. execute */
+    /* 3. execute: one cycle, or fast-forward to the next completion */
     int32_t step = 1;
-    if (!decoded_this_cycle && (draining || retired == 0)) {
-        int32_t soonest = -1;
-        for (uint32_t e = 0; e < PVM_PIPE_ROB; e++)
-            if (s->state[e] == E_EXECUTING && (soonest < 0 || s->left[e] < soonest))
+    if (!decoded_this_cycle && (draining || retired == 0) && s->executing) {
+        int32_t soonest = INT32_MAX;
+        for (uint32_t m = s->executing; m; m &= m - 1) {
+            uint32_t e = (uint32_t)__builtin_ctz(m);
+            if (s->left[e] < soonest)
                 soonest = s->left[e];
+        }
         if (soonest > 0)
             step = soonest;
     }
     uint32_t done = 0;      /* count reached 0 now: results available */
-    uint32_t finished = 0;  /* count passed 0: can retire */
-    for (uint32_t e = 0; e < PVM_PIPE_ROB; e++) {
-        if (s->state[e] != E_EXECUTING)
-            continue;
+    uint32_t over = 0;      /* count passed 0: can retire */
+    for (uint32_t m = s->executing; m; m &= m - 1) {
+        uint32_t e = (uint32_t)__builtin_ctz(m);
         s->left[e] -= step;
         if (s->left[e] == 0)
             done |= 1u << e;
         else if (s->left[e] < 0)
-            finished |= 1u << e;
+            over |= 1u << e;
     }
     if (done) {
-        uint32_t regs = 0;
-        for (uint32_t e = 0; e < PVM_PIPE_ROB; e++) {
+        for (uint32_t m = s->waiting | s->decoding; m; m &= m - 1) {
+            uint32_t e = (uint32_t)__builtin_ctz(m);
             s->deps[e] &= ~done;
-            if (!(done >> e & 1))
-                continue;
+        }
+        uint32_t regs = 0;
+        for (uint32_t m = done; m; m &= m - 1) {
+            uint32_t e = (uint32_t)__builtin_ctz(m);
             regs |= s->writes[e];
             s->writes[e] = 0;
             for (unsigned u = 0; u < PVM_PIPE_UNITS; u++) {
@@ -217,19 +234,16 @@ static void tick(pvm_pipe *s, bool draining, bool decoded_this_cycle) {
                 s->need[e][u] = 0;
             }
         }
-        for (unsigned r = 0; r < 16; r++)
-            if (regs >> r & 1)
-                s->producer[r] = -1;
+        for (; regs; regs &= regs - 1)
+            s->producer[__builtin_ctz(regs)] = -1;
     }
-    for (uint32_t e = 0; e < PVM_PIPE_ROB; e++)
-        if (finished >> e & 1)
-            s->state[e] = E_FINISHED;
+    s->executing &= ~over;
+    s->finished |= over;
 
     /* 4. decode stage */
     if (decoded_this_cycle) {
-        for (uint32_t e = 0; e < PVM_PIPE_ROB; e++)
-            if (s->state[e] == E_DECODING)
-                s->state[e] = E_WAITING;
+        s->waiting |= s->decoding;
+        s->decoding = 0;
         s->decode_left = DECODE_WIDTH;
     }
     s->cycles += (uint64_t)step;
@@ -266,14 +280,17 @@ static void dispatch(pvm_pipe *s, int dst, int src1, int src2, int32_t latency, 
     if (src2 >= 0 && s->producer[src2] >= 0)
         deps |= 1u << s->producer[src2];
     s->deps[e] = deps;
+    s->writes[e] = 0;
     if (dst >= 0) {
-        uint16_t bit = (uint16_t)(1u << dst);
-        for (uint32_t k = 0; k < PVM_PIPE_ROB; k++)
-            s->writes[k] = (uint16_t)(s->writes[k] & ~bit);
-        s->writes[e] = (uint16_t)(s->writes[e] | bit);
+        /* the register's previous producer (the only entry holding its bit)
+           no longer provides it */
+        int8_t old = s->producer[dst];
+        if (old >= 0)
+            s->writes[old] = (uint16_t)(s->writes[old] & ~(1u << dst));
+        s->writes[e] = (uint16_t)(1u << dst);
         s->producer[dst] = (int8_t)e;
     }
-    s->state[e] = E_DECODING;
+    s->decoding |= 1u << e;
     s->in_flight++;
     s->decode_left -= slots;
 }
@@ -365,5 +382,8 @@ uint32_t pvm_pipe_take_cost(pvm_pipe *s) {
     if (c <= SLACK + 1)
         return 1;
     c -= SLACK;
-    return c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+    /* Unreachable bound, kept so a cost always fits the JIT's signed 32-bit
+       immediate: the slowest code is a chain of dependent 2-byte `sbrk`s
+       (100 cycles each), about 1.7e9 cycles for 32 MiB of code. */
+    return c > INT32_MAX ? INT32_MAX : (uint32_t)c;
 }

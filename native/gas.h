@@ -28,7 +28,9 @@ typedef struct {
     uint32_t in_flight, head, tail;
     bool drained;                 /* the block's last instruction was fed */
     uint8_t units_free[PVM_PIPE_UNITS];
-    uint8_t state[PVM_PIPE_ROB];
+    /* the state of each buffer entry, one bit per entry: decoded this cycle,
+       waiting to start, executing, finished (waiting to retire) */
+    uint32_t decoding, waiting, executing, finished;
     int32_t left[PVM_PIPE_ROB];   /* cycles of execution left */
     uint8_t need[PVM_PIPE_ROB][PVM_PIPE_UNITS];
     uint32_t deps[PVM_PIPE_ROB];  /* entries whose results this one waits for */
