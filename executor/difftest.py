@@ -18,6 +18,7 @@ from typing import Any
 
 from executor.blob import ProgramBlob
 from executor.errors import PvmError
+from executor.gas import AnyCostModel
 from executor.isa import Form, InstructionSet, OpInfo, ops
 from executor.raw import InterruptKind, MemoryMap, NativeProgram, Profile, RawInstance
 
@@ -267,14 +268,15 @@ class Event:
 
 
 def run_case(case: Case, backend: str, *, max_events: int = 64,
-             sandbox: str | None = None) -> list[Event]:
+             sandbox: str | None = None, cost_model: AnyCostModel | None = None) -> list[Event]:
     """Runs a case; returns every interrupt with the machine state, then a
     final event holding a hash of all accessible memory."""
     from executor.backends import new_instance
 
     rng = random.Random(case.seed ^ 0x5EED)
     try:
-        program = NativeProgram(case.blob, profile=Profile.POLKAVM, validate=False)
+        program = NativeProgram(case.blob, profile=Profile.POLKAVM, validate=False,
+                                cost_model=cost_model)
         inst: RawInstance = new_instance(program, backend, page_size=case.page_size,
                                          dynamic_paging=case.dynamic,
                                          gas_metering=case.metered, sandbox=sandbox)

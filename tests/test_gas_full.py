@@ -245,3 +245,18 @@ def test_module_uses_the_full_model() -> None:
     assert (naive.program.block_cost(0), full.program.block_cost(0),
             l1.program.block_cost(0)) == (38, 109, 68)  # naive: 38 instructions
     assert isinstance(CostModel.naive(), CostModel)
+
+
+@pytest.mark.skipif("jit" not in available_backends(), reason="no JIT here")
+@pytest.mark.parametrize("cache", list(CacheModel), ids=[c.label for c in CacheModel])
+def test_random_programs_agree_under_the_full_model(cache: CacheModel) -> None:
+    """Interpreter and JIT charge the same block costs at the same points
+    (every interrupt, pc, register, gas and memory equal)."""
+    from executor.difftest import compare, random_case, run_case
+
+    model = FullCostModel(cache)
+    for seed in range(600):
+        case = random_case(seed)
+        a = run_case(case, "interpreter", cost_model=model)
+        b = run_case(case, "jit", cost_model=model)
+        assert compare(a, b) is None, f"seed {seed}: {compare(a, b)}"
