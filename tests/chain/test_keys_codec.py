@@ -145,22 +145,27 @@ def test_header_and_receipts_round_trip() -> None:
 
 
 def _naive_root(items: list[tuple[bytes, bytes]]) -> bytes:
-    """A second, recursive implementation of the documented tree."""
+    """A second, recursive implementation of the documented two-level tree."""
     from hashlib import blake2b
 
-    def node(leaves: list[bytes]) -> bytes:
-        if len(leaves) == 1:
-            return leaves[0]
+    def tree(nodes: list[bytes]) -> bytes:
+        if len(nodes) == 1:
+            return nodes[0]
         # pair up left to right; an odd last node moves up unchanged
-        up = [blake2b(b"\x01" + leaves[i] + leaves[i + 1], digest_size=32).digest()
-              if i + 1 < len(leaves) else leaves[i] for i in range(0, len(leaves), 2)]
-        return node(up)
+        return tree([blake2b(b"\x01" + nodes[i] + nodes[i + 1], digest_size=32).digest()
+                     if i + 1 < len(nodes) else nodes[i] for i in range(0, len(nodes), 2)])
 
     if not items:
         return blake2b(b"", digest_size=32).digest()
-    return node([blake2b(b"\x00" + len(k).to_bytes(4, "little") + k
-                         + blake2b(v, digest_size=32).digest(), digest_size=32).digest()
-                 for k, v in sorted(items)])
+    leaves = [blake2b(b"\x00" + len(k).to_bytes(4, "little") + k
+                      + blake2b(v, digest_size=32).digest(), digest_size=32).digest()
+              for k, v in sorted(items)]
+    chunks: list[list[bytes]] = [[]]
+    for leaf in leaves:
+        chunks[-1].append(leaf)
+        if leaf[0] < 8:                  # a chunk ends after a leaf starting below 8
+            chunks.append([])
+    return tree([tree(c) for c in chunks if c])
 
 
 def test_merkle_index_matches_a_second_implementation() -> None:
@@ -170,9 +175,9 @@ def test_merkle_index_matches_a_second_implementation() -> None:
     state: dict[bytes, bytes] = {}
     index = MerkleIndex()
     assert index.root() == EMPTY_ROOT == _naive_root([])
-    for _ in range(60):
+    for step in range(150):
         changes: dict[bytes, bytes | None] = {}
-        for _ in range(rng.randrange(1, 12)):
+        for _ in range(rng.randrange(1, 12 if step % 10 else 400)):
             k = rng.randbytes(rng.randrange(1, 4))
             changes[k] = None if rng.random() < 0.3 else rng.randbytes(rng.randrange(0, 9))
         new = dict(state)
@@ -186,6 +191,9 @@ def test_merkle_index_matches_a_second_implementation() -> None:
         index.apply(changes)
         state = new
         assert index.root() == want == state_root(state.items())
+        if step % 25 == 0:
+            assert MerkleIndex(state.items()).root() == want   # built from scratch
+    assert len(state) > 300           # chunking was exercised
     assert leaf_hash(b"ab", b"c") != leaf_hash(b"a", b"bc")
 
 
