@@ -96,6 +96,7 @@ bench: build apt contracts
 	$(PY) benches/bench_vm.py --frames $(BENCH_FRAMES) --repeats 3 --write
 	$(PY) benches/bench_sandbox.py --write
 	$(PY) benches/bench_api.py --write
+	$(PY) benches/bench_gas.py --write
 	@if [ -f benches/bench_aio.py ]; then $(PY) benches/bench_aio.py --write; fi
 	$(MAKE) --no-print-directory peers || echo "make peers failed: bench_peers.py reports what is missing"
 	$(PY) benches/bench_peers.py --write
