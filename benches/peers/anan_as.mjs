@@ -1,48 +1,45 @@
-// Runs JAM v0.4 JSON vectors (or a timing loop) on @fluffylabs/anan-as (release-mini)
-// and prints one JSON line: {"passed": N, "failed": M, "failures": [...], "seconds": S}.
-//   node anan_as.mjs vectors DIR
-//   node anan_as.mjs loop PROGRAM_HEX GAS        (runs one program until it stops)
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+// @fluffylabs/anan-as (its release-mini WebAssembly build) on the JAM v0.4 vectors or a timing loop.
+//   node anan_as.mjs vectors DIR [SKIP]                 JSON lines: raw final states, then {"seconds": S}
+//   node anan_as.mjs loop PROGRAM_HEX GAS [REPEATS]     runs one raw JAM program until it stops
+// bench_peers.py checks the raw results (vectors.mjs says what is printed).
 import * as pvm from "@fluffylabs/anan-as/release-mini";
+import { runVectors, timeLoop } from "./vectors.mjs";
 
 console.warn = () => {}; // the library's "Run out of pages" notices
 
-const STATUS = { 0: "halt", 1: "panic", 2: "page-fault", 3: "host", 4: "out-of-gas" };
 const GENERIC = 0, NO_METADATA = 1;
 
-function run(v, gas) {
+function prepare(v) {
   const pages = v["initial-page-map"].map((p) => ({ address: p.address, length: p.length, access: p["is-writable"] ? 2 : 1 }));
   const chunks = v["initial-memory"].map((c) => ({ address: c.address, data: c.contents }));
   const regs = v["initial-regs"].map((r) => BigInt(r));
-  const prog = pvm.prepareProgram(GENERIC, NO_METADATA, v.program, regs, pages, chunks, [], 0);
-  return pvm.runProgram(prog, BigInt(gas), v["initial-pc"], false, false, true);
+  return pvm.prepareProgram(GENERIC, NO_METADATA, v.program, regs, pages, chunks, [], 0);
 }
 
-const [mode, arg, gasArg] = process.argv.slice(2);
+const [mode, arg, third, fourth] = process.argv.slice(2);
 if (mode === "vectors") {
-  let passed = 0; const failures = [];
-  const t0 = process.hrtime.bigint();
-  for (const f of readdirSync(arg).filter((x) => x.endsWith(".json")).sort()) {
-    // u64 registers do not fit a JS number: read long integers as strings
-    const text = readFileSync(join(arg, f), "utf8").replace(/([:\[,]\s*)(\d{16,})/g, '$1"$2"');
-    const v = JSON.parse(text);
-    let ok = false;
+  runVectors(arg, (v) => {
+    // pvmStart/pvmResume keep the instance alive so that its memory can be read back
+    const id = pvm.pvmStart(prepare(v), false);
     try {
-      const out = run(v, v["initial-gas"]);
-      ok = STATUS[out.status] === v["expected-status"] && out.pc === v["expected-pc"] &&
-        BigInt(out.gas) === BigInt(v["expected-gas"]) &&
-        out.registers.every((r, i) => BigInt(r) === BigInt(v["expected-regs"][i]));
-    } catch (e) { ok = false; }
-    if (ok) passed++; else failures.push(v.name);
-  }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(JSON.stringify({ passed, failed: failures.length, failures, seconds }));
+      const out = pvm.pvmResume(id, BigInt(v["initial-gas"]), v["initial-pc"], false);
+      if (out === null) throw new Error("pvmResume returned null");
+      const mem = new Map(v["initial-page-map"].map((p) => [p.address, pvm.pvmReadMemory(id, p.address, p.length)]));
+      return { status: out.status, pc: out.pc, gas: out.gas, regs: out.registers,
+        fault: out.status === 2 ? out.exitCode : null, read: (a) => mem.get(a) };
+    } finally {
+      pvm.pvmDestroy(id);
+    }
+  }, Number(third ?? 0));
 } else if (mode === "loop") {
-  const program = Array.from(Buffer.from(arg, "hex"));
-  const v = { program, "initial-regs": Array(13).fill(0), "initial-pc": 0, "initial-page-map": [], "initial-memory": [] };
-  const t0 = process.hrtime.bigint();
-  const out = run(v, gasArg);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(JSON.stringify({ status: STATUS[out.status], gas: String(out.gas), pc: out.pc, seconds, registers: out.registers.map(String) }));
+  const v = { program: Array.from(Buffer.from(arg, "hex")), "initial-regs": Array(13).fill(0),
+    "initial-page-map": [], "initial-memory": [] };
+  timeLoop(() => prepare(v), (p) => {
+    const out = pvm.runProgram(p, BigInt(third), 0, false, false, false);
+    pvm.__collect(); // release-mini: the caller collects garbage between runs
+    return { status: out.status, pc: out.pc, gas: out.gas, regs: out.registers };
+  }, Number(fourth ?? 1));
+} else {
+  console.error("usage: node anan_as.mjs vectors DIR [SKIP] | loop PROGRAM_HEX GAS [REPEATS]");
+  process.exit(2);
 }
