@@ -26,12 +26,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chain_sim.chain import Chain, ChainError, replay
-from chain_sim.db import DBError
-from chain_sim.keys import ss58
-from chain_sim.workload import BlockSummary, Workload, WorkloadError
+# chain_sim's modules (and pycryptodome, sr25519, scalecodec behind them) are only
+# imported when a chain command runs: building pvm-exec's parser stays light.
+if TYPE_CHECKING:
+    from chain_sim.chain import Chain
+    from chain_sim.workload import BlockSummary
 
 BACKENDS = ("interpreter", "jit")
 
@@ -41,6 +42,9 @@ def _sandbox(value: str) -> str | None:
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Chain:
+    from chain_sim.chain import Chain
+    from chain_sim.workload import Workload
+
     path = Path(args.db)
     backend = getattr(args, "backend", "jit")
     sandbox = _sandbox(getattr(args, "sandbox", "auto"))
@@ -77,6 +81,9 @@ class Progress:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from chain_sim.chain import Chain
+    from chain_sim.workload import Workload
+
     path = Path(args.db)
     if path.exists():
         if not args.force:
@@ -92,6 +99,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from chain_sim.workload import Workload
+
     with _open(args, create=True) as chain:
         wl = Workload(chain, users=args.users, txs_per_block=args.txs_per_block)
         start = chain.head_number
@@ -128,6 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from chain_sim.chain import Chain
+    from chain_sim.keys import ss58
+
     with Chain.open(args.db, sandbox=None) as chain:
         head = chain.head
         info: dict[str, Any] = {
@@ -152,6 +164,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from chain_sim.chain import Chain, replay
+
     with Chain.open(args.db, sandbox=None) as chain:
         sandbox = _sandbox(args.sandbox)
         last = args.to if args.to is not None else chain.head_number
@@ -223,6 +237,10 @@ def add_chain_parser(sub: Any) -> None:
 def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """``fn`` with chain errors turned into a message and exit status 1."""
     def run(args: argparse.Namespace) -> int:
+        from chain_sim.chain import ChainError
+        from chain_sim.db import DBError
+        from chain_sim.workload import WorkloadError
+
         try:
             return fn(args)
         except (ChainError, DBError, WorkloadError) as exc:
