@@ -109,6 +109,7 @@ RUN_FOREVER = """
     print("started", flush=True)
     while True:
         wl.run(1, 5)
+        print("block", chain.head_number, flush=True)
 """
 
 
@@ -121,7 +122,8 @@ def test_killed_at_random_times(tmp_path: Path, contracts: Contracts) -> None:
         proc = _child(RUN_FOREVER, str(path))
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "started", proc.stderr
-        time.sleep(rng.uniform(0.2, 0.8))
+        assert proc.stdout.readline().startswith("block")   # it makes progress, then
+        time.sleep(rng.uniform(0.0, 0.5))                   # dies at a random moment
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         chain = Chain.open(path, backend="interpreter", sandbox=None)
