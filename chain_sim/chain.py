@@ -281,11 +281,10 @@ class Chain:
             raise BlockError(f"block {hd.number}: gas limit {hd.gas_limit} != "
                              f"{self.genesis.block_gas_limit}")
         try:
-            included, receipts, _, gas = self._execute(parent, list(block.extrinsics),
-                                                       hd.timestamp, hd.author, strict=True)
+            _, receipts, _, gas = self._execute(parent, list(block.extrinsics),
+                                                hd.timestamp, hd.author, strict=True)
         except InvalidTransaction as exc:
             raise BlockError(f"block {hd.number}: {exc}") from None
-        del included
         self._seal(parent, list(block.extrinsics), receipts, hd.timestamp, hd.author, gas,
                    expect=hd)
 
@@ -329,7 +328,7 @@ class Chain:
               expect: Header | None = None) -> Block:
         state = self.state
         try:
-            changes = state.changes()
+            changes, undo = state.changes()
             header = Header(parent.hash, parent.number + 1, self.db.index.root(changes),
                             extrinsics_root(extrinsics), receipts_root(receipts), timestamp,
                             self.genesis.block_gas_limit, gas_used, author)
@@ -339,7 +338,6 @@ class Chain:
                          for name in ("state_root", "extrinsics_root", "receipts_root",
                                       "gas_used") if getattr(expect, name) != getattr(header, name)]
                 raise BlockError(f"block {header.number} does not verify: " + "; ".join(diffs))
-            undo = {k: self.db.get(k) for k in changes}
             stored = StoredBlock(header.number, header.hash, header.encode(),
                                  encode_body(extrinsics), encode_receipts(receipts))
             self.db.commit_block(stored, changes, undo)
@@ -415,11 +413,12 @@ class Chain:
                 state.revert(snap)
                 bump()
                 return Receipt(Outcome.FAILED, gas, 0, error=f"CodeRejected: {exc}")
-            failure = self._settle_deposits(signer, call.storage_deposit_limit, snap, bump)
+            failure, deposit = self._settle_deposits(signer, call.storage_deposit_limit, snap,
+                                                     bump)
             if failure is not None:
                 return Receipt(Outcome.FAILED, gas, 0, error=failure)
             return Receipt(Outcome.SUCCESS, gas, 0, code_hash=uploaded,
-                           storage_deposit=self._charged)
+                           storage_deposit=deposit)
 
         code_hash: bytes | None = None
         try:
@@ -443,20 +442,19 @@ class Chain:
             outcome = Outcome.REVERTED if result.reverted else Outcome.FAILED
             return Receipt(outcome, gas, 0, error=result.error, output=result.data)
         limit = call.storage_deposit_limit
-        failure = self._settle_deposits(signer, limit, snap, bump)
+        failure, deposit = self._settle_deposits(signer, limit, snap, bump)
         if failure is not None:
             return Receipt(Outcome.FAILED, gas, 0, error=failure)
         return Receipt(Outcome.SUCCESS, gas, 0, result.events, None, result.data,
-                       self._charged,
+                       deposit,
                        result.address if not isinstance(call, ContractCall) else None,
                        code_hash)
 
-    _charged = 0
-
     def _settle_deposits(self, payer: bytes, limit: int, snap: int,
-                         bump: Callable[[], None]) -> str | None:
-        """Charges (or refunds) the storage deposits of this transaction; on failure
-        reverts to ``snap`` (re-applying the nonce bump) and names the error."""
+                         bump: Callable[[], None]) -> tuple[str | None, int]:
+        """Charges (or refunds) the storage deposits of this transaction; returns
+        ``(None, net deposit charged)``, or on failure reverts to ``snap`` (re-applying
+        the nonce bump) and returns ``(error, 0)``."""
         fees = self.fees
         state = self.state
         charge = 0
@@ -486,18 +484,16 @@ class Chain:
             charge += want
             code_updates.append((code_hash, CodeInfo(ci.owner, want, ci.code_len)))
         net = charge - refund
-        self._charged = net
-        if net > limit:
-            state.revert(snap)
-            bump()
-            self._charged = 0
-            return f"StorageDepositLimitExhausted: needs {net}, limit {limit}"
         _, free = state.account_info(payer)
-        if free + refund < charge:
+        failure = None
+        if net > limit:
+            failure = f"StorageDepositLimitExhausted: needs {net}, limit {limit}"
+        elif free + refund < charge:
+            failure = f"StorageDepositNotEnoughFunds: needs {charge}, has {free + refund}"
+        if failure is not None:
             state.revert(snap)
             bump()
-            self._charged = 0
-            return f"StorageDepositNotEnoughFunds: needs {charge}, has {free + refund}"
+            return failure, 0
         for address, info in updates:
             state.set_stored_contract(address, info)
         for code_hash, ci in code_updates:
@@ -506,7 +502,7 @@ class Chain:
         state.usage.clear()
         state.released.clear()
         state.new_code.clear()
-        return None
+        return None, net
 
     # ---- verification ----
     def verify(self, first: int = 1, last: int | None = None, *,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain_sim import scale as S
-from chain_sim.codec import h, hx
+from chain_sim.codec import hx
 from chain_sim.keys import Account, verify
 from chain_sim.storage_keys import blake2_256
 
@@ -174,25 +174,6 @@ def call_to_scale(call: Call) -> dict[str, Any]:
                          "storage_deposit_limit": call.storage_deposit_limit,
                          "data": hx(call.data)}}
     raise TypeError(f"not a call: {call!r}")
-
-
-def call_from_scale(value: Any) -> Call:
-    (name, a), = value.items()
-    if name == "transfer":
-        return Transfer(h(a["dest"]), a["value"])
-    if name == "upload_code":
-        return UploadCode(h(a["code"]), a["storage_deposit_limit"])
-    salt = None if a.get("salt") is None else h(a["salt"])
-    if name == "instantiate":
-        return Instantiate(h(a["code_hash"]), h(a["data"]), a["value"], a["gas_limit"],
-                           a["storage_deposit_limit"], salt)
-    if name == "instantiate_with_code":
-        return InstantiateWithCode(h(a["code"]), h(a["data"]), a["value"], a["gas_limit"],
-                                   a["storage_deposit_limit"], salt)
-    if name == "call":
-        return ContractCall(h(a["dest"]), h(a["data"]), a["value"], a["gas_limit"],
-                            a["storage_deposit_limit"])
-    raise InvalidTransaction(f"unknown call {name!r}")
 
 
 @dataclass(frozen=True)

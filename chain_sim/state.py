@@ -14,7 +14,7 @@ reach the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,13 @@ from chain_sim import scale as S
 from chain_sim import storage_keys as K
 from chain_sim.db import ChainDB
 from chain_sim.keys import fallback_account_id
-from executor.revive.state import BlockContext, ContractInfo, Event, StorageKey
+from executor.revive.state import (
+    BlockContext,
+    ContractInfo,
+    Event,
+    JournaledState,
+    StorageKey,
+)
 
 _MISSING: Any = object()
 _U128 = (1 << 128) - 1
@@ -85,7 +91,7 @@ class CodeInfo:
         return info
 
 
-class ChainState:
+class ChainState(JournaledState):
     """A :class:`executor.revive.State` over a :class:`~chain_sim.db.ChainDB`.
 
     ``block_hash`` answers the ``block_hash`` host function for committed blocks."""
@@ -97,11 +103,11 @@ class ChainState:
         self._block = BlockContext()
         self.overlay: dict[bytes, bytes | None] = {}
         self._journal: list[Callable[[], None]] = []
-        self._transient: dict[tuple[bytes, StorageKey], bytes] = {}
+        self.transient_map: dict[tuple[bytes, StorageKey], bytes] = {}
         self._transient_bytes = 0
-        self._events: list[Event] = []
-        # storage use per contract in this block (items, bytes), folded into
-        # the contract info by settle_usage()
+        self.event_log: list[Event] = []
+        # storage use per contract in this transaction (items, bytes), folded into
+        # the contract info when the chain settles deposits
         self.usage: dict[bytes, tuple[int, int]] = {}
         # deposits held by contracts removed in this transaction
         self.released: dict[bytes, int] = {}
@@ -117,6 +123,8 @@ class ChainState:
         return self.db.get(key)
 
     def put(self, key: bytes, value: bytes | None) -> None:
+        """Writes ``key`` in the overlay (``None``: a deletion, kept as a tombstone so
+        it hides the committed value -- unlike ``_put``, which removes the entry)."""
         overlay = self.overlay
         old = overlay.get(key, _MISSING)
         overlay[key] = value
@@ -138,56 +146,31 @@ class ChainState:
             if v is not None:
                 yield k, v
 
-    def changes(self) -> dict[bytes, bytes | None]:
-        """The block's writes that differ from the state it started from."""
-        out: dict[bytes, bytes | None] = {}
+    def changes(self) -> tuple[dict[bytes, bytes | None], dict[bytes, bytes | None]]:
+        """The block's writes that differ from the state it started from, and the
+        values they replace (``None``: absent) -- what the block commits and its
+        undo record."""
+        changes: dict[bytes, bytes | None] = {}
+        undo: dict[bytes, bytes | None] = {}
         for k, v in self.overlay.items():
-            if v != self.db.get(k):
-                out[k] = v
-        return out
+            old = self.db.get(k)
+            if v != old:
+                changes[k] = v
+                undo[k] = old
+        return changes, undo
 
     def reset(self) -> None:
         """Drops everything not committed (a new block starts)."""
         self.overlay.clear()
         self._journal.clear()
-        self._transient.clear()
+        self.transient_map.clear()
         self._transient_bytes = 0
-        self._events.clear()
+        self.event_log.clear()
         self.usage.clear()
         self.released.clear()
         self.new_code.clear()
 
-    # ---- snapshots ----
-    def snapshot(self) -> int:
-        return len(self._journal)
-
-    def revert(self, snapshot: int) -> None:
-        journal = self._journal
-        if not 0 <= snapshot <= len(journal):
-            raise ValueError(f"unknown snapshot {snapshot} (journal has {len(journal)} entries)")
-        while len(journal) > snapshot:
-            journal.pop()()
-
-    def commit(self, snapshot: int) -> None:
-        if not 0 <= snapshot <= len(self._journal):
-            raise ValueError(f"unknown snapshot {snapshot}")
-
-    def _undo(self, fn: Callable[[], None]) -> None:
-        self._journal.append(fn)
-
     # ---- block ----
-    @property
-    def block(self) -> BlockContext:
-        return self._block
-
-    def set_block(self, block: BlockContext) -> None:
-        old = self._block
-        self._block = block
-
-        def undo() -> None:
-            self._block = old
-        self._undo(undo)
-
     def block_hash(self, number: int) -> bytes:
         got = self._block_hash(number) if self._block_hash is not None else None
         return got if got is not None else bytes(32)
@@ -246,7 +229,7 @@ class ChainState:
             self.put(K.code_key(code_hash), bytes(blob))
             self.put(K.code_info_key(code_hash),
                      CodeInfo(self.code_uploader, 0, len(blob)).encode())
-            self._jset(self.new_code, code_hash, len(blob))
+            self._put(self.new_code, code_hash, len(blob))
 
     def code_info(self, code_hash: bytes) -> CodeInfo | None:
         raw = self.get(K.code_info_key(code_hash))
@@ -271,8 +254,8 @@ class ChainState:
         if info is None:
             self.set_stored_contract(address, None)
             if old is not None:   # settle_usage() refunds what it held
-                self._jset(self.released, address, self.released.get(address, 0) + old.deposit)
-                self._jset(self.usage, address, None)
+                self._put(self.released, address, self.released.get(address, 0) + old.deposit)
+                self._put(self.usage, address, None)
             return
         base = old if old is not None and old.code_hash == info.code_hash else None
         new = StoredContract(info.code_hash,
@@ -301,22 +284,7 @@ class ChainState:
 
     def _add_usage(self, address: bytes, d_items: int, d_bytes: int) -> None:
         items, nbytes = self.usage.get(address, (0, 0))
-        self._jset(self.usage, address, (items + d_items, nbytes + d_bytes))
-
-    def _jset(self, d: dict[Any, Any], key: Any, value: Any) -> None:
-        """``d[key] = value`` (``None`` deletes), journaled."""
-        old = d.get(key, _MISSING)
-        if value is None:
-            d.pop(key, None)
-        else:
-            d[key] = value
-
-        def undo() -> None:
-            if old is _MISSING:
-                d.pop(key, None)
-            else:
-                d[key] = old
-        self._undo(undo)
+        self._put(self.usage, address, (items + d_items, nbytes + d_bytes))
 
     def clear_storage_of(self, address: bytes) -> None:
         """Deletes the contract's slots (``terminate``; the deposit they held is
@@ -324,50 +292,4 @@ class ChainState:
         for skey, _ in list(self.scan(K.contract_storage_prefix(address))):
             self.put(skey, None)
         if address in self.usage:
-            self._jset(self.usage, address, None)
-
-    def transient(self, address: bytes, key: StorageKey) -> bytes | None:
-        return self._transient.get((address, key))
-
-    def set_transient(self, address: bytes, key: StorageKey,
-                      value: bytes | None) -> bytes | None:
-        t = self._transient
-        k = (address, key)
-        old = t.get(k)
-        if value is None:
-            t.pop(k, None)
-        else:
-            t[k] = bytes(value)
-        delta = (0 if value is None else len(key.key) + len(value)) - (
-            0 if old is None else len(key.key) + len(old))
-        self._transient_bytes += delta
-
-        def undo() -> None:
-            if old is None:
-                t.pop(k, None)
-            else:
-                t[k] = old
-            self._transient_bytes -= delta
-        self._undo(undo)
-        return old
-
-    def transient_size(self) -> int:
-        return self._transient_bytes
-
-    def clear_transient(self) -> None:
-        self._transient.clear()
-        self._transient_bytes = 0
-
-    # ---- events ----
-    def emit(self, event: Event) -> None:
-        log = self._events
-        log.append(event)
-        n = len(log) - 1
-
-        def undo() -> None:
-            del log[n:]
-        self._undo(undo)
-
-    @property
-    def events(self) -> Sequence[Event]:
-        return self._events
+            self._put(self.usage, address, None)

@@ -125,24 +125,17 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
-@dataclass
-class InMemoryState:
-    """A :class:`State` in Python dictionaries with an undo journal.
+class JournaledState:
+    """What the :class:`State` implementations here share: one undo journal (a snapshot
+    is its length, so snapshots nest and reverting to one also drops every later one),
+    the block context, transient storage and events, all in memory.  Subclasses provide
+    ``_journal``, ``_block``, ``transient_map``, ``_transient_bytes`` and ``event_log``."""
 
-    Every write appends an undo action to one journal; a snapshot is the journal length,
-    so snapshots nest and reverting to one also drops every later one."""
-
-    _block: BlockContext = field(default_factory=BlockContext)
-    block_hashes: dict[int, bytes] = field(default_factory=dict)
-    balances: dict[bytes, int] = field(default_factory=dict)
-    nonces: dict[bytes, int] = field(default_factory=dict)
-    codes: dict[bytes, bytes] = field(default_factory=dict)
-    contracts: dict[bytes, ContractInfo] = field(default_factory=dict)
-    storage_map: dict[tuple[bytes, StorageKey], bytes] = field(default_factory=dict)
-    transient_map: dict[tuple[bytes, StorageKey], bytes] = field(default_factory=dict)
-    event_log: list[Event] = field(default_factory=list)
-    _journal: list[Callable[[], None]] = field(default_factory=list)
-    _transient_bytes: int = 0
+    _journal: list[Callable[[], None]]
+    _block: BlockContext
+    transient_map: dict[tuple[bytes, StorageKey], bytes]
+    _transient_bytes: int
+    event_log: list[Event]
 
     # ---- journal ----
     def _put(self, d: dict[_K, _V], key: _K, value: _V | None) -> _V | None:
@@ -192,6 +185,69 @@ class InMemoryState:
             self._block = old
         self._journal.append(undo)
 
+    # ---- transient storage ----
+    def transient(self, address: bytes, key: StorageKey) -> bytes | None:
+        return self.transient_map.get((address, key))
+
+    def set_transient(self, address: bytes, key: StorageKey,
+                      value: bytes | None) -> bytes | None:
+        old = self._put(self.transient_map, (address, key), value)
+        delta = (0 if value is None else len(key.key) + len(value)) - (
+            0 if old is None else len(key.key) + len(old))
+        self._add_transient_bytes(delta)
+        return old
+
+    def _add_transient_bytes(self, delta: int) -> None:
+        if not delta:
+            return
+        self._transient_bytes += delta
+
+        def undo() -> None:
+            self._transient_bytes -= delta
+        self._journal.append(undo)
+
+    def transient_size(self) -> int:
+        return self._transient_bytes
+
+    def clear_transient(self) -> None:
+        for address, key in list(self.transient_map):
+            self.set_transient(address, key, None)
+
+    # ---- events ----
+    def emit(self, event: Event) -> None:
+        log = self.event_log
+        log.append(event)
+        n = len(log) - 1
+
+        def undo() -> None:
+            del log[n:]
+        self._journal.append(undo)
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self.event_log
+
+
+@dataclass
+class InMemoryState(JournaledState):
+    """A :class:`State` in Python dictionaries with an undo journal.
+
+    Every write appends an undo action to one journal; a snapshot is the journal length,
+    so snapshots nest and reverting to one also drops every later one."""
+
+    _block: BlockContext = field(default_factory=BlockContext)
+    block_hashes: dict[int, bytes] = field(default_factory=dict)
+    balances: dict[bytes, int] = field(default_factory=dict)
+    nonces: dict[bytes, int] = field(default_factory=dict)
+    codes: dict[bytes, bytes] = field(default_factory=dict)
+    contracts: dict[bytes, ContractInfo] = field(default_factory=dict)
+    storage_map: dict[tuple[bytes, StorageKey], bytes] = field(default_factory=dict)
+    transient_map: dict[tuple[bytes, StorageKey], bytes] = field(default_factory=dict)
+    event_log: list[Event] = field(default_factory=list)
+    _journal: list[Callable[[], None]] = field(default_factory=list)
+    _transient_bytes: int = 0
+
+    # ---- block ----
     def block_hash(self, number: int) -> bytes:
         return self.block_hashes.get(number) or default_block_hash(number)
 
@@ -237,44 +293,3 @@ class InMemoryState:
     def clear_storage_of(self, address: bytes) -> None:
         for owner, key in [k for k in self.storage_map if k[0] == address]:
             self.set_storage(owner, key, None)
-
-    def transient(self, address: bytes, key: StorageKey) -> bytes | None:
-        return self.transient_map.get((address, key))
-
-    def set_transient(self, address: bytes, key: StorageKey,
-                      value: bytes | None) -> bytes | None:
-        old = self._put(self.transient_map, (address, key), value)
-        delta = (0 if value is None else len(key.key) + len(value)) - (
-            0 if old is None else len(key.key) + len(old))
-        self._add_transient_bytes(delta)
-        return old
-
-    def _add_transient_bytes(self, delta: int) -> None:
-        if not delta:
-            return
-        self._transient_bytes += delta
-
-        def undo() -> None:
-            self._transient_bytes -= delta
-        self._journal.append(undo)
-
-    def transient_size(self) -> int:
-        return self._transient_bytes
-
-    def clear_transient(self) -> None:
-        for address, key in list(self.transient_map):
-            self.set_transient(address, key, None)
-
-    # ---- events ----
-    def emit(self, event: Event) -> None:
-        log = self.event_log
-        log.append(event)
-        n = len(log) - 1
-
-        def undo() -> None:
-            del log[n:]
-        self._journal.append(undo)
-
-    @property
-    def events(self) -> Sequence[Event]:
-        return self.event_log
