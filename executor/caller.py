@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
+_ZEROS = bytes(1 << 16)
 
 _FAST_METHODS = ("run", "reg", "set_reg", "gas", "program_counter", "next_program_counter")
 
@@ -216,6 +217,23 @@ class Caller:
         self._check(address, n, True)
         if n:
             self._raw.write_memory(address, bytes(data))
+
+    def write_memory_padded(self, address: int, data: bytes | bytearray | memoryview,
+                            length: int) -> None:
+        """Writes ``data`` then zeros up to ``length`` bytes in all (``data`` longer than
+        ``length`` is cut).  The whole range is checked first; the zeros are written
+        from one fixed-size buffer, so the host never allocates ``length`` bytes."""
+        self._check(address, length, True)
+        head = memoryview(data)[:length]
+        n = len(head)
+        if n:
+            self._raw.write_memory(address, bytes(head))
+        pos = address + n
+        end = address + length
+        while pos < end:
+            step = min(end - pos, len(_ZEROS))
+            self._raw.write_memory(pos, _ZEROS if step == len(_ZEROS) else _ZEROS[:step])
+            pos += step
 
     def memory_view(self, address: int, length: int) -> memoryview:
         """A zero-copy view of readable guest memory (valid during the host call)."""

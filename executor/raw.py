@@ -158,6 +158,17 @@ _BACKEND_IDS = {"interpreter": 0, "jit": 1}
 def _inaccessible(address: int, length: int) -> str:
     return f"memory at 0x{address:x}..0x{address + length:x} is not accessible"
 
+
+def _check_range(address: int, length: int) -> None:
+    """Guest addresses are 32-bit: a range must lie inside the 4 GiB address space
+    (checked before any allocation, so no MemoryError/OverflowError escapes)."""
+    if not isinstance(address, int) or not isinstance(length, int):
+        raise ExecutionError(f"memory range must be ints, not {type(address).__name__}/"
+                             f"{type(length).__name__}")
+    if not 0 <= length < 1 << 32 or not 0 <= address < 1 << 32 or address + length > 1 << 32:
+        raise ExecutionError(f"bad memory range 0x{address:x}+0x{length:x}: guest memory is "
+                             f"the 32-bit address space")
+
 _PERM = {"none": 0, "r": 1, "ro": 1, "read": 1, "rw": 2, "write": 2}
 
 
@@ -319,27 +330,32 @@ class RawInstance:
 
     # ---- memory ----
     def read_memory(self, address: int, length: int) -> bytes:
-        if length < 0 or not 0 <= address < 1 << 32:
-            raise ExecutionError(f"bad memory range 0x{address:x}+{length}")
-        buf = ffi.new("uint8_t[]", max(length, 1))
-        if lib.pvm_instance_read(self._ptr, address, buf, length) != 0:
+        """``length`` bytes at ``address``.  The range is checked before anything is
+        allocated, so an absurd length costs nothing but an :class:`ExecutionError`."""
+        _check_range(address, length)
+        if not length:
+            return b""
+        if not lib.pvm_instance_is_accessible(self._ptr, address, length, 0):
+            raise ExecutionError(_inaccessible(address, length))
+        buf = ffi.new("uint8_t[]", length)
+        if lib.pvm_instance_read(self._ptr, address, buf, length) != 0:  # pragma: no cover
             raise ExecutionError(_inaccessible(address, length))
         return bytes(ffi.buffer(buf, length))
 
     def write_memory(self, address: int, data: bytes) -> None:
-        if not 0 <= address < 1 << 32:
-            raise ExecutionError(f"bad address 0x{address:x}")
+        _check_range(address, len(data))
         if lib.pvm_instance_write(self._ptr, address, data, len(data)) != 0:
-            raise ExecutionError(
-                f"memory at 0x{address:x}..0x{address + len(data):x} is not accessible")
+            raise ExecutionError(_inaccessible(address, len(data)))
 
     def is_memory_accessible(self, address: int, length: int, *, write: bool = False) -> bool:
-        if length < 0 or not 0 <= address < 1 << 32:
+        if not 0 <= length < 1 << 32 or not 0 <= address < 1 << 32 or \
+                address + length > 1 << 32:
             return False
         return bool(lib.pvm_instance_is_accessible(self._ptr, address, length, int(write)))
 
     def memory_view(self, address: int, length: int) -> memoryview:
         """A zero-copy view of accessible guest memory (valid while the instance lives)."""
+        _check_range(address, length)
         if not self.is_memory_accessible(address, length):
             raise ExecutionError(_inaccessible(address, length))
         return memoryview(ffi.buffer(self._base + address, length))

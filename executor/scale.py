@@ -47,8 +47,35 @@ def _runtime() -> Any:
         rt = RuntimeConfigurationObject()
         rt.type_registry["types"]["bytes"] = RawBytes
         rt.type_registry["types"]["fixedlengtharray"] = ByteArray
+        from scalecodec import types as sct
+
+        for key, base in (("vec", sct.Vec), ("boundedvec", sct.BoundedVec),
+                          ("btreeset", sct.BTreeSet), ("btreemap", sct.BTreeMap),
+                          ("hashmap", sct.HashMap)):
+            rt.type_registry["types"][key] = _bounded_collection(base)
         _RUNTIME = rt
     return _RUNTIME
+
+
+def _bounded_collection(base: Any) -> Any:
+    """``base`` (a scalecodec collection) whose element count may not exceed the
+    bytes left to decode.  Every element of a non-empty type takes at least one
+    byte, so this only rejects counts that cannot be satisfied -- and a count of
+    zero-sized elements (``Vec<()>``), which would otherwise make the host build a
+    list of up to 2**30 entries out of five guest bytes."""
+
+    class Bounded(base):  # type: ignore[misc]
+        def process(self) -> Any:
+            start = self.data.offset
+            count = self.process_type("Compact<u32>").value
+            left = len(self.data.data) - self.data.offset
+            if count > left:
+                raise ValueError(f"a collection of {count} elements with {left} bytes left")
+            self.data.offset = start
+            return super().process()
+
+    Bounded.__name__ = base.__name__
+    return Bounded
 
 
 class ScaleType:

@@ -106,7 +106,8 @@ def write_u256(c: Caller, ptr: int, value: int) -> None:
     c.write_memory(ptr, value.to_bytes(32, "little"))
 
 
-def write_output(c: Caller, f: Frame, out_ptr: int, out_len_ptr: int, data: bytes, *,
+def write_output(c: Caller, f: Frame, out_ptr: int, out_len_ptr: int,
+                 data: bytes | memoryview, *,
                  skip_sentinel: bool) -> None:
     """The variable-output convention (spec 1.9): capacity in ``*out_len_ptr``, the
     data truncated to it, the length written back.  With ``skip_sentinel`` an
@@ -258,7 +259,9 @@ def call_data_copy(c: Caller, f: Frame) -> None:
     costs = rt(f).costs
     charge(c, costs.copy + costs.copy_bytes(out_len))
     data = own_input(f)
-    c.write_memory(out_ptr, data[offset:offset + out_len].ljust(out_len, b"\0"))
+    # the destination is checked before anything is copied; zeros past the input are
+    # written without building an out_len-sized buffer (issue 19, item 5)
+    c.write_memory_padded(out_ptr, memoryview(data)[offset:offset + out_len], out_len)
 
 
 @host("return_data_size")
@@ -274,7 +277,8 @@ def return_data_copy(c: Caller, f: Frame) -> None:
     data = f.last_output
     if offset > len(data):
         raise ExecError(E.OUT_OF_BOUNDS, f"return data offset {offset} > {len(data)}")
-    write_output(c, f, out_ptr, out_len_ptr, data[offset:], skip_sentinel=False)
+    # a view, not a copy: the guest pays per byte written, not per byte of return data
+    write_output(c, f, out_ptr, out_len_ptr, memoryview(data)[offset:], skip_sentinel=False)
 
 
 @host("seal_return")
