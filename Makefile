@@ -13,7 +13,7 @@ ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/tes
   tests/sandbox/test_faults.py tests/sandbox/test_conformance.py tests/sandbox/test_isolation.py
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
 
-.PHONY: all setup build build-testing contracts demo test test-fast test-asan lint typecheck bench peers clean apt
+.PHONY: all setup build build-testing build-asan contracts demo test test-fast test-asan fuzz lint typecheck bench peers clean apt
 
 all: build
 
@@ -77,17 +77,32 @@ build-testing: $(VENV)/.stamp-build
 test-fast: build
 	$(VENV)/bin/pytest -q -x -p no:cacheprovider -m "not slow"
 
-# The same tests against a build with AddressSanitizer and UBSan.
-test-asan: $(VENV)/.stamp-build apt
+# The C core built with AddressSanitizer and UBSan (in build-asan/).
+build-asan: $(VENV)/.stamp-build
 	rm -rf build-asan && mkdir -p build-asan
 	cd build-asan && PVM_NATIVE_MODULE=_pvm_native_asan \
 	PVM_EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1" \
 	PVM_EXTRA_LDFLAGS="-fsanitize=address,undefined" \
 	  ../$(PY) -c "import sys; sys.path.insert(0, '..'); from executor._build_native import ffibuilder; ffibuilder.compile(verbose=False)"
+
+# The same tests against a build with AddressSanitizer and UBSan.
+test-asan: build-asan apt
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:handle_segv=0:handle_sigbus=0 \
 	PVM_NATIVE_MODULE=_pvm_native_asan PYTHONPATH=build-asan \
 	  $(VENV)/bin/pytest -q -p no:cacheprovider -m "not slow" $(ASAN_TESTS)
+
+# Fuzz campaigns (not CI): the blob-mutation fuzzer and the chain_sim extrinsic/block
+# fuzzer, each for FUZZ_SECONDS on the normal build and again on the ASan/UBSan build
+# (4 x FUZZ_SECONDS in all, one core).  Each prints inputs tried and the crashes, hangs
+# and foreign exceptions found, and fails if there is any; findings go to FUZZ_OUT.
+FUZZ_SECONDS ?= 300
+FUZZ_OUT ?= /tmp/pvm-fuzz
+fuzz: build contracts build-asan
+	$(PY) tools/fuzz_blob.py --seconds $(FUZZ_SECONDS) --jobs 1 --chunk 2000 --out $(FUZZ_OUT)/blob
+	$(PY) tools/fuzz_blob.py --seconds $(FUZZ_SECONDS) --jobs 1 --chunk 500 --out $(FUZZ_OUT)/blob-asan --asan
+	$(PY) tools/fuzz_extrinsic.py --seconds $(FUZZ_SECONDS) --out $(FUZZ_OUT)/extrinsic
+	$(PY) tools/fuzz_extrinsic.py --seconds $(FUZZ_SECONDS) --out $(FUZZ_OUT)/extrinsic-asan --asan
 
 # Benchmarks: rewrite benches/RESULTS.md (long: DOOM runs 1000 frames per backend).
 BENCH_FRAMES ?= 1000

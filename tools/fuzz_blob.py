@@ -672,6 +672,9 @@ def child_env(asan: str | None) -> dict[str, str]:
         env["ASAN_OPTIONS"] = ("detect_leaks=0:allocator_may_return_null=1:handle_segv=0:"
                                "handle_sigbus=0")
         env["PVM_NATIVE_MODULE"] = "_pvm_native_asan"
+        # pycryptodome dlopens with RTLD_DEEPBIND, which the sanitizer runtime refuses
+        # (it aborts); this switch of pycryptodome's makes it use a plain dlopen
+        env["PYCRYPTODOME_DISABLE_DEEPBIND"] = "1"
         env["PYTHONPATH"] = f"{build}:{ROOT}"
     return env
 
@@ -735,9 +738,32 @@ def run_chunk(task: tuple[int, int, int, str, str | None, int, float, int]) -> d
     return result
 
 
+def _run_tasks(pool: Any, tasks: Any, jobs: int, deadline: float | None) -> Any:
+    """Results of ``run_chunk`` over ``tasks``, ``jobs`` chunks in flight; with a
+    ``deadline`` no chunk is started after it (the running ones finish)."""
+    pending: list[Any] = []
+    it = iter(tasks)
+    while True:
+        while len(pending) < jobs and (deadline is None or time.time() < deadline):
+            task = next(it, None)
+            if task is None:
+                break
+            pending.append(pool.apply_async(run_chunk, (task,)))
+        if not pending:
+            return
+        done = next((p for p in pending if p.ready()), None)
+        if done is None:
+            pending[0].wait(0.2)
+            continue
+        pending.remove(done)
+        yield done.get()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=1_000_000)
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="run chunks until this many seconds have passed (instead of --count)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=5000)
@@ -763,15 +789,18 @@ def main() -> int:
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(args.seed, s, min(args.chunk, args.count - s), str(out), args.asan,
+    if args.seconds is not None:
+        args.count = 1 << 40  # until the time is up (each chunk is --chunk inputs)
+    tasks = ((args.seed, s, min(args.chunk, args.count - s), str(out), args.asan,
               args.py_decode_limit, args.timeout, args.selftest_crash)
-             for s in range(0, args.count, args.chunk)]
+             for s in range(0, args.count, args.chunk))
     total: dict[str, Any] = {"inputs": 0, OK: 0, BLOB_ERROR: 0, OTHER: 0, "crashes": [],
                              "others": []}
     t0 = time.time()
+    deadline = None if args.seconds is None else t0 + args.seconds
     last_report = 0
     with mp.Pool(args.jobs) as pool:
-        for res in pool.imap_unordered(run_chunk, tasks):
+        for res in _run_tasks(pool, tasks, args.jobs, deadline):
             for k in ("inputs", OK, BLOB_ERROR, OTHER):
                 total[k] += res[k]
             total["crashes"] += res["crashes"]
@@ -780,9 +809,11 @@ def main() -> int:
                 print(f"CRASH ({kind}) at input {index}: saved {path}", flush=True)
             for index, detail in res["others"][:5]:
                 print(f"OTHER EXCEPTION at input {index}: {detail}", flush=True)
-            if total["inputs"] - last_report >= 50_000 or total["inputs"] == args.count:
+            if total["inputs"] - last_report >= 50_000 or total["inputs"] == args.count or \
+                    deadline is not None and time.time() >= deadline:
                 last_report = total["inputs"]
-                print(f"{total['inputs']}/{args.count} inputs, ok {total[OK]}, blob_errors "
+                of = "" if deadline is not None else f"/{args.count}"
+                print(f"{total['inputs']}{of} inputs, ok {total[OK]}, blob_errors "
                       f"{total[BLOB_ERROR]}, other {total[OTHER]}, crashes "
                       f"{len(total['crashes'])}, {time.time() - t0:.0f} s", flush=True)
     wall = time.time() - t0
