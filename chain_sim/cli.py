@@ -235,15 +235,35 @@ def add_chain_parser(sub: Any) -> None:
 
 
 def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """``fn`` with chain errors turned into a message and exit status 1."""
+    """``fn`` with chain errors turned into one line on stderr and exit status 1.
+
+    A database that is corrupt (SQLite reports a malformed page, or a stored block,
+    receipt or code blob no longer decodes) or is not a chain database is reported
+    the same way, naming the file -- never as a traceback."""
     def run(args: argparse.Namespace) -> int:
+        import sqlite3
+
         from chain_sim.chain import ChainError
+        from chain_sim.codec import CodecError
         from chain_sim.db import DBError
+        from chain_sim.extrinsic import InvalidTransaction
+        from chain_sim.scale import ScaleError
         from chain_sim.workload import WorkloadError
+        from executor.errors import PvmError
 
         try:
             return fn(args)
         except (ChainError, DBError, WorkloadError) as exc:
             print(f"pvm-exec chain: error: {exc}", file=sys.stderr)
-            return 1
+        except sqlite3.DatabaseError as exc:
+            print(f"pvm-exec chain: error: {args.db}: the database is corrupt or not a chain "
+                  f"database (sqlite: {exc})", file=sys.stderr)
+        except (ScaleError, CodecError, InvalidTransaction) as exc:
+            print(f"pvm-exec chain: error: {args.db}: stored data does not decode (a corrupt "
+                  f"database?): {exc}", file=sys.stderr)
+        except PvmError as exc:
+            print(f"pvm-exec chain: error: {exc}", file=sys.stderr)
+        except OSError as exc:
+            print(f"pvm-exec chain: error: {exc}", file=sys.stderr)
+        return 1
     return run

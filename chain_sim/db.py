@@ -146,6 +146,10 @@ class SqliteDB(ChainDB):
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None,
                                        check_same_thread=False)
+            if not create and not self._is_chain_db():
+                # a read-only open never writes into a file that is not one of ours
+                self._db.close()
+                raise DBError(f"{self.path} is not a chain_sim database")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -158,6 +162,11 @@ class SqliteDB(ChainDB):
             raise DBError(f"cannot open chain database {self.path}: {exc}") from None
         self._lock = threading.Lock()
         self.index = MerkleIndex(self.scan(b""))
+
+    def _is_chain_db(self) -> bool:
+        tables = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return "meta" in tables and self.meta("magic") == _MAGIC
 
     def get(self, key: bytes) -> bytes | None:
         row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()

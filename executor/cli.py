@@ -12,6 +12,24 @@ from typing import Any
 from executor.errors import PvmError
 
 
+def _read_text(path: str | Path, what: str) -> str:
+    """The text of a user's file; a missing, unreadable or non-UTF-8 file is a
+    :class:`PvmError` naming it (one line on the command line, no traceback)."""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise PvmError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PvmError(f"{path}: not a {what} (byte {exc.start} is not UTF-8 text)") from None
+
+
+def _read_json(path: str | Path, what: str) -> Any:
+    try:
+        return json.loads(_read_text(path, what))
+    except json.JSONDecodeError as exc:
+        raise PvmError(f"{path}: not a {what} (bad JSON: {exc})") from None
+
+
 def _load_blob(path: str) -> Any:
     """A .polkavm blob, the program of a JAM JSON vector (Latest64 numbering),
     or a spectool .txt source (assembled)."""
@@ -21,13 +39,15 @@ def _load_blob(path: str) -> Any:
         from executor.isa import InstructionSet
 
         try:
-            program = json.loads(Path(path).read_text())["program"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PvmError(f"{path}: not a JAM test vector ({exc})") from exc
-        return ProgramBlob.from_code_blob(bytes(program), InstructionSet.LATEST64)
+            program = _read_json(path, "JAM test vector")["program"]
+            code = bytes(program)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PvmError(f"{path}: not a JAM test vector ({exc!r})") from exc
+        return ProgramBlob.from_code_blob(code, InstructionSet.LATEST64)
     if path.endswith(".txt"):
         from executor.spectool import load_test
 
+        _read_text(path, "spectool source")  # a clear error for a missing or binary file
         return load_test(Path(path)).blob
     try:
         return ProgramBlob.load(path)
@@ -84,7 +104,7 @@ def cmd_asm(args: argparse.Namespace) -> int:
     from executor.asm import assemble
 
     path = Path(args.source)
-    blob = assemble(path.read_text(), path=str(path))
+    blob = assemble(_read_text(path, "assembler source"), path=str(path))
     out = Path(args.output) if args.output else path.with_suffix(".polkavm")
     out.write_bytes(blob.to_bytes())
     print(f"wrote {out} ({out.stat().st_size} bytes)")
@@ -109,8 +129,17 @@ def cmd_vectors(args: argparse.Namespace) -> int:
     for p in paths:
         # .txt sources: `post: gas` lines are checked under a full model; JSON
         # vectors always run (and check) naive gas, as they are defined
-        r = run_path(p, backend=args.backend, check_gas=cost_model is not None,
-                     cost_model=cost_model)
+        try:
+            r = run_path(p, backend=args.backend, check_gas=cost_model is not None,
+                         cost_model=cost_model)
+        except OSError as exc:
+            raise PvmError(f"cannot read vector {p}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise PvmError(f"{p}: not a test vector (byte {exc.start} is not UTF-8 text)") \
+                from None
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            # the vector's own structure (run_path checks execution, not the file's shape)
+            raise PvmError(f"{p}: not a test vector ({type(exc).__name__}: {exc})") from None
         results.append(r)
         if r.ok:
             passed += 1
@@ -143,7 +172,14 @@ def cmd_doom(args: argparse.Namespace) -> int:
     wad = Path(args.wad) if args.wad else DEFAULT_WAD
     if not wad.exists():
         raise PvmError(f"WAD not found: {wad} (install Debian's freedoom package)")
-    keys = parse_key_script(Path(args.keys).read_text()) if args.keys else {}
+    keys = parse_key_script(_read_text(args.keys, "key script")) if args.keys else {}
+    ref = _read_json(args.reference, "DOOM reference") if args.reference else None
+    frame_keys = ("gas", "crc32", "width", "height", "audio_samples")
+    if ref is not None and not (isinstance(ref, dict) and isinstance(
+            ref.get("ext_initialize_gas"), int) and isinstance(ref.get("frames"), list) and all(
+            isinstance(r, dict) and all(k in r for k in frame_keys) for r in ref["frames"])):
+        raise PvmError(f"{args.reference}: not a DOOM reference (expected ext_initialize_gas "
+                       f"and frames of {', '.join(frame_keys)})")
     out = Path(args.out) if args.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -151,7 +187,6 @@ def cmd_doom(args: argparse.Namespace) -> int:
              backend=args.backend, sandbox=args.sandbox,
              stdout=_drop if args.quiet else _to_stderr)
     total_gas = d.initialize()
-    ref = json.loads(Path(args.reference).read_text()) if args.reference else None
     mismatches = 0
     if ref and total_gas != ref["ext_initialize_gas"]:
         mismatches += 1
@@ -285,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # an input or output file the command could not use
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"pvm-exec: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
