@@ -18,7 +18,10 @@ WAD = Path("/usr/share/games/doom/freedoom1.wad")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (make test-fast "
+                            "and make test-asan leave these out)")
+    config.addinivalue_line("markers", "asan: also run against the ASan/UBSan build of the "
+                            "native core (make test-asan selects these)")
     config.addinivalue_line("markers", "reexec: starts the Python interpreter again (a child "
                             "process); deselected where that interpreter is not executable")
     # Orphaned descendants (a worker whose host died, the grandchild of a CLI
@@ -62,6 +65,18 @@ def _live_children() -> list[tuple[int, str]]:
     return out
 
 
+def _dying(pid: int) -> bool:
+    """Whether ``pid`` has a SIGKILL pending (it will end without running again)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & (1 << 8):
+            return True
+    return False
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fails the run if any process the tests started is still alive once the
     executor's own pools are closed (then kills it, so nothing is left)."""
@@ -73,12 +88,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if sandbox._default_pool is not None:
         sandbox._default_pool.close()
     gc.collect()
-    survivors = []
-    for _ in range(50):  # workers being closed are reaped within a few ms
-        survivors = _live_children()
-        if not survivors:
-            return
+    # Wait for processes that are on their way out: bounded by progress, not by a
+    # fixed time (on a loaded machine an exiting worker may wait long for a CPU).
+    # Patience is 50 polls without progress; a poll in which a process ended, or in
+    # which one is still dying (SIGKILL pending), restores it.
+    survivors = _live_children()
+    patience = 50
+    while survivors and patience > 0:
         time.sleep(0.02)
+        now = _live_children()
+        progress = {p for p, _ in now} < {p for p, _ in survivors} or any(
+            _dying(p) for p, _ in now)
+        patience = 50 if progress else patience - 1
+        survivors = now
+    if not survivors:
+        return
     for pid, _ in survivors:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -29,6 +29,8 @@ from executor.raw import RawInstance
 from tests.conftest import BLOBS
 from tests.guests import ISAS, module, trampolines
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 HELLO = BLOBS / "example-hello-world.polkavm"
 ADD = BLOBS / "c-guests" / "add.polkavm"
 BENCH = BLOBS / "c-guests" / "bench.polkavm"

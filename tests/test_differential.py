@@ -9,7 +9,8 @@ import pytest
 from executor.backends import available_backends
 from executor.difftest import compare, random_case, run_case
 
-pytestmark = pytest.mark.skipif("jit" not in available_backends(), reason="no JIT here")
+pytestmark = [pytest.mark.skipif("jit" not in available_backends(), reason="no JIT here"),
+              pytest.mark.asan]  # also run on the ASan/UBSan build (make test-asan)
 
 
 @pytest.mark.parametrize("block", range(8))

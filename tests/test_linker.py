@@ -11,6 +11,8 @@ from executor.backends import available_backends
 from executor.engine import Module
 from tests.guests import ISAS, RO_DATA, module, trampolines
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 MASK = {"latest64": (1 << 64) - 1, "latest32": (1 << 32) - 1}
 
 

@@ -8,6 +8,8 @@ import pytest
 from executor.errors import ModuleError
 from executor.raw import MemoryMap
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 # page, ro, rw, stack, aux -> ro@, ro size', rw@, rw size', heap_base, stack lo, stack hi, max_heap
 CASES = [
     (0x4000, 1, 1, 1, 0, 0x10000, 0x4000, 0x30000, 0x4000, 0x30001, 0xFFFDC000, 0xFFFE0000,

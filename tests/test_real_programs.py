@@ -15,6 +15,8 @@ from executor.doom import Doom
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 from tests.conftest import BLOBS, WAD
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 BACKENDS = available_backends()
 
 

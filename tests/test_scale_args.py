@@ -17,6 +17,8 @@ from executor.hostfn import OUTPUT_BUFFER_TOO_SMALL, OUTPUT_OK, SENTINEL
 from executor.instance import Instance
 from tests.guests import ISAS, module, trampolines
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 
 @pytest.fixture(params=available_backends())
 def backend(request: pytest.FixtureRequest) -> str:

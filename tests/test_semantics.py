@@ -14,6 +14,8 @@ from executor.asm import assemble
 from executor.backends import available_backends, new_instance
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 BACKENDS = available_backends()
 K = InterruptKind
 

@@ -10,6 +10,8 @@ from executor.backends import available_backends
 from executor.vectors import run_json_vector
 from tests.conftest import JAM_VECTORS
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 VECTORS = sorted(JAM_VECTORS.glob("*.json"))
 BACKENDS = available_backends()
 

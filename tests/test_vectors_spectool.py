@@ -17,6 +17,8 @@ from executor.spectool import load_test
 from executor.vectors import run_source
 from tests.conftest import SPECTOOL
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 SOURCES = sorted(SPECTOOL.glob("*.txt"))
 
 

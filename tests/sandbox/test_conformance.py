@@ -9,6 +9,8 @@ from executor.difftest import compare, random_case, run_case
 from executor.vectors import collect
 from tests.conftest import JAM_VECTORS, SPECTOOL
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 
 @pytest.fixture(autouse=True)
 def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,8 @@ from executor.errors import ExecutionError
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 from executor.sandbox import Worker, WorkerPool
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 LOOP = assemble("%isa = latest64\npub @main:\n@loop:\n a0 = a0 + 1\n jump @loop\n")
 HELLO = assemble("%isa = latest64\n%rw_data_size = 4096\npub @main:\n a1 = a0 + 1\n ret\n")
 

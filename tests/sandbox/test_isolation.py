@@ -12,6 +12,8 @@ from executor.cli import main
 from executor.doctor import NAMESPACES, worker_report
 from executor.sandbox import Worker
 
+pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
+
 
 def test_worker_is_isolated() -> None:
     w = Worker()
