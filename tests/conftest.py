@@ -65,6 +65,32 @@ def _live_children() -> list[tuple[int, str]]:
     return out
 
 
+def _child_pids() -> set[int]:
+    """This process's direct children (cheap: the kernel's per-thread lists)."""
+    pids: set[int] = set()
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:  # pragma: no cover - not Linux
+        return pids
+    for tid in tids:
+        try:
+            pids.update(int(p) for p in Path(f"/proc/self/task/{tid}/children").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
+_ORIGIN: dict[int, str] = {}  # child pid -> the test during which it appeared
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    before = _child_pids()
+    yield
+    for pid in _child_pids() - before:
+        _ORIGIN.setdefault(pid, item.nodeid)
+
+
 def _dying(pid: int) -> bool:
     """Whether ``pid`` has a SIGKILL pending (it will end without running again)."""
     try:
@@ -109,7 +135,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except ProcessLookupError:
             pass
     _live_children()
-    lines = "\n".join(f"  pid {pid}: {cmd or '?'}" for pid, cmd in survivors)
+    lines = "\n".join(f"  pid {pid}: {cmd or '?'} (appeared during "
+                      f"{_ORIGIN.get(pid, 'no single test')})" for pid, cmd in survivors)
     session.config.get_terminal_writer().line(
         f"\nFAILED: {len(survivors)} process(es) started by the tests outlived them:\n{lines}",
         red=True)

@@ -1287,6 +1287,7 @@ def mutated_blob(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           derandomize=True)
 @given(mutated_blob())

@@ -29,7 +29,12 @@ def info(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     return dict(data)
 
 
-@pytest.mark.parametrize("path", REAL + VECTORS[:40] + SOURCES[:40], ids=lambda p: p.name)
+BIG = ("doom.polkavm", "quake.polkavm")  # seconds each: marked slow
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow, id=p.name)
+                                  if p.name in BIG else pytest.param(p, id=p.name)
+                                  for p in REAL + VECTORS[:40] + SOURCES[:40]])
 def test_info_and_disasm(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = info(path, capsys)
     assert data["isa"] in ("revive_v1", "latest32", "latest64", "jam_v1")
@@ -42,6 +47,7 @@ def test_info_and_disasm(path: Path, capsys: pytest.CaptureFixture[str]) -> None
         assert all(f"@{e['name']}" in text for e in data["exports"])  # type: ignore[union-attr, index]
 
 
+@pytest.mark.slow
 def test_every_vector_program_disassembles(capsys: pytest.CaptureFixture[str]) -> None:
     for path in VECTORS + SOURCES:
         assert main(["disasm", str(path)]) == 0, path

@@ -23,6 +23,7 @@ def test_random_programs_agree(block: int) -> None:
         assert diff is None, f"seed {seed}: {diff}"
 
 
+@pytest.mark.slow
 def test_generator_reaches_every_outcome() -> None:
     kinds = set()
     for seed in range(3000):
@@ -30,6 +31,7 @@ def test_generator_reaches_every_outcome() -> None:
     assert {"TRAP", "NOT_ENOUGH_GAS", "SEGFAULT", "ECALLI", "FINISHED"} <= kinds
 
 
+@pytest.mark.slow
 def test_jit_without_bmi2_agrees() -> None:
     """The plain (non-BMI2) shift sequences, forced with PVM_JIT_NO_BMI2."""
     import subprocess

@@ -23,6 +23,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
     return capsys.readouterr().out.strip().splitlines()
 
 
+@pytest.mark.slow
 def test_same_gas_and_checksum_on_every_backend(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     keys = tmp_path / "keys.txt"

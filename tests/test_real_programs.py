@@ -99,6 +99,7 @@ def test_doom_matches_reference_gas_and_frames(backend: str) -> None:
             r["gas"], r["crc32"], r["width"], r["height"], r["audio_samples"]), k
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not WAD.exists(), reason="freedoom1.wad is installed by `make test`")
 def test_doom_identical_on_every_backend_past_the_title_screen() -> None:
     """Frames 100..160 are not in the reference file; the backends must agree

@@ -41,6 +41,7 @@ def test_small_blobs(path: Path) -> None:
     assert assemble(disassemble(blob, pcs=False, raw=True)).to_bytes() == raw
 
 
+@pytest.mark.slow
 def test_doom() -> None:
     raw = (BLOBS / "doom.polkavm").read_bytes()
     blob = ProgramBlob.from_bytes(raw)
@@ -57,6 +58,7 @@ def test_doom() -> None:
     assert len(blob.code) - len(shortest.code) == 9
 
 
+@pytest.mark.slow
 def test_quake() -> None:
     raw = (BLOBS / "quake.polkavm").read_bytes()
     blob = ProgramBlob.from_bytes(raw)

@@ -55,6 +55,7 @@ CHAIN_COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 def test_corrupted_pages_give_one_line(chain_db: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     """Each page of the database in turn gets a garbage b-tree page header; every

@@ -168,6 +168,7 @@ def _naive_root(items: list[tuple[bytes, bytes]]) -> bytes:
     return tree([tree(c) for c in chunks if c])
 
 
+@pytest.mark.slow
 def test_merkle_index_matches_a_second_implementation() -> None:
     import random
 

@@ -79,6 +79,7 @@ CRASH_MID_COMMIT = """
 """
 
 
+@pytest.mark.slow
 def test_killed_in_the_middle_of_a_commit(tmp_path: Path, contracts: Contracts) -> None:
     path = tmp_path / "chain.db"
     _new_chain(path).close()
@@ -113,6 +114,7 @@ RUN_FOREVER = """
 """
 
 
+@pytest.mark.slow
 def test_killed_at_random_times(tmp_path: Path, contracts: Contracts) -> None:
     path = tmp_path / "chain.db"
     _new_chain(path).close()
@@ -148,6 +150,7 @@ if sandbox_unavailable_reason() is None:
     BACKENDS.append(("jit", "linux"))
 
 
+@pytest.mark.slow
 def test_replay_gives_the_same_roots_on_every_backend(contracts: Contracts) -> None:
     source = _new_chain(None, "interpreter")
     _run(source, contracts, 6)
