@@ -91,6 +91,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         _ORIGIN.setdefault(pid, item.nodeid)
 
 
+def _holders(obj: object, skip: object = None, depth: int = 3) -> str:
+    """What keeps ``obj`` alive besides ``skip``, as a chain of type names (a
+    diagnostic)."""
+    import gc
+    import types
+
+    chain: list[str] = []
+    for _ in range(depth):
+        refs = [r for r in gc.get_referrers(obj) if not isinstance(r, types.FrameType)
+                and r is not chain]
+        refs = [r for r in refs if not (isinstance(r, dict) and len(r) > 1000)
+                and r is not skip]
+        if not refs:
+            break
+        obj = refs[0]
+        chain.append(type(obj).__qualname__)
+    return " <- ".join(chain) or "nothing found"
+
+
 def _dying(pid: int) -> bool:
     """Whether ``pid`` has a SIGKILL pending (it will end without running again)."""
     try:
@@ -111,8 +130,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     import executor.sandbox as sandbox
 
-    if sandbox._default_pool is not None:
-        sandbox._default_pool.close()
+    pool = sandbox._default_pool
+    if pool is not None:
+        pool.close()
     gc.collect()
     # Wait for processes that are on their way out: bounded by progress, not by a
     # fixed time (on a loaded machine an exiting worker may wait long for a CPU).
@@ -135,8 +155,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except ProcessLookupError:
             pass
     _live_children()
-    lines = "\n".join(f"  pid {pid}: {cmd or '?'} (appeared during "
-                      f"{_ORIGIN.get(pid, 'no single test')})" for pid, cmd in survivors)
+    lent = {} if pool is None else {w.pid: w for w in list(pool._lent.values())}
+    lines = "\n".join(
+        f"  pid {pid}: {cmd or '?'} (appeared during {_ORIGIN.get(pid, 'no single test')}"
+        + (f"; lent by the default pool, held by {_holders(lent[pid], pool and pool._lent)}"
+           if pid in lent else "")
+        + ")" for pid, cmd in survivors)
     session.config.get_terminal_writer().line(
         f"\nFAILED: {len(survivors)} process(es) started by the tests outlived them:\n{lines}",
         red=True)
