@@ -15,6 +15,7 @@ from contracts.harness import Account, TestChain
 from executor.asm import ProgramBuilder
 from executor.isa import InstructionSet
 from executor.revive import ExecResult
+from executor.revive.constants import CallFlags
 from tests.contracts.test_revive_runtime import RW, assemble, seal_return
 
 U32_MAX = 0xFFFFFFFF
@@ -149,3 +150,56 @@ def test_call_data_copy_pads_with_zeros_without_a_padded_buffer(chain: TestChain
     # the input from offset 2 (3 bytes), then zeros (every call starts from fresh memory)
     assert result.data == b"\x33\x44\x55" + bytes(5)
     assert peak < size // 2, f"the host allocated {peak} bytes for a {size}-byte copy"
+
+
+def test_return_data_copy_does_not_copy_the_return_data_per_call(chain: TestChain,
+                                                                 alice: Account) -> None:
+    """A contract calls itself, gets 1 MiB of return data, then calls
+    return_data_copy with a capacity of 0 many times: each call is paid as a copy of 0
+    bytes, so the host must not copy the 1 MiB return buffer for it (it did, one
+    transient copy per call)."""
+    big, rounds = 1 << 20, 64
+    own, value, cap0, out = RW + 0x200, RW + 0x240, RW + 0x280, RW + 0x300
+    b = ProgramBuilder(InstructionSet.LATEST64)
+    b.rw_data_size = 0x1000 + big
+    b.stack_size = 0x1000
+    imp = {n: b.add_import(n) for n in ("call_data_size", "address", "call",
+                                        "return_data_copy", "seal_return")}
+
+    def set_regs(**values: int) -> None:
+        for reg, v in values.items():
+            b.emit("load_imm64", ra=reg, imm64=v)
+
+    b.label("call", export=True)
+    b.emit("ecalli", imm1=imp["call_data_size"])
+    b.emit("branch_not_eq_imm", ra="a0", imm1=0, target="big")
+    set_regs(a0=own)
+    b.emit("ecalli", imm1=imp["address"])
+    set_regs(a0=pair(int(CallFlags.ALLOW_REENTRY), own), a1=GAS, a2=0,
+             a3=pair(value, value), a4=pair(1, RW), a5=pair(cap0, U32_MAX))
+    b.emit("ecalli", imm1=imp["call"])
+    set_regs(s0=rounds)
+    b.label("loop")
+    set_regs(a0=out, a1=cap0, a2=1)  # offset 1 (slicing bytes from 0 would not copy)
+    b.emit("ecalli", imm1=imp["return_data_copy"])
+    b.emit("add_imm_64", ra="s0", rb="s0", imm1=-1)
+    b.emit("branch_not_eq_imm", ra="s0", imm1=0, target="loop")
+    set_regs(a0=0, a1=cap0, a2=4)
+    b.emit("ecalli", imm1=imp["seal_return"])
+    b.label("big")
+    set_regs(a0=0, a1=RW + 0x1000, a2=big)
+    b.emit("ecalli", imm1=imp["seal_return"])
+    b.label("deploy", export=True)
+    b.emit("jump_indirect", ra="ra", imm1=0)
+    address = chain.runtime.instantiate(alice.address, b.build().to_bytes()).address
+    assert address is not None
+    tracemalloc.start()
+    try:
+        result = chain.runtime.call(alice.address, address, b"", gas_limit=GAS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.success, result.error
+    assert result.data == bytes(4)  # the capacity word: 0 bytes were copied each time
+    # the return data itself (1 MiB, paid for by the callee) plus little: no second copy
+    assert peak < big * 3 // 2, f"peak {peak} bytes for {big} bytes of return data"
