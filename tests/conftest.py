@@ -93,20 +93,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def _holders(obj: object, skip: object = None, depth: int = 3) -> str:
     """What keeps ``obj`` alive besides ``skip``, as a chain of type names (a
-    diagnostic)."""
+    diagnostic; for a dict, the type of the object whose ``__dict__`` it is)."""
     import gc
     import types
 
     chain: list[str] = []
+    seen: list[object] = []
     for _ in range(depth):
-        refs = [r for r in gc.get_referrers(obj) if not isinstance(r, types.FrameType)
-                and r is not chain]
-        refs = [r for r in refs if not (isinstance(r, dict) and len(r) > 1000)
-                and r is not skip]
+        seen.append(obj)
+        refs = [r for r in gc.get_referrers(obj)
+                if not isinstance(r, types.FrameType) and r is not skip
+                and not any(r is x for x in (chain, seen))
+                and not (isinstance(r, dict) and len(r) > 1000)]
+        seen.append(refs)
         if not refs:
             break
         obj = refs[0]
-        chain.append(type(obj).__qualname__)
+        owners = [o for o in gc.get_referrers(obj) if getattr(o, "__dict__", None) is obj]
+        chain.append(f"{type(owners[0]).__qualname__}.__dict__" if owners
+                     else type(obj).__qualname__)
     return " <- ".join(chain) or "nothing found"
 
 
