@@ -154,21 +154,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         survivors = now
     if not survivors:
         return
+    # A worker still held by a live Python object (an instance kept in a cache or
+    # a global at the end of the run) is owned, not orphaned: it dies with this
+    # process like any worker.  It is closed here and named, but only processes
+    # that nothing owns -- ones that would outlive the run -- fail it.
+    owned = {w.pid: w for w in gc.get_objects() if isinstance(w, sandbox.Worker) and w.alive}
+    lent = {} if pool is None else {w.pid: w for w in list(pool._lent.values())}
+    writer = session.config.get_terminal_writer()
+    for pid in [p for p, _ in survivors if p in owned]:
+        holder = _holders(lent[pid], pool and pool._lent) if pid in lent else "a Worker handle"
+        writer.line(f"note: sandbox worker {pid} was still held at the end of the run "
+                    f"(appeared during {_ORIGIN.get(pid, 'no single test')}; held by {holder}); "
+                    "killed", yellow=True)
+        owned[pid].kill()
+    survivors = [s for s in survivors if s[0] not in owned]
+    if not survivors:
+        return
     for pid, _ in survivors:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     _live_children()
-    lent = {} if pool is None else {w.pid: w for w in list(pool._lent.values())}
     lines = "\n".join(
-        f"  pid {pid}: {cmd or '?'} (appeared during {_ORIGIN.get(pid, 'no single test')}"
-        + (f"; lent by the default pool, held by {_holders(lent[pid], pool and pool._lent)}"
-           if pid in lent else "")
-        + ")" for pid, cmd in survivors)
-    session.config.get_terminal_writer().line(
-        f"\nFAILED: {len(survivors)} process(es) started by the tests outlived them:\n{lines}",
-        red=True)
+        f"  pid {pid}: {cmd or '?'} (appeared during {_ORIGIN.get(pid, 'no single test')})"
+        for pid, cmd in survivors)
+    writer.line(
+        f"\nFAILED: {len(survivors)} process(es) started by the tests outlived them "
+        f"(nothing in this process owns them):\n{lines}", red=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
