@@ -101,7 +101,8 @@ class NativeProgram:
     """A blob's code decoded and lowered once by the C core; shared by instances."""
 
     def __init__(self, blob: ProgramBlob, *, cost_model: AnyCostModel | None = None,
-                 profile: Profile = Profile.POLKAVM, validate: bool | None = None):
+                 profile: Profile = Profile.POLKAVM, validate: bool | None = None,
+                 jit_code_limit: int | None = None):
         self.blob = blob
         self.profile = profile
         flags = 0
@@ -128,6 +129,8 @@ class NativeProgram:
         if ptr == ffi.NULL:
             raise ModuleError(f"module validation failed: {errstr(err)}")
         self._ptr: Any = ffi.gc(ptr, lib.pvm_program_free)
+        if jit_code_limit is not None:
+            lib.pvm_program_set_jit_code_limit(self._ptr, jit_code_limit)
 
     @property
     def instruction_count(self) -> int:

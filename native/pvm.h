@@ -128,6 +128,10 @@ pvm_program *pvm_program_new_with_model(int isa, const uint8_t *code, uint32_t c
                                         const pvm_cost_model *model, uint32_t flags,
                                         char *err, size_t err_len);
 void pvm_program_free(pvm_program *p);
+/* Most bytes of machine code the JIT may emit for this program (default
+   64 MiB, what a sandbox worker holds); compiling fails past it.  Takes
+   effect for code compiled afterwards. */
+void pvm_program_set_jit_code_limit(pvm_program *p, size_t bytes);
 uint32_t pvm_program_instruction_count(const pvm_program *p);
 uint32_t pvm_program_block_count(const pvm_program *p);
 int pvm_program_is_64_bit(const pvm_program *p);

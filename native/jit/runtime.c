@@ -125,7 +125,9 @@ int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs)
     if (c->mem_off[lo] > off)
         return -1;
     uint32_t ii = c->mem_insn[lo];
-    const pvm_insn *in = &vm->prog->insns[ii];
+    pvm_insn insn;
+    pvm_program_insn(vm->prog, ii, &insn);
+    const pvm_insn *in = &insn;
     unsigned op = in->op;
     uint32_t addr;
     switch (in->form) {
@@ -234,7 +236,7 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
     case JIT_SITE_ECALLI:
         vm->pc = s->pc;
         vm->ecalli = s->arg;
-        vm->next_pc = p->insns[s->insn].pc;
+        vm->next_pc = p->insn_pc[s->insn];
         vm->jit_resume = s->resume_off;
         return PVM_INT_ECALLI;
     case JIT_SITE_OOG:
@@ -243,9 +245,10 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
         return PVM_INT_NOT_ENOUGH_GAS;
     case JIT_SITE_HELPER: {
         uint32_t ii = s->insn;
-        const pvm_rec *r = &p->recs[p->insn_rec[ii]];
         if (s->arg == PVM_OP_SBRK || s->arg == PVM_XOP_SBRK_32) {
-            vm->regs[r->a] = pvm_exec_sbrk(vm, s->arg == PVM_XOP_SBRK_32, vm->regs[r->b]);
+            pvm_insn in; /* RR: rd = sbrk(ra) */
+            pvm_program_insn(p, ii, &in);
+            vm->regs[in.rd] = pvm_exec_sbrk(vm, s->arg == PVM_XOP_SBRK_32, vm->regs[in.ra]);
         } else {
             int stop = pvm_exec_memset(vm, s->arg == PVM_XOP_MEMSET_32, &vm->gas, c->metered);
             if (stop) {
@@ -301,13 +304,14 @@ static void write_perf_map(const pvm_program *p, const pvm_jit_code *c) {
         return;
     uint32_t prev = NONE, prev_pc = 0;
     for (uint32_t i = 0; i < p->insn_count; i++) {
-        if (c->charge_off[i] == NONE)
+        uint32_t off = pvm_jit_charge_off(p, c, i);
+        if (off == NONE)
             continue;
         if (prev != NONE)
             fprintf(f, "%lx %x pvm_block_%u\n", (unsigned long)(uintptr_t)(c->code + prev),
-                    c->charge_off[i] - prev, prev_pc);
-        prev = c->charge_off[i];
-        prev_pc = p->insns[i].pc;
+                    off - prev, prev_pc);
+        prev = off;
+        prev_pc = p->insn_pc[i];
     }
     if (prev != NONE)
         fprintf(f, "%lx %x pvm_block_%u\n", (unsigned long)(uintptr_t)(c->code + prev),
