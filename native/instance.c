@@ -65,6 +65,8 @@ pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *
     } else if (pvm_memory_init(&vm->mem, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
         free(vm);
         return NULL;
+    } else if (vm->jit) {
+        pvm_jit_reclaim_signals();
     }
     vm->gas_metering = cfg->gas_metering;
     vm->step_tracing = cfg->step_tracing;
@@ -220,6 +222,27 @@ int pvm_instance_run(pvm_instance *vm) {
     return pvm_interp_run(vm, vm->resume_rec);
 }
 
+int64_t pvm_instance_resume(pvm_instance *vm) {
+    int k = pvm_instance_run(vm);
+    if (k == PVM_INT_ECALLI)
+        return PVM_CALL_HOSTCALL + (int64_t)vm->ecalli;
+    return k;
+}
+
+int64_t pvm_instance_enter(pvm_instance *vm, uint32_t pc) {
+    pvm_instance_set_next_pc(vm, pc);
+    return pvm_instance_resume(vm);
+}
+
+int64_t pvm_instance_call(pvm_instance *vm, uint32_t pc, uint64_t arg0, uint64_t arg1) {
+    memset(vm->regs, 0, sizeof vm->regs);
+    pvm_instance_set_reg(vm, 0, PVM_ADDR_RETURN_TO_HOST);
+    pvm_instance_set_reg(vm, 1, vm->mem.map.stack_address_high);
+    pvm_instance_set_reg(vm, 7, arg0);
+    pvm_instance_set_reg(vm, 8, arg1);
+    return pvm_instance_enter(vm, pc);
+}
+
 int pvm_exec_memset(pvm_instance *vm, int is32, int64_t *gas, int metered) {
     pvm_memory *mem = &vm->mem;
     uint64_t *R = vm->regs;
@@ -308,4 +331,14 @@ int64_t pvm_program_jit_offset(const pvm_program *p, int metered, uint32_t pc) {
         return -1;
     uint32_t off = p->insn_block[i] == i ? pvm_jit_charge_off(p, c, i) : c->insn_off[i];
     return off == NONE ? -1 : (int64_t)off;
+}
+
+int pvm_program_jit_sections(const pvm_program *p, int metered, uint32_t *out) {
+    const pvm_jit_code *c = p->jit[metered ? 1 : 0];
+    if (!c)
+        return -1;
+    out[0] = c->body_off;
+    out[1] = c->cold_off;
+    out[2] = c->table_off;
+    return 0;
 }

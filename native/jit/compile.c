@@ -835,6 +835,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     size_t mem_cap = 0, mem_insn_cap = 0;
 
     emit_prologue_epilogue(j);
+    c->body_off = (uint32_t)j->b.len;
     for (uint32_t i = 0; i < n && !j->oom && !j->b.oom; i++) {
         if (p->insn_block[i] == NONE)
             continue;
@@ -874,6 +875,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     uint32_t end_site = add_site(j, JIT_SITE_TRAP, p->code_len, 0, NONE, NONE);
     exit_via(j, end_site);
     /* cold stubs */
+    c->cold_off = (uint32_t)j->b.len;
     for (size_t k = 0; k < j->ncold && !j->b.oom; k++) {
         patch_rel(&j->b, j->cold[k].at, j->b.len);
         if (j->cold[k].cost) {
@@ -887,6 +889,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     while (j->b.len % 4 && !j->b.oom)
         xb8(&j->b, 0xCC);
     size_t table_at = j->b.len;
+    c->table_off = (uint32_t)table_at;
     for (uint32_t k = 0; k < p->jump_table_len && !j->b.oom; k++) {
         uint32_t ii = pvm_program_target(p, p->jump_table[k]);
         uint32_t off = ii == NONE ? NONE : pvm_jit_charge_off(p, c, ii);

@@ -42,6 +42,9 @@ typedef struct pvm_jit_code {
     uint32_t exit_off;     /* common exit: edx = site id */
     uint32_t *insn_off;    /* per instruction: native offset of its code, NONE if none */
     uint32_t charge_len;   /* bytes of the gas charge that opens every block (0 unmetered) */
+    uint32_t body_off;     /* layout, for tools: the first instruction's code, */
+    uint32_t cold_off;     /* the out-of-line paths, */
+    uint32_t table_off;    /* the jump table (u32 entries to the end) */
     pvm_jit_site *sites;
     uint32_t site_count;
     uint32_t *mem_off;     /* sorted native offsets of memory-access instructions */

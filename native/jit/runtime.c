@@ -24,10 +24,15 @@ typedef uint32_t (*jit_enter_fn)(pvm_instance *vm, void *target);
 
 static __thread pvm_instance *tls_vm;
 static __thread uintptr_t tls_gs_base;
-/* All four signals are checked on the first run of each thread and after a
-   fault was chained; otherwise only SIGSEGV (the one guest accesses raise),
-   one syscall per run. */
-static __thread int handlers_checked;
+/* Our handlers are (re)installed, and whoever replaced them chained, when a
+   thread runs JIT code for the first time, after a fault was chained, and
+   after every in-process JIT instance creation anywhere in the process
+   (pvm_jit_reclaim_signals bumps the epoch): never per run, which would cost
+   a system call on every call and host call.  So a SIGSEGV handler installed
+   after an instance was created (faulthandler.enable(), ...) is chained from
+   the next instance creation on; pvm_jit_reclaim_signals() does it at once. */
+static uint64_t handler_epoch = 1;
+static __thread uint64_t checked_epoch;
 
 /* cpuid traps to the hypervisor on a VM (slow): ask once per process. */
 static int cpu_checked, cpu_ok;
@@ -88,7 +93,7 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv);
 
 static void chain(int sig, siginfo_t *si, void *uc) {
     int k = sig_index(sig);
-    handlers_checked = 0;
+    checked_epoch = 0;
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -172,10 +177,16 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv) {
     chain(sig, si, ucv);
 }
 
+void pvm_jit_reclaim_signals(void) {
+    __atomic_fetch_add(&handler_epoch, 1, __ATOMIC_RELEASE);
+}
+
 static int ensure_handlers(void) {
-    int count = handlers_checked ? 1 : 4;
-    handlers_checked = 1;
-    for (int k = 0; k < count; k++) {
+    uint64_t epoch = __atomic_load_n(&handler_epoch, __ATOMIC_ACQUIRE);
+    if (PVM_LIKELY(checked_epoch == epoch))
+        return 0;
+    checked_epoch = epoch;
+    for (int k = 0; k < 4; k++) {
         struct sigaction cur;
         if (sigaction(JIT_SIGNALS[k], NULL, &cur) != 0)
             return -1;
@@ -192,8 +203,10 @@ static int ensure_handlers(void) {
         if (rc == 0 && !((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == fault_handler))
             prev_action[k] = old; /* whoever installed after us keeps being chained */
         pthread_mutex_unlock(&handler_lock);
-        if (rc != 0)
+        if (rc != 0) {
+            checked_epoch = 0;
             return -1;
+        }
     }
     return 0;
 }
