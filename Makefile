@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def) executor/_build_native.py
+NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def native/jit/*.[ch] native/sandbox/*.[ch]) executor/_build_native.py
 WAD := /usr/share/games/doom/freedoom1.wad
 # The tests run again against the ASan/UBSan build: those marked `asan` (the native
 # core's tests, slow ones included).

@@ -10,6 +10,7 @@ write outside guest memory).
 
 from __future__ import annotations
 
+import weakref
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,9 @@ class MethodOps:
         h.next_program_counter = pc
 
 
+_PLAIN_CLASSES: dict[type, bool] = {}  # class -> keeps RawInstance's methods
+
+
 def bind_ops(raw: RawInstance) -> tuple[Any, Any]:
     """``(ops, handle)``: ``ops.pvm_instance_x(handle, ...)`` acts on ``raw``.
 
@@ -79,9 +83,11 @@ def bind_ops(raw: RawInstance) -> tuple[Any, Any]:
     native handle (one cffi call each, no Python frame in between); otherwise
     the instance's own methods are used."""
     cls = type(raw)
-    native = isinstance(raw, RawInstance) and hasattr(raw, "_ptr") and all(
-        getattr(cls, m) is getattr(RawInstance, m) for m in _FAST_METHODS)
-    if native:
+    plain = _PLAIN_CLASSES.get(cls)
+    if plain is None:
+        plain = _PLAIN_CLASSES[cls] = issubclass(cls, RawInstance) and all(
+            getattr(cls, m) is getattr(RawInstance, m) for m in _FAST_METHODS)
+    if plain and getattr(raw, "_ptr", None) is not None:
         return lib, raw._ptr
     return MethodOps(), raw
 
@@ -111,11 +117,14 @@ class Caller:
     import index) and :attr:`symbol` (its name).
     """
 
-    __slots__ = ("instance", "user_data", "hostcall", "is_64_bit", "_raw", "_ops", "_h",
+    __slots__ = ("_instance", "user_data", "hostcall", "is_64_bit", "_raw", "_ops", "_h",
                  "_reg", "_set_reg", "_metered", "_mask")
 
     def __init__(self, instance: Instance, raw: RawInstance, ops: Any, handle: Any):
-        self.instance = instance
+        # a weak reference: no cycle Instance <-> Caller, so a dropped instance
+        # is freed at once (and its memory reused) instead of at the next
+        # garbage collection
+        self._instance = weakref.ref(instance)
         self.user_data: Any = None
         self.hostcall = -1
         self.is_64_bit = raw.is_64_bit
@@ -149,6 +158,14 @@ class Caller:
         self._h = None
         self._reg = partial(ops.pvm_instance_reg, None)
         self._set_reg = partial(ops.pvm_instance_set_reg, None)
+
+    @property
+    def instance(self) -> Instance:
+        """The instance whose guest made this host call."""
+        inst = self._instance()
+        if inst is None:
+            raise ExecutionError("the instance of this caller was dropped")
+        return inst
 
     # ---- registers ----
     def reg(self, r: int) -> int:

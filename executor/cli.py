@@ -94,6 +94,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
+    if args.native:
+        from executor.native_disasm import native_listing
+
+        sys.stdout.write(native_listing(_load_blob(args.blob),
+                                        metered=args.gas_metering == "sync", raw=args.raw))
+        return 0
     from executor.asm import disassemble
 
     sys.stdout.write(disassemble(_load_blob(args.blob), raw=args.raw))
@@ -257,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("disasm", help="disassemble a .polkavm blob")
     p.add_argument("blob")
     p.add_argument("--raw", action="store_true", help="show instruction bytes")
+    p.add_argument("--native", action="store_true",
+                   help="each instruction with the x86-64 the JIT emits for it")
+    p.add_argument("--gas-metering", default="sync", choices=["sync", "none"],
+                   help="with --native: the code of this metering mode")
     p.set_defaults(func=cmd_disasm)
 
     p = sub.add_parser("asm", help="assemble a source in the spectool text syntax")

@@ -17,6 +17,14 @@ from executor.gas import CostModel, FullCostModel
 GasMetering = bool | Literal["sync", "none"]
 
 SANDBOXES = (None, "linux", "auto")
+MiB = 1 << 20
+#: Default bounds on a module's code section (bytes of guest code), per backend,
+#: checked before any decoding or compiling.  The interpreter takes what the
+#: blob format allows; the JIT half of it (its machine code is ~4-20x larger).
+DEFAULT_CODE_SIZE_LIMITS = {"interpreter": 32 * MiB, "jit": 16 * MiB}
+#: Default bound on the JIT's machine code for one module: what a sandbox
+#: worker's code region holds, so in-process and sandboxed accept the same.
+DEFAULT_JIT_NATIVE_CODE_LIMIT = 64 * MiB
 MIN_PAGE_SIZE = 0x1000
 MAX_PAGE_SIZE = 0x10000
 
@@ -74,6 +82,15 @@ class Config:
                        the host waits on it (stopped, blocked, a lost wake-up)
                        before it is killed and the call raises ``SandboxError``;
                        guest run time does not count.  ``None``: never.
+    ``interpreter_code_limit`` / ``jit_code_limit``
+                       most bytes of guest code (the blob's code section) a module may
+                       have on that backend; checked before anything is decoded or
+                       compiled (defaults: 32 MiB / 16 MiB).
+    ``jit_native_code_limit``
+                       most bytes of machine code the JIT emits for one module
+                       (default 64 MiB, what a sandbox worker holds); compiling stops
+                       with a :class:`~executor.errors.ModuleError` as soon as it is
+                       passed, so a hostile blob costs at most this much code memory.
     """
 
     backend: str = "interpreter"
@@ -87,6 +104,9 @@ class Config:
     step_tracing: bool = False
     strict: bool = False
     sandbox_stall_timeout: float | None = 5.0
+    interpreter_code_limit: int = DEFAULT_CODE_SIZE_LIMITS["interpreter"]
+    jit_code_limit: int = DEFAULT_CODE_SIZE_LIMITS["jit"]
+    jit_native_code_limit: int = DEFAULT_JIT_NATIVE_CODE_LIMIT
 
     def __post_init__(self) -> None:
         if not isinstance(self.backend, str) or not self.backend:
@@ -107,6 +127,15 @@ class Config:
         t = self.sandbox_stall_timeout
         if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not t > 0):
             raise ModuleError(f"invalid sandbox_stall_timeout {t!r} (seconds > 0, or None)")
+        for name in ("interpreter_code_limit", "jit_code_limit", "jit_native_code_limit"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 1 << 40:
+                raise ModuleError(f"invalid {name} {v!r} (a positive number of bytes)")
+
+    def code_size_limit(self, backend: str | None = None) -> int:
+        """The bound on guest code bytes for ``backend`` (default: this config's)."""
+        b = self.backend if backend is None else backend
+        return self.jit_code_limit if b == "jit" else self.interpreter_code_limit
 
     @property
     def metered(self) -> bool:

@@ -103,10 +103,16 @@ class Module:
         self.cost_model = cfg.cost_model if cost_model is None else cost_model
         self.strict = bool(cfg.strict if strict is None else strict)
         self.blob = _load(blob, self.strict)
+        limit = cfg.code_size_limit()
+        if len(self.blob.code) > limit:
+            field = "jit_code_limit" if cfg.backend == "jit" else "interpreter_code_limit"
+            raise ModuleError(f"the code section is {len(self.blob.code)} bytes, more than the "
+                              f"{cfg.backend} backend accepts ({limit} bytes, Config.{field})")
         self.memory_map = MemoryMap(self.page_size, self.blob.ro_data_size,
                                     self.blob.rw_data_size, self.blob.stack_size,
                                     self.aux_data_size)
-        self.program = NativeProgram(self.blob, cost_model=self.cost_model)
+        self.program = NativeProgram(self.blob, cost_model=self.cost_model,
+                                     jit_code_limit=cfg.jit_native_code_limit)
         self.is_64_bit = self.program.is_64_bit
         exports: dict[str, int] = {}
         for e in self.blob.exports:

@@ -45,8 +45,22 @@ _ECALLI = int(InterruptKind.ECALLI)
 _SEGFAULT = int(InterruptKind.SEGFAULT)
 _NOT_ENOUGH_GAS = int(InterruptKind.NOT_ENOUGH_GAS)
 _STEP = int(InterruptKind.STEP)
+_HOSTCALL = int(lib.PVM_CALL_HOSTCALL)  # pvm_instance_call/resume: 8 + hostcall number
 
 StepHook = Callable[["Instance", int], None]
+
+_TEMPLATES: dict[tuple[int, bool], memoryview] = {}
+
+
+def _register_template(sp: int, is_64_bit: bool) -> memoryview:
+    """The register file at a call's start (ra, sp, the rest 0), read-only."""
+    t = _TEMPLATES.get((sp, is_64_bit))
+    if t is None:
+        base = [RETURN_TO_HOST, sp] + [0] * 11
+        if not is_64_bit:  # stored sign-extended, as the C core keeps 32-bit registers
+            base = [v | _HIGH32 if v & _SIGN32 else v for v in base]
+        t = _TEMPLATES[(sp, is_64_bit)] = memoryview(array("Q", base)).toreadonly()
+    return t
 
 
 class Instance:
@@ -78,10 +92,7 @@ class Instance:
         self._mask = MASK64 if self.is_64_bit else MASK32
         self._sp = raw.memory_map.default_sp
         self._rv, self._gv = direct_views(ops, handle)
-        base = [RETURN_TO_HOST, self._sp] + [0] * 11
-        if not self.is_64_bit:  # stored sign-extended, as the C core keeps 32-bit registers
-            base = [v | _HIGH32 if v & _SIGN32 else v for v in base]
-        self._rv_template = memoryview(array("Q", base))
+        self._rv_template = _register_template(self._sp, self.is_64_bit)
         self._metered = raw.gas_metering
         self._busy = False
         self._gas_start: int | None = None
@@ -147,48 +158,6 @@ class Instance:
         ops = self._ops
         h = self._h
         rv = self._rv
-        if rv is not None:  # direct register-file access: no C call per register
-            rv[:] = self._rv_template
-            n = len(a)
-            if n:  # unrolled for the common short argument lists
-                if self.is_64_bit:
-                    rv[7] = a[0]
-                    if n > 1:
-                        rv[8] = a[1]
-                        if n > 2:
-                            for i in range(2, n):
-                                rv[ARG_REGS[i]] = a[i]
-                else:  # Latest32 registers hold sign-extended 32-bit values
-                    v = a[0]
-                    rv[7] = v | _HIGH32 if v & _SIGN32 else v
-                    if n > 1:
-                        v = a[1]
-                        rv[8] = v | _HIGH32 if v & _SIGN32 else v
-                        for i in range(2, n):
-                            v = a[i]
-                            rv[ARG_REGS[i]] = v | _HIGH32 if v & _SIGN32 else v
-        else:
-            if len(a) < 9:
-                a = (*a, *_ZERO_ARGS[len(a):])
-            sr = ops.pvm_instance_set_reg
-            # unrolled: one C call per register, in register order (execution.md 4)
-            sr(h, 0, RETURN_TO_HOST)
-            sr(h, 1, self._sp)
-            sr(h, 2, a[6])
-            sr(h, 3, a[7])
-            sr(h, 4, a[8])
-            sr(h, 5, 0)
-            sr(h, 6, 0)
-            sr(h, 7, a[0])
-            sr(h, 8, a[1])
-            sr(h, 9, a[2])
-            sr(h, 10, a[3])
-            sr(h, 11, a[4])
-            sr(h, 12, a[5])
-        ops.pvm_instance_set_next_pc(h, pc)
-        raw = self.raw
-        if ops is lib:  # keep RawInstance's view (program_counter None after Finished)
-            raw._finished = False
         if self._metered:
             gv = self._gv
             if gas is None:
@@ -199,6 +168,77 @@ class Instance:
                 ops.pvm_instance_set_gas(h, gas)
             self._gas_start = gas
             self._gas_used = None
+        if rv is None:
+            return self._invoke_methods(pc, a, export)
+        # A native instance: one C call sets the registers and runs
+        # (pvm_instance_call), one per resumption, the hostcall number folded
+        # into the result (no extra call to fetch it).
+        raw = self.raw
+        raw._finished = False  # keep RawInstance's view (program_counter None after Finished)
+        handlers = self._handlers
+        caller = self.caller
+        resume = lib.pvm_instance_resume
+        n = len(a)
+        self._busy = True
+        try:
+            if n == 0:
+                r = lib.pvm_instance_call(h, pc, 0, 0)
+            elif n == 1:
+                r = lib.pvm_instance_call(h, pc, a[0], 0)
+            elif n == 2:
+                r = lib.pvm_instance_call(h, pc, a[0], a[1])
+            else:
+                rv[:] = self._rv_template
+                if self.is_64_bit:
+                    for i in range(n):
+                        rv[ARG_REGS[i]] = a[i]
+                else:  # Latest32 registers hold sign-extended 32-bit values
+                    for i in range(n):
+                        v = a[i]
+                        rv[ARG_REGS[i]] = v | _HIGH32 if v & _SIGN32 else v
+                r = lib.pvm_instance_enter(h, pc)
+            while True:
+                if r == _FINISHED:
+                    raw._finished = True
+                    return rv[7] & self._mask
+                if r >= _HOSTCALL:
+                    k = r - _HOSTCALL
+                    if k < self._nhandlers:
+                        caller.hostcall = k
+                        try:
+                            handlers[k](caller)
+                        except Exception as exc:
+                            self._host_failed(exc, k, export)
+                    else:
+                        self._unknown_hostcall(k, export)
+                else:
+                    self._interrupt(r, export)
+                r = resume(h)
+        finally:
+            self._busy = False
+
+    def _invoke_methods(self, pc: int, a: Sequence[int], export: Any) -> int:
+        """The call loop through an instance's methods (MethodOps)."""
+        ops = self._ops
+        h = self._h
+        if len(a) < 9:
+            a = (*a, *_ZERO_ARGS[len(a):])
+        sr = ops.pvm_instance_set_reg
+        # unrolled: one call per register, in register order (execution.md 4)
+        sr(h, 0, RETURN_TO_HOST)
+        sr(h, 1, self._sp)
+        sr(h, 2, a[6])
+        sr(h, 3, a[7])
+        sr(h, 4, a[8])
+        sr(h, 5, 0)
+        sr(h, 6, 0)
+        sr(h, 7, a[0])
+        sr(h, 8, a[1])
+        sr(h, 9, a[2])
+        sr(h, 10, a[3])
+        sr(h, 11, a[4])
+        sr(h, 12, a[5])
+        ops.pvm_instance_set_next_pc(h, pc)
         run = ops.pvm_instance_run
         handlers = self._handlers
         caller = self.caller
@@ -217,10 +257,6 @@ class Instance:
                     else:
                         self._unknown_hostcall(n, export)
                 elif kind == _FINISHED:
-                    if ops is lib:
-                        raw._finished = True
-                    if rv is not None:
-                        return rv[7] & self._mask
                     return int(ops.pvm_instance_reg(h, 7))
                 else:
                     self._interrupt(kind, export)

@@ -101,7 +101,8 @@ class NativeProgram:
     """A blob's code decoded and lowered once by the C core; shared by instances."""
 
     def __init__(self, blob: ProgramBlob, *, cost_model: AnyCostModel | None = None,
-                 profile: Profile = Profile.POLKAVM, validate: bool | None = None):
+                 profile: Profile = Profile.POLKAVM, validate: bool | None = None,
+                 jit_code_limit: int | None = None):
         self.blob = blob
         self.profile = profile
         flags = 0
@@ -128,6 +129,9 @@ class NativeProgram:
         if ptr == ffi.NULL:
             raise ModuleError(f"module validation failed: {errstr(err)}")
         self._ptr: Any = ffi.gc(ptr, lib.pvm_program_free)
+        if jit_code_limit is not None:
+            lib.pvm_program_set_jit_code_limit(self._ptr, jit_code_limit)
+        self._instance_setup: dict[tuple[Any, ...], tuple[Any, MemoryMap]] = {}
 
     @property
     def instruction_count(self) -> int:
@@ -193,21 +197,33 @@ class RawInstance:
                  step_tracing: bool = False, aux_data_size: int = 0,
                  backend: str = "interpreter", worker: Any = None):
         blob = program.blob
-        cfg = ffi.new("pvm_instance_config*")
-        cfg.page_size = page_size
-        cfg.ro_data_size = blob.ro_data_size
-        cfg.rw_data_size = blob.rw_data_size
-        cfg.stack_size = blob.stack_size
-        cfg.aux_data_size = aux_data_size
-        cfg.dynamic_paging = 1 if dynamic_paging else 0
-        cfg.gas_metering = lib.PVM_GAS_SYNC if gas_metering else lib.PVM_GAS_NONE
-        cfg.step_tracing = 1 if step_tracing else 0
         if backend not in _BACKEND_IDS:
             raise ModuleError(f"unknown backend {backend!r}")
-        cfg.backend = _BACKEND_IDS[backend]
+        # the configuration and the memory map depend on these alone: built
+        # once per program (pvm_instance_new only reads the configuration)
+        key = (page_size, dynamic_paging, gas_metering, step_tracing, aux_data_size, backend)
+        made = program._instance_setup.get(key)
+        if made is None:
+            cfg = ffi.new("pvm_instance_config*")
+            cfg.page_size = page_size
+            cfg.ro_data_size = blob.ro_data_size
+            cfg.rw_data_size = blob.rw_data_size
+            cfg.stack_size = blob.stack_size
+            cfg.aux_data_size = aux_data_size
+            cfg.dynamic_paging = 1 if dynamic_paging else 0
+            cfg.gas_metering = lib.PVM_GAS_SYNC if gas_metering else lib.PVM_GAS_NONE
+            cfg.step_tracing = 1 if step_tracing else 0
+            cfg.backend = _BACKEND_IDS[backend]
+            made = (cfg, MemoryMap(page_size, blob.ro_data_size, blob.rw_data_size,
+                                   blob.stack_size, aux_data_size))
+            program._instance_setup[key] = made
+        cfg, self.memory_map = made
         self.backend = backend
         self.worker = worker  # keeps the sandbox worker alive while bound
-        cfg.worker = ffi.NULL if worker is None else worker._ptr
+        if worker is not None:  # a copy: the shared one keeps no worker
+            shared = cfg
+            cfg = ffi.new("pvm_instance_config*", shared[0])
+            cfg.worker = worker._ptr
         err = errbuf()
         ptr = lib.pvm_instance_new(program._ptr, cfg, blob.ro_data, len(blob.ro_data),
                                    blob.rw_data, len(blob.rw_data), err, 256)
@@ -220,11 +236,7 @@ class RawInstance:
         self.dynamic_paging = dynamic_paging
         self.gas_metering = gas_metering
         self.page_size = page_size
-        mm = lib.pvm_instance_memory_map(self._ptr)
         self._base = lib.pvm_instance_memory_base(self._ptr)
-        self.memory_map = MemoryMap(page_size, blob.ro_data_size, blob.rw_data_size,
-                                    blob.stack_size, aux_data_size)
-        assert int(mm.heap_base) == self.memory_map.heap_base
 
     def close(self) -> None:
         """Frees the instance now (and hands a sandbox worker back)."""

@@ -41,7 +41,12 @@ pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *
             free(vm);
             return NULL;
         }
-    } else if (cfg->backend != PVM_BACKEND_INTERPRETER) {
+    } else if (cfg->backend == PVM_BACKEND_INTERPRETER) {
+        if (!pvm_program_interp(p, err, err_len)) {
+            free(vm);
+            return NULL;
+        }
+    } else {
         pvm_set_err(err, err_len, "unknown backend %d", cfg->backend);
         free(vm);
         return NULL;
@@ -60,6 +65,8 @@ pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *
     } else if (pvm_memory_init(&vm->mem, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
         free(vm);
         return NULL;
+    } else if (vm->jit) {
+        pvm_jit_reclaim_signals();
     }
     vm->gas_metering = cfg->gas_metering;
     vm->step_tracing = cfg->step_tracing;
@@ -169,8 +176,8 @@ int64_t *pvm_instance_gas_ptr(pvm_instance *vm) { return &vm->gas; }
 static int enter_at_next_pc(pvm_instance *vm, uint32_t *insn, int *mid) {
     const pvm_program *p = vm->prog;
     uint32_t pc = vm->next_pc;
-    uint32_t ii = pc < p->code_len ? p->pc_to_insn[pc] : NONE;
-    if (ii == NONE || p->insn_block[ii] == NONE || p->insn_rec[ii] == NONE) {
+    uint32_t ii = pvm_program_insn_at(p, pc);
+    if (ii == NONE || p->insn_block[ii] == NONE) {
         vm->pc = pc;
         return PVM_INT_TRAP;
     }
@@ -209,11 +216,33 @@ int pvm_instance_run(pvm_instance *vm) {
     if (k >= 0)
         return k;
     if (vm->jit)
-        return pvm_jit_run(vm, entered_mid_block ? vm->jit->insn_off[ii] : vm->jit->charge_off[ii]);
+        return pvm_jit_run(vm, entered_mid_block ? vm->jit->insn_off[ii] : pvm_jit_charge_off(p, vm->jit, ii));
+    const uint32_t *insn_rec = p->interp->insn_rec;
     if (!entered_mid_block)
-        return pvm_interp_run(vm, p->insn_rec[ii] - 1); /* the block's CHARGE record */
-    vm->resume_rec = p->insn_rec[ii]; /* paid: a Step or retry must not charge again */
+        return pvm_interp_run(vm, insn_rec[ii] - 1); /* the block's CHARGE record */
+    vm->resume_rec = insn_rec[ii]; /* paid: a Step or retry must not charge again */
     return pvm_interp_run(vm, vm->resume_rec);
+}
+
+int64_t pvm_instance_resume(pvm_instance *vm) {
+    int k = pvm_instance_run(vm);
+    if (k == PVM_INT_ECALLI)
+        return PVM_CALL_HOSTCALL + (int64_t)vm->ecalli;
+    return k;
+}
+
+int64_t pvm_instance_enter(pvm_instance *vm, uint32_t pc) {
+    pvm_instance_set_next_pc(vm, pc);
+    return pvm_instance_resume(vm);
+}
+
+int64_t pvm_instance_call(pvm_instance *vm, uint32_t pc, uint64_t arg0, uint64_t arg1) {
+    memset(vm->regs, 0, sizeof vm->regs);
+    pvm_instance_set_reg(vm, 0, PVM_ADDR_RETURN_TO_HOST);
+    pvm_instance_set_reg(vm, 1, vm->mem.map.stack_address_high);
+    pvm_instance_set_reg(vm, 7, arg0);
+    pvm_instance_set_reg(vm, 8, arg1);
+    return pvm_instance_enter(vm, pc);
 }
 
 int pvm_exec_memset(pvm_instance *vm, int is32, int64_t *gas, int metered) {
@@ -297,11 +326,21 @@ const uint8_t *pvm_program_jit_code(const pvm_program *p, int metered, size_t *l
 
 int64_t pvm_program_jit_offset(const pvm_program *p, int metered, uint32_t pc) {
     const pvm_jit_code *c = p->jit[metered ? 1 : 0];
-    if (!c || pc >= p->code_len)
+    if (!c)
         return -1;
-    uint32_t i = p->pc_to_insn[pc];
+    uint32_t i = pvm_program_insn_at(p, pc);
     if (i == NONE)
         return -1;
-    uint32_t off = p->insn_block[i] == i ? c->charge_off[i] : c->insn_off[i];
+    uint32_t off = p->insn_block[i] == i ? pvm_jit_charge_off(p, c, i) : c->insn_off[i];
     return off == NONE ? -1 : (int64_t)off;
+}
+
+int pvm_program_jit_sections(const pvm_program *p, int metered, uint32_t *out) {
+    const pvm_jit_code *c = p->jit[metered ? 1 : 0];
+    if (!c)
+        return -1;
+    out[0] = c->body_off;
+    out[1] = c->cold_off;
+    out[2] = c->table_off;
+    return 0;
 }

@@ -31,6 +31,10 @@ enum pvm_op {
 #define PVM_MAX_PAGE_SIZE 0x10000u
 #define PVM_MAX_CODE_SIZE (32u * 1024u * 1024u)
 #define PVM_MAX_JUMP_TABLE_ENTRIES (16u * 1024u * 1024u)
+/* Default bound on the machine code the JIT emits for one program: what a
+   sandbox worker's code region holds (sandbox/protocol.h), so a program that
+   compiles in-process also loads into a worker. */
+#define PVM_JIT_CODE_LIMIT ((size_t)64 << 20)
 #define PVM_FAULT_TRAP_THRESHOLD 0x4000u
 #define PVM_NONE_U32 0xFFFFFFFFu
 

@@ -24,7 +24,8 @@ static int INTERP_FN(pvm_instance *vm, uint32_t start_rec) {
         [PVM_XOP_MEMSET_32] = &&L_XMEMSET_32,
     };
     const pvm_program *const prog = vm->prog;
-    const pvm_rec *const recs = prog->recs;
+    const pvm_interp_code *const ic = prog->interp;
+    const pvm_rec *const recs = ic->recs;
     const pvm_rec *ip = recs + start_rec;
     uint64_t *const R = vm->regs;
     pvm_memory *const mem = &vm->mem;
@@ -69,12 +70,13 @@ static int INTERP_FN(pvm_instance *vm, uint32_t start_rec) {
         }                                                                    \
     } while (0)
 #define ZX(v) ((uint64_t)(v))
+#define IMM ((uint64_t)(int64_t)ip->i) /* the immediate, sign-extended */
 
     DISPATCH();
 
 L_XCHARGE:
     if (INTERP_GAS) {
-        int64_t cost = (int64_t)ip->i;
+        int64_t cost = (int64_t)ip->t;
         if (PVM_UNLIKELY(gas < cost)) {
             vm->pc = vm->next_pc = ip->pc;
             vm->resume_rec = (uint32_t)(ip - recs);
@@ -99,7 +101,7 @@ L_UNLIKELY:
     NEXT();
 
 L_XLOAD_IMM_TRAP:
-    R[ip->a] = ip->i;
+    R[ip->a] = IMM;
     vm->pc = ip->pc;
     result = PVM_INT_TRAP;
     goto out_trap;
@@ -113,32 +115,34 @@ L_ECALLI:
     goto out;
 
 L_LOAD_IMM64:
+    R[ip->a] = ((uint64_t)ip->t << 32) | (uint32_t)IMM;
+    NEXT();
 L_LOAD_IMM:
-    R[ip->a] = ip->i;
+    R[ip->a] = IMM;
     NEXT();
 L_MOVE_REG:
     R[ip->a] = R[ip->b];
     NEXT();
 
     /* ---- stores with immediate address / value ---- */
-L_STORE_IMM_U8: CHECK(ip->t, 1, PVM_PERM_WRITE); { uint8_t v = (uint8_t)ip->i; memcpy(base + A, &v, 1); } NEXT();
-L_STORE_IMM_U16: CHECK(ip->t, 2, PVM_PERM_WRITE); { uint16_t v = (uint16_t)ip->i; memcpy(base + A, &v, 2); } NEXT();
-L_STORE_IMM_U32: CHECK(ip->t, 4, PVM_PERM_WRITE); { uint32_t v = (uint32_t)ip->i; memcpy(base + A, &v, 4); } NEXT();
-L_STORE_IMM_U64: CHECK(ip->t, 8, PVM_PERM_WRITE); { uint64_t v = ip->i; memcpy(base + A, &v, 8); } NEXT();
-L_STORE_IMM_INDIRECT_U8: CHECK((uint32_t)(R[ip->a] + ip->t + 0), 1, PVM_PERM_WRITE); { uint8_t v = (uint8_t)ip->i; memcpy(base + A, &v, 1); } NEXT();
-L_STORE_IMM_INDIRECT_U16: CHECK((uint32_t)(R[ip->a] + ip->t), 2, PVM_PERM_WRITE); { uint16_t v = (uint16_t)ip->i; memcpy(base + A, &v, 2); } NEXT();
-L_STORE_IMM_INDIRECT_U32: CHECK((uint32_t)(R[ip->a] + ip->t), 4, PVM_PERM_WRITE); { uint32_t v = (uint32_t)ip->i; memcpy(base + A, &v, 4); } NEXT();
-L_STORE_IMM_INDIRECT_U64: CHECK((uint32_t)(R[ip->a] + ip->t), 8, PVM_PERM_WRITE); { uint64_t v = ip->i; memcpy(base + A, &v, 8); } NEXT();
+L_STORE_IMM_U8: CHECK(ip->t, 1, PVM_PERM_WRITE); { uint8_t v = (uint8_t)IMM; memcpy(base + A, &v, 1); } NEXT();
+L_STORE_IMM_U16: CHECK(ip->t, 2, PVM_PERM_WRITE); { uint16_t v = (uint16_t)IMM; memcpy(base + A, &v, 2); } NEXT();
+L_STORE_IMM_U32: CHECK(ip->t, 4, PVM_PERM_WRITE); { uint32_t v = (uint32_t)IMM; memcpy(base + A, &v, 4); } NEXT();
+L_STORE_IMM_U64: CHECK(ip->t, 8, PVM_PERM_WRITE); { uint64_t v = IMM; memcpy(base + A, &v, 8); } NEXT();
+L_STORE_IMM_INDIRECT_U8: CHECK((uint32_t)(R[ip->a] + ip->t + 0), 1, PVM_PERM_WRITE); { uint8_t v = (uint8_t)IMM; memcpy(base + A, &v, 1); } NEXT();
+L_STORE_IMM_INDIRECT_U16: CHECK((uint32_t)(R[ip->a] + ip->t), 2, PVM_PERM_WRITE); { uint16_t v = (uint16_t)IMM; memcpy(base + A, &v, 2); } NEXT();
+L_STORE_IMM_INDIRECT_U32: CHECK((uint32_t)(R[ip->a] + ip->t), 4, PVM_PERM_WRITE); { uint32_t v = (uint32_t)IMM; memcpy(base + A, &v, 4); } NEXT();
+L_STORE_IMM_INDIRECT_U64: CHECK((uint32_t)(R[ip->a] + ip->t), 8, PVM_PERM_WRITE); { uint64_t v = IMM; memcpy(base + A, &v, 8); } NEXT();
 
     /* ---- stores from registers ---- */
 L_STORE_U8: CHECK(ip->t, 1, PVM_PERM_WRITE); { uint8_t v = (uint8_t)R[ip->a]; memcpy(base + A, &v, 1); } NEXT();
 L_STORE_U16: CHECK(ip->t, 2, PVM_PERM_WRITE); { uint16_t v = (uint16_t)R[ip->a]; memcpy(base + A, &v, 2); } NEXT();
 L_STORE_U32: CHECK(ip->t, 4, PVM_PERM_WRITE); { uint32_t v = (uint32_t)R[ip->a]; memcpy(base + A, &v, 4); } NEXT();
 L_STORE_U64: CHECK(ip->t, 8, PVM_PERM_WRITE); { uint64_t v = R[ip->a]; memcpy(base + A, &v, 8); } NEXT();
-L_STORE_INDIRECT_U8: CHECK((uint32_t)(R[ip->b] + ip->i), 1, PVM_PERM_WRITE); { uint8_t v = (uint8_t)R[ip->a]; memcpy(base + A, &v, 1); } NEXT();
-L_STORE_INDIRECT_U16: CHECK((uint32_t)(R[ip->b] + ip->i), 2, PVM_PERM_WRITE); { uint16_t v = (uint16_t)R[ip->a]; memcpy(base + A, &v, 2); } NEXT();
-L_STORE_INDIRECT_U32: CHECK((uint32_t)(R[ip->b] + ip->i), 4, PVM_PERM_WRITE); { uint32_t v = (uint32_t)R[ip->a]; memcpy(base + A, &v, 4); } NEXT();
-L_STORE_INDIRECT_U64: CHECK((uint32_t)(R[ip->b] + ip->i), 8, PVM_PERM_WRITE); { uint64_t v = R[ip->a]; memcpy(base + A, &v, 8); } NEXT();
+L_STORE_INDIRECT_U8: CHECK((uint32_t)(R[ip->b] + IMM), 1, PVM_PERM_WRITE); { uint8_t v = (uint8_t)R[ip->a]; memcpy(base + A, &v, 1); } NEXT();
+L_STORE_INDIRECT_U16: CHECK((uint32_t)(R[ip->b] + IMM), 2, PVM_PERM_WRITE); { uint16_t v = (uint16_t)R[ip->a]; memcpy(base + A, &v, 2); } NEXT();
+L_STORE_INDIRECT_U32: CHECK((uint32_t)(R[ip->b] + IMM), 4, PVM_PERM_WRITE); { uint32_t v = (uint32_t)R[ip->a]; memcpy(base + A, &v, 4); } NEXT();
+L_STORE_INDIRECT_U64: CHECK((uint32_t)(R[ip->b] + IMM), 8, PVM_PERM_WRITE); { uint64_t v = R[ip->a]; memcpy(base + A, &v, 8); } NEXT();
 
     /* ---- loads ---- */
 L_LOAD_U8: { CHECK(ip->t, 1, PVM_PERM_READ); uint8_t v; memcpy(&v, base + A, 1); R[ip->a] = v; NEXT(); }
@@ -148,41 +152,41 @@ L_LOAD_I16: { CHECK(ip->t, 2, PVM_PERM_READ); uint16_t v; memcpy(&v, base + A, 2
 L_LOAD_U32: { CHECK(ip->t, 4, PVM_PERM_READ); uint32_t v; memcpy(&v, base + A, 4); R[ip->a] = v; NEXT(); }
 L_LOAD_I32: { CHECK(ip->t, 4, PVM_PERM_READ); uint32_t v; memcpy(&v, base + A, 4); R[ip->a] = W32(v); NEXT(); }
 L_LOAD_U64: { CHECK(ip->t, 8, PVM_PERM_READ); uint64_t v; memcpy(&v, base + A, 8); R[ip->a] = v; NEXT(); }
-L_LOAD_INDIRECT_U8: { CHECK((uint32_t)(R[ip->b] + ip->i), 1, PVM_PERM_READ); uint8_t v; memcpy(&v, base + A, 1); R[ip->a] = v; NEXT(); }
-L_LOAD_INDIRECT_I8: { CHECK((uint32_t)(R[ip->b] + ip->i), 1, PVM_PERM_READ); uint8_t v; memcpy(&v, base + A, 1); R[ip->a] = SX8(v); NEXT(); }
-L_LOAD_INDIRECT_U16: { CHECK((uint32_t)(R[ip->b] + ip->i), 2, PVM_PERM_READ); uint16_t v; memcpy(&v, base + A, 2); R[ip->a] = v; NEXT(); }
-L_LOAD_INDIRECT_I16: { CHECK((uint32_t)(R[ip->b] + ip->i), 2, PVM_PERM_READ); uint16_t v; memcpy(&v, base + A, 2); R[ip->a] = SX16(v); NEXT(); }
-L_LOAD_INDIRECT_U32: { CHECK((uint32_t)(R[ip->b] + ip->i), 4, PVM_PERM_READ); uint32_t v; memcpy(&v, base + A, 4); R[ip->a] = v; NEXT(); }
-L_LOAD_INDIRECT_I32: { CHECK((uint32_t)(R[ip->b] + ip->i), 4, PVM_PERM_READ); uint32_t v; memcpy(&v, base + A, 4); R[ip->a] = W32(v); NEXT(); }
-L_LOAD_INDIRECT_U64: { CHECK((uint32_t)(R[ip->b] + ip->i), 8, PVM_PERM_READ); uint64_t v; memcpy(&v, base + A, 8); R[ip->a] = v; NEXT(); }
+L_LOAD_INDIRECT_U8: { CHECK((uint32_t)(R[ip->b] + IMM), 1, PVM_PERM_READ); uint8_t v; memcpy(&v, base + A, 1); R[ip->a] = v; NEXT(); }
+L_LOAD_INDIRECT_I8: { CHECK((uint32_t)(R[ip->b] + IMM), 1, PVM_PERM_READ); uint8_t v; memcpy(&v, base + A, 1); R[ip->a] = SX8(v); NEXT(); }
+L_LOAD_INDIRECT_U16: { CHECK((uint32_t)(R[ip->b] + IMM), 2, PVM_PERM_READ); uint16_t v; memcpy(&v, base + A, 2); R[ip->a] = v; NEXT(); }
+L_LOAD_INDIRECT_I16: { CHECK((uint32_t)(R[ip->b] + IMM), 2, PVM_PERM_READ); uint16_t v; memcpy(&v, base + A, 2); R[ip->a] = SX16(v); NEXT(); }
+L_LOAD_INDIRECT_U32: { CHECK((uint32_t)(R[ip->b] + IMM), 4, PVM_PERM_READ); uint32_t v; memcpy(&v, base + A, 4); R[ip->a] = v; NEXT(); }
+L_LOAD_INDIRECT_I32: { CHECK((uint32_t)(R[ip->b] + IMM), 4, PVM_PERM_READ); uint32_t v; memcpy(&v, base + A, 4); R[ip->a] = W32(v); NEXT(); }
+L_LOAD_INDIRECT_U64: { CHECK((uint32_t)(R[ip->b] + IMM), 8, PVM_PERM_READ); uint64_t v; memcpy(&v, base + A, 8); R[ip->a] = v; NEXT(); }
 
     /* ---- control flow ---- */
 L_JUMP:
     ip = recs + ip->t;
     DISPATCH();
 L_LOAD_IMM_AND_JUMP:
-    R[ip->a] = ip->i;
+    R[ip->a] = IMM;
     ip = recs + ip->t;
     DISPATCH();
 L_JUMP_INDIRECT:
-    A = (uint32_t)(R[ip->a] + ip->i);
+    A = (uint32_t)(R[ip->a] + IMM);
     goto dynamic_jump;
 L_LOAD_IMM_AND_JUMP_INDIRECT:
     A = (uint32_t)(R[ip->b] + (uint64_t)(int64_t)(int32_t)ip->t);
-    R[ip->a] = ip->i;
+    R[ip->a] = IMM;
     goto dynamic_jump;
 
 #define BRANCH(cond) do { if (cond) { ip = recs + ip->t; DISPATCH(); } NEXT(); } while (0)
-L_BRANCH_EQ_IMM: BRANCH(R[ip->a] == ip->i);
-L_BRANCH_NOT_EQ_IMM: BRANCH(R[ip->a] != ip->i);
-L_BRANCH_LESS_UNSIGNED_IMM: BRANCH(R[ip->a] < ip->i);
-L_BRANCH_LESS_SIGNED_IMM: BRANCH(S64(R[ip->a]) < S64(ip->i));
-L_BRANCH_GREATER_OR_EQUAL_UNSIGNED_IMM: BRANCH(R[ip->a] >= ip->i);
-L_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: BRANCH(S64(R[ip->a]) >= S64(ip->i));
-L_BRANCH_LESS_OR_EQUAL_SIGNED_IMM: BRANCH(S64(R[ip->a]) <= S64(ip->i));
-L_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: BRANCH(R[ip->a] <= ip->i);
-L_BRANCH_GREATER_SIGNED_IMM: BRANCH(S64(R[ip->a]) > S64(ip->i));
-L_BRANCH_GREATER_UNSIGNED_IMM: BRANCH(R[ip->a] > ip->i);
+L_BRANCH_EQ_IMM: BRANCH(R[ip->a] == IMM);
+L_BRANCH_NOT_EQ_IMM: BRANCH(R[ip->a] != IMM);
+L_BRANCH_LESS_UNSIGNED_IMM: BRANCH(R[ip->a] < IMM);
+L_BRANCH_LESS_SIGNED_IMM: BRANCH(S64(R[ip->a]) < S64(IMM));
+L_BRANCH_GREATER_OR_EQUAL_UNSIGNED_IMM: BRANCH(R[ip->a] >= IMM);
+L_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: BRANCH(S64(R[ip->a]) >= S64(IMM));
+L_BRANCH_LESS_OR_EQUAL_SIGNED_IMM: BRANCH(S64(R[ip->a]) <= S64(IMM));
+L_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: BRANCH(R[ip->a] <= IMM);
+L_BRANCH_GREATER_SIGNED_IMM: BRANCH(S64(R[ip->a]) > S64(IMM));
+L_BRANCH_GREATER_UNSIGNED_IMM: BRANCH(R[ip->a] > IMM);
 L_BRANCH_EQ: BRANCH(R[ip->a] == R[ip->b]);
 L_BRANCH_NOT_EQ: BRANCH(R[ip->a] != R[ip->b]);
 L_BRANCH_LESS_UNSIGNED: BRANCH(R[ip->a] < R[ip->b]);
@@ -191,37 +195,37 @@ L_BRANCH_GREATER_OR_EQUAL_UNSIGNED: BRANCH(R[ip->a] >= R[ip->b]);
 L_BRANCH_GREATER_OR_EQUAL_SIGNED: BRANCH(S64(R[ip->a]) >= S64(R[ip->b]));
 
     /* ---- RRI arithmetic: R[a] = R[b] op imm ---- */
-L_ADD_IMM_32: R[ip->a] = W32(R[ip->b] + ip->i); NEXT();
-L_ADD_IMM_64: R[ip->a] = R[ip->b] + ip->i; NEXT();
-L_AND_IMM: R[ip->a] = R[ip->b] & ip->i; NEXT();
-L_XOR_IMM: R[ip->a] = R[ip->b] ^ ip->i; NEXT();
-L_OR_IMM: R[ip->a] = R[ip->b] | ip->i; NEXT();
-L_MUL_IMM_32: R[ip->a] = W32((uint32_t)R[ip->b] * (uint32_t)ip->i); NEXT();
-L_MUL_IMM_64: R[ip->a] = R[ip->b] * ip->i; NEXT();
-L_SET_LESS_THAN_UNSIGNED_IMM: R[ip->a] = R[ip->b] < ip->i; NEXT();
-L_SET_LESS_THAN_SIGNED_IMM: R[ip->a] = S64(R[ip->b]) < S64(ip->i); NEXT();
-L_SET_GREATER_THAN_UNSIGNED_IMM: R[ip->a] = R[ip->b] > ip->i; NEXT();
-L_SET_GREATER_THAN_SIGNED_IMM: R[ip->a] = S64(R[ip->b]) > S64(ip->i); NEXT();
-L_SHIFT_LOGICAL_LEFT_IMM_32: R[ip->a] = W32((uint32_t)R[ip->b] << (ip->i & 31)); NEXT();
-L_SHIFT_LOGICAL_LEFT_IMM_64: R[ip->a] = R[ip->b] << (ip->i & 63); NEXT();
-L_SHIFT_LOGICAL_RIGHT_IMM_32: R[ip->a] = W32((uint32_t)R[ip->b] >> (ip->i & 31)); NEXT();
-L_SHIFT_LOGICAL_RIGHT_IMM_64: R[ip->a] = R[ip->b] >> (ip->i & 63); NEXT();
-L_SHIFT_ARITHMETIC_RIGHT_IMM_32: R[ip->a] = (uint64_t)(int64_t)((int32_t)(uint32_t)R[ip->b] >> (ip->i & 31)); NEXT();
-L_SHIFT_ARITHMETIC_RIGHT_IMM_64: R[ip->a] = (uint64_t)(S64(R[ip->b]) >> (ip->i & 63)); NEXT();
-L_NEGATE_AND_ADD_IMM_32: R[ip->a] = W32(ip->i - R[ip->b]); NEXT();
-L_NEGATE_AND_ADD_IMM_64: R[ip->a] = ip->i - R[ip->b]; NEXT();
-L_SHIFT_LOGICAL_LEFT_IMM_ALT_32: R[ip->a] = W32((uint32_t)ip->i << (R[ip->b] & 31)); NEXT();
-L_SHIFT_LOGICAL_LEFT_IMM_ALT_64: R[ip->a] = ip->i << (R[ip->b] & 63); NEXT();
-L_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: R[ip->a] = W32((uint32_t)ip->i >> (R[ip->b] & 31)); NEXT();
-L_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: R[ip->a] = ip->i >> (R[ip->b] & 63); NEXT();
-L_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: R[ip->a] = (uint64_t)(int64_t)((int32_t)(uint32_t)ip->i >> (R[ip->b] & 31)); NEXT();
-L_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: R[ip->a] = (uint64_t)(S64(ip->i) >> (R[ip->b] & 63)); NEXT();
-L_CMOV_IF_ZERO_IMM: if (R[ip->b] == 0) R[ip->a] = ip->i; NEXT();
-L_CMOV_IF_NOT_ZERO_IMM: if (R[ip->b] != 0) R[ip->a] = ip->i; NEXT();
-L_ROTATE_RIGHT_IMM_32: R[ip->a] = W32(rotr32((uint32_t)R[ip->b], (unsigned)ip->i & 31)); NEXT();
-L_ROTATE_RIGHT_IMM_ALT_32: R[ip->a] = W32(rotr32((uint32_t)ip->i, (unsigned)R[ip->b] & 31)); NEXT();
-L_ROTATE_RIGHT_IMM_64: R[ip->a] = rotr64(R[ip->b], (unsigned)ip->i & 63); NEXT();
-L_ROTATE_RIGHT_IMM_ALT_64: R[ip->a] = rotr64(ip->i, (unsigned)R[ip->b] & 63); NEXT();
+L_ADD_IMM_32: R[ip->a] = W32(R[ip->b] + IMM); NEXT();
+L_ADD_IMM_64: R[ip->a] = R[ip->b] + IMM; NEXT();
+L_AND_IMM: R[ip->a] = R[ip->b] & IMM; NEXT();
+L_XOR_IMM: R[ip->a] = R[ip->b] ^ IMM; NEXT();
+L_OR_IMM: R[ip->a] = R[ip->b] | IMM; NEXT();
+L_MUL_IMM_32: R[ip->a] = W32((uint32_t)R[ip->b] * (uint32_t)IMM); NEXT();
+L_MUL_IMM_64: R[ip->a] = R[ip->b] * IMM; NEXT();
+L_SET_LESS_THAN_UNSIGNED_IMM: R[ip->a] = R[ip->b] < IMM; NEXT();
+L_SET_LESS_THAN_SIGNED_IMM: R[ip->a] = S64(R[ip->b]) < S64(IMM); NEXT();
+L_SET_GREATER_THAN_UNSIGNED_IMM: R[ip->a] = R[ip->b] > IMM; NEXT();
+L_SET_GREATER_THAN_SIGNED_IMM: R[ip->a] = S64(R[ip->b]) > S64(IMM); NEXT();
+L_SHIFT_LOGICAL_LEFT_IMM_32: R[ip->a] = W32((uint32_t)R[ip->b] << (IMM & 31)); NEXT();
+L_SHIFT_LOGICAL_LEFT_IMM_64: R[ip->a] = R[ip->b] << (IMM & 63); NEXT();
+L_SHIFT_LOGICAL_RIGHT_IMM_32: R[ip->a] = W32((uint32_t)R[ip->b] >> (IMM & 31)); NEXT();
+L_SHIFT_LOGICAL_RIGHT_IMM_64: R[ip->a] = R[ip->b] >> (IMM & 63); NEXT();
+L_SHIFT_ARITHMETIC_RIGHT_IMM_32: R[ip->a] = (uint64_t)(int64_t)((int32_t)(uint32_t)R[ip->b] >> (IMM & 31)); NEXT();
+L_SHIFT_ARITHMETIC_RIGHT_IMM_64: R[ip->a] = (uint64_t)(S64(R[ip->b]) >> (IMM & 63)); NEXT();
+L_NEGATE_AND_ADD_IMM_32: R[ip->a] = W32(IMM - R[ip->b]); NEXT();
+L_NEGATE_AND_ADD_IMM_64: R[ip->a] = IMM - R[ip->b]; NEXT();
+L_SHIFT_LOGICAL_LEFT_IMM_ALT_32: R[ip->a] = W32((uint32_t)IMM << (R[ip->b] & 31)); NEXT();
+L_SHIFT_LOGICAL_LEFT_IMM_ALT_64: R[ip->a] = IMM << (R[ip->b] & 63); NEXT();
+L_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: R[ip->a] = W32((uint32_t)IMM >> (R[ip->b] & 31)); NEXT();
+L_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: R[ip->a] = IMM >> (R[ip->b] & 63); NEXT();
+L_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: R[ip->a] = (uint64_t)(int64_t)((int32_t)(uint32_t)IMM >> (R[ip->b] & 31)); NEXT();
+L_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: R[ip->a] = (uint64_t)(S64(IMM) >> (R[ip->b] & 63)); NEXT();
+L_CMOV_IF_ZERO_IMM: if (R[ip->b] == 0) R[ip->a] = IMM; NEXT();
+L_CMOV_IF_NOT_ZERO_IMM: if (R[ip->b] != 0) R[ip->a] = IMM; NEXT();
+L_ROTATE_RIGHT_IMM_32: R[ip->a] = W32(rotr32((uint32_t)R[ip->b], (unsigned)IMM & 31)); NEXT();
+L_ROTATE_RIGHT_IMM_ALT_32: R[ip->a] = W32(rotr32((uint32_t)IMM, (unsigned)R[ip->b] & 31)); NEXT();
+L_ROTATE_RIGHT_IMM_64: R[ip->a] = rotr64(R[ip->b], (unsigned)IMM & 63); NEXT();
+L_ROTATE_RIGHT_IMM_ALT_64: R[ip->a] = rotr64(IMM, (unsigned)R[ip->b] & 63); NEXT();
 
     /* ---- RRR: R[a] = R[b] op R[c] ---- */
 L_ADD_32: R[ip->a] = W32(R[ip->b] + R[ip->c]); NEXT();
@@ -316,12 +320,12 @@ dynamic_jump:
         goto out;
     }
     if (A == 0 || (A & 1) || (A / 2 - 1) >= prog->jump_table_len ||
-        prog->jt_rec[A / 2 - 1] == PVM_NONE_U32) {
+        ic->jt_rec[A / 2 - 1] == PVM_NONE_U32) {
         vm->pc = ip->pc;
         result = PVM_INT_TRAP;
         goto out_trap;
     }
-    ip = recs + prog->jt_rec[A / 2 - 1];
+    ip = recs + ic->jt_rec[A / 2 - 1];
     DISPATCH();
 
 access_fault:
@@ -354,4 +358,5 @@ out:
 #undef S64
 #undef CHECK
 #undef ZX
+#undef IMM
 #undef BRANCH

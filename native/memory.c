@@ -17,6 +17,10 @@
    whatever follows the reservation. */
 #define RESERVATION (GIB4 + 0x10000)
 
+/* The permission map is always allocated for the smallest page size, so
+   any map fits any page size. */
+#define PERM_ALLOC (GIB4 >> 12)
+
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 
 int pvm_memory_map_build(uint32_t page_size, uint32_t ro_data_size, uint32_t rw_data_size,
@@ -171,12 +175,152 @@ static void host_zero(pvm_memory *m, uint64_t addr, uint64_t len) {
     zero_range(m, addr, len);
 }
 
+/* ---- reuse of in-process reservations ----
+   Creating an instance used to map a 4 GiB reservation and a permission map,
+   lay out the regions (mprotect: VMA splits) and tear all of it down again;
+   that dominated a small instance's cost.  A freed standard-layout instance
+   instead parks them here with every page that was accessible dropped (it
+   reads as zero again: nothing of the old tenant survives) and any heap
+   growth protected again, so the region protections and the permission map
+   still describe its initial layout.  An instance with the same memory map
+   then only copies its initial data in; any other strips the layout first
+   (all pages inaccessible, permissions none), which is a fresh reservation. */
+#include <pthread.h>
+#define POOL_MAX 8
+typedef struct {
+    uint8_t *base;
+    uint8_t *perm;
+    pvm_memory_map map;      /* the layout its protections describe */
+    uint32_t ro_len;         /* its read-only region holds this much initial data, zero after */
+} pool_entry;
+static pool_entry pool[POOL_MAX];
+static int pool_count;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int same_map(const pvm_memory_map *a, const pvm_memory_map *b) {
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+/* Takes an entry, preferring one laid out as `map`; 1 if it matches. */
+static int pool_take(const pvm_memory_map *map, pool_entry *out) {
+    int found = -1;
+    pthread_mutex_lock(&pool_lock);
+    for (int k = pool_count - 1; k >= 0; k--)
+        if (same_map(&pool[k].map, map)) {
+            found = k;
+            break;
+        }
+    if (found < 0 && pool_count > 0)
+        found = pool_count - 1;
+    if (found >= 0) {
+        *out = pool[found];
+        pool[found] = pool[--pool_count];
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (found < 0)
+        return -1;
+    return same_map(&out->map, map);
+}
+
+static int pool_give(const pool_entry *e) {
+    int ok = 0;
+    pthread_mutex_lock(&pool_lock);
+    if (pool_count < POOL_MAX) {
+        pool[pool_count++] = *e;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return ok;
+}
+
+/* The regions of a standard layout (page-rounded sizes). */
+static void layout_ranges(const pvm_memory_map *mm, uint64_t r[4][2]) {
+    r[0][0] = mm->ro_data_address;    r[0][1] = mm->ro_data_size;
+    r[1][0] = mm->rw_data_address;    r[1][1] = mm->rw_data_size;
+    r[2][0] = mm->stack_address_low;  r[2][1] = mm->stack_size;
+    r[3][0] = mm->aux_data_address;   r[3][1] = mm->aux_data_size;
+}
+
+/* A parked entry of another layout -> a fresh reservation. */
+static int strip_layout(pool_entry *e) {
+    uint64_t r[4][2];
+    layout_ranges(&e->map, r);
+    if (e->ro_len && madvise(e->base + r[0][0], (size_t)r[0][1], MADV_DONTNEED) != 0)
+        return -1;
+    uint32_t shift = (uint32_t)__builtin_ctz(e->map.page_size);
+    for (int k = 0; k < 4; k++) {
+        if (r[k][1] == 0)
+            continue;
+        if (mprotect(e->base + r[k][0], (size_t)r[k][1], PROT_NONE) != 0)
+            return -1;
+        uint64_t first = r[k][0] >> shift, last = (r[k][0] + r[k][1] - 1) >> shift;
+        memset(e->perm + first, PVM_PERM_NONE, (size_t)(last - first + 1));
+    }
+    memset(&e->map, 0, sizeof e->map);
+    return 0;
+}
+
+static void pool_discard(pool_entry *e) {
+    munmap(e->base, (size_t)RESERVATION);
+    munmap(e->perm, PERM_ALLOC);
+}
+
+/* Parks a standard in-process instance's reservation (see above); 0 if the
+   caller must unmap it instead. */
+static int park(pvm_memory *m) {
+    const pvm_memory_map *mm = &m->map;
+    uint64_t init_end = (uint64_t)mm->rw_data_address + mm->rw_data_size;
+    if (mm->page_size != m->page_size || m->rw_end < init_end)
+        return 0; /* the layout was never completed */
+    uint64_t r[4][2];
+    layout_ranges(mm, r);
+    r[1][1] = m->rw_end - mm->rw_data_address; /* with the heap */
+    /* read-only data the guest cannot have changed stays (refill compares
+       it with the next tenant's); written by the host, it goes too */
+    if (!m->ro_dirty)
+        r[0][1] = 0;
+    for (int k = 0; k < 4; k++)
+        if (r[k][1] && madvise(m->base + r[k][0], (size_t)r[k][1], MADV_DONTNEED) != 0)
+            return 0;
+    if (m->rw_end > init_end) {
+        if (mprotect(m->base + init_end, m->rw_end - init_end, PROT_NONE) != 0)
+            return 0;
+        set_perm(m, init_end, m->rw_end - init_end, PVM_PERM_NONE);
+    }
+    pool_entry e = {m->base, m->perm, *mm, m->ro_dirty ? 0 : m->ro_init_len};
+    return pool_give(&e);
+}
+
+/* The initial data into a parked reservation of the same layout. */
+static int refill(pvm_memory *m, const pool_entry *e) {
+    const pvm_memory_map *mm = &m->map;
+    int ro_same = e->ro_len == m->ro_init_len &&
+                  (!m->ro_init_len || memcmp(m->base + mm->ro_data_address, m->ro_init, m->ro_init_len) == 0);
+    if (!ro_same && e->ro_len)
+        zero_range(m, mm->ro_data_address, mm->ro_data_size);
+    if (!ro_same && m->ro_init_len) {
+        if (host_rw(m, mm->ro_data_address, mm->ro_data_size))
+            return -1;
+        memcpy(m->base + mm->ro_data_address, m->ro_init, m->ro_init_len);
+        if (host_ro(m, mm->ro_data_address, mm->ro_data_size))
+            return -1;
+    }
+    if (m->rw_init_len)
+        memcpy(m->base + mm->rw_data_address, m->rw_init, m->rw_init_len);
+    m->heap_size = 0;
+    m->rw_end = mm->rw_data_address + mm->rw_data_size;
+    return 0;
+}
+
 static int layout_standard(pvm_memory *m) {
     const pvm_memory_map *mm = &m->map;
-    /* the permission map is fresh (calloc: all PVM_PERM_NONE) */
-    if (apply_prot(m, 0, GIB4, PROT_NONE) != 0)
-        return -1;
-    zero_range(m, 0, GIB4);
+    /* the reservation is fresh or scrubbed (every page inaccessible and
+       zero, the permission map all PVM_PERM_NONE); a worker's view is told */
+    if (m->memfd >= 0) {
+        if (apply_prot(m, 0, GIB4, PROT_NONE) != 0)
+            return -1;
+        zero_range(m, 0, GIB4);
+    }
     if (host_rw(m, mm->ro_data_address, mm->ro_data_size) ||
         host_rw(m, mm->rw_data_address, mm->rw_data_size) ||
         host_rw(m, mm->stack_address_low, mm->stack_size) ||
@@ -221,24 +365,37 @@ int pvm_memory_init_shared(pvm_memory *m, const pvm_instance_config *cfg, const 
     m->page_shift = (uint32_t)__builtin_ctz(cfg->page_size);
     m->page_count = (uint32_t)(GIB4 >> m->page_shift);
     m->dynamic = cfg->dynamic_paging;
-    /* mmap, not calloc: fresh zero pages, touched only where regions are
-       (calloc would memset a recycled 1 MiB block on every instance) */
-    m->perm = mmap(NULL, m->page_count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m->perm == MAP_FAILED) {
-        m->perm = NULL;
-        pvm_set_err(err, err_len, "out of memory for the page table");
-        return -1;
+    pool_entry e;
+    int laid_out = 0;
+    int got = m->memfd < 0 ? pool_take(&m->map, &e) : -1;
+    if (got >= 0 && (m->dynamic || !got) && strip_layout(&e) != 0) {
+        pool_discard(&e);
+        got = -1;
     }
-    void *base = m->memfd >= 0
-        ? mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0)
-        : mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) {
-        pvm_set_err(err, err_len, "cannot reserve 4 GiB of address space for guest memory (errno %d)", errno);
-        munmap(m->perm, m->page_count);
-        m->perm = NULL;
-        return -1;
+    if (got >= 0) {
+        m->base = e.base;
+        m->perm = e.perm;
+        laid_out = got == 1 && !m->dynamic;
+    } else {
+        /* mmap, not calloc: fresh zero pages, touched only where regions are
+           (calloc would memset a recycled 1 MiB block on every instance) */
+        m->perm = mmap(NULL, PERM_ALLOC, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m->perm == MAP_FAILED) {
+            m->perm = NULL;
+            pvm_set_err(err, err_len, "out of memory for the page table");
+            return -1;
+        }
+        void *base = m->memfd >= 0
+            ? mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0)
+            : mmap(NULL, (size_t)RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED) {
+            pvm_set_err(err, err_len, "cannot reserve 4 GiB of address space for guest memory (errno %d)", errno);
+            munmap(m->perm, PERM_ALLOC);
+            m->perm = NULL;
+            return -1;
+        }
+        m->base = base;
     }
-    m->base = base;
     /* keep private copies of the initial data so the caller's buffers may go */
     if (ro_len) {
         uint8_t *c = malloc(ro_len);
@@ -256,7 +413,7 @@ int pvm_memory_init_shared(pvm_memory *m, const pvm_instance_config *cfg, const 
         m->rw_init = c;
         m->rw_init_len = rw_len;
     }
-    if (!m->dynamic && layout_standard(m) != 0) {
+    if (!m->dynamic && (laid_out ? refill(m, &e) : layout_standard(m)) != 0) {
         pvm_set_err(err, err_len, "cannot map guest memory (errno %d)", errno);
         pvm_memory_destroy(m);
         return -1;
@@ -269,10 +426,11 @@ oom:
 }
 
 void pvm_memory_destroy(pvm_memory *m) {
-    if (m->base)
+    int pooled = m->base && m->perm && m->memfd < 0 && !m->dynamic && m->page_size && park(m);
+    if (!pooled && m->base)
         munmap(m->base, (size_t)RESERVATION);
-    if (m->perm)
-        munmap(m->perm, m->page_count);
+    if (!pooled && m->perm)
+        munmap(m->perm, PERM_ALLOC);
     free((void *)m->ro_init);
     free((void *)m->rw_init);
     memset(m, 0, sizeof *m);
@@ -379,6 +537,7 @@ int pvm_memory_host_write(pvm_memory *m, uint32_t addr, const uint8_t *buf, uint
         return 0;
     }
     /* read-only guest pages: lift the protection for the copy */
+    m->ro_dirty = 1;
     uint64_t lo = (uint64_t)addr & ~(uint64_t)(m->page_size - 1);
     uint64_t hi = align_up((uint64_t)addr + len, m->page_size);
     if (host_rw(m, lo, hi - lo) != 0)

@@ -27,6 +27,7 @@ typedef struct {
     uint32_t rw_end;          /* rw_data_address + current accessible RW size */
     const uint8_t *ro_init, *rw_init;
     uint32_t ro_init_len, rw_init_len;
+    int ro_dirty;             /* the host wrote into read-only pages */
 } pvm_memory;
 
 enum { PVM_ACCESS_OK = 0, PVM_ACCESS_TRAP = 1, PVM_ACCESS_FAULT = 2 };

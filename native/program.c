@@ -13,14 +13,7 @@
 #define NONE PVM_NONE_U32
 
 
-static uint32_t valid_target_rec(const pvm_program *p, uint32_t t) {
-    if (t >= p->code_len)
-        return NONE;
-    uint32_t idx = p->pc_to_insn[t];
-    if (idx == NONE || !p->insn_target[idx] || p->insn_rec[idx] == NONE)
-        return NONE;
-    return p->insn_rec[idx] - 1; /* its CHARGE record */
-}
+#include <pthread.h>
 
 static int validate_jam(const pvm_program *p, char *err, size_t err_len) {
     if (p->code_len == 0 || !pvm_bit(p->bitmask, 0)) {
@@ -46,23 +39,44 @@ static int validate_jam(const pvm_program *p, char *err, size_t err_len) {
     }
 }
 
+static void interp_free(pvm_interp_code *ic) {
+    if (!ic)
+        return;
+    free(ic->recs);
+    free(ic->insn_rec);
+    free(ic->jt_rec);
+    free(ic);
+}
+
 void pvm_program_free(pvm_program *p) {
     if (!p)
         return;
     free(p->code);
     free(p->bitmask);
     free(p->jump_table);
-    free(p->insns);
-    free(p->pc_to_insn);
+    free(p->insn_pc);
+    free(p->insn_flags);
     free(p->insn_block);
-    free(p->insn_rec);
-    free(p->insn_target);
     free(p->block_cost);
-    free(p->recs);
-    free(p->jt_rec);
+    free(p->starts);
+    free(p->starts_rank);
+    interp_free(p->interp);
     pvm_jit_free(p->jit[0]);
     pvm_jit_free(p->jit[1]);
     free(p);
+}
+
+void pvm_program_insn(const pvm_program *p, uint32_t i, pvm_insn *out) {
+    uint32_t pc = p->insn_pc[i];
+    if (p->insn_flags[i] & PVM_IF_IMPLICIT) {
+        memset(out, 0, sizeof *out);
+        out->pc = pc;
+        out->len = 1;
+        out->op = PVM_OP_INVALID;
+        out->implicit = 1;
+        return;
+    }
+    pvm_decode_one(p->isa, p->code, p->code_len, p->bitmask, pc, out);
 }
 
 static unsigned lower_op(const pvm_program *p, unsigned op) {
@@ -79,57 +93,150 @@ static unsigned lower_op(const pvm_program *p, unsigned op) {
     }
 }
 
+unsigned pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target) {
+    *target = NONE;
+    unsigned op = in->op;
+    if (op >= PVM_OP_INVALID)
+        return PVM_XOP_TRAP;
+    if (op == PVM_OP_JUMP || op == PVM_OP_LOAD_IMM_AND_JUMP) {
+        uint32_t t = pvm_program_target(p, in->target);
+        if (t == NONE)
+            return op == PVM_OP_JUMP ? PVM_XOP_TRAP : PVM_XOP_LOAD_IMM_TRAP;
+        *target = t;
+        return op;
+    }
+    if (pvm_isa_table[op].flags & PVM_F_BRANCH) {
+        uint32_t t = pvm_program_target(p, in->target);
+        uint32_t f = pvm_next_valid(p, in) ? pvm_program_target(p, in->pc + in->len) : NONE;
+        if (t == NONE || f == NONE)
+            return PVM_XOP_TRAP;
+        *target = t;
+        return op;
+    }
+    if (op == PVM_OP_FALLTHROUGH && !pvm_next_valid(p, in)) {
+        uint64_t nx = (uint64_t)in->pc + in->len;
+        if (nx >= p->code_len && !(p->flags & PVM_PROG_JAM_FALLTHROUGH))
+            return PVM_XOP_TRAP; /* PolkaVM 0.35: trap at the fallthrough itself */
+    }
+    return lower_op(p, op);
+}
+
 static void fill_rec(pvm_rec *r, const pvm_insn *in, unsigned op) {
     memset(r, 0, sizeof *r);
-    r->op = (uint16_t)op;
+    r->op = (uint8_t)op;
     r->pc = in->pc;
-    uint64_t sx1 = (uint64_t)(int64_t)in->imm1;
-    uint64_t sx2 = (uint64_t)(int64_t)in->imm2;
     switch (in->form) {
     case PVM_FORM_I: r->t = (uint32_t)in->imm1; break;
-    case PVM_FORM_II: r->t = (uint32_t)in->imm1; r->i = sx2; break;
-    case PVM_FORM_RI: r->a = in->ra; r->i = sx1; r->t = (uint32_t)in->imm1; break;
-    case PVM_FORM_RIO: r->a = in->ra; r->i = sx1; break;
-    case PVM_FORM_RII: r->a = in->ra; r->t = (uint32_t)in->imm1; r->i = sx2; break;
+    case PVM_FORM_II: r->t = (uint32_t)in->imm1; r->i = in->imm2; break;
+    case PVM_FORM_RI: r->a = in->ra; r->i = in->imm1; r->t = (uint32_t)in->imm1; break;
+    case PVM_FORM_RIO: r->a = in->ra; r->i = in->imm1; break;
+    case PVM_FORM_RII: r->a = in->ra; r->t = (uint32_t)in->imm1; r->i = in->imm2; break;
     case PVM_FORM_RR: r->a = in->rd; r->b = in->ra; break;
-    case PVM_FORM_RRI: r->a = in->ra; r->b = in->rb; r->i = sx1; r->t = (uint32_t)in->imm1; break;
+    case PVM_FORM_RRI: r->a = in->ra; r->b = in->rb; r->i = in->imm1; r->t = (uint32_t)in->imm1; break;
     case PVM_FORM_RRO: r->a = in->ra; r->b = in->rb; break;
-    case PVM_FORM_RRII: r->a = in->ra; r->b = in->rb; r->i = sx1; r->t = (uint32_t)in->imm2; break;
+    case PVM_FORM_RRII: r->a = in->ra; r->b = in->rb; r->i = in->imm1; r->t = (uint32_t)in->imm2; break;
     case PVM_FORM_RRR: r->a = in->rd; r->b = in->ra; r->c = in->rb; break;
-    case PVM_FORM_RI64: r->a = in->ra; r->i = in->imm64; break;
+    case PVM_FORM_RI64:
+        r->a = in->ra;
+        r->i = (int32_t)(uint32_t)in->imm64;
+        r->t = (uint32_t)(in->imm64 >> 32);
+        break;
     default: break;
     }
 }
 
-/* Gas of every block (gas.md 2 and 9), and of a lone `invalid` block. */
-static void compute_block_costs(pvm_program *p) {
+/* The interpreter's records: a CHARGE record before every block, one record
+   per reachable instruction, a CHARGE + TRAP pair after a fallthrough into an
+   invalid block, and a final TRAP sentinel. */
+static pvm_interp_code *build_interp(const pvm_program *p) {
     uint32_t n = p->insn_count;
-    if (p->cost_kind == PVM_COST_SIMPLE) {
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t b = p->insn_block[i];
-            if (b != NONE)
-                p->block_cost[b] += p->costs[p->insns[i].op >= PVM_OP_INVALID ? PVM_OP_INVALID : p->insns[i].op];
-        }
-        p->invalid_block_cost = p->costs[PVM_OP_INVALID];
-        return;
-    }
-    /* A block's instructions are consecutive in the listing. */
-    pvm_pipe sim;
-    pvm_pipe_init(&sim, p->isa, p->code, p->code_len, p->memory_access_cost);
+    pvm_interp_code *ic = calloc(1, sizeof *ic);
+    if (!ic)
+        return NULL;
+    ic->insn_rec = malloc((n ? n : 1) * sizeof(uint32_t));
+    ic->jt_rec = malloc((p->jump_table_len ? p->jump_table_len : 1) * sizeof(uint32_t));
+    if (!ic->insn_rec || !ic->jt_rec)
+        goto oom;
+    /* 1. number the records */
+    uint64_t r = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (p->insn_block[i] != i)
+        ic->insn_rec[i] = NONE;
+        if (p->insn_block[i] == NONE)
             continue;
-        uint32_t j = i;
-        for (; j < n && p->insn_block[j] == i; j++)
-            pvm_pipe_feed(&sim, &p->insns[j]);
-        p->block_cost[i] = pvm_pipe_take_cost(&sim);
-        i = j - 1;
+        if (p->insn_block[i] == i)
+            r++;
+        ic->insn_rec[i] = (uint32_t)r++;
+        if (!(p->insn_flags[i] & PVM_IF_IMPLICIT) && p->code[p->insn_pc[i]] ==
+                (uint8_t)pvm_isa_table[PVM_OP_FALLTHROUGH].opcode[p->isa]) {
+            pvm_insn in;
+            uint32_t t;
+            pvm_program_insn(p, i, &in);
+            if (pvm_falls_into_invalid(p, &in, pvm_program_lower(p, &in, &t)))
+                r += 2;
+        }
     }
-    pvm_insn inv;
-    memset(&inv, 0, sizeof inv);
-    inv.op = PVM_OP_INVALID;
-    pvm_pipe_feed(&sim, &inv);
-    p->invalid_block_cost = pvm_pipe_take_cost(&sim);
+    if (r >= NONE)
+        goto oom;
+    ic->rec_count = (uint32_t)r;
+    ic->recs = malloc(((size_t)r + 1) * sizeof(pvm_rec));
+    if (!ic->recs)
+        goto oom;
+    /* 2. fill them */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = ic->insn_rec[i];
+        if (k == NONE)
+            continue;
+        pvm_insn in;
+        pvm_program_insn(p, i, &in);
+        if (p->insn_block[i] == i) {
+            pvm_rec *c = &ic->recs[k - 1];
+            memset(c, 0, sizeof *c);
+            c->op = PVM_XOP_CHARGE;
+            c->pc = in.pc;
+            c->t = p->block_cost[i];
+        }
+        uint32_t t;
+        unsigned op = pvm_program_lower(p, &in, &t);
+        fill_rec(&ic->recs[k], &in, op);
+        if (t != NONE)
+            ic->recs[k].t = ic->insn_rec[t] - 1; /* the target's CHARGE record */
+        if (pvm_falls_into_invalid(p, &in, op)) {
+            pvm_rec *c = &ic->recs[k + 1], *tr = &ic->recs[k + 2];
+            memset(c, 0, 2 * sizeof *c);
+            c->op = PVM_XOP_CHARGE;
+            c->pc = in.pc + in.len;
+            c->t = p->invalid_block_cost;
+            tr->op = PVM_XOP_TRAP;
+            tr->pc = in.pc + in.len;
+        }
+    }
+    /* a sentinel so that falling past the last record traps */
+    memset(&ic->recs[r], 0, sizeof(pvm_rec));
+    ic->recs[r].op = PVM_XOP_TRAP;
+    ic->recs[r].pc = p->code_len;
+    for (uint32_t k = 0; k < p->jump_table_len; k++) {
+        uint32_t t = pvm_program_target(p, p->jump_table[k]);
+        ic->jt_rec[k] = t == NONE ? NONE : ic->insn_rec[t] - 1;
+    }
+    return ic;
+oom:
+    interp_free(ic);
+    return NULL;
+}
+
+static pthread_mutex_t interp_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const pvm_interp_code *pvm_program_interp(const pvm_program *cp, char *err, size_t err_len) {
+    pvm_program *p = (pvm_program *)cp;
+    pthread_mutex_lock(&interp_lock);
+    pvm_interp_code *ic = p->interp;
+    if (!ic) {
+        ic = p->interp = build_interp(p);
+        if (!ic)
+            pvm_set_err(err, err_len, "out of memory while building the interpreter's records");
+    }
+    pthread_mutex_unlock(&interp_lock);
+    return ic;
 }
 
 pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
@@ -139,6 +246,167 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
     pvm_cost_model m = {PVM_COST_SIMPLE, costs, 0};
     return pvm_program_new_with_model(isa, code, code_len, bitmask, bitmask_len, jump_table,
                                       jump_table_len, &m, flags, err, err_len);
+}
+
+static inline void mark_start(pvm_program *p, uint32_t pc) {
+    p->starts[pc >> 6] |= UINT64_C(1) << (pc & 63);
+}
+
+/* The listing walk (isa.md 2.4, as pvm_decode_listing) with the block and
+   gas analysis done on the fly: nothing but the per-instruction arrays is
+   stored. */
+static int analyse(pvm_program *p) {
+    const uint32_t code_len = p->code_len;
+    const uint8_t *bm = p->bitmask;
+    size_t words = ((size_t)code_len + 64) / 64 + 1;
+    size_t real = 0;
+    for (uint32_t k = 0; k < (code_len + 7) / 8; k++)
+        real += (size_t)__builtin_popcount(bm[k]);
+    /* every real instruction adds at most one implicit invalid, plus one at 0 */
+    size_t cap = 2 * real + 1;
+    p->starts = calloc(words, sizeof(uint64_t));
+    p->starts_rank = malloc(words * sizeof(uint32_t));
+    p->insn_pc = malloc(cap * sizeof(uint32_t));
+    p->insn_flags = malloc(cap);
+    p->insn_block = malloc(cap * sizeof(uint32_t));
+    p->block_cost = malloc(cap * sizeof(uint32_t));
+    if (!p->starts || !p->starts_rank || !p->insn_pc || !p->insn_flags || !p->insn_block || !p->block_cost)
+        return -1;
+    for (uint32_t k = 0; k < (code_len + 7) / 8; k++)
+        p->starts[k >> 3] |= (uint64_t)bm[k] << (8 * (k & 7));
+
+    pvm_pipe sim;
+    int full = p->cost_kind == PVM_COST_FULL;
+    if (full)
+        pvm_pipe_init(&sim, p->isa, p->code, code_len, p->memory_access_cost);
+    uint32_t fed_block = NONE;  /* full model: the block being fed */
+
+    uint32_t n = 0;
+    uint32_t prev_real = NONE, cur_block = NONE;
+    pvm_insn prev;             /* the previous listing entry */
+    memset(&prev, 0, sizeof prev);
+    prev.implicit = 1;
+    pvm_insn prev_real_insn;
+    memset(&prev_real_insn, 0, sizeof prev_real_insn);
+
+    /* find the first set bit (as next_set_bit in decode.c) */
+    uint32_t pc = 0;
+    while (pc < code_len) {
+        if ((pc & 7) == 0 && bm[pc >> 3] == 0) {
+            pc += 8;
+            continue;
+        }
+        if (pvm_bit(bm, pc))
+            break;
+        pc++;
+    }
+    if (pc > code_len)
+        pc = code_len;
+    int implicit_zero = code_len > 0 && pc != 0;
+    for (;;) {
+        pvm_insn in;
+        if (implicit_zero) {
+            memset(&in, 0, sizeof in);
+            in.len = 1;
+            in.op = PVM_OP_INVALID;
+            in.implicit = 1;
+            implicit_zero = 0;
+        } else if (prev.implicit == 0 && pvm_op_can_fall(prev.op) && !pvm_next_valid(p, &prev)) {
+            memset(&in, 0, sizeof in);
+            in.pc = prev.pc + prev.len;
+            in.len = 1;
+            in.op = PVM_OP_INVALID;
+            in.implicit = 1;
+        } else {
+            if (pc >= code_len)
+                break;
+            pvm_decode_one(p->isa, p->code, code_len, bm, pc, &in);
+            /* the next set bit after pc */
+            uint32_t q = pc + 1;
+            while (q < code_len) {
+                if ((q & 7) == 0 && bm[q >> 3] == 0) {
+                    q += 8;
+                    continue;
+                }
+                if (pvm_bit(bm, q))
+                    break;
+                q++;
+            }
+            pc = q < code_len ? q : code_len;
+        }
+        if (n >= cap)
+            return -1; /* cannot happen: the bound above is exact */
+        uint32_t i = n++;
+        p->insn_pc[i] = in.pc;
+        p->block_cost[i] = 0;
+        uint32_t block = NONE;
+        uint8_t fl = 0;
+        if (in.implicit) {
+            fl = PVM_IF_IMPLICIT;
+            mark_start(p, in.pc);
+            bool owned = i > 0 && !prev.implicit && pvm_op_can_fall(prev.op) &&
+                         !pvm_op_is_term(prev.op) && prev.pc + prev.len == in.pc;
+            block = owned ? p->insn_block[i - 1] : NONE;
+        } else {
+            p->real_count++;
+            bool target = false;
+            if (in.pc == 0) {
+                block = i;
+                target = true;
+            } else if (prev_real != NONE) {
+                const pvm_insn *pv = &prev_real_insn;
+                if (in.pc - pv->pc - 1 <= PVM_BITMASK_MAX) {
+                    if (pvm_op_is_term(pv->op)) {
+                        block = i;
+                        target = pv->op < PVM_OP_INVALID;
+                    } else {
+                        block = cur_block;
+                    }
+                }
+            }
+            if (target && block != NONE)
+                fl = PVM_IF_TARGET;
+            cur_block = block;
+            prev_real = i;
+            prev_real_insn = in;
+        }
+        p->insn_block[i] = block;
+        p->insn_flags[i] = fl;
+        if (block == i)
+            p->block_count++;
+        /* gas */
+        if (!full) {
+            if (block != NONE)
+                p->block_cost[block] += p->costs[in.op >= PVM_OP_INVALID ? PVM_OP_INVALID : in.op];
+        } else if (block != NONE || fed_block != NONE) {
+            if (block != fed_block) {
+                if (fed_block != NONE)
+                    p->block_cost[fed_block] = pvm_pipe_take_cost(&sim);
+                fed_block = block;
+            }
+            if (block != NONE)
+                pvm_pipe_feed(&sim, &in);
+        }
+        prev = in;
+    }
+    if (full && fed_block != NONE)
+        p->block_cost[fed_block] = pvm_pipe_take_cost(&sim);
+    if (full) {
+        pvm_insn inv;
+        memset(&inv, 0, sizeof inv);
+        inv.op = PVM_OP_INVALID;
+        pvm_pipe_feed(&sim, &inv);
+        p->invalid_block_cost = pvm_pipe_take_cost(&sim);
+    } else {
+        p->invalid_block_cost = p->costs[PVM_OP_INVALID];
+    }
+    p->insn_count = n;
+    uint32_t acc = 0;
+    for (size_t w = 0; w < words; w++) {
+        p->starts_rank[w] = acc;
+        acc += (uint32_t)__builtin_popcountll(p->starts[w]);
+    }
+    return 0;
 }
 
 pvm_program *pvm_program_new_with_model(int isa, const uint8_t *code, uint32_t code_len,
@@ -188,6 +456,7 @@ pvm_program *pvm_program_new_with_model(int isa, const uint8_t *code, uint32_t c
     p->is_64 = isa != PVM_ISA_LATEST32;
     p->flags = flags;
     p->code_len = code_len;
+    p->jit_code_limit = PVM_JIT_CODE_LIMIT;
     p->code = malloc(code_len ? code_len : 1);
     p->bitmask = malloc(bitmask_len ? bitmask_len : 1);
     p->jump_table = malloc(jump_table_len ? jump_table_len * sizeof(uint32_t) : 1);
@@ -209,186 +478,8 @@ pvm_program *pvm_program_new_with_model(int isa, const uint8_t *code, uint32_t c
         pvm_program_free(p);
         return NULL;
     }
-
-    /* 1. decode the listing (at most one instruction per byte, plus an
-       implicit invalid after each, so 2 * code_len + 1 bounds it) */
-    size_t cap = (size_t)code_len * 2 + 1;
-    p->insns = malloc(cap * sizeof(pvm_insn));
-    if (!p->insns)
+    if (analyse(p) != 0)
         goto oom;
-    size_t n = pvm_decode_listing(isa, p->code, code_len, p->bitmask, p->insns, cap);
-    pvm_insn *shrunk = realloc(p->insns, (n ? n : 1) * sizeof(pvm_insn));
-    if (shrunk)
-        p->insns = shrunk;
-    p->pc_to_insn = malloc((code_len ? code_len : 1) * sizeof(uint32_t));
-    p->insn_block = malloc((n ? n : 1) * sizeof(uint32_t));
-    p->insn_rec = malloc((n ? n : 1) * sizeof(uint32_t));
-    p->insn_target = calloc(n ? n : 1, 1);
-    p->block_cost = calloc(n ? n : 1, sizeof(uint32_t));
-    if (!p->insns || !p->pc_to_insn || !p->insn_block || !p->insn_rec || !p->insn_target || !p->block_cost)
-        goto oom;
-    p->insn_count = (uint32_t)n;
-    memset(p->pc_to_insn, 0xFF, (code_len ? code_len : 1) * sizeof(uint32_t));
-
-    /* 2. blocks and jump targets.  An implicit invalid belongs to the block
-       of the instruction before it only if that one is not a terminator. */
-    uint32_t prev_real = NONE, cur_block = NONE;
-    for (uint32_t i = 0; i < n; i++) {
-        pvm_insn *in = &p->insns[i];
-        p->insn_rec[i] = NONE;
-        if (in->implicit) {
-            bool owned = i > 0 && !p->insns[i - 1].implicit && pvm_op_can_fall(p->insns[i - 1].op) &&
-                         !pvm_op_is_term(p->insns[i - 1].op) && p->insns[i - 1].pc + p->insns[i - 1].len == in->pc;
-            p->insn_block[i] = owned ? p->insn_block[i - 1] : NONE;
-            continue;
-        }
-        p->real_count++;
-        p->pc_to_insn[in->pc] = i;
-        uint32_t block = NONE;
-        bool target = false;
-        if (in->pc == 0) {
-            block = i;
-            target = true;
-        } else if (prev_real != NONE) {
-            const pvm_insn *pv = &p->insns[prev_real];
-            if (in->pc - pv->pc - 1 <= PVM_BITMASK_MAX) {
-                if (pvm_op_is_term(pv->op)) {
-                    block = i;
-                    target = pv->op < PVM_OP_INVALID;
-                } else {
-                    block = cur_block;
-                }
-            }
-        }
-        p->insn_block[i] = block;
-        p->insn_target[i] = target && block != NONE;
-        cur_block = block;
-        prev_real = i;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        if (p->insn_block[i] == i)
-            p->block_count++;
-    compute_block_costs(p);
-
-    /* 3. records: upper bound = 2 per instruction + 2 per JAM trailer */
-    cap = 2 * n + 4;
-    p->recs = malloc(cap * sizeof(pvm_rec));
-    if (!p->recs)
-        goto oom;
-    uint32_t r = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const pvm_insn *in = &p->insns[i];
-        if (p->insn_block[i] == NONE)
-            continue;
-        if (p->insn_block[i] == i) {
-            pvm_rec *c = &p->recs[r++];
-            memset(c, 0, sizeof *c);
-            c->op = PVM_XOP_CHARGE;
-            c->pc = in->pc;
-            c->i = p->block_cost[i];
-        }
-        p->insn_rec[i] = r;
-        fill_rec(&p->recs[r], in, in->op >= PVM_OP_INVALID ? PVM_XOP_TRAP : lower_op(p, in->op));
-        r++;
-    }
-    p->rec_count = r;
-
-    /* 4. resolve static control flow now that every record index is known */
-    for (uint32_t i = 0; i < n; i++) {
-        const pvm_insn *in = &p->insns[i];
-        if (p->insn_rec[i] == NONE || in->op >= PVM_OP_INVALID)
-            continue;
-        pvm_rec *rc = &p->recs[p->insn_rec[i]];
-        const pvm_insn_info *info = &pvm_isa_table[in->op];
-        if (in->op == PVM_OP_JUMP || in->op == PVM_OP_LOAD_IMM_AND_JUMP) {
-            uint32_t t = valid_target_rec(p, in->target);
-            if (t == NONE)
-                rc->op = in->op == PVM_OP_JUMP ? PVM_XOP_TRAP : PVM_XOP_LOAD_IMM_TRAP;
-            else
-                rc->t = t;
-        } else if (info->flags & PVM_F_BRANCH) {
-            uint32_t t = valid_target_rec(p, in->target);
-            uint32_t f = pvm_next_valid(p, in) ? valid_target_rec(p, in->pc + in->len) : NONE;
-            if (t == NONE || f == NONE)
-                rc->op = PVM_XOP_TRAP;
-            else
-                rc->t = t;
-        } else if (in->op == PVM_OP_FALLTHROUGH && !pvm_next_valid(p, in)) {
-            uint64_t nx = (uint64_t)in->pc + in->len;
-            if (nx >= code_len && !(flags & PVM_PROG_JAM_FALLTHROUGH))
-                rc->op = PVM_XOP_TRAP; /* PolkaVM 0.35: trap at the fallthrough itself */
-        }
-    }
-    /* JAM trailer / gap after a fallthrough: a one-instruction invalid block
-       at next(o), appended after the fallthrough's record. The fallthrough
-       record falls into it, so it must directly follow: rebuild if needed. */
-    {
-        uint32_t extra = 0;
-        for (uint32_t i = 0; i < n; i++)
-            if (p->insn_rec[i] != NONE && p->recs[p->insn_rec[i]].op == PVM_OP_FALLTHROUGH &&
-                !pvm_next_valid(p, &p->insns[i]))
-                extra++;
-        if (extra) {
-            pvm_rec *nr = malloc(((size_t)r + 2 * extra) * sizeof(pvm_rec));
-            uint32_t *remap = malloc(((size_t)r + 1) * sizeof(uint32_t));
-            if (!nr || !remap) {
-                free(nr);
-                free(remap);
-                goto oom;
-            }
-            uint32_t w = 0;
-            for (uint32_t k = 0; k < r; k++) {
-                remap[k] = w;
-                nr[w++] = p->recs[k];
-                const pvm_rec *o = &p->recs[k];
-                if (o->op == PVM_OP_FALLTHROUGH) {
-                    uint32_t ii = p->pc_to_insn[o->pc];
-                    if (!pvm_next_valid(p, &p->insns[ii])) {
-                        uint32_t nx = o->pc + p->insns[ii].len;
-                        pvm_rec c = {0}, t = {0};
-                        c.op = PVM_XOP_CHARGE;
-                        c.pc = nx;
-                        c.i = p->invalid_block_cost;
-                        t.op = PVM_XOP_TRAP;
-                        t.pc = nx;
-                        nr[w++] = c;
-                        nr[w++] = t;
-                    }
-                }
-            }
-            remap[r] = w;
-            for (uint32_t k = 0; k < w; k++) {
-                unsigned op = nr[k].op;
-                if (op == PVM_OP_JUMP || op == PVM_OP_LOAD_IMM_AND_JUMP ||
-                    (op < PVM_OP_INVALID && (pvm_isa_table[op].flags & PVM_F_BRANCH)))
-                    nr[k].t = remap[nr[k].t];
-            }
-            for (uint32_t i = 0; i < n; i++)
-                if (p->insn_rec[i] != NONE)
-                    p->insn_rec[i] = remap[p->insn_rec[i]];
-            free(p->recs);
-            free(remap);
-            p->recs = nr;
-            p->rec_count = r = w;
-        }
-    }
-    /* a sentinel so that falling past the last record traps */
-    {
-        pvm_rec *nr = realloc(p->recs, ((size_t)r + 1) * sizeof(pvm_rec));
-        if (!nr)
-            goto oom;
-        p->recs = nr;
-        memset(&p->recs[r], 0, sizeof(pvm_rec));
-        p->recs[r].op = PVM_XOP_TRAP;
-        p->recs[r].pc = code_len;
-    }
-
-    /* 5. jump table */
-    p->jt_rec = malloc((jump_table_len ? jump_table_len : 1) * sizeof(uint32_t));
-    if (!p->jt_rec)
-        goto oom;
-    for (uint32_t k = 0; k < jump_table_len; k++)
-        p->jt_rec[k] = valid_target_rec(p, p->jump_table[k]);
     return p;
 oom:
     pvm_set_err(err, err_len, "out of memory while building the program");
@@ -396,31 +487,31 @@ oom:
     return NULL;
 }
 
+void pvm_program_set_jit_code_limit(pvm_program *p, size_t bytes) {
+    /* offsets in the generated code are 32-bit */
+    if (bytes > ((size_t)1 << 31))
+        bytes = (size_t)1 << 31;
+    p->jit_code_limit = bytes < 4096 ? 4096 : bytes;
+}
+
 uint32_t pvm_program_instruction_count(const pvm_program *p) { return p->real_count; }
 uint32_t pvm_program_block_count(const pvm_program *p) { return p->block_count; }
 int pvm_program_is_64_bit(const pvm_program *p) { return p->is_64; }
 
 int64_t pvm_program_block_start(const pvm_program *p, uint32_t pc) {
-    if (pc >= p->code_len)
-        return -1;
-    uint32_t i = p->pc_to_insn[pc];
+    uint32_t i = pvm_program_insn_at(p, pc);
     if (i == NONE || p->insn_block[i] == NONE)
         return -1;
-    return p->insns[p->insn_block[i]].pc;
+    return p->insn_pc[p->insn_block[i]];
 }
 
 uint32_t pvm_program_block_cost(const pvm_program *p, uint32_t start) {
-    if (start >= p->code_len)
-        return 0;
-    uint32_t i = p->pc_to_insn[start];
+    uint32_t i = pvm_program_insn_at(p, start);
     if (i == NONE || p->insn_block[i] != i)
         return 0;
     return p->block_cost[i];
 }
 
 int pvm_program_is_jump_target(const pvm_program *p, uint32_t pc) {
-    if (pc >= p->code_len)
-        return 0;
-    uint32_t i = p->pc_to_insn[pc];
-    return i != NONE && p->insn_target[i];
+    return pvm_program_target(p, pc) != NONE;
 }

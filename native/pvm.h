@@ -128,6 +128,10 @@ pvm_program *pvm_program_new_with_model(int isa, const uint8_t *code, uint32_t c
                                         const pvm_cost_model *model, uint32_t flags,
                                         char *err, size_t err_len);
 void pvm_program_free(pvm_program *p);
+/* Most bytes of machine code the JIT may emit for this program (default
+   64 MiB, what a sandbox worker holds); compiling fails past it.  Takes
+   effect for code compiled afterwards. */
+void pvm_program_set_jit_code_limit(pvm_program *p, size_t bytes);
 uint32_t pvm_program_instruction_count(const pvm_program *p);
 uint32_t pvm_program_block_count(const pvm_program *p);
 int pvm_program_is_64_bit(const pvm_program *p);
@@ -187,6 +191,10 @@ typedef struct {
 
 /* 1 if the in-process JIT can run here; else 0 and a reason. */
 int pvm_jit_available(char *reason, size_t reason_len);
+/* Re-installs the in-process JIT's SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers
+   (chaining whoever installed one since) before the next run on every
+   thread; done by every in-process JIT instance creation. */
+void pvm_jit_reclaim_signals(void);
 /* Compiles the program for the JIT now (otherwise done at first instance);
    0 on success.  Returns the size of the machine code in *code_size. */
 int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char *err, size_t err_len);
@@ -194,6 +202,10 @@ int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char
    offset where the instruction at `pc` begins (-1 if none). */
 const uint8_t *pvm_program_jit_code(const pvm_program *p, int metered, size_t *len);
 int64_t pvm_program_jit_offset(const pvm_program *p, int metered, uint32_t pc);
+/* The layout of the compiled code (0 if not compiled): out[0] where the first
+   instruction's code starts (before it: entry and exit routines), out[1] the
+   out-of-line paths, out[2] the jump table (u32 entries up to the end). */
+int pvm_program_jit_sections(const pvm_program *p, int metered, uint32_t *out);
 
 typedef struct pvm_instance pvm_instance;
 
@@ -206,6 +218,17 @@ void pvm_instance_free(pvm_instance *vm);
 int pvm_instance_reset_memory(pvm_instance *vm);
 
 int pvm_instance_run(pvm_instance *vm);            /* returns PVM_INT_* */
+
+/* The host's call path in one C call each (execution.md 4).  Both return the
+   interrupt kind, or PVM_CALL_HOSTCALL + the hostcall number for an ecalli.
+   pvm_instance_call: registers zeroed except ra = return-to-host, sp = the
+   stack top, a0 = arg0, a1 = arg1; then run from pc.  pvm_instance_enter: run
+   from pc with the registers as they are.  pvm_instance_resume: run() again
+   (after an ecalli, a page fault or a step). */
+enum { PVM_CALL_HOSTCALL = 8 };
+int64_t pvm_instance_call(pvm_instance *vm, uint32_t pc, uint64_t arg0, uint64_t arg1);
+int64_t pvm_instance_enter(pvm_instance *vm, uint32_t pc);
+int64_t pvm_instance_resume(pvm_instance *vm);
 /* Wall-clock limit for one run() in a sandbox worker (0 = none); past it the
    worker is killed and run() returns PVM_INT_ERROR. */
 void pvm_instance_set_deadline(pvm_instance *vm, uint64_t nanoseconds);

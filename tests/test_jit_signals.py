@@ -56,3 +56,33 @@ def test_crash_without_other_handlers_is_a_plain_segfault() -> None:
     r = run(GUEST_FAULTS + CRASH)
     assert "guest faults handled" in r.stdout
     assert r.returncode == -11
+
+
+RECLAIM = textwrap.dedent("""
+    import faulthandler
+    from executor.asm import assemble
+    from executor.native import lib
+    from executor.raw import NativeProgram, RawInstance, InterruptKind
+    blob = assemble("%isa = latest64\\npub @main:\\n a1 = u32 [a0]\\n ret\\n")
+    inst = RawInstance(NativeProgram(blob), backend="jit", dynamic_paging=True)
+    def fault():
+        inst.set_reg(7, 0x30000)
+        inst.gas = 10
+        inst.next_program_counter = 0
+        assert inst.run().kind is InterruptKind.SEGFAULT
+    fault()
+    faulthandler.enable()       # between two runs of the same instance
+    lib.pvm_jit_reclaim_signals()
+    fault()
+    print("guest faults handled", flush=True)
+""")
+
+
+def test_reclaim_after_a_handler_installed_between_runs() -> None:
+    """Runs do not re-check the handlers (no system call per run); a handler
+    installed between two runs is chained from pvm_jit_reclaim_signals() (or
+    the next instance creation) on."""
+    r = run(RECLAIM + CRASH)
+    assert "guest faults handled" in r.stdout, r.stderr
+    assert r.returncode == -11
+    assert "Fatal Python error: Segmentation fault" in r.stderr

@@ -34,13 +34,15 @@ static const int HREG[PVM_NUM_REGS] = {RCX, RBX, RBP, RSI, RDI, R8, R9, R10, R11
 #define FRAME_SPARE 16
 #define FRAME_SIZE 24
 
+/* Compile-time bookkeeping is kept small (offsets fit 32 bits: the code
+   is bounded by the program's jit_code_limit). */
 typedef struct {
-    size_t at;
+    uint32_t at;
     uint32_t target_insn;
 } label_fix;
 
 typedef struct {
-    size_t at;
+    uint32_t at;
     uint32_t site;
     uint32_t cost; /* gas to give back before exiting (out-of-gas stubs) */
 } cold_req;
@@ -54,8 +56,7 @@ typedef struct {
     cold_req *cold;
     size_t ncold, capcold;
     size_t sites_cap;
-    uint32_t *rec_insn; /* record index -> instruction index */
-    size_t *tabfix;     /* rel32s of `lea rdx, [rip + jump table]` */
+    uint32_t *tabfix;   /* rel32s of `lea rdx, [rip + jump table]` */
     size_t ntabfix, captabfix;
     int metered;
     int oom;
@@ -94,7 +95,7 @@ static void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
     GROW(j->fix, j->nfix, j->capfix, 1);
     if (j->oom)
         return;
-    j->fix[j->nfix].at = at;
+    j->fix[j->nfix].at = (uint32_t)at;
     j->fix[j->nfix].target_insn = target_insn;
     j->nfix++;
 }
@@ -103,7 +104,7 @@ static void jump_to_cold(jctx *j, size_t at, uint32_t site, uint32_t cost) {
     GROW(j->cold, j->ncold, j->capcold, 1);
     if (j->oom)
         return;
-    j->cold[j->ncold].at = at;
+    j->cold[j->ncold].at = (uint32_t)at;
     j->cold[j->ncold].site = site;
     j->cold[j->ncold].cost = cost;
     j->ncold++;
@@ -166,7 +167,9 @@ static void emit_prologue_epilogue(jctx *j) {
     xb8(b, 0xC3);
 }
 
-/* gas charge at a block start: sub [rsp+8], cost ; js cold(oog) */
+/* gas charge at a block start: sub [rsp+8], cost ; js cold(oog) -- always
+   CHARGE_LEN bytes, so a block's charge is found from its code's offset */
+#define CHARGE_LEN 15
 static void emit_charge(jctx *j, uint32_t pc, uint32_t cost, uint32_t resume_off) {
     if (!j->metered)
         return;
@@ -421,7 +424,7 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     xb8(b, 0x15);
     GROW(j->tabfix, j->ntabfix, j->captabfix, 1);
     if (!j->oom)
-        j->tabfix[j->ntabfix++] = b->len;
+        j->tabfix[j->ntabfix++] = (uint32_t)b->len;
     xb32(b, 0);
     /* mov eax, [rdx + rax*4] : the target's offset from the code start, 0 if invalid */
     xb8(b, 0x8B);
@@ -439,15 +442,34 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
 }
 
 
-static void emit_insn(jctx *j, uint32_t ii) {
+static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     const pvm_program *p = j->p;
     xbuf *b = &j->b;
-    const pvm_insn *in = &p->insns[ii];
-    const pvm_rec *r = &p->recs[p->insn_rec[ii]];
-    unsigned op = r->op;
+    uint32_t target_insn;
+    unsigned op = pvm_program_lower(p, in, &target_insn);
     int is32x = !p->is_64; /* Latest32 */
-    int A = H(r->a), B = H(r->b), C = H(r->c);
-    int32_t imm = (int32_t)r->i;
+    /* operands: A B C registers; ival the (sign-extended) immediate; tval
+       the 32-bit immediate / address / offset */
+    unsigned ra = 0, rb = 0, rc = 0;
+    uint64_t ival = 0;
+    uint32_t tval = 0;
+    uint64_t sx1 = (uint64_t)(int64_t)in->imm1, sx2 = (uint64_t)(int64_t)in->imm2;
+    switch (in->form) {
+    case PVM_FORM_I: tval = (uint32_t)in->imm1; break;
+    case PVM_FORM_II: tval = (uint32_t)in->imm1; ival = sx2; break;
+    case PVM_FORM_RI: ra = in->ra; ival = sx1; tval = (uint32_t)in->imm1; break;
+    case PVM_FORM_RIO: ra = in->ra; ival = sx1; break;
+    case PVM_FORM_RII: ra = in->ra; tval = (uint32_t)in->imm1; ival = sx2; break;
+    case PVM_FORM_RR: ra = in->rd; rb = in->ra; break;
+    case PVM_FORM_RRI: ra = in->ra; rb = in->rb; ival = sx1; tval = (uint32_t)in->imm1; break;
+    case PVM_FORM_RRO: ra = in->ra; rb = in->rb; break;
+    case PVM_FORM_RRII: ra = in->ra; rb = in->rb; ival = sx1; tval = (uint32_t)in->imm2; break;
+    case PVM_FORM_RRR: ra = in->rd; rb = in->ra; rc = in->rb; break;
+    case PVM_FORM_RI64: ra = in->ra; ival = in->imm64; break;
+    default: break;
+    }
+    int A = H(ra), B = H(rb), C = H(rc);
+    int32_t imm = (int32_t)ival;
     uint32_t pc = in->pc;
 
     switch (op) {
@@ -457,11 +479,11 @@ static void emit_insn(jctx *j, uint32_t ii) {
         exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
         return;
     case PVM_XOP_LOAD_IMM_TRAP:
-        x_mov_imm(b, A, r->i);
+        x_mov_imm(b, A, ival);
         exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
         return;
     case PVM_OP_FALLTHROUGH:
-        if (!pvm_next_valid(p, in)) {
+        if (pvm_falls_into_invalid(p, in, op)) {
             /* the one-instruction invalid block at next(o) */
             uint32_t n = pc + in->len;
             uint32_t here = (uint32_t)b->len;
@@ -473,7 +495,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
         return;
     case PVM_OP_ECALLI: {
         uint32_t next = ii + 1; /* resume offset patched when the next insn is emitted */
-        uint32_t site = add_site(j, JIT_SITE_ECALLI, pc, r->t, next, NONE);
+        uint32_t site = add_site(j, JIT_SITE_ECALLI, pc, tval, next, NONE);
         exit_via(j, site);
         return;
     }
@@ -485,7 +507,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
         return;
     case PVM_OP_LOAD_IMM:
     case PVM_OP_LOAD_IMM64:
-        x_mov_imm(b, A, r->i);
+        x_mov_imm(b, A, ival);
         return;
     case PVM_OP_MOVE_REG:
         x_mov(b, SZ64, A, B);
@@ -494,7 +516,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
     /* memory */
     case PVM_OP_LOAD_U8: case PVM_OP_LOAD_I8: case PVM_OP_LOAD_U16: case PVM_OP_LOAD_I16:
     case PVM_OP_LOAD_U32: case PVM_OP_LOAD_I32: case PVM_OP_LOAD_U64:
-        emit_load(b, op, A, -1, (int32_t)r->t);
+        emit_load(b, op, A, -1, (int32_t)tval);
         return;
     case PVM_OP_LOAD_INDIRECT_U8: case PVM_OP_LOAD_INDIRECT_I8: case PVM_OP_LOAD_INDIRECT_U16:
     case PVM_OP_LOAD_INDIRECT_I16: case PVM_OP_LOAD_INDIRECT_U32: case PVM_OP_LOAD_INDIRECT_I32:
@@ -502,7 +524,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
         emit_load(b, op, A, B, imm);
         return;
     case PVM_OP_STORE_U8: case PVM_OP_STORE_U16: case PVM_OP_STORE_U32: case PVM_OP_STORE_U64:
-        emit_store_reg(b, pvm_jit_mem_width(op), A, -1, (int32_t)r->t);
+        emit_store_reg(b, pvm_jit_mem_width(op), A, -1, (int32_t)tval);
         return;
     case PVM_OP_STORE_INDIRECT_U8: case PVM_OP_STORE_INDIRECT_U16: case PVM_OP_STORE_INDIRECT_U32:
     case PVM_OP_STORE_INDIRECT_U64:
@@ -510,23 +532,23 @@ static void emit_insn(jctx *j, uint32_t ii) {
         return;
     case PVM_OP_STORE_IMM_U8: case PVM_OP_STORE_IMM_U16: case PVM_OP_STORE_IMM_U32:
     case PVM_OP_STORE_IMM_U64:
-        emit_store_imm(b, pvm_jit_mem_width(op), r->i, -1, (int32_t)r->t);
+        emit_store_imm(b, pvm_jit_mem_width(op), ival, -1, (int32_t)tval);
         return;
     case PVM_OP_STORE_IMM_INDIRECT_U8: case PVM_OP_STORE_IMM_INDIRECT_U16:
     case PVM_OP_STORE_IMM_INDIRECT_U32: case PVM_OP_STORE_IMM_INDIRECT_U64:
-        emit_store_imm(b, pvm_jit_mem_width(op), r->i, A, (int32_t)r->t);
+        emit_store_imm(b, pvm_jit_mem_width(op), ival, A, (int32_t)tval);
         return;
 
     /* control flow */
     case PVM_OP_JUMP: {
         size_t at = x_jmp(b);
-        jump_to_insn(j, at, j->rec_insn[r->t]);
+        jump_to_insn(j, at, target_insn);
         return;
     }
     case PVM_OP_LOAD_IMM_AND_JUMP: {
-        x_mov_imm(b, A, r->i);
+        x_mov_imm(b, A, ival);
         size_t at = x_jmp(b);
-        jump_to_insn(j, at, j->rec_insn[r->t]);
+        jump_to_insn(j, at, target_insn);
         return;
     }
     case PVM_OP_JUMP_INDIRECT:
@@ -534,8 +556,8 @@ static void emit_insn(jctx *j, uint32_t ii) {
         emit_dynamic_jump(j, pc);
         return;
     case PVM_OP_LOAD_IMM_AND_JUMP_INDIRECT:
-        x_lea32(b, RAX, B, (int32_t)r->t);
-        x_mov_imm(b, A, r->i);
+        x_lea32(b, RAX, B, (int32_t)tval);
+        x_mov_imm(b, A, ival);
         emit_dynamic_jump(j, pc);
         return;
     case PVM_OP_BRANCH_EQ: case PVM_OP_BRANCH_NOT_EQ: case PVM_OP_BRANCH_LESS_UNSIGNED:
@@ -543,7 +565,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
     case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED: {
         x_alu_rr(b, SZ64, ALU_CMP, A, B);
         size_t at = x_jcc(b, branch_cc(op));
-        jump_to_insn(j, at, j->rec_insn[r->t]);
+        jump_to_insn(j, at, target_insn);
         return;
     }
     case PVM_OP_BRANCH_EQ_IMM: case PVM_OP_BRANCH_NOT_EQ_IMM: case PVM_OP_BRANCH_LESS_UNSIGNED_IMM:
@@ -553,7 +575,7 @@ static void emit_insn(jctx *j, uint32_t ii) {
     case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM: {
         x_alu_imm(b, SZ64, ALU_CMP, A, imm);
         size_t at = x_jcc(b, branch_cc(op));
-        jump_to_insn(j, at, j->rec_insn[r->t]);
+        jump_to_insn(j, at, target_insn);
         return;
     }
 
@@ -594,26 +616,26 @@ static void emit_insn(jctx *j, uint32_t ii) {
         return;
     }
     case PVM_OP_NEGATE_AND_ADD_IMM_32:
-        x_mov_imm(b, RAX, r->i);
+        x_mov_imm(b, RAX, ival);
         x_alu_rr(b, SZ32, ALU_SUB, RAX, B);
         w32_from_rax(b, A);
         return;
     case PVM_OP_NEGATE_AND_ADD_IMM_64:
-        x_mov_imm(b, RAX, r->i);
+        x_mov_imm(b, RAX, ival);
         x_alu_rr(b, SZ64, ALU_SUB, RAX, B);
         x_mov(b, SZ64, A, RAX);
         return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHL, A, RAX, B); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SHR, A, RAX, B); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_SAR, A, RAX, B); return;
-    case PVM_OP_ROTATE_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, r->i); shift_var(b, 1, SH_ROR, A, RAX, B); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHL, A, RAX, B); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SHR, A, RAX, B); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_SAR, A, RAX, B); return;
-    case PVM_OP_ROTATE_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, r->i); shift_var(b, 0, SH_ROR, A, RAX, B); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_SHL, A, RAX, B); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_SHR, A, RAX, B); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_SAR, A, RAX, B); return;
+    case PVM_OP_ROTATE_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_ROR, A, RAX, B); return;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_SHL, A, RAX, B); return;
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_SHR, A, RAX, B); return;
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_SAR, A, RAX, B); return;
+    case PVM_OP_ROTATE_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_ROR, A, RAX, B); return;
     case PVM_OP_CMOV_IF_ZERO_IMM:
     case PVM_OP_CMOV_IF_NOT_ZERO_IMM:
-        x_mov_imm(b, RAX, r->i);
+        x_mov_imm(b, RAX, ival);
         x_test(b, SZ64, B, B);
         x_cmov(b, SZ64, op == PVM_OP_CMOV_IF_ZERO_IMM ? CC_E : CC_NE, A, RAX);
         return;
@@ -763,7 +785,6 @@ void pvm_jit_free(pvm_jit_code *c) {
     if (c->code)
         munmap(c->code, c->code_size);
     free(c->insn_off);
-    free(c->charge_off);
     free(c->sites);
     free(c->mem_off);
     free(c->mem_insn);
@@ -779,6 +800,13 @@ static int cpu_has_bmi2(void) {
     return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8));
 }
 
+static void free_ctx(jctx *j) {
+    xb_unmap(&j->b);
+    free(j->fix);
+    free(j->cold);
+    free(j->tabfix);
+}
+
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
     have_bmi2 = cpu_has_bmi2();
     jctx jj;
@@ -792,45 +820,62 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     j->c = c;
     c->metered = metered;
     uint32_t n = p->insn_count;
+    size_t mem_count = 0;
     c->insn_off = malloc((n ? n : 1) * sizeof(uint32_t));
-    c->charge_off = malloc((n ? n : 1) * sizeof(uint32_t));
-    c->mem_off = malloc((n ? n : 1) * sizeof(uint32_t));
-    c->mem_insn = malloc((n ? n : 1) * sizeof(uint32_t));
-    j->rec_insn = malloc(((size_t)p->rec_count + 1) * sizeof(uint32_t));
-    if (!c->insn_off || !c->charge_off || !c->mem_off || !c->mem_insn || !j->rec_insn)
+    if (!c->insn_off)
         goto oom;
     memset(c->insn_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
-    memset(c->charge_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
-    memset(j->rec_insn, 0xFF, ((size_t)p->rec_count + 1) * sizeof(uint32_t));
-    for (uint32_t i = 0; i < n; i++)
-        if (p->insn_rec[i] != NONE) {
-            j->rec_insn[p->insn_rec[i]] = i;
-            if (p->insn_block[i] == i)
-                j->rec_insn[p->insn_rec[i] - 1] = i; /* the CHARGE record */
-        }
+    c->charge_len = metered ? CHARGE_LEN : 0;
+    /* The code is written straight into its final mapping, reserved at the
+       limit and touched only as far as it is used. */
+    if (xb_map(&j->b, p->jit_code_limit) != 0) {
+        pvm_set_err(err, err_len, "cannot reserve memory for JIT code");
+        goto fail;
+    }
+    size_t mem_cap = 0, mem_insn_cap = 0;
 
     emit_prologue_epilogue(j);
+    c->body_off = (uint32_t)j->b.len;
     for (uint32_t i = 0; i < n && !j->oom && !j->b.oom; i++) {
-        if (p->insn_block[i] == NONE || p->insn_rec[i] == NONE)
+        if (p->insn_block[i] == NONE)
             continue;
+        pvm_insn in;
+        pvm_program_insn(p, i, &in);
         if (p->insn_block[i] == i) {
-            c->charge_off[i] = (uint32_t)j->b.len;
-            emit_charge(j, p->insns[i].pc, p->block_cost[i], (uint32_t)j->b.len);
+            size_t at = j->b.len;
+            emit_charge(j, in.pc, p->block_cost[i], (uint32_t)at);
+            if (j->b.len - at != c->charge_len && !j->b.oom) {
+                pvm_set_err(err, err_len, "internal JIT error: gas charge of %zu bytes", j->b.len - at);
+                goto fail;
+            }
         }
         c->insn_off[i] = (uint32_t)j->b.len;
-        unsigned op = p->insns[i].op;
+        unsigned op = in.op;
         if (op < PVM_OP_INVALID && (pvm_isa_table[op].flags & (PVM_F_LOAD | PVM_F_STORE)) &&
             op != PVM_OP_MEMSET) {
-            c->mem_off[c->mem_count] = (uint32_t)j->b.len;
-            c->mem_insn[c->mem_count] = i;
-            c->mem_count++;
+            GROW(c->mem_off, mem_count, mem_cap, 1);
+            if (j->oom)
+                break;
+            if (mem_cap != mem_insn_cap) {
+                uint32_t *q = realloc(c->mem_insn, mem_cap * sizeof(uint32_t));
+                if (!q) {
+                    j->oom = 1;
+                    break;
+                }
+                c->mem_insn = q;
+                mem_insn_cap = mem_cap;
+            }
+            c->mem_off[mem_count] = (uint32_t)j->b.len;
+            c->mem_insn[mem_count] = i;
+            c->mem_count = (uint32_t)++mem_count;
         }
-        emit_insn(j, i);
+        emit_insn(j, i, &in);
     }
     /* a final trap so nothing ever runs past the end */
     uint32_t end_site = add_site(j, JIT_SITE_TRAP, p->code_len, 0, NONE, NONE);
     exit_via(j, end_site);
     /* cold stubs */
+    c->cold_off = (uint32_t)j->b.len;
     for (size_t k = 0; k < j->ncold && !j->b.oom; k++) {
         patch_rel(&j->b, j->cold[k].at, j->b.len);
         if (j->cold[k].cost) {
@@ -841,22 +886,28 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         exit_via(j, j->cold[k].site);
     }
     /* the jump table: u32 offsets from the code start, read-only data after the code */
-    while (j->b.len % 4)
+    while (j->b.len % 4 && !j->b.oom)
         xb8(&j->b, 0xCC);
     size_t table_at = j->b.len;
-    for (uint32_t k = 0; k < p->jump_table_len; k++) {
-        uint32_t rec = p->jt_rec[k];
-        uint32_t ii = rec == NONE ? NONE : j->rec_insn[rec];
-        xb32(&j->b, (ii == NONE || c->charge_off[ii] == NONE) ? 0 : c->charge_off[ii]);
+    c->table_off = (uint32_t)table_at;
+    for (uint32_t k = 0; k < p->jump_table_len && !j->b.oom; k++) {
+        uint32_t ii = pvm_program_target(p, p->jump_table[k]);
+        uint32_t off = ii == NONE ? NONE : pvm_jit_charge_off(p, c, ii);
+        xb32(&j->b, off == NONE ? 0 : off);
     }
+    if (j->b.oom && !j->oom) {
+        pvm_set_err(err, err_len, "the program compiles to more than %zu bytes of machine code "
+                    "(the JIT's code size limit)", p->jit_code_limit);
+        goto fail;
+    }
+    if (j->oom)
+        goto oom;
     for (size_t k = 0; k < j->ntabfix; k++)
         patch_rel(&j->b, j->tabfix[k], table_at);
-    if (j->oom || j->b.oom)
-        goto oom;
     /* static jumps */
     for (size_t k = 0; k < j->nfix; k++) {
         uint32_t t = j->fix[k].target_insn;
-        uint32_t off = t == NONE ? NONE : c->charge_off[t];
+        uint32_t off = t == NONE ? NONE : pvm_jit_charge_off(p, c, t);
         if (off == NONE) {
             pvm_set_err(err, err_len, "internal JIT error: unresolved jump target");
             goto fail;
@@ -875,37 +926,34 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
             }
         }
     }
-    /* map the code: write, then make it executable and never writable again */
+    /* the code: executable and never writable again; the unused rest of the
+       reservation goes back */
     c->code_len = j->b.len;
     c->code_size = (c->code_len + 4095) & ~(size_t)4095;
-    void *mem = mmap(NULL, c->code_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) {
-        pvm_set_err(err, err_len, "cannot map JIT code");
-        goto fail;
-    }
-    memcpy(mem, j->b.p, c->code_len);
-    if (mprotect(mem, c->code_size, PROT_READ | PROT_EXEC) != 0) {
-        munmap(mem, c->code_size);
+    if (c->code_size < j->b.cap)
+        munmap(j->b.p + c->code_size, j->b.cap - c->code_size);
+    j->b.cap = c->code_size;
+    if (mprotect(j->b.p, c->code_size, PROT_READ | PROT_EXEC) != 0) {
         pvm_set_err(err, err_len, "cannot make JIT code executable");
         goto fail;
     }
-    c->code = mem;
+    c->code = j->b.p;
+    j->b.p = NULL;
+    j->b.cap = 0;
+    /* shrink the tables to what was used */
+    if (c->site_count) {
+        pvm_jit_site *q = realloc(c->sites, c->site_count * sizeof *q);
+        if (q)
+            c->sites = q;
+    }
     static uint64_t next_id = 1;
     c->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
-    free(j->b.p);
-    free(j->fix);
-    free(j->cold);
-    free(j->rec_insn);
-    free(j->tabfix);
+    free_ctx(j);
     return c;
 oom:
     pvm_set_err(err, err_len, "out of memory while compiling");
 fail:
-    free(j->b.p);
-    free(j->fix);
-    free(j->cold);
-    free(j->rec_insn);
-    free(j->tabfix);
+    free_ctx(j);
     pvm_jit_free(c);
     return NULL;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum { RAX = 0, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
@@ -21,12 +22,40 @@ enum { CC_O = 0, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P
 typedef struct {
     uint8_t *p;
     size_t len, cap;
-    int oom;
+    int oom;      /* out of memory, or (mapped) past the limit */
+    int mapped;   /* p is a fixed mapping of cap bytes that never grows */
 } xbuf;
+
+/* Writes go straight into a private mapping of `limit` bytes (only the pages
+   written are ever backed); going past it sets oom. */
+static inline int xb_map(xbuf *b, size_t limit) {
+    size_t cap = (limit + 4095) & ~(size_t)4095;
+    void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    b->p = m;
+    b->cap = cap;
+    b->len = 0;
+    b->mapped = 1;
+    return 0;
+}
+
+static inline void xb_unmap(xbuf *b) {
+    if (b->p && b->mapped)
+        munmap(b->p, b->cap);
+    else
+        free(b->p);
+    b->p = NULL;
+    b->cap = 0;
+}
 
 static inline void xb_reserve(xbuf *b, size_t n) {
     if (b->len + n <= b->cap)
         return;
+    if (b->mapped) {
+        b->oom = 1;
+        return;
+    }
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + n)
         cap *= 2;

@@ -41,7 +41,10 @@ typedef struct pvm_jit_code {
     uint32_t enter_off;    /* uint32_t enter(pvm_instance *vm, void *target) */
     uint32_t exit_off;     /* common exit: edx = site id */
     uint32_t *insn_off;    /* per instruction: native offset of its code, NONE if none */
-    uint32_t *charge_off;  /* per block-start instruction: native offset of its gas charge */
+    uint32_t charge_len;   /* bytes of the gas charge that opens every block (0 unmetered) */
+    uint32_t body_off;     /* layout, for tools: the first instruction's code, */
+    uint32_t cold_off;     /* the out-of-line paths, */
+    uint32_t table_off;    /* the jump table (u32 entries to the end) */
     pvm_jit_site *sites;
     uint32_t site_count;
     uint32_t *mem_off;     /* sorted native offsets of memory-access instructions */
@@ -50,6 +53,14 @@ typedef struct pvm_jit_code {
     int metered;
     uint64_t id;           /* unique per compilation (identifies code loaded into a worker) */
 } pvm_jit_code;
+
+/* Native offset of the gas charge of block-start instruction i: right
+   before its code (NONE if i starts no compiled block). */
+static inline uint32_t pvm_jit_charge_off(const pvm_program *p, const pvm_jit_code *c, uint32_t i) {
+    if (p->insn_block[i] != i || c->insn_off[i] == PVM_NONE_U32)
+        return PVM_NONE_U32;
+    return c->insn_off[i] - c->charge_len;
+}
 
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len);
 void pvm_jit_free(pvm_jit_code *c);

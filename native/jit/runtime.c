@@ -24,10 +24,15 @@ typedef uint32_t (*jit_enter_fn)(pvm_instance *vm, void *target);
 
 static __thread pvm_instance *tls_vm;
 static __thread uintptr_t tls_gs_base;
-/* All four signals are checked on the first run of each thread and after a
-   fault was chained; otherwise only SIGSEGV (the one guest accesses raise),
-   one syscall per run. */
-static __thread int handlers_checked;
+/* Our handlers are (re)installed, and whoever replaced them chained, when a
+   thread runs JIT code for the first time, after a fault was chained, and
+   after every in-process JIT instance creation anywhere in the process
+   (pvm_jit_reclaim_signals bumps the epoch): never per run, which would cost
+   a system call on every call and host call.  So a SIGSEGV handler installed
+   after an instance was created (faulthandler.enable(), ...) is chained from
+   the next instance creation on; pvm_jit_reclaim_signals() does it at once. */
+static uint64_t handler_epoch = 1;
+static __thread uint64_t checked_epoch;
 
 /* cpuid traps to the hypervisor on a VM (slow): ask once per process. */
 static int cpu_checked, cpu_ok;
@@ -88,7 +93,7 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv);
 
 static void chain(int sig, siginfo_t *si, void *uc) {
     int k = sig_index(sig);
-    handlers_checked = 0;
+    checked_epoch = 0;
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -125,7 +130,9 @@ int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs)
     if (c->mem_off[lo] > off)
         return -1;
     uint32_t ii = c->mem_insn[lo];
-    const pvm_insn *in = &vm->prog->insns[ii];
+    pvm_insn insn;
+    pvm_program_insn(vm->prog, ii, &insn);
+    const pvm_insn *in = &insn;
     unsigned op = in->op;
     uint32_t addr;
     switch (in->form) {
@@ -170,10 +177,16 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv) {
     chain(sig, si, ucv);
 }
 
+void pvm_jit_reclaim_signals(void) {
+    __atomic_fetch_add(&handler_epoch, 1, __ATOMIC_RELEASE);
+}
+
 static int ensure_handlers(void) {
-    int count = handlers_checked ? 1 : 4;
-    handlers_checked = 1;
-    for (int k = 0; k < count; k++) {
+    uint64_t epoch = __atomic_load_n(&handler_epoch, __ATOMIC_ACQUIRE);
+    if (PVM_LIKELY(checked_epoch == epoch))
+        return 0;
+    checked_epoch = epoch;
+    for (int k = 0; k < 4; k++) {
         struct sigaction cur;
         if (sigaction(JIT_SIGNALS[k], NULL, &cur) != 0)
             return -1;
@@ -190,8 +203,10 @@ static int ensure_handlers(void) {
         if (rc == 0 && !((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == fault_handler))
             prev_action[k] = old; /* whoever installed after us keeps being chained */
         pthread_mutex_unlock(&handler_lock);
-        if (rc != 0)
+        if (rc != 0) {
+            checked_epoch = 0;
             return -1;
+        }
     }
     return 0;
 }
@@ -234,7 +249,7 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
     case JIT_SITE_ECALLI:
         vm->pc = s->pc;
         vm->ecalli = s->arg;
-        vm->next_pc = p->insns[s->insn].pc;
+        vm->next_pc = p->insn_pc[s->insn];
         vm->jit_resume = s->resume_off;
         return PVM_INT_ECALLI;
     case JIT_SITE_OOG:
@@ -243,9 +258,10 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
         return PVM_INT_NOT_ENOUGH_GAS;
     case JIT_SITE_HELPER: {
         uint32_t ii = s->insn;
-        const pvm_rec *r = &p->recs[p->insn_rec[ii]];
         if (s->arg == PVM_OP_SBRK || s->arg == PVM_XOP_SBRK_32) {
-            vm->regs[r->a] = pvm_exec_sbrk(vm, s->arg == PVM_XOP_SBRK_32, vm->regs[r->b]);
+            pvm_insn in; /* RR: rd = sbrk(ra) */
+            pvm_program_insn(p, ii, &in);
+            vm->regs[in.rd] = pvm_exec_sbrk(vm, s->arg == PVM_XOP_SBRK_32, vm->regs[in.ra]);
         } else {
             int stop = pvm_exec_memset(vm, s->arg == PVM_XOP_MEMSET_32, &vm->gas, c->metered);
             if (stop) {
@@ -301,13 +317,14 @@ static void write_perf_map(const pvm_program *p, const pvm_jit_code *c) {
         return;
     uint32_t prev = NONE, prev_pc = 0;
     for (uint32_t i = 0; i < p->insn_count; i++) {
-        if (c->charge_off[i] == NONE)
+        uint32_t off = pvm_jit_charge_off(p, c, i);
+        if (off == NONE)
             continue;
         if (prev != NONE)
             fprintf(f, "%lx %x pvm_block_%u\n", (unsigned long)(uintptr_t)(c->code + prev),
-                    c->charge_off[i] - prev, prev_pc);
-        prev = c->charge_off[i];
-        prev_pc = p->insns[i].pc;
+                    off - prev, prev_pc);
+        prev = off;
+        prev_pc = p->insn_pc[i];
     }
     if (prev != NONE)
         fprintf(f, "%lx %x pvm_block_%u\n", (unsigned long)(uintptr_t)(c->code + prev),
