@@ -162,17 +162,21 @@ class Contract:
 class TestChain:
     """An in-memory chain: accounts, code, contracts, blocks and nested snapshots.
 
-    ``backend`` is ``"interpreter"`` or ``"jit"``; ``block`` the starting block
-    context; ``costs`` and ``limits`` go to the :class:`ReviveRuntime`."""
+    ``backend`` is ``"interpreter"`` or ``"jit"``; ``sandbox`` where JIT code runs
+    (``"auto"``: in Linux sandbox workers where they work, ``"linux"``: always there,
+    ``None``: in this process); ``block`` the starting block context; ``costs`` and
+    ``limits`` go to the :class:`ReviveRuntime`."""
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, backend: str = "interpreter", *, block: BlockContext | None = None,
+    def __init__(self, backend: str = "interpreter", *, sandbox: str | None = "auto",
+                 block: BlockContext | None = None,
                  costs: CostTable = DEFAULT_COSTS, limits: Limits | None = None):
         self.state = InMemoryState()
         if block is not None:
             self.state.set_block(block)
-        self.runtime = ReviveRuntime(self.state, backend=backend, costs=costs, limits=limits)
+        self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox,
+                                     costs=costs, limits=limits)
         self._abis: dict[bytes, Abi] = {}
         self._known_abis: list[Abi] = []
         self._accounts = 0

@@ -7,7 +7,10 @@ or ``pytest_plugins = ["contracts.pytest_plugin"]`` in a conftest::
         assert counter.call("count") == 1
 
 ``chain`` is a fresh in-memory :class:`~contracts.harness.TestChain` on each available
-backend (the test runs once per backend); ``alice`` and ``bob`` are funded accounts;
+execution setup (the test runs once per setup, ids ``interpreter``, ``jit-sandbox``
+-- the JIT in Linux sandbox workers -- and ``jit-inprocess``; pick some with
+``pytest --pvm-backend jit-inprocess`` (repeatable) or ``-k``);
+``alice`` and ``bob`` are funded accounts;
 ``solidity(path, contract)`` compiles a Solidity file with resolc (cached) and returns
 ``(blob, abi)``.
 """
@@ -25,9 +28,33 @@ from contracts.harness import Account, TestChain
 from executor.backends import available_backends
 
 
-@pytest.fixture(params=available_backends())
+def chain_setups() -> dict[str, tuple[str, str | None]]:
+    """The execution setups available here: id -> (backend, sandbox)."""
+    setups: dict[str, tuple[str, str | None]] = {"interpreter": ("interpreter", None)}
+    if "jit" in available_backends():
+        from executor.sandbox import sandbox_unavailable_reason
+
+        if sandbox_unavailable_reason() is None:
+            setups["jit-sandbox"] = ("jit", "linux")
+        setups["jit-inprocess"] = ("jit", None)
+    return setups
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pvm", "PolkaVM contract testing")
+    group.addoption("--pvm-backend", action="append", default=[], metavar="SETUP",
+                    help="run the chain fixture only on this setup (interpreter, "
+                    "jit-sandbox, jit-inprocess); repeatable")
+
+
+@pytest.fixture(params=list(chain_setups()))
 def chain(request: pytest.FixtureRequest) -> TestChain:
-    return TestChain(backend=str(request.param))
+    setup = str(request.param)
+    wanted = request.config.getoption("--pvm-backend", default=None) or []
+    if wanted and setup not in wanted:
+        pytest.skip(f"--pvm-backend {' '.join(wanted)}")
+    backend, sandbox = chain_setups()[setup]
+    return TestChain(backend=backend, sandbox=sandbox)
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ from executor.revive.errors import CodeRejected, ExecError, FrameReturn
 from executor.revive.frame import Frame, FrameResult
 from executor.revive.hashing import keccak256
 from executor.revive.hostfns import build_linker
+from executor.revive.precompiles import Precompile, precompile_at, run_precompile
 from executor.revive.state import ContractInfo, Event, InMemoryState, State
 from executor.revive.validate import validate_code
 
@@ -264,6 +265,17 @@ class ReviveRuntime:
                 raise ExecError(E.REENTRANCE_DENIED)
         state = self.state
         snapshot = state.snapshot()
+        pre = precompile_at(callee)
+        if pre is not None:
+            if not self.transfer(caller, callee, value):
+                state.revert(snapshot)
+                return FrameResult(0, b"", E.TRANSFER_FAILED, 0)
+            r = self.run_precompile(pre, input_data, gas_limit)
+            if r.ok:
+                state.commit(snapshot)
+            else:
+                state.revert(snapshot)
+            return r
         info = self.contract_at(callee)
         if info is None:  # a plain value transfer
             if not self.transfer(caller, callee, value):
@@ -280,13 +292,24 @@ class ReviveRuntime:
                           gas_limit: int) -> FrameResult:
         """Runs ``target``'s code in ``parent``'s context."""
         self._check_depth()
+        pre = precompile_at(target)
+        if pre is not None:
+            return self.run_precompile(pre, input_data, gas_limit)
         info = self.contract_at(target)
         if info is None:
-            raise ExecError(E.CODE_NOT_FOUND, f"no contract at 0x{target.hex()}")
+            # polkadot-sdk 2503+: a delegate call to an account without code succeeds
+            # with empty output (as on Ethereum)
+            return FrameResult(0, b"", None, 0)
         frame = Frame(self, account=parent.account, caller=parent.caller,
                       code_hash=info.code_hash, code_owner=target, value=parent.value,
                       input=input_data, read_only=parent.read_only, entry="call")
         return self._execute(frame, None, gas_limit, self.state.snapshot())
+
+    def run_precompile(self, pre: Precompile, input_data: bytes,
+                       gas_limit: int) -> FrameResult:
+        """Runs the Ethereum precompile ``pre`` (:mod:`executor.revive.precompiles`)."""
+        r = run_precompile(pre, input_data, gas_limit, self.costs.precompiles)
+        return FrameResult(0, r.output, r.error, r.gas)
 
     def new_address(self, deployer: bytes, code_hash: bytes, input_data: bytes,
                     salt: bytes | None, nonce: int) -> bytes:

@@ -139,10 +139,12 @@ def test_delegatecall_runs_child_code_on_factory_storage(
     assert factory.transact("delegateAdd", child_address, 5, sender=alice).return_value == 9
 
 
-def test_delegatecall_to_an_account_without_code_fails(factory: Contract,
-                                                        alice: Account) -> None:
+def test_delegatecall_to_an_account_without_code_returns_nothing(factory: Contract,
+                                                                 alice: Account) -> None:
+    # polkadot-sdk 2503+: the delegate call succeeds with empty output, so here it is
+    # abi.decode of the empty return data that reverts (without reason), not the call
     receipt = factory.transact("delegateAdd", alice, 4, sender=alice)
-    assert not receipt.success and receipt.failure == "CodeNotFound"
+    assert receipt.reverted and receipt.failure is None and receipt.output == b""
 
 
 def test_code_info(chain: TestChain, factory: Contract, alice: Account) -> None:
