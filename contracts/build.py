@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from executor.errors import PvmError
+from executor.revive.hashing import keccak256
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
@@ -40,6 +41,16 @@ class Artifact:
     name: str
     blob: bytes
     abi: list[dict[str, Any]]
+
+    @property
+    def code_hash(self) -> bytes:
+        return keccak256(self.blob)
+
+
+KNOWN: dict[bytes, Artifact] = {}
+"""Every artifact :func:`compiled` has returned in this process, by code hash: how
+:class:`~contracts.harness.TestChain` names contracts in traces and finds the code a
+factory deploys (its factory dependencies)."""
 
 
 def _resolc() -> Path:
@@ -102,7 +113,9 @@ def compiled(name: str | Path) -> dict[str, Artifact]:
         contract = blob.stem.split("_sol_", 1)[-1]
         abi_path = blob.with_suffix(".abi")
         abi = json.loads(abi_path.read_text()) if abi_path.exists() else []
-        arts[contract] = Artifact(contract, blob.read_bytes(), abi)
+        art = Artifact(contract, blob.read_bytes(), abi)
+        arts[contract] = art
+        KNOWN[art.code_hash] = art
     return arts
 
 

@@ -47,6 +47,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "jit-sandbox, jit-inprocess); repeatable")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--pvm-backend``: deselects the ``chain`` setups not asked for."""
+    wanted = config.getoption("--pvm-backend", default=None) or []
+    if not wanted:
+        return
+    unknown = [w for w in wanted if w not in chain_setups()]
+    if unknown:
+        raise pytest.UsageError(f"--pvm-backend {unknown[0]!r}: not one of "
+                                f"{sorted(chain_setups())} (those available here)")
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        setup = params.get("chain")
+        (drop if isinstance(setup, str) and setup not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(params=list(chain_setups()))
 def chain(request: pytest.FixtureRequest) -> TestChain:
     setup = str(request.param)
