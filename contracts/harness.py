@@ -44,6 +44,8 @@ from typing import Any
 
 from contracts.abi import Abi, AbiSource, DecodedError, Function, encode
 from contracts.build import KNOWN
+from contracts.cheats import Mock, MockCalls
+from contracts.console import ConsoleLogger
 from contracts.tracing import Names, format_trace
 from executor.errors import PvmError
 from executor.revive.constants import Limits
@@ -51,7 +53,7 @@ from executor.revive.costs import DEFAULT_COSTS, CostTable
 from executor.revive.hashing import keccak256
 from executor.revive.precompiles import precompile_at
 from executor.revive.runtime import ExecResult, ReviveRuntime
-from executor.revive.state import BlockContext, Event, InMemoryState
+from executor.revive.state import BlockContext, Event, InMemoryState, StorageKey
 from executor.revive.trace import CallTracer, TraceFrame
 
 DEFAULT_BALANCE = 10**30
@@ -112,6 +114,12 @@ class Receipt:
     """The call tree (when the transaction failed or ``chain.tracing`` is on)."""
     trace_text: str | None = None
     """``trace`` formatted (:func:`contracts.tracing.format_trace`)."""
+    console: tuple[str, ...] = ()
+    """The console.log lines the transaction printed."""
+    contract: str | None = None
+    """The name of the contract called or deployed (its address when unnamed)."""
+    function: str | None = None
+    """The function called (``"(deploy)"`` for a deployment), if known."""
 
     @property
     def reverted(self) -> bool:
@@ -122,13 +130,19 @@ class TransactionFailed(PvmError):
     """A transaction, dry-run ``call`` or ``deploy`` did not succeed: ``receipt`` tells
     why, ``trace`` is its call tree (``None`` if not traced)."""
 
-    def __init__(self, what: str, receipt: Receipt):
+    def __init__(self, what: str, receipt: Receipt, limits: Limits | None = None):
         self.what = what
         self.receipt = receipt
         self.trace = receipt.trace
         why = (receipt.error.describe() if receipt.error is not None else "no revert data"
                ) if receipt.reverted else receipt.failure
         msg = f"{what} {'reverted' if receipt.reverted else 'failed'}: {why}"
+        errors = {receipt.failure} | ({f.error for f in receipt.trace.walk()}
+                                      if receipt.trace is not None else set())
+        for name in sorted(e for e in errors if e is not None):
+            hint = limit_hint(name, limits or Limits())
+            if hint:
+                msg += f"\n  {name}: {hint}"
         if receipt.failure == "CodeNotFound":
             msg += ("\n  hint: a contract instantiated code that was never uploaded; build "
                     "the child contract with contracts.build (the chain then uploads it "
@@ -143,10 +157,28 @@ class Reverted(TransactionFailed):
     (:class:`~contracts.abi.DecodedError`; ``None`` for empty revert data), ``data``
     the raw bytes."""
 
-    def __init__(self, what: str, receipt: Receipt):
+    def __init__(self, what: str, receipt: Receipt, limits: Limits | None = None):
         self.reason = receipt.error
         self.data = receipt.output
-        super().__init__(what, receipt)
+        super().__init__(what, receipt, limits)
+
+
+def limit_hint(error: str, limits: Limits) -> str | None:
+    """What a pallet error that comes from a runtime limit means (``None`` for
+    other errors)."""
+    hints = {
+        "MaxCallDepthReached": f"more than {limits.call_stack_depth} nested calls "
+                               f"(Limits.call_stack_depth, pallet-revive's CallStack)",
+        "ValueTooLarge": f"an event payload or storage value above {limits.payload_bytes} "
+                         f"bytes (Limits.payload_bytes, pallet-revive's PayloadSize)",
+        "TooManyTopics": f"an event with more than {limits.num_event_topics} topics "
+                         f"(Limits.num_event_topics)",
+        "OutOfTransientStorage": f"transient storage above {limits.transient_storage_bytes}"
+                                 f" bytes (Limits.transient_storage_bytes)",
+        "CodeRejected": f"the code failed upload checks (at most {limits.blob_bytes} bytes, "
+                        f"Limits.blob_bytes; see executor.revive.validate)",
+    }
+    return hints.get(error)
 
 
 class NoContractCode(PvmError):
@@ -157,10 +189,10 @@ class AbiMismatch(PvmError):
     """The data a function returned does not decode with its ABI."""
 
 
-def _raise_for(what: str, receipt: Receipt) -> None:
+def _raise_for(what: str, receipt: Receipt, limits: Limits | None = None) -> None:
     if receipt.reverted:
-        raise Reverted(what, receipt)
-    raise TransactionFailed(what, receipt)
+        raise Reverted(what, receipt, limits)
+    raise TransactionFailed(what, receipt, limits)
 
 
 Address = bytes | Account
@@ -216,7 +248,7 @@ class Contract:
         receipt = self.chain._dry_run(self.address, f.encode_call(args), sender, value,
                                       gas_limit, f)
         if not receipt.success:
-            _raise_for(f"call {self.name}.{f.signature}", receipt)
+            _raise_for(f"call {self.name}.{f.signature}", receipt, self.chain.runtime.limits)
         return receipt.return_value
 
     def transact(self, fn: str, *args: Any, sender: Address | None = None, value: int = 0,
@@ -228,7 +260,7 @@ class Contract:
         receipt = self.chain._transact(self.address, f.encode_call(args), sender, value,
                                        gas_limit, f)
         if (self.chain.check if check is None else check) and not receipt.success:
-            _raise_for(f"{self.name}.{f.signature}", receipt)
+            _raise_for(f"{self.name}.{f.signature}", receipt, self.chain.runtime.limits)
         return receipt
 
     def __repr__(self) -> str:
@@ -272,6 +304,13 @@ class TestChain:
         """Called with every traced receipt (the pytest plugin's ``--pvm-trace``)."""
         self.last_failure: Receipt | None = None
         """The receipt of the last transaction that did not succeed."""
+        self.console = ConsoleLogger()
+        """console.log: prints each line (``console.sink``), keeps them in
+        ``console.lines``."""
+        self.mocks = MockCalls()
+        self.runtime.layers = (self.console,)
+        self._pranks: list[bytes] = []
+        self._console_mark = 0
         self.default_account = self.new_account(balance=DEFAULT_BALANCE, label="default")
 
     @property
@@ -322,6 +361,16 @@ class TestChain:
         """Undoes everything since ``snapshot`` (later snapshots become invalid)."""
         self.state.revert(snapshot)
 
+    @contextmanager
+    def isolated(self) -> Iterator[None]:
+        """Undoes everything the block did (state, balances, nonces, block context),
+        e.g. so each example of a property test starts from the same state."""
+        snap = self.state.snapshot()
+        try:
+            yield
+        finally:
+            self.state.revert(snap)
+
     # ---- code and contracts ----
     def upload(self, blob: bytes | str | Path) -> bytes:
         """Validates and stores code (and the code it deploys, when known to the
@@ -357,7 +406,7 @@ class TestChain:
         labels the contract in traces (default: its name in the build)."""
         abi = abi if isinstance(abi, Abi) else Abi(abi)
         data = encode(abi.constructor_inputs, ctor_args)
-        origin = _address(sender or self.default_account)
+        origin = self._origin(sender)
         blob = _blob(blob)
         code_hash = self.upload(blob)
         if name is not None:
@@ -375,7 +424,7 @@ class TestChain:
         receipt = self._receipt(result, None, abi, result.address, trace)
         if not receipt.success or result.address is None:
             label = name or self._code_name(code_hash)
-            _raise_for(f"deploy {label}" if label else "deploy", receipt)
+            _raise_for(f"deploy {label}" if label else "deploy", receipt, self.runtime.limits)
         assert result.address is not None
         return Contract(self, result.address, abi, receipt)
 
@@ -410,7 +459,8 @@ class TestChain:
         to = _address(to)
         receipt = self._transact(to, data, sender, value, gas_limit, None)
         if (self.check if check is None else check) and not receipt.success:
-            _raise_for(f"send to {self.name_of(to) or '0x' + to.hex()}", receipt)
+            _raise_for(f"send to {self.name_of(to) or '0x' + to.hex()}", receipt,
+                       self.runtime.limits)
         return receipt
 
     # ---- names (traces, error messages) ----
@@ -450,6 +500,64 @@ class TestChain:
     def format_trace(self, trace: TraceFrame) -> str:
         """``trace`` as a ``forge -vvvv``-style tree."""
         return format_trace(trace, self.names)
+
+    # ---- cheatcodes ----
+    def _origin(self, sender: Address | None) -> bytes:
+        if sender is not None:
+            return _address(sender)
+        return self._pranks[-1] if self._pranks else self.default_account.address
+
+    @contextmanager
+    def prank(self, who: Address | Contract) -> Iterator[None]:
+        """Transactions and calls in the block without an explicit ``sender`` come
+        from ``who`` (any address: an account, a contract, raw bytes), like
+        forge-std's ``vm.startPrank``/``vm.stopPrank``; pranks nest."""
+        self._pranks.append(_address(who))
+        try:
+            yield
+        finally:
+            self._pranks.pop()
+
+    def deal(self, who: Address | Contract, amount: int) -> None:
+        """Sets the balance of ``who`` (``vm.deal``)."""
+        self.set_balance(who, amount)
+
+    def warp(self, timestamp: int) -> None:
+        """Sets the block timestamp, in seconds (``vm.warp``)."""
+        self.set_block(timestamp=timestamp)
+
+    def roll(self, number: int) -> None:
+        """Sets the block number (``vm.roll``)."""
+        self.set_block(number=number)
+
+    def load(self, who: Address | Contract, slot: int | bytes) -> bytes:
+        """The 32-byte word in storage ``slot`` of ``who`` (``vm.load``; zeros when
+        unset).  ``slot`` is an ``int`` or 32 bytes, as Solidity computes slots."""
+        value = self.state.storage(_address(who), StorageKey(_slot(slot), True))
+        return bytes(32) if value is None else value.rjust(32, b"\0")
+
+    def store(self, who: Address | Contract, slot: int | bytes, value: int | bytes) -> None:
+        """Writes a 32-byte word to storage ``slot`` of ``who`` (``vm.store``)."""
+        word = value.to_bytes(32, "big") if isinstance(value, int) else bytes(value)
+        if len(word) != 32:
+            raise ValueError(f"a storage word is 32 bytes, got {len(word)}")
+        self.state.set_storage(_address(who), StorageKey(_slot(slot), True),
+                               None if word == bytes(32) else word)
+
+    def mock_call(self, who: Address | Contract, calldata: bytes, returndata: bytes, *,
+                  revert: bool = False) -> None:
+        """Calls that contracts make to ``who`` with input starting with ``calldata``
+        (``b""``: any) return ``returndata`` (revert with it when ``revert``) without
+        running the callee -- ``vm.mockCall`` / ``vm.mockCallRevert``.  ``who`` need
+        not have code.  Calls sent by this harness (``transact``) are not mocked."""
+        self.mocks.add(Mock(_address(who), bytes(calldata), bytes(returndata), revert))
+        if self.mocks not in self.runtime.layers:
+            self.runtime.layers = (*self.runtime.layers, self.mocks)
+
+    def clear_mocked_calls(self) -> None:
+        """Removes every mock (``vm.clearMockedCalls``)."""
+        self.mocks.mocks = []
+        self.runtime.layers = tuple(la for la in self.runtime.layers if la is not self.mocks)
 
     # ---- expectations ----
     @contextmanager
@@ -504,6 +612,7 @@ class TestChain:
         """Runs a transaction; traced when tracing is on, and a failed one again from
         the same state with a tracer (execution is deterministic, so the second run
         is the first one, recorded)."""
+        self._console_mark = len(self.console.lines)
         if self.tracing:
             return traced(CallTracer())
         snap = self.state.snapshot()
@@ -512,11 +621,18 @@ class TestChain:
             self.state.commit(snap)
             return result, None
         self.state.revert(snap)
-        return traced(CallTracer())
+        console = self.console
+        sink, kept = console.sink, len(console.lines)
+        console.sink = None  # printed by the first run already
+        try:
+            return traced(CallTracer())
+        finally:
+            console.sink = sink
+            del console.lines[kept:]
 
     def _transact(self, to: bytes, data: bytes, sender: Address | None, value: int,
                   gas_limit: int | None, fn: Function | None) -> Receipt:
-        origin = _address(sender or self.default_account)
+        origin = self._origin(sender)
         result, trace = self._run(
             lambda: self.runtime.call(origin, to, data, value=value, gas_limit=gas_limit),
             lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
@@ -525,7 +641,7 @@ class TestChain:
 
     def _dry_run(self, to: bytes, data: bytes, sender: Address | None, value: int,
                  gas_limit: int | None, fn: Function | None) -> Receipt:
-        origin = _address(sender or self.default_account)
+        origin = self._origin(sender)
         snap = self.state.snapshot()
         try:
             result, trace = self._run(
@@ -563,7 +679,13 @@ class TestChain:
                           events=[self._event(e) for e in result.events],
                           output=result.data, result=result, contract_address=address,
                           trace=trace,
-                          trace_text=None if trace is None else self.format_trace(trace))
+                          trace_text=None if trace is None else self.format_trace(trace),
+                          console=tuple(self.console.lines[self._console_mark:]),
+                          contract=None if (to or address) is None
+                          else self.name_of(to or address or b"")
+                          or "0x" + (to or address or b"").hex(),
+                          function=fn.name if fn is not None else
+                          "(deploy)" if to is None and address is not None else None)
         if not receipt.success:
             self.last_failure = receipt
         if notify:
@@ -593,6 +715,14 @@ class TestChain:
                         continue
                     return DecodedEvent(e.contract, ev.name, args, e.topics, e.data)
         return DecodedEvent(e.contract, None, {}, e.topics, e.data)
+
+
+def _slot(slot: int | bytes) -> bytes:
+    if isinstance(slot, int):
+        return slot.to_bytes(32, "big")
+    if len(slot) != 32:
+        raise ValueError(f"a storage slot is 32 bytes, got {len(slot)}")
+    return bytes(slot)
 
 
 def _same(got: Any, want: Any) -> bool:

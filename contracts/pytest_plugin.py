@@ -13,10 +13,20 @@ execution setup (the test runs once per setup, ids ``interpreter``, ``jit-sandbo
 ``alice`` and ``bob`` are funded accounts;
 ``solidity(path, contract)`` compiles a Solidity file with resolc (cached) and returns
 ``(blob, abi)``.
+
+When a test that used ``chain`` fails, the report shows the call trace of the chain's
+last failed transaction (section "pvm trace").  Options:
+
+* ``--pvm-trace``: trace every transaction and print the trees (shown with ``-s``, or
+  under a failing test's captured output);
+* ``--gas-report``: at the end, per contract and function, calls / min / mean /
+  median / max gas used (PolkaVM gas, see contracts/README.md for the units);
+* ``--pvm-backend SETUP``: run ``chain`` tests only on that setup (repeatable).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +34,7 @@ from typing import Any
 import pytest
 
 from contracts.build import compiled
-from contracts.harness import Account, TestChain
+from contracts.harness import Account, Receipt, TestChain
 from executor.backends import available_backends
 
 
@@ -45,6 +55,74 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--pvm-backend", action="append", default=[], metavar="SETUP",
                     help="run the chain fixture only on this setup (interpreter, "
                     "jit-sandbox, jit-inprocess); repeatable")
+    group.addoption("--pvm-trace", action="store_true", default=False,
+                    help="trace every contract transaction and print the call trees")
+    group.addoption("--gas-report", action="store_true", default=False,
+                    help="print gas used per contract function at the end")
+
+
+_GAS = pytest.StashKey[dict[tuple[str, str], list[int]]]()
+
+
+def _gas_table(config: pytest.Config) -> dict[tuple[str, str], list[int]]:
+    return config.stash.setdefault(_GAS, {})
+
+
+def watch(chain: TestChain, config: pytest.Config) -> TestChain:
+    """Connects ``chain`` to the ``--pvm-trace`` and ``--gas-report`` options (the
+    ``chain`` fixture does it; call it for chains a test makes itself)."""
+    if config.getoption("--pvm-trace", default=False):
+        chain.tracing = True
+        chain.on_trace.append(lambda r: print(f"\n{r.trace_text}"))
+    if config.getoption("--gas-report", default=False):
+        table = _gas_table(config)
+
+        def record(r: Receipt) -> None:
+            if r.success and r.function is not None:
+                table.setdefault((r.contract or "?", r.function), []).append(r.gas_used)
+
+        chain.on_receipt.append(record)
+    return chain
+
+
+def gas_report(table: dict[tuple[str, str], list[int]]) -> str:
+    """The ``--gas-report`` table: per contract and function, calls, min, mean,
+    median and max gas used by successful transactions."""
+    rows = [("contract", "function", "calls", "min", "mean", "median", "max")]
+    for (contract, function), gas in sorted(table.items()):
+        rows.append((contract, function, str(len(gas)), str(min(gas)),
+                     str(round(statistics.fmean(gas))), str(round(statistics.median(gas))),
+                     str(max(gas))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append(" | ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    if config.getoption("--gas-report", default=False):
+        table = _gas_table(config)
+        terminalreporter.section("gas report (PolkaVM gas; 1 gas = 10,000 ps ref_time)")
+        terminalreporter.write_line(gas_report(table) if table else "no transactions")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    chain = getattr(item, "funcargs", {}).get("chain")
+    failure = getattr(chain, "last_failure", None)
+    if isinstance(chain, TestChain) and failure is not None and failure.trace_text:
+        head = f"{failure.contract or '?'}.{failure.function or '?'}"
+        report.sections.append((f"pvm trace of the last failed transaction ({head})",
+                                failure.trace_text))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -74,7 +152,7 @@ def chain(request: pytest.FixtureRequest) -> TestChain:
     if wanted and setup not in wanted:
         pytest.skip(f"--pvm-backend {' '.join(wanted)}")
     backend, sandbox = chain_setups()[setup]
-    return TestChain(backend=backend, sandbox=sandbox)
+    return watch(TestChain(backend=backend, sandbox=sandbox), request.config)
 
 
 @pytest.fixture

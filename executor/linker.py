@@ -61,7 +61,9 @@ class HostLayer(Protocol):
 
     def host_call(self, name: str, caller: Any, proceed: Callable[[], None]) -> None:
         """Handles host call ``name``; ``proceed()`` runs the next layer or the host
-        function itself."""
+        function itself.  A layer with a ``host_calls`` attribute (a set of import
+        names) is only put in front of those host functions; the others stay as they
+        are and cost nothing extra."""
 
 
 def _layer_thunk(layer: HostLayer, name: str, inner: Thunk) -> Thunk:
@@ -249,7 +251,9 @@ class InstancePre:
         handlers = []
         for name, handler in zip(self.names, self.handlers, strict=True):
             for layer in reversed(tuple(layers)):
-                handler = _layer_thunk(layer, name, handler)
+                wanted = getattr(layer, "host_calls", None)
+                if wanted is None or name in wanted:
+                    handler = _layer_thunk(layer, name, handler)
             handlers.append(handler)
         out.handlers = tuple(handlers)
         if len(cache) >= _LAYERED_CACHE:

@@ -218,6 +218,17 @@ def _input(c: Any, f: Any, flags: int, in_ptr: int, in_len: int) -> bytes:
     return _read(c, in_ptr, in_len) or b""
 
 
+def call_target(c: Any) -> tuple[bytes, bytes] | None:
+    """``(callee, input)`` of a ``call`` host call about to run (``None`` when a
+    pointer is bad; the host function then fails the frame itself)."""
+    flags, callee_ptr = _hi_lo(c, A0)
+    in_len, in_ptr = _hi_lo(c, A4)
+    callee = _read(c, callee_ptr, 20)
+    if callee is None:
+        return None
+    return callee, _input(c, c.user_data, flags, in_ptr, in_len)
+
+
 def _on_call(t: CallTracer, c: Any, proceed: Callable[[], None]) -> None:
     flags, callee_ptr = _hi_lo(c, A0)
     _, value_ptr = _hi_lo(c, A3)
@@ -259,9 +270,11 @@ def _run_child(t: CallTracer, node: TraceFrame, c: Any, f: Any,
         if t._stack and t._stack[-1] is node:
             t._stack.pop()
         raise
-    except BaseException:
+    except BaseException as exc:
         if t._stack and t._stack[-1] is node:
             t._stack.pop()
+        if isinstance(exc, ExecError):  # refused before the callee ran (depth, ...)
+            node.error = exc.name
         raise
     t._close(node, c, gas_before, lambda: f.last_output)
 
