@@ -18,7 +18,7 @@ from typing import Any
 
 from executor.revive.constants import ReturnCode
 from executor.revive.hostfns import charge, write_output
-from executor.revive.trace import call_target
+from executor.revive.trace import call_callee, call_input
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,18 @@ class MockCalls:
         return best
 
     def host_call(self, name: str, caller: Any, proceed: Callable[[], None]) -> None:
-        target = call_target(caller) if self.mocks else None
-        mock = None if target is None else self.match(*target)
-        if target is None or mock is None:
+        callee = call_callee(caller) if self.mocks else None
+        if callee is None or all(m.address != callee for m in self.mocks):
+            proceed()
+            return
+        data = call_input(caller)
+        mock = self.match(callee, data)
+        if mock is None:
             proceed()
             return
         f = caller.user_data
         costs = f.runtime.costs
-        charge(caller, costs.host_fn + costs.call + costs.copy_bytes(len(target[1])))
+        charge(caller, costs.host_fn + costs.call + costs.copy_bytes(len(data)))
         out = caller.reg(12)  # a5 = (out_len_ptr << 32) | out_ptr
         f.last_output = mock.data
         write_output(caller, f, out & 0xFFFF_FFFF, out >> 32, mock.data, skip_sentinel=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 from contracts.abi import decode
 from executor.revive.hashing import keccak256
-from executor.revive.trace import call_target
+from executor.revive.trace import call_callee, call_input
 
 CONSOLE_ADDRESS = bytes.fromhex("000000000000000000636f6e736f6c652e6c6f67")
 
@@ -114,9 +114,8 @@ class ConsoleLogger:
         self.lines: list[str] = []
 
     def host_call(self, name: str, caller: Any, proceed: Callable[[], None]) -> None:
-        target = call_target(caller)
-        if target is not None and target[0] == CONSOLE_ADDRESS:
-            line = decode_console(target[1])
+        if call_callee(caller) == CONSOLE_ADDRESS:
+            line = decode_console(call_input(caller))
             if line is not None:
                 self.lines.append(line)
                 if self.sink is not None:

@@ -218,15 +218,17 @@ def _input(c: Any, f: Any, flags: int, in_ptr: int, in_len: int) -> bytes:
     return _read(c, in_ptr, in_len) or b""
 
 
-def call_target(c: Any) -> tuple[bytes, bytes] | None:
-    """``(callee, input)`` of a ``call`` host call about to run (``None`` when a
-    pointer is bad; the host function then fails the frame itself)."""
-    flags, callee_ptr = _hi_lo(c, A0)
+def call_callee(c: Any) -> bytes | None:
+    """The callee of a ``call`` host call about to run (``None`` when the pointer is
+    bad; the host function then fails the frame itself)."""
+    return _read(c, c.reg(A0) & MASK32, 20)
+
+
+def call_input(c: Any) -> bytes:
+    """The input of a ``call`` host call about to run (empty when unreadable)."""
+    flags = c.reg(A0) >> 32
     in_len, in_ptr = _hi_lo(c, A4)
-    callee = _read(c, callee_ptr, 20)
-    if callee is None:
-        return None
-    return callee, _input(c, c.user_data, flags, in_ptr, in_len)
+    return _input(c, c.user_data, flags, in_ptr, in_len)
 
 
 def _on_call(t: CallTracer, c: Any, proceed: Callable[[], None]) -> None:
