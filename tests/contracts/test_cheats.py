@@ -174,6 +174,29 @@ def test_event_payload_limit(chain: TestChain, cheats: Contract, alice: Account)
     assert info.value.receipt.failure == "ValueTooLarge"
 
 
+class LongerStorageValues:
+    """Makes every persistent set_storage of the contract ask for ``length`` bytes
+    (Solidity only writes 32-byte words, so this is how a test reaches the limit)."""
+
+    def __init__(self, length: int):
+        self.length = length
+
+    def host_call(self, name: str, caller: Any, proceed: Callable[[], None]) -> None:
+        if name == "set_storage" and caller.reg(7) & 1 == 0:  # not transient
+            caller.set_reg(11, self.length)  # a4 = value_len
+        proceed()
+
+
+def test_storage_value_limit(chain: TestChain, cheats: Contract, alice: Account) -> None:
+    limit = chain.runtime.limits.payload_bytes
+    with chain.runtime.with_layers(LongerStorageValues(limit)):
+        assert cheats.transact("hello", 1, sender=alice).success
+    with chain.runtime.with_layers(LongerStorageValues(limit + 1)), \
+            pytest.raises(TransactionFailed, match="ValueTooLarge: an event payload or "
+                                                   "storage value above 416 bytes"):
+        cheats.transact("hello", 1, sender=alice)
+
+
 def test_code_size_limit(chain: TestChain) -> None:
     blob = compiled("Cheats")["Cheats"].blob
     limit = chain.runtime.limits.blob_bytes
