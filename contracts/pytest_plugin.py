@@ -29,22 +29,32 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from contracts.build import compiled
-from contracts.harness import Account, Receipt, TestChain
 from executor.backends import available_backends
 
+if TYPE_CHECKING:
+    from contracts.harness import Account, Receipt, TestChain
 
-def chain_setups() -> dict[str, tuple[str, str | None]]:
-    """The execution setups available here: id -> (backend, sandbox)."""
+# The harness (and through it the crypto libraries) is imported when a fixture or hook
+# needs it, not when the plugin loads: the plugin is registered for every pytest run
+# of the project, including the sanitizer run, where pycryptodome cannot load.
+
+
+def chain_setups(*, probe_sandbox: bool = True) -> dict[str, tuple[str, str | None]]:
+    """The execution setups available here: id -> (backend, sandbox).  Without
+    ``probe_sandbox`` the sandbox is assumed to work (probing starts a worker
+    process, which plugin import must not do)."""
     setups: dict[str, tuple[str, str | None]] = {"interpreter": ("interpreter", None)}
     if "jit" in available_backends():
-        from executor.sandbox import sandbox_unavailable_reason
+        sandbox_ok = True
+        if probe_sandbox:
+            from executor.sandbox import sandbox_unavailable_reason
 
-        if sandbox_unavailable_reason() is None:
+            sandbox_ok = sandbox_unavailable_reason() is None
+        if sandbox_ok:
             setups["jit-sandbox"] = ("jit", "linux")
         setups["jit-inprocess"] = ("jit", None)
     return setups
@@ -119,7 +129,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     chain = getattr(item, "funcargs", {}).get("chain")
     failure = getattr(chain, "last_failure", None)
-    if isinstance(chain, TestChain) and failure is not None and failure.trace_text:
+    if failure is not None and getattr(failure, "trace_text", None):
         head = f"{failure.contract or '?'}.{failure.function or '?'}"
         report.sections.append((f"pvm trace of the last failed transaction ({head})",
                                 failure.trace_text))
@@ -130,10 +140,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted = config.getoption("--pvm-backend", default=None) or []
     if not wanted:
         return
-    unknown = [w for w in wanted if w not in chain_setups()]
+    known = chain_setups(probe_sandbox=False)
+    unknown = [w for w in wanted if w not in known]
     if unknown:
         raise pytest.UsageError(f"--pvm-backend {unknown[0]!r}: not one of "
-                                f"{sorted(chain_setups())} (those available here)")
+                                f"{sorted(known)} (those available here)")
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
@@ -145,13 +156,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-@pytest.fixture(params=list(chain_setups()))
+@pytest.fixture(params=list(chain_setups(probe_sandbox=False)))
 def chain(request: pytest.FixtureRequest) -> TestChain:
     setup = str(request.param)
     wanted = request.config.getoption("--pvm-backend", default=None) or []
     if wanted and setup not in wanted:
         pytest.skip(f"--pvm-backend {' '.join(wanted)}")
-    backend, sandbox = chain_setups()[setup]
+    setups = chain_setups()
+    if setup not in setups:
+        from executor.sandbox import sandbox_unavailable_reason
+
+        pytest.skip(f"no Linux sandbox here: {sandbox_unavailable_reason()}")
+    backend, sandbox = setups[setup]
+    from contracts.harness import TestChain
+
     return watch(TestChain(backend=backend, sandbox=sandbox), request.config)
 
 
@@ -168,6 +186,8 @@ def bob(chain: TestChain) -> Account:
 @pytest.fixture
 def solidity() -> Callable[[str | Path, str], tuple[bytes, list[dict[str, Any]]]]:
     def build(path: str | Path, contract: str) -> tuple[bytes, list[dict[str, Any]]]:
+        from contracts.build import compiled
+
         art = compiled(Path(path))[contract]
         return art.blob, art.abi
 
