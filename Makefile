@@ -10,9 +10,9 @@ WAD := /usr/share/games/doom/freedoom1.wad
 # The tests run again against the ASan/UBSan build: those marked `asan` (the native
 # core's tests, slow ones included).
 ASAN_MARKS ?= asan
-PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
+PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10 coincurve>=20 py-ecc>=7
 
-.PHONY: all setup build build-testing build-asan contracts demo test test-fast test-asan fuzz lint typecheck bench peers clean apt
+.PHONY: all setup build build-testing build-asan contracts contracts-demo demo test test-fast test-asan fuzz lint typecheck bench peers clean apt
 
 all: build
 
@@ -48,13 +48,17 @@ contracts/node_modules/.bin/resolc: contracts/package.json
 contracts: build contracts/node_modules/.bin/resolc
 	$(PY) -m contracts.build
 
+# Only what the demo's chain runs (Token.sol, Factory.sol), compiled in parallel.
+contracts-demo: build contracts/node_modules/.bin/resolc
+	$(PY) -m contracts.build Token Factory
+
 # The main job last: a fresh chain (demo-chain.db), the ERC-20 and the factory deployed,
 # a seeded random workload block by block, token balances checked against a Python
 # model, then every block re-executed on the interpreter; ends with 'state_root 0x...'.
 DEMO_DB ?= demo-chain.db
 DEMO_BLOCKS ?= 30
 DEMO_SEED ?= 42
-demo: build apt contracts
+demo: build apt contracts-demo
 	$(VENV)/bin/pvm-exec info ../shared/blobs/example-hello-world.polkavm
 	$(VENV)/bin/pvm-exec vectors ../shared/vectors/jam-v0.4
 	$(VENV)/bin/pvm-exec doom --frames 100 --quiet --reference ../shared/blobs/doom-reference-100.json
