@@ -45,6 +45,7 @@ import enum
 import itertools
 import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -433,30 +434,9 @@ class ThreadWorker(Worker):
             self._inst._busy = False
         self._inst = inst
         self._job = job
-        raw = inst.raw
-        ops, h = inst._ops, inst._h
-        if not fresh:
-            raw.reset_memory()
-        rv = inst._rv
-        args = job.args
-        if rv is not None:
-            rv[:] = inst._rv_template
-            if inst.is_64_bit:
-                for reg, v in zip(ARG_REGS, args, strict=False):
-                    rv[reg] = v
-            else:  # Latest32 registers hold sign-extended values
-                for reg, v in zip(ARG_REGS, args, strict=False):
-                    rv[reg] = v | _HIGH32 if v & _SIGN32 else v
-            ops.pvm_instance_set_next_pc(h, job.pc)
-            raw._finished = False
-        else:
-            raw.prepare_call(job.pc, args)
-        if inst._metered:
-            ops.pvm_instance_set_gas(h, DEFAULT_GAS if job.gas is None else job.gas)
+        _prepare(inst, job, fresh)
         self._reserve = 0
         self._slice = self.slice_gas
-        inst.caller.user_data = job.user_data
-        inst._busy = True   # guards against re-entrant Instance.call from a host function
         return self._t_run()
 
     def _t_run(self) -> Stop:
@@ -564,7 +544,345 @@ class ThreadWorker(Worker):
 _HANDLED = Stop(StopKind.HOSTCALL)
 
 
+def _prepare(inst: Instance, job: Job, fresh: bool) -> None:
+    """Sets ``inst`` up for ``job``: the initial memory image (unless ``fresh``),
+    registers of the standard call sequence, the export's pc and the gas budget."""
+    raw = inst.raw
+    ops, h = inst._ops, inst._h
+    if not fresh:
+        raw.reset_memory()
+    rv = inst._rv
+    args = job.args
+    if rv is not None:
+        rv[:] = inst._rv_template
+        if inst.is_64_bit:
+            for reg, v in zip(ARG_REGS, args, strict=False):
+                rv[reg] = v
+        else:  # Latest32 registers hold sign-extended values
+            for reg, v in zip(ARG_REGS, args, strict=False):
+                rv[reg] = v | _HIGH32 if v & _SIGN32 else v
+        ops.pvm_instance_set_next_pc(h, job.pc)
+        raw._finished = False
+    else:
+        raw.prepare_call(job.pc, args)
+    if inst._metered:
+        ops.pvm_instance_set_gas(h, DEFAULT_GAS if job.gas is None else job.gas)
+    inst.caller.user_data = job.user_data
+    inst._busy = True   # guards against re-entrant Instance.call from a host function
+
+
 def _failed(error: PvmError, cause: BaseException | None) -> Stop:
     if cause is not None:
         error.__cause__ = cause
     return Stop(StopKind.FAILED, error=error)
+
+
+DEFAULT_CHECKPOINT_INTERVAL = 100e-6
+"""Seconds of guest or sync host-function work between two trio checkpoints."""
+
+DEFAULT_CHECKPOINT_EVERY = 256
+"""Sync host calls served inline between two trio checkpoints (at most)."""
+
+_SLICE_TARGET = 0.5e-3      # aim for slices of about this many seconds (loop latency)
+_MIN_SLICE = 1 << 12
+
+# When this thread's event loop last got control back from a LoopWorker: shared
+# by every worker on the thread, so k workers taking turns still yield every
+# interval (not every k intervals).
+_last_yield = threading.local()
+
+
+def _yield_deadline(now: float, interval: float) -> float:
+    """When the loop is owed a checkpoint (perf_counter seconds)."""
+    t: float | None = getattr(_last_yield, "t", None)
+    if t is None:
+        _last_yield.t = t = now
+    return t + interval
+
+
+class LoopWorker(Worker):
+    """An in-process worker that runs its guests on the trio loop thread itself.
+
+    No thread between the calling task and the guest: :meth:`begin`/:meth:`resume`
+    run the C core directly (one cffi call per gas slice) in the calling task, and
+    serve sync host functions inline, right where the guest stopped (the cost of
+    the synchronous API).  The loop is given back at a real trio checkpoint
+    whenever ``checkpoint_interval`` seconds of work (guest slices and sync host
+    calls) or ``checkpoint_every`` host calls have gone by since it last had
+    control, so other tasks keep running and cancellation, deadlines and
+    ``KeyboardInterrupt`` act at the next slice boundary or host call.  An
+    ``async def`` host function (or async fallback) ends the step with a
+    ``HOSTCALL`` stop: the executor awaits it in the calling task.
+
+    Gas slices are those of :class:`ThreadWorker` (results and gas unchanged);
+    their size adapts between ``min(slice_gas, 4096)`` and ``slice_gas`` so a
+    slice takes about half a millisecond of loop time.
+
+    A guest without gas metering cannot be sliced: it could hold the loop
+    forever.  Such calls go to a helper :class:`ThreadWorker` that this worker
+    starts with itself (idle otherwise), with that worker's semantics: a cancel
+    abandons the thread and the executor replaces this worker.
+
+    ``max_instances`` instances are kept (one per module/linker pair, least
+    recently used dropped first); each call starts from the module's initial
+    memory image.
+    """
+
+    def __init__(self, *, slice_gas: int = DEFAULT_SLICE_GAS, max_instances: int = 8,
+                 name: str | None = None,
+                 checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+                 checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY):
+        if slice_gas < 1:
+            raise ValueError(f"slice_gas must be >= 1, got {slice_gas}")
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        self.name = name or f"pvm-worker-{next(_names)}"
+        self.slice_gas = slice_gas
+        self.max_instances = max(1, max_instances)
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_every = checkpoint_every
+        self._helper = ThreadWorker(slice_gas=slice_gas, max_instances=max_instances,
+                                    name=self.name)
+        self._delegated = False  # the current call runs on the helper thread
+        self._instances: OrderedDict[int, tuple[InstancePre, Instance]] = OrderedDict()
+        self._inst: Instance | None = None
+        self._job: Job | None = None
+        self._slice = min(slice_gas, DEFAULT_SLICE_GAS)
+        self._min_slice = min(slice_gas, _MIN_SLICE)
+        self._host_calls = 0     # sync host calls since the last checkpoint
+        self._stepping = False
+        self._interrupt = False
+        self._started = False
+        self._closed = False
+        self._calls = 0
+        self._interrupted = 0
+        self.checkpoints = 0     # real trio checkpoints taken (statistics)
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await self._helper.start()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._helper.aclose()
+        for _, inst in self._instances.values():
+            inst.raw.close()
+        self._instances.clear()
+        self._inst = None
+
+    def health(self) -> WorkerHealth:
+        helper = self._helper.health()
+        alive = self._started and not self._closed and helper.alive
+        return WorkerHealth(self.name, alive, self._stepping or helper.busy, self._calls,
+                            self._interrupted + helper.interrupted, helper.detail)
+
+    # ---- the protocol ----
+    def interruptible(self, job: Job) -> bool:
+        return job.pre.module.gas_metering or self._helper.interruptible(job)
+
+    def interrupt(self) -> None:
+        if self._delegated:
+            self._helper.interrupt()
+        elif self._stepping:
+            self._interrupt = True
+
+    @property
+    def caller(self) -> Caller:
+        if self._delegated:
+            return self._helper.caller
+        if self._inst is None:
+            raise ExecutionError(f"{self.name} has no call in progress")
+        return self._inst.caller
+
+    async def begin(self, job: Job) -> Stop:
+        if not self._started or self._closed:
+            raise ExecutionError(f"{self.name} is not running")
+        if self._stepping:
+            raise ExecutionError(f"{self.name} is already running a step")
+        self._calls += 1
+        if not job.pre.module.gas_metering:
+            self._delegated = True
+            return await self._helper.begin(job)
+        self._delegated = False
+        inst, fresh = self._instance(job.pre)
+        if self._inst is not None and self._inst is not inst:
+            self._inst._busy = False
+        self._inst = inst
+        self._job = job
+        _prepare(inst, job, fresh)
+        self._interrupt = False
+        return await self._drive()
+
+    async def resume(self) -> Stop:
+        if self._delegated:
+            return await self._helper.resume()
+        if self._job is None:
+            raise ExecutionError(f"{self.name} has no call to resume")
+        if self._stepping:
+            raise ExecutionError(f"{self.name} is already running a step")
+        return await self._drive()
+
+    async def reset(self) -> None:
+        if self._closed:
+            raise ExecutionError(f"{self.name} cannot be reset: closed")
+        if self._stepping:
+            raise ExecutionError(f"{self.name} cannot be reset while a step runs")
+        if self._delegated:
+            self._delegated = False
+            await self._helper.reset()
+            return
+        inst = self._inst
+        if inst is not None:
+            inst._busy = False
+            inst.caller.user_data = None
+        self._job = None
+
+    # ---- running on the loop ----
+    def _instance(self, pre: InstancePre) -> tuple[Instance, bool]:
+        key = id(pre)
+        entry = self._instances.get(key)
+        if entry is not None and entry[0] is pre:
+            self._instances.move_to_end(key)
+            return entry[1], False
+        inst = pre.instantiate()
+        self._instances[key] = (pre, inst)
+        while len(self._instances) > self.max_instances:
+            _, (_, old) = self._instances.popitem(last=False)
+            old.raw.close()
+        return inst, True
+
+    async def _drive(self) -> Stop:
+        """Runs the guest in this task until a stop the executor must see,
+        checkpointing in between as the budget says."""
+        while True:
+            self._stepping = True
+            try:
+                stop = self._run()
+            finally:
+                self._stepping = False
+            if stop is not None:
+                if stop.kind is StopKind.INTERRUPTED:
+                    self._interrupted += 1
+                elif stop.kind is not StopKind.HOSTCALL:
+                    self._job = None
+                return stop
+            self.checkpoints += 1
+            try:
+                await trio.lowlevel.checkpoint()
+            except BaseException:
+                self._interrupted += 1   # cancelled (or interrupted) between two slices
+                raise
+            finally:
+                _last_yield.t = time.perf_counter()
+                self._host_calls = 0
+
+    def _run(self) -> Stop | None:
+        """Slices and inline sync host calls until the guest stops for good, an
+        async host function is due (a ``HOSTCALL`` stop), or the loop is owed a
+        checkpoint (``None``)."""
+        inst = self._inst
+        job = self._job
+        assert inst is not None and job is not None
+        ops, h = inst._ops, inst._h
+        run = ops.pvm_instance_run
+        gv = inst._gv
+        pre = job.pre
+        handlers = pre.handlers
+        async_handlers = pre.async_handlers
+        nhandlers = len(handlers)
+        caller = inst.caller
+        clock = time.perf_counter
+        last = clock()
+        deadline = _yield_deadline(last, self.checkpoint_interval)
+        if last >= deadline:
+            return None
+        budget = self.checkpoint_every - self._host_calls  # host calls left before a checkpoint
+        while True:
+            if self._interrupt:
+                inst._busy = False
+                return _INTERRUPTED
+            g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
+            armed = self._slice
+            if g > armed:  # arm one slice, hold the rest of the budget back
+                if gv is not None:
+                    gv[0] = armed
+                    kind = run(h)
+                    left = gv[0]
+                    gv[0] = left + g - armed   # the true remaining gas again
+                else:
+                    ops.pvm_instance_set_gas(h, armed)
+                    kind = run(h)
+                    left = int(ops.pvm_instance_gas(h))
+                    ops.pvm_instance_set_gas(h, left + g - armed)
+                if kind == _NOT_ENOUGH_GAS:  # the slice ran out, not the budget
+                    now = clock()
+                    if left == armed:   # no block fitted in the slice: the next one is bigger
+                        self._slice = 2 * armed
+                    elif now - last > 2 * _SLICE_TARGET and armed > self._min_slice:
+                        self._slice = max(self._min_slice, armed >> 1)
+                    elif now - last < _SLICE_TARGET / 2 and armed < self.slice_gas:
+                        self._slice = min(self.slice_gas, 2 * armed)
+                    if now >= deadline:
+                        return None
+                    last = now
+                    continue
+            else:
+                kind = run(h)
+            if kind == _ECALLI:
+                n = ops.pvm_instance_ecalli(h)
+                if n < nhandlers and async_handlers[n] is None:
+                    caller.hostcall = n
+                    try:
+                        handlers[n](caller)
+                    except Exception as exc:
+                        return self._host_failed(inst, job, exc, pre.names[n])
+                elif n >= nhandlers and pre.async_fallback is None:
+                    if pre.fallback is None:
+                        inst._busy = False
+                        return _failed(Trap(_pc(inst), export_name(job),
+                                            f"ecalli {n} is outside the import table "
+                                            f"({nhandlers} imports)"), None)
+                    caller.hostcall = n
+                    try:
+                        pre.fallback(caller, n)
+                    except Exception as exc:
+                        return self._host_failed(inst, job, exc, None)
+                else:  # an async host function: the executor awaits it
+                    self._host_calls = self.checkpoint_every - budget
+                    return Stop(StopKind.HOSTCALL, hostcall=int(n), pc=_pc(inst))
+                budget -= 1
+                last = clock()
+                if budget <= 0 or last >= deadline:
+                    return None
+                continue
+            if kind == _FINISHED:
+                self._host_calls = self.checkpoint_every - budget
+                if ops is lib:
+                    inst.raw._finished = True
+                inst._busy = False
+                rv = inst._rv
+                value = (rv[7] if rv is not None else int(ops.pvm_instance_reg(h, 7))) & inst._mask
+                return Stop(StopKind.FINISHED, value=value, gas_left=int(ops.pvm_instance_gas(h)))
+            try:
+                inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
+            except PvmError as exc:
+                inst._busy = False
+                return Stop(StopKind.FAILED, error=exc, gas_left=int(ops.pvm_instance_gas(h)))
+            last = clock()
+
+    @staticmethod
+    def _host_failed(inst: Instance, job: Job, exc: Exception, symbol: str | None) -> Stop:
+        inst._busy = False
+        error = host_failure(exc, symbol, export_name(job), _pc(inst))
+        error.gas_left = inst.caller.gas   # what the guest had when its host call failed
+        return _failed(error, exc)
+
+
+def _pc(inst: Instance) -> int | None:
+    v = int(inst._ops.pvm_instance_pc(inst._h))
+    return None if v < 0 else v
