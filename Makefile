@@ -11,7 +11,7 @@ ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/tes
   tests/test_real_programs.py tests/test_differential.py tests/test_memory_map.py \
   tests/test_api.py tests/test_linker.py tests/test_scale_args.py \
   tests/sandbox/test_faults.py tests/sandbox/test_conformance.py tests/sandbox/test_isolation.py
-PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
+PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 greenlet>=3 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
 
 .PHONY: all setup build build-testing contracts demo test test-fast test-asan lint typecheck bench peers clean apt
 
