@@ -677,3 +677,40 @@ async def test_ten_thousand_calls_leak_nothing(engine: Engine) -> None:
         stats = ex.stats()
         assert stats.free == 2 and stats.replaced == 0 and stats.waiting == 0
         assert stats.calls == 10_500
+
+
+# ---- the loop stays responsive (issue 17) ----
+
+@pytest.mark.trio
+async def test_sync_host_calls_served_inline_do_not_starve_other_tasks(engine: Engine) -> None:
+    """A call making thousands of sync host calls (inline on the loop for
+    in-process backends) lets another task run at least once in every
+    DEFAULT_CHECKPOINT_EVERY + 1 consecutive host calls."""
+    from executor.workers import DEFAULT_CHECKPOINT_EVERY
+
+    module = Module(engine, trampolines())
+    ticks = 0
+    seen: list[int] = []
+
+    def host(caller: Caller, x: int) -> int:
+        seen.append(ticks)
+        return x
+
+    linker = trampoline_linker(host)
+    n = 3000
+    async with Executor(engine, workers=1) as ex:
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await trio.sleep(0)
+                ticks += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            await trio.sleep(0)
+            assert await ex.call(module, "loop", n, linker=linker) == n
+            nursery.cancel_scope.cancel()
+    assert len(seen) == n
+    window = DEFAULT_CHECKPOINT_EVERY + 1
+    stalls = [i for i in range(n - window) if seen[i + window] == seen[i]]
+    assert not stalls, f"no other task ran between host calls {stalls[0]} and {stalls[0] + window}"
