@@ -583,6 +583,8 @@ DEFAULT_CHECKPOINT_INTERVAL = 100e-6
 DEFAULT_CHECKPOINT_EVERY = 256
 """Sync host calls served inline between two trio checkpoints (at most)."""
 
+_PENDING = -2              # a sandboxed run that has not finished yet (see SandboxWorker)
+_PENDING_STOP = Stop(StopKind.INTERRUPTED)   # internal marker, never returned to the executor
 _SLICE_TARGET = 0.5e-3      # aim for slices of about this many seconds (loop latency)
 _MIN_SLICE = 1 << 12
 
@@ -650,6 +652,7 @@ class LoopWorker(Worker):
         self._slice = min(slice_gas, DEFAULT_SLICE_GAS)
         self._min_slice = min(slice_gas, _MIN_SLICE)
         self._host_calls = 0     # sync host calls since the last checkpoint
+        self._pending = (0, 0)   # gas before a sandboxed run that is still going, slice armed
         self._stepping = False
         self._interrupt = False
         self._started = False
@@ -759,12 +762,17 @@ class LoopWorker(Worker):
     async def _drive(self) -> Stop:
         """Runs the guest in this task until a stop the executor must see,
         checkpointing in between as the budget says."""
+        resumed: int | None = None
         while True:
             self._stepping = True
             try:
-                stop = self._run()
+                stop = self._run(resumed)
             finally:
                 self._stepping = False
+            resumed = None
+            if stop is _PENDING_STOP:
+                resumed = await self._wait()
+                continue
             if stop is not None:
                 if stop.kind is StopKind.INTERRUPTED:
                     self._interrupted += 1
@@ -781,10 +789,15 @@ class LoopWorker(Worker):
                 _last_yield.t = time.perf_counter()
                 self._host_calls = 0
 
-    def _run(self) -> Stop | None:
+    async def _wait(self) -> int:
+        """Awaits the end of a run that returned ``_PENDING`` (sandbox workers)."""
+        raise ExecutionError(f"{self.name}: a run of an in-process instance cannot be pending")
+
+    def _run(self, resumed: int | None = None) -> Stop | None:
         """Slices and inline sync host calls until the guest stops for good, an
-        async host function is due (a ``HOSTCALL`` stop), or the loop is owed a
-        checkpoint (``None``)."""
+        async host function is due (a ``HOSTCALL`` stop), the loop is owed a
+        checkpoint (``None``) or (sandboxed) the worker process is still busy
+        (``_PENDING``: await it, then call again with the kind it ended with)."""
         inst = self._inst
         job = self._job
         assert inst is not None and job is not None
@@ -799,24 +812,37 @@ class LoopWorker(Worker):
         clock = time.perf_counter
         last = clock()
         deadline = _yield_deadline(last, self.checkpoint_interval)
-        if last >= deadline:
+        if resumed is None and last >= deadline:
             return None
         budget = self.checkpoint_every - self._host_calls  # host calls left before a checkpoint
         while True:
-            if self._interrupt:
-                inst._busy = False
-                return _INTERRUPTED
-            g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
-            armed = self._slice
-            if g > armed:  # arm one slice, hold the rest of the budget back
+            if resumed is None:
+                if self._interrupt:
+                    inst._busy = False
+                    return _INTERRUPTED
+                g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
+                armed = self._slice
+                if g > armed:  # arm one slice, hold the rest of the budget back
+                    if gv is not None:
+                        gv[0] = armed
+                    else:
+                        ops.pvm_instance_set_gas(h, armed)
+                else:
+                    armed = 0
+                kind = run(h)
+                if kind == _PENDING:
+                    self._pending = (g, armed)
+                    self._host_calls = self.checkpoint_every - budget
+                    return _PENDING_STOP
+            else:
+                kind = resumed
+                resumed = None
+                g, armed = self._pending
+            if armed:
                 if gv is not None:
-                    gv[0] = armed
-                    kind = run(h)
                     left = gv[0]
                     gv[0] = left + g - armed   # the true remaining gas again
                 else:
-                    ops.pvm_instance_set_gas(h, armed)
-                    kind = run(h)
                     left = int(ops.pvm_instance_gas(h))
                     ops.pvm_instance_set_gas(h, left + g - armed)
                 if kind == _NOT_ENOUGH_GAS:  # the slice ran out, not the budget
@@ -828,11 +854,10 @@ class LoopWorker(Worker):
                     elif now - last < _SLICE_TARGET / 2 and armed < self.slice_gas:
                         self._slice = min(self.slice_gas, 2 * armed)
                     if now >= deadline:
+                        self._host_calls = self.checkpoint_every - budget
                         return None
                     last = now
                     continue
-            else:
-                kind = run(h)
             if kind == _ECALLI:
                 n = ops.pvm_instance_ecalli(h)
                 if n < nhandlers and async_handlers[n] is None:
