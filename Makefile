@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def) executor/_build_native.py
+NATIVE_SRC := $(wildcard native/*.c native/*.h native/*.def native/*/*.c native/*/*.h) executor/_build_native.py
 WAD := /usr/share/games/doom/freedoom1.wad
 ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/test_semantics.py \
   tests/test_real_programs.py tests/test_differential.py tests/test_memory_map.py \

@@ -87,6 +87,7 @@ from executor.workers import (
     HostCallMode,
     Job,
     LoopWorker,
+    SandboxWorker,
     Stop,
     StopKind,
     ThreadWorker,
@@ -186,11 +187,12 @@ class Executor:
         if slice_gas < 1:
             raise ValueError(f"slice_gas must be >= 1, got {slice_gas}")
         if worker_factory is None:
-            in_process = getattr(engine, "sandbox", None) is None
+            sandboxed = getattr(engine, "sandbox", None) == "linux"
 
             def worker_factory(i: int) -> Worker:
-                if host_calls == "trio" and in_process:
-                    return LoopWorker(slice_gas=slice_gas, name=f"pvm-worker-{i}")
+                if host_calls == "trio":
+                    cls = SandboxWorker if sandboxed else LoopWorker
+                    return cls(slice_gas=slice_gas, name=f"pvm-worker-{i}")
                 return ThreadWorker(slice_gas=slice_gas, host_calls=host_calls,
                                     name=f"pvm-worker-{i}")
         self._factory = worker_factory

@@ -55,7 +55,7 @@ import outcome
 import trio
 
 from executor.caller import Caller
-from executor.errors import ExecutionError, GuestFault, HostError, PvmError, Trap
+from executor.errors import ExecutionError, GuestFault, HostError, PvmError, SandboxError, Trap
 from executor.hostfn import ARG_REGS
 from executor.instance import DEFAULT_GAS, Instance
 from executor.native import lib
@@ -583,7 +583,7 @@ DEFAULT_CHECKPOINT_INTERVAL = 100e-6
 DEFAULT_CHECKPOINT_EVERY = 256
 """Sync host calls served inline between two trio checkpoints (at most)."""
 
-_PENDING = -2              # a sandboxed run that has not finished yet (see SandboxWorker)
+_PENDING = int(lib.PVM_INT_PENDING)   # a sandboxed run still going (see SandboxWorker)
 _PENDING_STOP = Stop(StopKind.INTERRUPTED)   # internal marker, never returned to the executor
 _SLICE_TARGET = 0.5e-3      # aim for slices of about this many seconds (loop latency)
 _MIN_SLICE = 1 << 12
@@ -643,8 +643,7 @@ class LoopWorker(Worker):
         self.max_instances = max(1, max_instances)
         self.checkpoint_interval = checkpoint_interval
         self.checkpoint_every = checkpoint_every
-        self._helper = ThreadWorker(slice_gas=slice_gas, max_instances=max_instances,
-                                    name=self.name)
+        self._helper: ThreadWorker | None = self._make_helper()
         self._delegated = False  # the current call runs on the helper thread
         self._instances: OrderedDict[int, tuple[InstancePre, Instance]] = OrderedDict()
         self._inst: Instance | None = None
@@ -661,42 +660,55 @@ class LoopWorker(Worker):
         self._interrupted = 0
         self.checkpoints = 0     # real trio checkpoints taken (statistics)
 
+    def _make_helper(self) -> ThreadWorker | None:
+        """The thread that runs this worker's unmetered guests."""
+        return ThreadWorker(slice_gas=self.slice_gas, max_instances=self.max_instances,
+                            name=self.name)
+
     # ---- lifecycle ----
     async def start(self) -> None:
         if self._started:
             return
         self._started = True
-        await self._helper.start()
+        if self._helper is not None:
+            await self._helper.start()
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        await self._helper.aclose()
+        if self._helper is not None:
+            await self._helper.aclose()
         for _, inst in self._instances.values():
-            inst.raw.close()
+            self._close_instance(inst)
         self._instances.clear()
         self._inst = None
 
+    def _close_instance(self, inst: Instance) -> None:
+        inst.raw.close()
+
     def health(self) -> WorkerHealth:
-        helper = self._helper.health()
-        alive = self._started and not self._closed and helper.alive
-        return WorkerHealth(self.name, alive, self._stepping or helper.busy, self._calls,
-                            self._interrupted + helper.interrupted, helper.detail)
+        helper = self._helper.health() if self._helper is not None else None
+        alive = self._started and not self._closed and (helper is None or helper.alive)
+        busy = self._stepping or (helper is not None and helper.busy)
+        interrupted = self._interrupted + (helper.interrupted if helper is not None else 0)
+        return WorkerHealth(self.name, alive, busy, self._calls, interrupted,
+                            helper.detail if helper is not None else "")
 
     # ---- the protocol ----
     def interruptible(self, job: Job) -> bool:
-        return job.pre.module.gas_metering or self._helper.interruptible(job)
+        return job.pre.module.gas_metering or (
+            self._helper is not None and self._helper.interruptible(job))
 
     def interrupt(self) -> None:
-        if self._delegated:
+        if self._delegated and self._helper is not None:
             self._helper.interrupt()
         elif self._stepping:
             self._interrupt = True
 
     @property
     def caller(self) -> Caller:
-        if self._delegated:
+        if self._delegated and self._helper is not None:
             return self._helper.caller
         if self._inst is None:
             raise ExecutionError(f"{self.name} has no call in progress")
@@ -708,7 +720,7 @@ class LoopWorker(Worker):
         if self._stepping:
             raise ExecutionError(f"{self.name} is already running a step")
         self._calls += 1
-        if not job.pre.module.gas_metering:
+        if not job.pre.module.gas_metering and self._helper is not None:
             self._delegated = True
             return await self._helper.begin(job)
         self._delegated = False
@@ -722,7 +734,7 @@ class LoopWorker(Worker):
         return await self._drive()
 
     async def resume(self) -> Stop:
-        if self._delegated:
+        if self._delegated and self._helper is not None:
             return await self._helper.resume()
         if self._job is None:
             raise ExecutionError(f"{self.name} has no call to resume")
@@ -735,7 +747,7 @@ class LoopWorker(Worker):
             raise ExecutionError(f"{self.name} cannot be reset: closed")
         if self._stepping:
             raise ExecutionError(f"{self.name} cannot be reset while a step runs")
-        if self._delegated:
+        if self._delegated and self._helper is not None:
             self._delegated = False
             await self._helper.reset()
             return
@@ -753,11 +765,28 @@ class LoopWorker(Worker):
             self._instances.move_to_end(key)
             return entry[1], False
         inst = pre.instantiate()
+        try:
+            self._setup_instance(inst)
+        except BaseException:
+            inst.raw.close()
+            raise
         self._instances[key] = (pre, inst)
         while len(self._instances) > self.max_instances:
             _, (_, old) = self._instances.popitem(last=False)
-            old.raw.close()
+            self._close_instance(old)
         return inst, True
+
+    def _setup_instance(self, inst: Instance) -> None:
+        """Prepares a new instance for this worker (nothing in-process)."""
+
+    def _discard(self, inst: Instance) -> None:
+        """Drops ``inst`` (its sandbox worker died)."""
+        for key, (_, cached) in list(self._instances.items()):
+            if cached is inst:
+                del self._instances[key]
+        self._close_instance(inst)
+        if self._inst is inst:
+            self._inst = None
 
     async def _drive(self) -> Stop:
         """Runs the guest in this task until a stop the executor must see,
@@ -897,7 +926,10 @@ class LoopWorker(Worker):
                 inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
             except PvmError as exc:
                 inst._busy = False
-                return Stop(StopKind.FAILED, error=exc, gas_left=int(ops.pvm_instance_gas(h)))
+                gas_left = int(ops.pvm_instance_gas(h))
+                if isinstance(exc, SandboxError):
+                    self._discard(inst)   # its worker process is gone
+                return Stop(StopKind.FAILED, error=exc, gas_left=gas_left)
             last = clock()
 
     @staticmethod
@@ -911,3 +943,101 @@ class LoopWorker(Worker):
 def _pc(inst: Instance) -> int | None:
     v = int(inst._ops.pvm_instance_pc(inst._h))
     return None if v < 0 else v
+
+
+DEFAULT_SPIN = 10e-6
+"""Seconds the loop spins for a sandbox worker before it awaits its descriptor."""
+
+_WATCHDOG_PERIOD = 0.25   # seconds between checks of a worker awaited for long (stall, death)
+_RESET_TIMEOUT = 2.0      # a cancelled run that does not end by then: the process is killed
+
+
+class SandboxWorker(LoopWorker):
+    """A worker whose guests run in Linux sandbox processes (the JIT with
+    ``sandbox="linux"``), driven from the trio loop thread with no thread in
+    between.
+
+    The calling task posts each run to the worker process through the shared
+    control page and spins for it in C for at most ``spin`` seconds (a host
+    call's round trip is a few microseconds); a run still going after that is
+    awaited on a descriptor the trio loop polls (the worker writes an eventfd
+    when it finishes; a pidfd reports its death), so any number of workers run
+    guests on other cores while the loop serves the others' host calls.  The
+    worker process spins about 100 µs after each stop before it sleeps, so
+    the next request usually costs no wake-up.  Sync host functions run inline
+    in the calling task, async ones are awaited, and checkpoints are taken as
+    in :class:`LoopWorker`.
+
+    Cancellation does not wait for the guest: the call returns at once and
+    :meth:`reset` (in the executor's background) collects the run at its next
+    gas-slice boundary -- or kills the process when the guest is unmetered or
+    does not stop within a couple of seconds.  A worker process that dies
+    fails only the call it runs (:class:`~executor.errors.SandboxError`); its
+    instance is dropped and the next call gets a fresh process.
+    """
+
+    def __init__(self, *, spin: float = DEFAULT_SPIN, **kwargs: Any):
+        self.spin_ns = max(1, int(spin * 1e9))
+        self._fds: dict[int, int] = {}
+        self._abandoned: Instance | None = None   # cancelled mid-run, not collected yet
+        super().__init__(**kwargs)
+
+    def _make_helper(self) -> ThreadWorker | None:
+        return None   # unmetered guests run in the sandbox too (a cancel kills the process)
+
+    def interruptible(self, job: Job) -> bool:
+        return True
+
+    def _setup_instance(self, inst: Instance) -> None:
+        fd = int(lib.pvm_sandbox_set_async(inst._h, self.spin_ns))
+        if fd < 0:
+            raise SandboxError(f"{self.name}: the instance does not run in a sandbox worker")
+        self._fds[id(inst)] = fd
+
+    def _close_instance(self, inst: Instance) -> None:
+        self._fds.pop(id(inst), None)
+        if self._abandoned is inst:
+            self._abandoned = None
+        inst.raw.close()   # a run still in flight: C kills the process first
+
+    async def _wait(self) -> int:
+        inst = self._inst
+        assert inst is not None
+        h = inst._h
+        fd = self._fds[id(inst)]
+        spin = self.spin_ns
+        while True:
+            try:
+                with trio.move_on_after(_WATCHDOG_PERIOD):
+                    await trio.lowlevel.wait_readable(fd)
+            except BaseException:
+                self._abandoned = inst    # the guest goes on; reset() collects it
+                self._interrupted += 1
+                raise
+            finally:
+                _last_yield.t = time.perf_counter()
+            kind = int(lib.pvm_sandbox_continue(h, spin))
+            if kind != _PENDING:
+                return kind
+
+    async def reset(self) -> None:
+        inst = self._abandoned
+        if inst is not None and not self._closed:
+            self._abandoned = None
+            await self._collect(inst)
+        await super().reset()
+
+    async def _collect(self, inst: Instance) -> None:
+        """Ends the run a cancelled call left in the worker process: waits for
+        its slice to end, or kills the process (unmetered, or too slow)."""
+        h = inst._h
+        if not inst._metered:
+            inst.raw.worker.kill()
+        fd = self._fds[id(inst)]
+        with trio.move_on_after(_RESET_TIMEOUT):
+            while lib.pvm_sandbox_inflight(h):
+                with trio.move_on_after(_WATCHDOG_PERIOD):
+                    await trio.lowlevel.wait_readable(fd)
+                lib.pvm_sandbox_continue(h, self.spin_ns)
+        if lib.pvm_sandbox_inflight(h) or not inst.raw.worker.alive:
+            self._discard(inst)   # C kills a worker closed mid-run
