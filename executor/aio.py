@@ -263,6 +263,11 @@ class Executor:
         (default ``DEFAULT_GAS``).  ``deadline`` (trio clock) and ``timeout``
         (seconds) bound the whole call, queueing included: past them it raises
         :class:`DeadlineExceeded`.  ``user_data`` is ``caller.user_data``."""
+        if deadline is None and timeout is None and self._open:   # the common case, inline
+            pre = self._pre(module, linker)
+            job = Job(pre, _export_pc(pre.module, export),
+                      _check_args(pre.module, args) if args else (), gas, export, user_data)
+            return (await self._run(job)).value
         result = await self.call_result(module, export, *args, linker=linker, gas=gas,
                                         deadline=deadline, timeout=timeout,
                                         user_data=user_data)
@@ -416,6 +421,12 @@ class Executor:
 
     # ---- linking ----
     def _pre(self, module: Module | InstancePre, linker: Linker | None) -> InstancePre:
+        key = (id(module), id(linker))
+        link = self._links.get(key)
+        if link is not None and link.module is module and link.linker is linker and (
+                linker is None or link.generation == linker.generation):
+            self._links.move_to_end(key)
+            return link.pre
         if isinstance(module, InstancePre):
             if linker is not None:
                 raise ExecutionError("give a linker with a Module, not with an InstancePre")
@@ -454,6 +465,10 @@ class Executor:
 
 
 def _export_pc(module: Module, export: str | int) -> int:
+    if export.__class__ is str:
+        pc = module.exports.get(export)
+        if pc is not None:
+            return int(pc)
     if isinstance(export, str):
         return module.export_pc(export)
     if isinstance(export, int) and not isinstance(export, bool) and 0 <= export < 1 << 32:

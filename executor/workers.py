@@ -1,5 +1,15 @@
 """Execution workers for :mod:`executor.aio`: the :class:`Worker` protocol and
-its in-process implementation, :class:`ThreadWorker`.
+its implementations:
+
+* :class:`LoopWorker` (the default for in-process backends): the guest runs on
+  the trio loop thread in the calling task, one cffi call per gas slice, sync
+  host functions inline, a real trio checkpoint every ~100 µs of work or 256
+  host calls;
+* :class:`SandboxWorker` (the default for the JIT in a Linux sandbox): the same,
+  with the guest in a worker process driven through its shared control page (a
+  bounded spin in C, then an fd the loop awaits), so guests run on other cores;
+* :class:`ThreadWorker` (``host_calls="worker"``, or on request): a dedicated
+  Python thread per worker; every step crosses threads (tens of µs).
 
 A worker is one execution slot.  The executor drives a call step by step from
 a trio task::
@@ -22,7 +32,7 @@ and the step returns ``INTERRUPTED``.  A worker that cannot stop its guest
 (:attr:`Worker.interruptible` is false for the call) lets the executor abandon
 it instead.
 
-**Gas slices** (how :class:`ThreadWorker` makes metered guests interruptible
+**Gas slices** (how the workers make metered guests interruptible
 without C changes): the C core charges gas per basic block, and a synchronous
 ``NotEnoughGas`` leaves the gas counter unchanged with the pc at the start of
 the block that could not be paid (a resumable stop; memset, charged per byte,
@@ -49,7 +59,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import outcome
 import trio
@@ -107,9 +117,8 @@ class Stop:
 _INTERRUPTED = Stop(StopKind.INTERRUPTED)
 
 
-@dataclass(frozen=True)
-class Job:
-    """One export call: what :meth:`Worker.begin` needs.
+class Job(NamedTuple):
+    """One export call: what :meth:`Worker.begin` needs (immutable).
 
     ``pre`` names the module and its resolved imports, ``pc`` the export,
     ``args`` the argument-register values (already validated and masked, at
@@ -285,7 +294,13 @@ class ThreadWorker(Worker):
         self._queue.put(None)
         thread = self._thread
         if thread is not None and not self._abandoned:
-            await trio.to_thread.run_sync(thread.join)
+            # polled rather than joined from trio's thread cache, whose idle
+            # threads would outlive the executor by seconds
+            delay = 1e-4
+            while thread.is_alive():
+                await trio.sleep(delay)
+                delay = min(2 * delay, 0.01)
+            thread.join()
         if not self._abandoned:
             self._drop_instances()
 
