@@ -853,6 +853,7 @@ class LoopWorker(Worker):
         async_handlers = pre.async_handlers
         nhandlers = len(handlers)
         caller = inst.caller
+        metered = inst._metered
         clock = time.perf_counter
         last = clock()
         deadline = _yield_deadline(last, self.checkpoint_interval)
@@ -864,15 +865,18 @@ class LoopWorker(Worker):
                 if self._interrupt:
                     inst._busy = False
                     return _INTERRUPTED
-                g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
-                armed = self._slice
-                if g > armed:  # arm one slice, hold the rest of the budget back
-                    if gv is not None:
-                        gv[0] = armed
+                if metered:
+                    g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
+                    armed = self._slice
+                    if g > armed:  # arm one slice, hold the rest of the budget back
+                        if gv is not None:
+                            gv[0] = armed
+                        else:
+                            ops.pvm_instance_set_gas(h, armed)
                     else:
-                        ops.pvm_instance_set_gas(h, armed)
-                else:
-                    armed = 0
+                        armed = 0
+                else:   # (sandboxed) unmetered: one run until it stops or is killed
+                    g = armed = 0
                 kind = run(h)
                 if kind == _PENDING:
                     self._pending = (g, armed)
@@ -936,12 +940,13 @@ class LoopWorker(Worker):
                 inst._busy = False
                 rv = inst._rv
                 value = (rv[7] if rv is not None else int(ops.pvm_instance_reg(h, 7))) & inst._mask
-                return Stop(StopKind.FINISHED, value=value, gas_left=int(ops.pvm_instance_gas(h)))
+                return Stop(StopKind.FINISHED, value=value,
+                            gas_left=int(ops.pvm_instance_gas(h)) if metered else 0)
             try:
                 inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
             except PvmError as exc:
                 inst._busy = False
-                gas_left = int(ops.pvm_instance_gas(h))
+                gas_left = int(ops.pvm_instance_gas(h)) if metered else 0
                 if isinstance(exc, SandboxError):
                     self._discard(inst)   # its worker process is gone
                 return Stop(StopKind.FAILED, error=exc, gas_left=gas_left)
@@ -951,7 +956,7 @@ class LoopWorker(Worker):
     def _host_failed(inst: Instance, job: Job, exc: Exception, symbol: str | None) -> Stop:
         inst._busy = False
         error = host_failure(exc, symbol, export_name(job), _pc(inst))
-        error.gas_left = inst.caller.gas   # what the guest had when its host call failed
+        error.gas_left = inst.caller.gas   # the guest's gas when its host call failed
         return _failed(error, exc)
 
 

@@ -806,3 +806,12 @@ async def test_a_worker_process_killed_mid_wait_fails_only_its_call() -> None:
         stats = ex.stats()
         assert stats.failed == 1 and stats.free == 2
         assert await ex.call(module, "loop", 5, linker=linker) == 5   # fresh processes
+
+
+@pytest.mark.trio
+async def test_unmetered_calls_report_no_gas(engine: Engine) -> None:
+    module = Module(engine, trampolines(), gas_metering=False)
+    linker = trampoline_linker(lambda caller, x: x + 1)
+    async with Executor(engine, workers=1) as ex:
+        assert await ex.call_result(module, "loop", 20, linker=linker) == CallResult(20, 0, 0)
+        assert await ex.call_result(module, "h0", 4, linker=linker) == CallResult(5, 0, 0)
