@@ -170,8 +170,10 @@ class Executor:
 
     ``engine``: modules called must come from it (or an engine of equal config).
     ``workers``: pool size (default :func:`default_worker_count`).
-    ``worker_factory``: ``f(i) -> Worker`` (default: :class:`~executor.workers.ThreadWorker`
-    with ``slice_gas`` and ``host_calls``).
+    ``worker_factory``: ``f(i) -> Worker`` (default: a
+    :class:`~executor.workers.SandboxWorker` for an engine whose JIT runs in Linux
+    sandbox workers, else a :class:`~executor.workers.LoopWorker`, with ``slice_gas``;
+    with ``host_calls="worker"`` a :class:`~executor.workers.ThreadWorker`).
     """
 
     def __init__(self, engine: Engine, workers: int | None = None, *,
