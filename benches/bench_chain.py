@@ -222,9 +222,10 @@ def main() -> int:
               "`ChainExecutor` the block logic runs in a greenlet on the trio thread and each "
               "top-level frame is one executor call (no thread hop): in-process backends run "
               "the frame on the loop thread with host calls inline, the sandboxed JIT in a "
-              "worker process. Several chains share the executor, but their Python work is "
-              "serialised on the one loop thread, so aggregate throughput cannot grow much "
-              "with workers on this workload (the guest is a few percent of it).\n"]
+              "worker process. Several chains share the executor: their Python work is "
+              "serialised on the one loop thread, so in-process the aggregate stays near "
+              "the sequential figure, while sandboxed chains overlap their waits on the "
+              "worker processes.\n"]
     print("profiling ...", file=sys.stderr, flush=True)
     prof = profile(contracts, blocks, per_block)
     lines += ["", "Where the time goes (cProfile, sequential in-process JIT, own time "
