@@ -10,7 +10,7 @@ WAD := /usr/share/games/doom/freedoom1.wad
 # The tests run again against the ASan/UBSan build: those marked `asan` (the native
 # core's tests, slow ones included).
 ASAN_MARKS ?= asan
-PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10 coincurve>=20 py-ecc>=7
+PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 greenlet>=3 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10 coincurve>=20 py-ecc>=7
 
 .PHONY: all setup build build-testing build-asan contracts contracts-demo demo test test-fast test-asan fuzz lint typecheck bench peers clean apt
 

@@ -1,17 +1,22 @@
-"""Benchmarks of the trio executor (executor.aio), per backend.
+"""Benchmarks of the trio executor (executor.aio) against the synchronous API,
+per backend, in one run (issue 17's table):
 
-* throughput: calls per second of ``noop()`` and ``prime_sieve(1)``
-  (c-guests/bench.polkavm) with 1 .. ``os.cpu_count()`` workers, many
-  concurrent trio tasks, and the scaling ratio against one worker; the
-  synchronous ``Instance.call`` on one thread for comparison;
-* latency: one ``noop()`` call at a time through the executor vs the
-  synchronous API (the call overhead);
-* the ``ecalli`` round trip through the executor (a guest loop of N host calls
-  minus the same loop with none, divided by N): a sync host function serviced
-  in the trio task, an ``async def`` one, and a sync one run on the worker
-  thread (``host_calls="worker"``);
-* gas slices: ``prime_sieve(1)`` with the default slice vs one unsliced run,
-  and how long a cancelled infinite loop takes to stop.
+* one ``noop()`` call (c-guests/bench.polkavm) at a time: sync ``Instance.call``,
+  the same with ``reset_memory()`` first (what every executor call does: each
+  starts from the module's initial memory image), and through the executor;
+* the ``ecalli`` round trip (a guest loop of N host calls minus the same loop
+  with none, divided by N) to a trivial sync host function: sync API and
+  through the executor (served inline in the calling task); also an
+  ``async def`` host function and ``host_calls="worker"``;
+* ``prime_sieve(1)`` and ``noop()`` calls per second with 1 and 2 workers
+  (4 concurrent tasks per worker) and the scaling 2/1;
+* the loop thread's CPU per host call (``thread_time`` of the trio thread
+  during the ecalli loop, divided by N: guest time included in-process), the
+  longest gap another trio task saw while a call made 20,000 sync host calls,
+  ``prime_sieve(1)`` with the default gas slice vs unsliced, and the worst time
+  from cancel to return for an infinite guest loop.
+
+Each figure is min / median / max over the repeats (wall time).
 
     .venv/bin/python benches/bench_aio.py [--quick] [--write]
 
@@ -22,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +39,107 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benches.results import machine_info, measure, stats, write_section  # noqa: E402
-from executor import Caller, Config, Engine, Linker, Module  # noqa: E402
-from executor.aio import Executor, default_worker_count  # noqa: E402
+from benches.results import machine_info, write_section  # noqa: E402
+from executor import Caller, Config, Engine, Instance, Linker, Module  # noqa: E402
+from executor.aio import Executor  # noqa: E402
 from executor.backends import available_backends  # noqa: E402
 from executor.workers import DEFAULT_SLICE_GAS  # noqa: E402
 from tests.guests import trampolines  # noqa: E402
 
 BENCH = ROOT.parent / "shared" / "blobs" / "c-guests" / "bench.polkavm"
 
+Stats = tuple[float, float, float]
+
+
+def mmm(xs: list[float]) -> Stats:
+    return min(xs), statistics.median(xs), max(xs)
+
+
+def fmt(s: Stats, scale: float = 1e6, digits: int = 2) -> str:
+    return " / ".join(f"{v * scale:,.{digits}f}" for v in s)
+
+
+def per_op(fn: Callable[[], object], n: int, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out.append((time.perf_counter() - t0) / n)
+    return out
+
+
+async def aper_op(fn: Callable[[], Awaitable[object]], n: int, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await fn()
+        out.append((time.perf_counter() - t0) / n)
+    return out
+
+
+def host_linker(kind: str) -> Linker:
+    linker = Linker()
+    if kind == "async":
+        async def host(caller: Caller) -> int:
+            return 1
+        linker.define("host0", host)
+    else:
+        linker.define("host0", lambda caller: 1)
+    return linker
+
+
+def sync_ecalli(engine: Engine, n: int, repeats: int) -> list[float]:
+    inst = host_linker("sync").instantiate(Module(engine, trampolines()))
+    inst.call("loop", 10)
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        inst.call("loop", n)
+        t1 = time.perf_counter()
+        inst.call("loop", 0)
+        t2 = time.perf_counter()
+        out.append(((t1 - t0) - (t2 - t1)) / n)
+    return out
+
+
+async def exec_ecalli(engine: Engine, kind: str, n: int, repeats: int
+                      ) -> tuple[list[float], list[float]]:
+    """Per host call: wall time, and the trio thread's CPU time."""
+    module = Module(engine, trampolines())
+    linker = host_linker(kind)
+    host_calls: Any = "worker" if kind == "worker" else "trio"
+    wall, cpu = [], []
+    async with Executor(engine, workers=1, host_calls=host_calls) as ex:
+        await ex.call(module, "loop", 10, linker=linker)
+        for _ in range(repeats):
+            c0 = time.thread_time()
+            t0 = time.perf_counter()
+            await ex.call(module, "loop", n, linker=linker)
+            t1 = time.perf_counter()
+            c1 = time.thread_time()
+            await ex.call(module, "loop", 0, linker=linker)
+            t2 = time.perf_counter()
+            c2 = time.thread_time()
+            wall.append(((t1 - t0) - (t2 - t1)) / n)
+            cpu.append(((c1 - c0) - (c2 - c1)) / n)
+    return wall, cpu
+
+
+async def exec_noop(engine: Engine, module: Module, n: int, repeats: int) -> list[float]:
+    async with Executor(engine, workers=1) as ex:
+        await ex.call(module, "noop")
+        return await aper_op(lambda: ex.call(module, "noop"), n, repeats)
+
 
 async def throughput(engine: Engine, module: Module, export: str, args: tuple[int, ...],
-                     workers: int, calls: int, repeats: int) -> float:
-    """Best calls/s of ``calls`` calls from ``4 * workers`` concurrent tasks."""
-    best = 0.0
+                     workers: int, calls: int, repeats: int) -> list[float]:
+    """Calls/s of ``calls`` calls from ``4 * workers`` concurrent tasks, per repeat."""
+    out = []
     async with Executor(engine, workers=workers) as ex:
-        await ex.call(module, export, *args)   # warm: instances on a worker
+        for _ in range(workers):
+            await ex.call(module, export, *args)   # warm: instances on the workers
 
         async def task(n: int) -> None:
             for _ in range(n):
@@ -59,85 +151,66 @@ async def throughput(engine: Engine, module: Module, export: str, args: tuple[in
             async with trio.open_nursery() as nursery:
                 for k in range(tasks):
                     nursery.start_soon(task, calls // tasks + (k < calls % tasks))
-            best = max(best, calls / (time.perf_counter() - t0))
-    return best
+            out.append(calls / (time.perf_counter() - t0))
+    return out
 
 
-def sync_rate(module: Module, export: str, args: tuple[int, ...], calls: int,
-              repeats: int) -> float:
-    inst = module.instantiate()
-    inst.call(export, *args)
-
-    def run() -> None:
-        for _ in range(calls):
-            inst.call(export, *args)
-    return calls / stats(measure(run, repeats))[0]
-
-
-async def latency_us(engine: Engine, module: Module, n: int, repeats: int) -> float:
+async def starvation_gap(engine: Engine, n: int, repeats: int) -> tuple[list[float],
+                                                                          list[float]]:
+    """Longest time between two steps of a ticker task while a call makes ``n``
+    sync host calls (served inline on the loop for in-process backends): in CPU
+    time of the loop thread (the work it did in between) and in wall time (which
+    includes being descheduled on a busy machine)."""
+    module = Module(engine, trampolines())
+    linker = host_linker("sync")
+    cpu_out, wall_out = [], []
     async with Executor(engine, workers=1) as ex:
-        await ex.call(module, "noop")
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await ex.call(module, "noop")
-            best = min(best, (time.perf_counter() - t0) / n)
-    return best * 1e6
-
-
-async def ecalli_us(engine: Engine, mode: str, n: int, repeats: int) -> float:
-    module = Module(engine, trampolines())
-    linker = Linker()
-    if mode == "async":
-        async def host(caller: Caller) -> int:
-            return 1
-        linker.define("host0", host)
-    else:
-        linker.define("host0", lambda caller: 1)
-    host_calls: Any = "worker" if mode == "worker" else "trio"
-    async with Executor(engine, workers=1, host_calls=host_calls) as ex:
         await ex.call(module, "loop", 10, linker=linker)
-        best_loop = best_empty = float("inf")
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            await ex.call(module, "loop", n, linker=linker)
-            best_loop = min(best_loop, time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            await ex.call(module, "loop", 0, linker=linker)
-            best_empty = min(best_empty, time.perf_counter() - t0)
-    return (best_loop - best_empty) / n * 1e6
+            cpu: list[float] = []
+            wall: list[float] = []
+            done: list[bool] = []
+
+            async def ticker(cpu: list[float] = cpu, wall: list[float] = wall,
+                             done: list[bool] = done) -> None:
+                last, last_cpu = time.perf_counter(), time.thread_time()
+                while not done:
+                    await trio.sleep(0)
+                    now, now_cpu = time.perf_counter(), time.thread_time()
+                    wall.append(now - last)
+                    cpu.append(now_cpu - last_cpu)
+                    last, last_cpu = now, now_cpu
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ticker)
+                await trio.sleep(0)
+                await ex.call(module, "loop", n, linker=linker)
+                done.append(True)
+            cpu_out.append(max(cpu))
+            wall_out.append(max(wall))
+    return cpu_out, wall_out
 
 
-def sync_ecalli_us(engine: Engine, n: int, repeats: int) -> float:
-    module = Module(engine, trampolines())
-    linker = Linker()
-    linker.define("host0", lambda caller: 1)
-    inst = linker.instantiate(module)
-    loop = min(measure(lambda: inst.call("loop", n), repeats))
-    empty = min(measure(lambda: inst.call("loop", 0), repeats))
-    return (loop - empty) / n * 1e6
-
-
-async def slicing(engine: Engine, module: Module, repeats: int) -> tuple[float, float]:
-    """Best ms of prime_sieve(1) with the default slice and unsliced."""
+async def slicing(engine: Engine, module: Module, repeats: int) -> tuple[list[float],
+                                                                         list[float]]:
+    """Seconds of prime_sieve(1) with the default slice and unsliced."""
     out = []
     for slice_gas in (DEFAULT_SLICE_GAS, 1 << 62):
         async with Executor(engine, workers=1, slice_gas=slice_gas) as ex:
             await ex.call(module, "prime_sieve", 1)
-            best = float("inf")
+            runs = []
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 await ex.call(module, "prime_sieve", 1)
-                best = min(best, time.perf_counter() - t0)
-            out.append(best * 1e3)
+                runs.append(time.perf_counter() - t0)
+            out.append(runs)
     return out[0], out[1]
 
 
-async def cancel_ms(engine: Engine, repeats: int) -> float:
-    """Worst time from cancel to the call's return for an infinite guest loop."""
+async def cancel_latency(engine: Engine, repeats: int) -> list[float]:
+    """Time from cancel to the call's return for an infinite guest loop."""
     module = Module(engine, trampolines(imports=()))
-    worst = 0.0
+    out = []
     async with Executor(engine, workers=1) as ex:
         for _ in range(repeats):
             async with trio.open_nursery() as nursery:
@@ -145,88 +218,114 @@ async def cancel_ms(engine: Engine, repeats: int) -> float:
                 await trio.sleep(0.02)
                 t0 = time.perf_counter()
                 nursery.cancel_scope.cancel()
-            worst = max(worst, time.perf_counter() - t0)
-    return worst * 1e3
+            out.append(time.perf_counter() - t0)
+            await ex.settle()
+    return out
 
 
 async def run(quick: bool) -> str:
-    cores = default_worker_count()
-    counts = sorted({1, *range(2, cores + 1)})
-    n_noop, n_sieve, reps = (2000, 40, 2) if quick else (10000, 200, 3)
-    rows = ["| backend | call | " + " | ".join(f"{w} worker{'s' if w > 1 else ''}"
-                                                 for w in counts)
-            + f" | scaling {counts[-1]}/1 | sync API, 1 thread |",
-            "|---|---|" + "---:|" * (len(counts) + 2)]
-    lat_rows = []
-    configs = [(b, Config(backend=b)) for b in available_backends()]
+    reps = 5 if quick else 9
+    n_noop, n_ecalli, n_sieve = (1000, 2000, 20) if quick else (4000, 10000, 60)
+    configs: list[tuple[str, Config]] = []
     if "jit" in available_backends():
+        configs.append(("jit (linux sandbox)", Config(backend="jit")))
         configs.append(("jit in-process", Config(backend="jit", sandbox=None)))
-    for backend, config in configs:
+    configs.append(("interpreter", Config(backend="interpreter")))
+    main_rows = ["| backend | measure | sync API | through `Executor` | executor / sync "
+                 "(medians) |", "|---|---|---:|---:|---:|"]
+    tput_rows = ["| backend | call | 1 worker | 2 workers | scaling 2/1 (medians) | "
+                 "sync API, 1 thread |", "|---|---|---:|---:|---:|---:|"]
+    loop_rows = ["| backend | loop CPU per host call (µs) | async host fn round trip (µs) | "
+                 "host fn on worker thread (µs) | longest gap for other tasks during 20,000 "
+                 "sync host calls, loop CPU (ms) | same, wall (ms) | sieve sliced / unsliced, "
+                 "medians (ms) | cancel → return (ms) |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, config in configs:
         engine = Engine(config)
-        if getattr(engine, "sandbox", None):
-            backend += f" ({engine.sandbox} sandbox)"
+        if config.backend == "jit" and config.sandbox is not None and engine.sandbox is None:
+            continue   # no sandbox on this machine
         module = Module(engine, BENCH)
+
+        inst = module.instantiate()
+        inst.call("noop")
+        sync_noop = per_op(lambda i=inst: i.call("noop"), n_noop, reps)
+
+        def fresh_noop(i: Instance = inst) -> None:
+            i.reset_memory()
+            i.call("noop")
+        sync_fresh = per_op(fresh_noop, n_noop, reps)
+        ex_noop = await exec_noop(engine, module, n_noop, reps)
+        main_rows.append(f"| {label} | `noop()` call, µs | {fmt(mmm(sync_noop))} | "
+                         f"{fmt(mmm(ex_noop))} | "
+                         f"{statistics.median(ex_noop) / statistics.median(sync_noop):.1f}× |")
+        main_rows.append(f"| {label} | `noop()` from a fresh memory image (sync: "
+                         f"`reset_memory()` + call), µs | {fmt(mmm(sync_fresh))} | "
+                         f"{fmt(mmm(ex_noop))} | "
+                         f"{statistics.median(ex_noop) / statistics.median(sync_fresh):.1f}× |")
+        sync_rt = sync_ecalli(engine, n_ecalli, reps)
+        ex_rt, ex_cpu = await exec_ecalli(engine, "sync", n_ecalli, reps)
+        main_rows.append(f"| {label} | `ecalli` round trip, sync host fn (executor: inline "
+                         f"in the calling task), µs | {fmt(mmm(sync_rt))} | {fmt(mmm(ex_rt))} | "
+                         f"{statistics.median(ex_rt) / statistics.median(sync_rt):.1f}× |")
+        print("\n".join(main_rows[-3:]), flush=True)
+
         for export, args, n in (("noop", (), n_noop), ("prime_sieve", (1,), n_sieve)):
-            rates = [await throughput(engine, module, export, args, w, n, reps) for w in counts]
-            sync = sync_rate(module, export, args, n, reps)
-            rows.append(f"| {backend} | `{export}({', '.join(map(str, args))})` | "
-                        + " | ".join(f"{r:,.0f}" for r in rates)
-                        + f" | {rates[-1] / rates[0]:.2f} | {sync:,.0f} |")
-            print(rows[-1], flush=True)
-        lat = await latency_us(engine, module, 500 if quick else 2000, reps)
-        sync_lat = 1e6 / sync_rate(module, "noop", (), 2000, reps)
-        n_ecalli = 500 if quick else 2000
-        trio_rt = await ecalli_us(engine, "trio", n_ecalli, reps)
-        async_rt = await ecalli_us(engine, "async", n_ecalli, reps)
-        worker_rt = await ecalli_us(engine, "worker", n_ecalli, reps)
-        sync_rt = sync_ecalli_us(engine, n_ecalli * 10, reps)
-        sliced, unsliced = await slicing(engine, module, reps)
-        cancel = await cancel_ms(engine, 5 if quick else 10)
-        lat_rows.append(f"| {backend} | {lat:.1f} | {sync_lat:.2f} | {trio_rt:.1f} | "
-                        f"{async_rt:.1f} | {worker_rt:.2f} | {sync_rt:.2f} | "
-                        f"{sliced:.2f} / {unsliced:.2f} | {cancel:.1f} |")
-        print(lat_rows[-1], flush=True)
+            one = await throughput(engine, module, export, args, 1, n, reps)
+            two = await throughput(engine, module, export, args, 2, n, reps)
+            sync_rate = [1 / x for x in per_op(lambda e=export, a=args, i=inst: i.call(e, *a),
+                                              max(1, n // 4), reps)]
+            tput_rows.append(
+                f"| {label} | `{export}({', '.join(map(str, args))})` | "
+                f"{fmt(mmm(one), 1, 0)} | {fmt(mmm(two), 1, 0)} | "
+                f"{statistics.median(two) / statistics.median(one):.2f} | "
+                f"{fmt(mmm(sync_rate), 1, 0)} |")
+            print(tput_rows[-1], flush=True)
+
+        async_rt, _ = await exec_ecalli(engine, "async", n_ecalli // 4, reps)
+        worker_rt, _ = await exec_ecalli(engine, "worker", n_ecalli // 4, reps)
+        gap_cpu, gap_wall = await starvation_gap(engine, 20_000, max(3, reps // 2))
+        sliced, unsliced = await slicing(engine, module, max(3, reps // 2))
+        cancel = await cancel_latency(engine, reps)
+        loop_rows.append(
+            f"| {label} | {fmt(mmm(ex_cpu))} | {fmt(mmm(async_rt))} | {fmt(mmm(worker_rt))} | "
+            f"{fmt(mmm(gap_cpu), 1e3)} | {fmt(mmm(gap_wall), 1e3)} | "
+            f"{statistics.median(sliced) * 1e3:.2f} / "
+            f"{statistics.median(unsliced) * 1e3:.2f} | {fmt(mmm(cancel), 1e3)} |")
+        print(loop_rows[-1], flush=True)
+        inst.raw.close()
+    load = os.getloadavg()
     body = [
         "",
-        "Calls per second through `executor.aio.Executor` (best of "
-        f"{reps} runs; {4}x as many concurrent trio tasks as workers; c-guests/bench.polkavm).",
-        "",
         f"`.venv/bin/python benches/bench_aio.py{' --quick' if quick else ''} --write` "
-        f"({time.strftime('%Y-%m-%d %H:%M')}; {machine_info()}):",
+        f"({time.strftime('%Y-%m-%d %H:%M')}; {machine_info()}; load average "
+        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at the end of the run).  Every cell "
+        f"is min / median / max over {reps} repeats (wall time).",
         "",
-        *rows,
+        *main_rows,
         "",
-        "Latencies in µs unless noted: one `noop()` at a time (executor vs sync API); the "
-        "`ecalli` round trip with a trivial host function serviced in the trio task (sync "
-        "and `async def`), on the worker thread (`host_calls=\"worker\"`) and in the sync "
-        f"API; `prime_sieve(1)` in ms with the default gas slice ({DEFAULT_SLICE_GAS}) vs "
-        "unsliced; worst time from cancel to return for an infinite guest loop, in ms.",
+        "Calls per second, 4 concurrent trio tasks per worker (`noop()` includes the "
+        "fresh memory image of every executor call; the sync API column does not):",
         "",
-        "| backend | noop via executor | noop sync | ecalli, sync host fn in trio task | "
-        "ecalli, async host fn | ecalli, host fn on worker | ecalli sync API | "
-        "sieve sliced / unsliced (ms) | cancel (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *lat_rows,
+        *tput_rows,
         "",
-        "Every call and every host call serviced in the trio task costs one thread round "
-        "trip (a queue hand-off to the worker thread, then `run_sync_soon` back to the trio "
-        "loop): two cross-thread wake-ups, which dominate short calls.  The 10 µs aim for "
-        "that path is not reached on this VM: a bare Python thread ping-pong through a "
-        "`queue.SimpleQueue` alone takes about 30 µs here.  `host_calls=\"worker\"` keeps sync "
-        "host calls on the worker thread (no hop, the sync API's cost); async host functions "
-        "always hop.  The JIT in a Linux sandbox worker (the default) adds a request to the "
-        "sandbox process for every `run()` (every call and every `ecalli`), in the sync API "
-        "as well.  Throughput scales with workers only as far as the trio thread's "
-        "per-call Python work allows (one event loop thread drives every call), so "
-        "compute-heavy calls scale best.  The machine is shared and loaded (load average "
-        f"{os.getloadavg()[0]:.1f} at the end of the run), so numbers are noisy.",
+        "The loop itself: CPU of the trio thread per sync host call through the executor "
+        "(in-process backends run the guest on that thread, so guest time is included); "
+        "the `async def` host function round trip and `host_calls=\"worker\"` (a "
+        "`ThreadWorker`: thread hand-offs); the longest wait another trio task saw "
+        "while one call made 20,000 sync host calls (in the loop thread's CPU time, i.e. the "
+        "work the loop did before letting it run, and in wall time, which also counts "
+        "the thread being descheduled on this shared machine); `prime_sieve(1)` with the "
+        f"default gas slice ({DEFAULT_SLICE_GAS}, the largest slice) vs unsliced; "
+        "cancel → return for an infinite guest loop.",
+        "",
+        *loop_rows,
     ]
     return "\n".join(body)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer calls")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer calls and repeats")
     ap.add_argument("--write", action="store_true", help="update benches/RESULTS.md")
     args = ap.parse_args()
     body = trio.run(run, args.quick)

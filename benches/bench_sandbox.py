@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Sandbox costs: cold worker spawn, instantiate on a warm worker, export call
 on a warm instance, ecalli round trip -- against the in-process JIT measured
-in the same run.
+in the same run; then issue 17's rows through the embedding API: warm
+``noop()`` (c-guests/bench.polkavm), ``add_numbers(1, 10)`` with one host call
+and instantiate (example-hello-world.polkavm), sync API and through the trio
+``Executor`` side by side.
 
     .venv/bin/python benches/bench_sandbox.py [--write]
 """
@@ -9,6 +12,7 @@ in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,8 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benches"))
 
+import trio  # noqa: E402
 from results import machine_info, stats, write_section  # noqa: E402
 
+from executor import Config, Engine, Linker, Module  # noqa: E402
+from executor.aio import Executor  # noqa: E402
 from executor.asm import assemble  # noqa: E402
 from executor.raw import InterruptKind, NativeProgram, RawInstance  # noqa: E402
 from executor.sandbox import Worker  # noqa: E402
@@ -35,6 +42,70 @@ def per_op(fn, n: int, repeats: int = 5) -> list[float]:  # type: ignore[no-unty
         for _ in range(n):
             fn()
         out.append((time.perf_counter() - t0) / n)
+    return out
+
+
+BLOBS = ROOT.parent / "shared" / "blobs"
+REFERENCE = {"noop": 1.39, "add": 1.54, "instantiate": 21.6}   # reference-measurements.md
+
+
+def api_rows(repeats: int) -> list[str]:
+    """Issue 17's sandbox rows: sync API (in-process and sandboxed JIT) and
+    the executor (sandboxed), min / median / max in µs."""
+    def linker() -> Linker:
+        lk = Linker()
+        lk.define("get_third_number", lambda caller: 100)
+        return lk
+
+    out = []
+    results: dict[str, dict[str, list[float]]] = {}
+    for label, config in (("in-process", Config(backend="jit", sandbox=None)),
+                          ("sandboxed", Config(backend="jit", sandbox="linux"))):
+        engine = Engine(config)
+        bench = Module(engine, BLOBS / "c-guests" / "bench.polkavm")
+        hello = Module(engine, BLOBS / "example-hello-world.polkavm")
+        lk = linker()
+        inst = bench.instantiate()
+        inst.call("noop")
+        h = lk.instantiate(hello)
+        assert h.call("add_numbers", 1, 10) == 111
+        r = results[label] = {}
+        r["noop"] = per_op(lambda i=inst: i.call("noop"), 5000, repeats)
+        r["add"] = per_op(lambda i=h: i.call("add_numbers", 1, 10), 5000, repeats)
+        r["instantiate"] = per_op(lambda lk=lk, m=hello: lk.instantiate(m).close(), 300, repeats)
+        inst.close()
+        h.close()
+        if label == "sandboxed":
+            async def through_executor(engine: Engine = engine, bench: Module = bench,
+                                       hello: Module = hello, lk: Linker = lk,
+                                       r: dict[str, list[float]] = r) -> None:
+                async with Executor(engine, workers=1) as ex:
+                    await ex.call(bench, "noop")
+                    await ex.call(hello, "add_numbers", 1, 10, linker=lk)
+                    for key, fn in (("ex noop", lambda: ex.call(bench, "noop")),
+                                    ("ex add", lambda: ex.call(hello, "add_numbers", 1, 10,
+                                                               linker=lk))):
+                        runs = []
+                        for _ in range(repeats):
+                            t0 = time.perf_counter()
+                            for _ in range(2000):
+                                await fn()
+                            runs.append((time.perf_counter() - t0) / 2000)
+                        r[key] = runs
+            trio.run(through_executor)
+
+    def cell(xs: list[float] | None) -> str:
+        if xs is None:
+            return "–"
+        lo, med, hi = stats(xs)
+        return f"{lo * 1e6:.2f} / {med * 1e6:.2f} / {hi * 1e6:.2f}"
+
+    ip, sb = results["in-process"], results["sandboxed"]
+    for key, name in (("noop", "warm `noop()` (bench.polkavm)"),
+                      ("add", "`add_numbers(1, 10)`, one host call (hello-world)"),
+                      ("instantiate", "instantiate hello-world (`linker.instantiate` + close)")):
+        out.append(f"| {name} | {cell(ip[key])} | {cell(sb[key])} | {cell(sb.get('ex ' + key))} "
+                   f"| {REFERENCE[key]} |")
     return out
 
 
@@ -93,6 +164,16 @@ def main() -> int:
         lines.append(f"| {name} | {fmt(bmed) if bmed else '-'} | {fmt(lo)} / {fmt(med)} / "
                      f"{fmt(hi)} | {med / bmed:.1f}x |" if bmed else
                      f"| {name} | - | {fmt(lo)} / {fmt(med)} / {fmt(hi)} | - |")
+    repeats = 7
+    lines += ["", "Through the embedding API (µs, min / median / max of "
+              f"{repeats} repeats; the executor column: one call at a time through "
+              "`executor.aio.Executor` with one `SandboxWorker`, each call from the module's "
+              "initial memory image):", "",
+              "| measure | in-process JIT, sync API | sandboxed JIT, sync API | sandboxed JIT "
+              "via `Executor` | reference Linux sandbox |", "|---|---:|---:|---:|---:|",
+              *api_rows(repeats)]
+    lines += ["", "Load average at the end: "
+              f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}."]
     lines += ["", "Times include the Python calls that drive each operation. Reference PolkaVM "
               "0.35 on this kind of machine: 26 us warm instantiate, 0.36 us call, 0.4 us "
               "ecalli; its cold spawn takes 100 ms because of a futex-timeout bug (about 2 ms "

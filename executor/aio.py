@@ -31,25 +31,37 @@ with the same results and the same typed errors as the synchronous
 objects (default: one per core), each running one call at a time.  A call waits
 (FIFO) for a free worker; nothing is dropped.
 
-**Host calls.**  The guest runs on the worker (a dedicated thread for
-:class:`~executor.workers.ThreadWorker`) until its next ``ecalli``; the host
-function then runs in the calling trio task -- awaited when it is ``async def``,
-while the guest stays paused -- and the guest resumes.  ``host_calls="worker"``
-runs plain (sync) host functions on the worker thread instead, which saves the
-two thread hops of a host call but requires them to be thread-safe.
+**Where the guest runs.**  In-process backends (the interpreter, the JIT with
+``sandbox=None``) run on the trio loop thread itself, in the calling task
+(:class:`~executor.workers.LoopWorker`): one cffi call per gas slice, sync host
+functions served inline where the guest stopped (the synchronous API's cost),
+and a real trio checkpoint whenever about 100 µs of work or 256 host calls have
+gone by, so other tasks keep running.  Such calls share the loop's one core;
+parallelism across cores comes from sandbox worker processes (the JIT in a
+Linux sandbox) or, for in-process compute, from
+``worker_factory=lambda i: ThreadWorker(...)`` (a thread per worker, each call
+and host call crossing threads).
+
+**Host calls.**  An ``async def`` host function is awaited in the calling task
+while the guest stays paused at its ``ecalli``; a plain one runs inline in the
+calling task.  ``host_calls="worker"`` runs plain (sync) host functions on a
+worker thread instead (:class:`~executor.workers.ThreadWorker`; they must then be
+thread-safe).
 
 **Cancellation and deadlines.**  A trio cancel scope around ``call`` (or
 ``deadline=``/``timeout=``, which raise :class:`DeadlineExceeded`) stops the call:
 
-* during a host function: at its next checkpoint (trio's own cancellation);
-* while the guest runs, metered: at the next gas-slice boundary
-  (``slice_gas``, default ``2**21`` gas: a few ms on the interpreter, well under
-  one on the JIT).  Slicing does not change results or gas (see
-  :mod:`executor.workers`);
-* while the guest runs, unmetered: the C core has no way to stop it, so the
-  worker is *abandoned*: the call is cancelled at once, a new worker replaces
-  the old one, and the old thread exits when its guest next stops (a guest
-  that never stops keeps its thread busy for the life of the process).
+* during an async host function: at its next checkpoint (trio's own cancellation);
+* while the guest runs, metered: at the next checkpoint between gas slices or
+  sync host calls (``slice_gas``, default ``2**21`` gas, is the largest slice;
+  on the loop thread slices shrink to about half a millisecond).  Slicing does
+  not change results or gas (see :mod:`executor.workers`);
+* while the guest runs, unmetered: it cannot be sliced, so it never runs on
+  the loop: in-process it runs on its worker's helper thread, and a cancel
+  *abandons* that worker (the call is cancelled at once, a new worker replaces
+  the old one, and the old thread exits when its guest next stops -- a guest
+  that never stops keeps its thread busy for the life of the process); in a
+  Linux sandbox worker the process is killed.
 
 In every case the worker is reset (or replaced) before another call uses it.
 """
@@ -74,6 +86,8 @@ from executor.workers import (
     DEFAULT_SLICE_GAS,
     HostCallMode,
     Job,
+    LoopWorker,
+    SandboxWorker,
     Stop,
     StopKind,
     ThreadWorker,
@@ -156,8 +170,10 @@ class Executor:
 
     ``engine``: modules called must come from it (or an engine of equal config).
     ``workers``: pool size (default :func:`default_worker_count`).
-    ``worker_factory``: ``f(i) -> Worker`` (default: :class:`~executor.workers.ThreadWorker`
-    with ``slice_gas`` and ``host_calls``).
+    ``worker_factory``: ``f(i) -> Worker`` (default: a
+    :class:`~executor.workers.SandboxWorker` for an engine whose JIT runs in Linux
+    sandbox workers, else a :class:`~executor.workers.LoopWorker`, with ``slice_gas``;
+    with ``host_calls="worker"`` a :class:`~executor.workers.ThreadWorker`).
     """
 
     def __init__(self, engine: Engine, workers: int | None = None, *,
@@ -168,8 +184,17 @@ class Executor:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
         self.engine = engine
         self.size = n
+        if host_calls not in ("trio", "worker"):
+            raise ValueError(f"host_calls must be 'trio' or 'worker', got {host_calls!r}")
+        if slice_gas < 1:
+            raise ValueError(f"slice_gas must be >= 1, got {slice_gas}")
         if worker_factory is None:
+            sandboxed = getattr(engine, "sandbox", None) == "linux"
+
             def worker_factory(i: int) -> Worker:
+                if host_calls == "trio":
+                    cls = SandboxWorker if sandboxed else LoopWorker
+                    return cls(slice_gas=slice_gas, name=f"pvm-worker-{i}")
                 return ThreadWorker(slice_gas=slice_gas, host_calls=host_calls,
                                     name=f"pvm-worker-{i}")
         self._factory = worker_factory
@@ -240,6 +265,11 @@ class Executor:
         (default ``DEFAULT_GAS``).  ``deadline`` (trio clock) and ``timeout``
         (seconds) bound the whole call, queueing included: past them it raises
         :class:`DeadlineExceeded`.  ``user_data`` is ``caller.user_data``."""
+        if deadline is None and timeout is None and self._open:   # the common case, inline
+            pre = self._pre(module, linker)
+            job = Job(pre, _export_pc(pre.module, export),
+                      _check_args(pre.module, args) if args else (), gas, export, user_data)
+            return (await self._run(job)).value
         result = await self.call_result(module, export, *args, linker=linker, gas=gas,
                                         deadline=deadline, timeout=timeout,
                                         user_data=user_data)
@@ -393,6 +423,12 @@ class Executor:
 
     # ---- linking ----
     def _pre(self, module: Module | InstancePre, linker: Linker | None) -> InstancePre:
+        key = (id(module), id(linker))
+        link = self._links.get(key)
+        if link is not None and link.module is module and link.linker is linker and (
+                linker is None or link.generation == linker.generation):
+            self._links.move_to_end(key)
+            return link.pre
         if isinstance(module, InstancePre):
             if linker is not None:
                 raise ExecutionError("give a linker with a Module, not with an InstancePre")
@@ -431,6 +467,10 @@ class Executor:
 
 
 def _export_pc(module: Module, export: str | int) -> int:
+    if export.__class__ is str:
+        pc = module.exports.get(export)
+        if pc is not None:
+            return int(pc)
     if isinstance(export, str):
         return module.export_pc(export)
     if isinstance(export, int) and not isinstance(export, bool) and 0 <= export < 1 << 32:

@@ -3,9 +3,10 @@ that run JIT code for one instance at a time.
 
 Each worker has new user, pid, mount, network, ipc, uts and cgroup
 namespaces, an empty read-only root filesystem, no capabilities,
-no_new_privs, tight rlimits and a seccomp filter allowing five system calls
-(futex, rt_sigreturn, mprotect inside guest memory without PROT_EXEC, exit,
-exit_group).  Guest memory and JIT code are shared memory files: the host
+no_new_privs, tight rlimits and a seccomp filter allowing six system calls
+(futex, rt_sigreturn, mprotect inside guest memory without PROT_EXEC, write
+to its one descriptor -- an eventfd that wakes an event loop awaiting it --,
+exit, exit_group).  Guest memory and JIT code are shared memory files: the host
 reads and writes guest memory without copies; the code is mapped
 read+execute in the worker and is never writable there.
 

@@ -1,5 +1,15 @@
 """Execution workers for :mod:`executor.aio`: the :class:`Worker` protocol and
-its in-process implementation, :class:`ThreadWorker`.
+its implementations:
+
+* :class:`LoopWorker` (the default for in-process backends): the guest runs on
+  the trio loop thread in the calling task, one cffi call per gas slice, sync
+  host functions inline, a real trio checkpoint every ~100 µs of work or 256
+  host calls;
+* :class:`SandboxWorker` (the default for the JIT in a Linux sandbox): the same,
+  with the guest in a worker process driven through its shared control page (a
+  bounded spin in C, then an fd the loop awaits), so guests run on other cores;
+* :class:`ThreadWorker` (``host_calls="worker"``, or on request): a dedicated
+  Python thread per worker; every step crosses threads (tens of µs).
 
 A worker is one execution slot.  The executor drives a call step by step from
 a trio task::
@@ -22,7 +32,7 @@ and the step returns ``INTERRUPTED``.  A worker that cannot stop its guest
 (:attr:`Worker.interruptible` is false for the call) lets the executor abandon
 it instead.
 
-**Gas slices** (how :class:`ThreadWorker` makes metered guests interruptible
+**Gas slices** (how the workers make metered guests interruptible
 without C changes): the C core charges gas per basic block, and a synchronous
 ``NotEnoughGas`` leaves the gas counter unchanged with the pc at the start of
 the block that could not be paid (a resumable stop; memset, charged per byte,
@@ -45,16 +55,17 @@ import enum
 import itertools
 import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import outcome
 import trio
 
 from executor.caller import Caller
-from executor.errors import ExecutionError, GuestFault, HostError, PvmError, Trap
+from executor.errors import ExecutionError, GuestFault, HostError, PvmError, SandboxError, Trap
 from executor.hostfn import ARG_REGS
 from executor.instance import DEFAULT_GAS, Instance
 from executor.native import lib
@@ -106,9 +117,8 @@ class Stop:
 _INTERRUPTED = Stop(StopKind.INTERRUPTED)
 
 
-@dataclass(frozen=True)
-class Job:
-    """One export call: what :meth:`Worker.begin` needs.
+class Job(NamedTuple):
+    """One export call: what :meth:`Worker.begin` needs (immutable).
 
     ``pre`` names the module and its resolved imports, ``pc`` the export,
     ``args`` the argument-register values (already validated and masked, at
@@ -284,7 +294,13 @@ class ThreadWorker(Worker):
         self._queue.put(None)
         thread = self._thread
         if thread is not None and not self._abandoned:
-            await trio.to_thread.run_sync(thread.join)
+            # polled rather than joined from trio's thread cache, whose idle
+            # threads would outlive the executor by seconds
+            delay = 1e-4
+            while thread.is_alive():
+                await trio.sleep(delay)
+                delay = min(2 * delay, 0.01)
+            thread.join()
         if not self._abandoned:
             self._drop_instances()
 
@@ -433,30 +449,9 @@ class ThreadWorker(Worker):
             self._inst._busy = False
         self._inst = inst
         self._job = job
-        raw = inst.raw
-        ops, h = inst._ops, inst._h
-        if not fresh:
-            raw.reset_memory()
-        rv = inst._rv
-        args = job.args
-        if rv is not None:
-            rv[:] = inst._rv_template
-            if inst.is_64_bit:
-                for reg, v in zip(ARG_REGS, args, strict=False):
-                    rv[reg] = v
-            else:  # Latest32 registers hold sign-extended values
-                for reg, v in zip(ARG_REGS, args, strict=False):
-                    rv[reg] = v | _HIGH32 if v & _SIGN32 else v
-            ops.pvm_instance_set_next_pc(h, job.pc)
-            raw._finished = False
-        else:
-            raw.prepare_call(job.pc, args)
-        if inst._metered:
-            ops.pvm_instance_set_gas(h, DEFAULT_GAS if job.gas is None else job.gas)
+        _prepare(inst, job, fresh)
         self._reserve = 0
         self._slice = self.slice_gas
-        inst.caller.user_data = job.user_data
-        inst._busy = True   # guards against re-entrant Instance.call from a host function
         return self._t_run()
 
     def _t_run(self) -> Stop:
@@ -564,7 +559,505 @@ class ThreadWorker(Worker):
 _HANDLED = Stop(StopKind.HOSTCALL)
 
 
+def _prepare(inst: Instance, job: Job, fresh: bool) -> None:
+    """Sets ``inst`` up for ``job``: the initial memory image (unless ``fresh``),
+    registers of the standard call sequence, the export's pc and the gas budget."""
+    raw = inst.raw
+    ops, h = inst._ops, inst._h
+    if not fresh:
+        raw.reset_memory()
+    rv = inst._rv
+    args = job.args
+    if rv is not None:
+        rv[:] = inst._rv_template
+        if inst.is_64_bit:
+            for reg, v in zip(ARG_REGS, args, strict=False):
+                rv[reg] = v
+        else:  # Latest32 registers hold sign-extended values
+            for reg, v in zip(ARG_REGS, args, strict=False):
+                rv[reg] = v | _HIGH32 if v & _SIGN32 else v
+        ops.pvm_instance_set_next_pc(h, job.pc)
+        raw._finished = False
+    else:
+        raw.prepare_call(job.pc, args)
+    if inst._metered:
+        ops.pvm_instance_set_gas(h, DEFAULT_GAS if job.gas is None else job.gas)
+    inst.caller.user_data = job.user_data
+    inst._busy = True   # guards against re-entrant Instance.call from a host function
+
+
 def _failed(error: PvmError, cause: BaseException | None) -> Stop:
     if cause is not None:
         error.__cause__ = cause
     return Stop(StopKind.FAILED, error=error)
+
+
+DEFAULT_CHECKPOINT_INTERVAL = 100e-6
+"""Seconds of guest or sync host-function work between two trio checkpoints."""
+
+DEFAULT_CHECKPOINT_EVERY = 256
+"""Sync host calls served inline between two trio checkpoints (at most)."""
+
+_PENDING = int(lib.PVM_INT_PENDING)   # a sandboxed run still going (see SandboxWorker)
+_PENDING_STOP = Stop(StopKind.INTERRUPTED)   # internal marker, never returned to the executor
+_SLICE_TARGET = 0.5e-3      # aim for slices of about this many seconds (loop latency)
+_MIN_SLICE = 1 << 12
+
+# When this thread's event loop last got control back from a LoopWorker: shared
+# by every worker on the thread, so k workers taking turns still yield every
+# interval (not every k intervals).
+_last_yield = threading.local()
+
+
+def _yield_deadline(now: float, interval: float) -> float:
+    """When the loop is owed a checkpoint (perf_counter seconds)."""
+    t: float | None = getattr(_last_yield, "t", None)
+    if t is None:
+        _last_yield.t = t = now
+    return t + interval
+
+
+class LoopWorker(Worker):
+    """An in-process worker that runs its guests on the trio loop thread itself.
+
+    No thread between the calling task and the guest: :meth:`begin`/:meth:`resume`
+    run the C core directly (one cffi call per gas slice) in the calling task, and
+    serve sync host functions inline, right where the guest stopped (the cost of
+    the synchronous API).  The loop is given back at a real trio checkpoint
+    whenever ``checkpoint_interval`` seconds of work (guest slices and sync host
+    calls) or ``checkpoint_every`` host calls have gone by since it last had
+    control, so other tasks keep running and cancellation, deadlines and
+    ``KeyboardInterrupt`` act at the next slice boundary or host call.  An
+    ``async def`` host function (or async fallback) ends the step with a
+    ``HOSTCALL`` stop: the executor awaits it in the calling task.
+
+    Gas slices are those of :class:`ThreadWorker` (results and gas unchanged);
+    their size adapts between ``min(slice_gas, 4096)`` and ``slice_gas`` so a
+    slice takes about half a millisecond of loop time.
+
+    A guest without gas metering cannot be sliced: it could hold the loop
+    forever.  Such calls go to a helper :class:`ThreadWorker` that this worker
+    starts with itself (idle otherwise), with that worker's semantics: a cancel
+    abandons the thread and the executor replaces this worker.
+
+    ``max_instances`` instances are kept (one per module/linker pair, least
+    recently used dropped first); each call starts from the module's initial
+    memory image.
+    """
+
+    def __init__(self, *, slice_gas: int = DEFAULT_SLICE_GAS, max_instances: int = 8,
+                 name: str | None = None,
+                 checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+                 checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY):
+        if slice_gas < 1:
+            raise ValueError(f"slice_gas must be >= 1, got {slice_gas}")
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        self.name = name or f"pvm-worker-{next(_names)}"
+        self.slice_gas = slice_gas
+        self.max_instances = max(1, max_instances)
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_every = checkpoint_every
+        self._helper: ThreadWorker | None = self._make_helper()
+        self._delegated = False  # the current call runs on the helper thread
+        self._instances: OrderedDict[int, tuple[InstancePre, Instance]] = OrderedDict()
+        self._inst: Instance | None = None
+        self._job: Job | None = None
+        self._slice = min(slice_gas, DEFAULT_SLICE_GAS)
+        self._min_slice = min(slice_gas, _MIN_SLICE)
+        self._host_calls = 0     # sync host calls since the last checkpoint
+        self._pending = (0, 0)   # gas before a sandboxed run that is still going, slice armed
+        self._stepping = False
+        self._interrupt = False
+        self._started = False
+        self._closed = False
+        self._calls = 0
+        self._interrupted = 0
+        self.checkpoints = 0     # real trio checkpoints taken (statistics)
+
+    def _make_helper(self) -> ThreadWorker | None:
+        """The thread that runs this worker's unmetered guests."""
+        return ThreadWorker(slice_gas=self.slice_gas, max_instances=self.max_instances,
+                            name=self.name)
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self._helper is not None:
+            await self._helper.start()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._helper is not None:
+            await self._helper.aclose()
+        for _, inst in self._instances.values():
+            self._close_instance(inst)
+        self._instances.clear()
+        self._inst = None
+
+    def _close_instance(self, inst: Instance) -> None:
+        inst.raw.close()
+
+    def health(self) -> WorkerHealth:
+        helper = self._helper.health() if self._helper is not None else None
+        alive = self._started and not self._closed and (helper is None or helper.alive)
+        busy = self._stepping or (helper is not None and helper.busy)
+        interrupted = self._interrupted + (helper.interrupted if helper is not None else 0)
+        return WorkerHealth(self.name, alive, busy, self._calls, interrupted,
+                            helper.detail if helper is not None else "")
+
+    # ---- the protocol ----
+    def interruptible(self, job: Job) -> bool:
+        return job.pre.module.gas_metering or (
+            self._helper is not None and self._helper.interruptible(job))
+
+    def interrupt(self) -> None:
+        if self._delegated and self._helper is not None:
+            self._helper.interrupt()
+        elif self._stepping:
+            self._interrupt = True
+
+    @property
+    def caller(self) -> Caller:
+        if self._delegated and self._helper is not None:
+            return self._helper.caller
+        if self._inst is None:
+            raise ExecutionError(f"{self.name} has no call in progress")
+        return self._inst.caller
+
+    async def begin(self, job: Job) -> Stop:
+        if not self._started or self._closed:
+            raise ExecutionError(f"{self.name} is not running")
+        if self._stepping:
+            raise ExecutionError(f"{self.name} is already running a step")
+        self._calls += 1
+        if not job.pre.module.gas_metering and self._helper is not None:
+            self._delegated = True
+            return await self._helper.begin(job)
+        self._delegated = False
+        inst, fresh = self._instance(job.pre)
+        if self._inst is not None and self._inst is not inst:
+            self._inst._busy = False
+        self._inst = inst
+        self._job = job
+        _prepare(inst, job, fresh)
+        self._interrupt = False
+        return await self._drive()
+
+    async def resume(self) -> Stop:
+        if self._delegated and self._helper is not None:
+            return await self._helper.resume()
+        if self._job is None:
+            raise ExecutionError(f"{self.name} has no call to resume")
+        if self._stepping:
+            raise ExecutionError(f"{self.name} is already running a step")
+        return await self._drive()
+
+    async def reset(self) -> None:
+        if self._closed:
+            raise ExecutionError(f"{self.name} cannot be reset: closed")
+        if self._stepping:
+            raise ExecutionError(f"{self.name} cannot be reset while a step runs")
+        if self._delegated and self._helper is not None:
+            self._delegated = False
+            await self._helper.reset()
+            return
+        inst = self._inst
+        if inst is not None:
+            inst._busy = False
+            inst.caller.user_data = None
+        self._job = None
+
+    # ---- running on the loop ----
+    def _instance(self, pre: InstancePre) -> tuple[Instance, bool]:
+        key = id(pre)
+        entry = self._instances.get(key)
+        if entry is not None and entry[0] is pre:
+            self._instances.move_to_end(key)
+            return entry[1], False
+        inst = pre.instantiate()
+        try:
+            self._setup_instance(inst)
+        except BaseException:
+            inst.raw.close()
+            raise
+        self._instances[key] = (pre, inst)
+        while len(self._instances) > self.max_instances:
+            _, (_, old) = self._instances.popitem(last=False)
+            self._close_instance(old)
+        return inst, True
+
+    def _setup_instance(self, inst: Instance) -> None:
+        """Prepares a new instance for this worker (nothing in-process)."""
+
+    def _discard(self, inst: Instance) -> None:
+        """Drops ``inst`` (its sandbox worker died)."""
+        for key, (_, cached) in list(self._instances.items()):
+            if cached is inst:
+                del self._instances[key]
+        self._close_instance(inst)
+        if self._inst is inst:
+            self._inst = None
+
+    async def _drive(self) -> Stop:
+        """Runs the guest in this task until a stop the executor must see,
+        checkpointing in between as the budget says."""
+        resumed: int | None = None
+        while True:
+            self._stepping = True
+            try:
+                stop = self._run(resumed)
+            finally:
+                self._stepping = False
+            resumed = None
+            if stop is _PENDING_STOP:
+                resumed = await self._wait()
+                continue
+            if stop is not None:
+                if stop.kind is StopKind.INTERRUPTED:
+                    self._interrupted += 1
+                elif stop.kind is not StopKind.HOSTCALL:
+                    self._job = None
+                return stop
+            self.checkpoints += 1
+            try:
+                await trio.lowlevel.checkpoint()
+            except BaseException:
+                self._interrupted += 1   # cancelled (or interrupted) between two slices
+                raise
+            finally:
+                _last_yield.t = time.perf_counter()
+                self._host_calls = 0
+
+    async def _wait(self) -> int:
+        """Awaits the end of a run that returned ``_PENDING`` (sandbox workers)."""
+        raise ExecutionError(f"{self.name}: a run of an in-process instance cannot be pending")
+
+    def _run(self, resumed: int | None = None) -> Stop | None:
+        """Slices and inline sync host calls until the guest stops for good, an
+        async host function is due (a ``HOSTCALL`` stop), the loop is owed a
+        checkpoint (``None``) or (sandboxed) the worker process is still busy
+        (``_PENDING``: await it, then call again with the kind it ended with)."""
+        inst = self._inst
+        job = self._job
+        assert inst is not None and job is not None
+        ops, h = inst._ops, inst._h
+        run = ops.pvm_instance_run
+        gv = inst._gv
+        pre = job.pre
+        handlers = pre.handlers
+        async_handlers = pre.async_handlers
+        nhandlers = len(handlers)
+        caller = inst.caller
+        metered = inst._metered
+        clock = time.perf_counter
+        last = clock()
+        deadline = _yield_deadline(last, self.checkpoint_interval)
+        if resumed is None and last >= deadline:
+            return None
+        budget = self.checkpoint_every - self._host_calls  # host calls left before a checkpoint
+        while True:
+            if resumed is None:
+                if self._interrupt:
+                    inst._busy = False
+                    return _INTERRUPTED
+                if metered:
+                    g = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
+                    armed = self._slice
+                    if g > armed:  # arm one slice, hold the rest of the budget back
+                        if gv is not None:
+                            gv[0] = armed
+                        else:
+                            ops.pvm_instance_set_gas(h, armed)
+                    else:
+                        armed = 0
+                else:   # (sandboxed) unmetered: one run until it stops or is killed
+                    g = armed = 0
+                kind = run(h)
+                if kind == _PENDING:
+                    self._pending = (g, armed)
+                    self._host_calls = self.checkpoint_every - budget
+                    return _PENDING_STOP
+            else:
+                kind = resumed
+                resumed = None
+                g, armed = self._pending
+            if armed:
+                if gv is not None:
+                    left = gv[0]
+                    gv[0] = left + g - armed   # the true remaining gas again
+                else:
+                    left = int(ops.pvm_instance_gas(h))
+                    ops.pvm_instance_set_gas(h, left + g - armed)
+                if kind == _NOT_ENOUGH_GAS:  # the slice ran out, not the budget
+                    now = clock()
+                    if left == armed:   # no block fitted in the slice: the next one is bigger
+                        self._slice = 2 * armed
+                    elif now - last > 2 * _SLICE_TARGET and armed > self._min_slice:
+                        self._slice = max(self._min_slice, armed >> 1)
+                    elif now - last < _SLICE_TARGET / 2 and armed < self.slice_gas:
+                        self._slice = min(self.slice_gas, 2 * armed)
+                    if now >= deadline:
+                        self._host_calls = self.checkpoint_every - budget
+                        return None
+                    last = now
+                    continue
+            if kind == _ECALLI:
+                n = ops.pvm_instance_ecalli(h)
+                if n < nhandlers and async_handlers[n] is None:
+                    caller.hostcall = n
+                    try:
+                        handlers[n](caller)
+                    except Exception as exc:
+                        return self._host_failed(inst, job, exc, pre.names[n])
+                elif n >= nhandlers and pre.async_fallback is None:
+                    if pre.fallback is None:
+                        inst._busy = False
+                        return _failed(Trap(_pc(inst), export_name(job),
+                                            f"ecalli {n} is outside the import table "
+                                            f"({nhandlers} imports)"), None)
+                    caller.hostcall = n
+                    try:
+                        pre.fallback(caller, n)
+                    except Exception as exc:
+                        return self._host_failed(inst, job, exc, None)
+                else:  # an async host function: the executor awaits it
+                    self._host_calls = self.checkpoint_every - budget
+                    return Stop(StopKind.HOSTCALL, hostcall=int(n), pc=_pc(inst))
+                budget -= 1
+                last = clock()
+                if budget <= 0 or last >= deadline:
+                    return None
+                continue
+            if kind == _FINISHED:
+                self._host_calls = self.checkpoint_every - budget
+                if ops is lib:
+                    inst.raw._finished = True
+                inst._busy = False
+                rv = inst._rv
+                value = (rv[7] if rv is not None else int(ops.pvm_instance_reg(h, 7))) & inst._mask
+                return Stop(StopKind.FINISHED, value=value,
+                            gas_left=int(ops.pvm_instance_gas(h)) if metered else 0)
+            try:
+                inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
+            except PvmError as exc:
+                inst._busy = False
+                gas_left = int(ops.pvm_instance_gas(h)) if metered else 0
+                if isinstance(exc, SandboxError):
+                    self._discard(inst)   # its worker process is gone
+                return Stop(StopKind.FAILED, error=exc, gas_left=gas_left)
+            last = clock()
+
+    @staticmethod
+    def _host_failed(inst: Instance, job: Job, exc: Exception, symbol: str | None) -> Stop:
+        inst._busy = False
+        error = host_failure(exc, symbol, export_name(job), _pc(inst))
+        error.gas_left = inst.caller.gas   # the guest's gas when its host call failed
+        return _failed(error, exc)
+
+
+def _pc(inst: Instance) -> int | None:
+    v = int(inst._ops.pvm_instance_pc(inst._h))
+    return None if v < 0 else v
+
+
+DEFAULT_SPIN = 10e-6
+"""Seconds the loop spins for a sandbox worker before it awaits its descriptor."""
+
+_WATCHDOG_PERIOD = 0.25   # seconds between checks of a worker awaited for long (stall, death)
+_RESET_TIMEOUT = 2.0      # a cancelled run that does not end by then: the process is killed
+
+
+class SandboxWorker(LoopWorker):
+    """A worker whose guests run in Linux sandbox processes (the JIT with
+    ``sandbox="linux"``), driven from the trio loop thread with no thread in
+    between.
+
+    The calling task posts each run to the worker process through the shared
+    control page and spins for it in C for at most ``spin`` seconds (a host
+    call's round trip is a few microseconds); a run still going after that is
+    awaited on a descriptor the trio loop polls (the worker writes an eventfd
+    when it finishes; a pidfd reports its death), so any number of workers run
+    guests on other cores while the loop serves the others' host calls.  The
+    worker process spins about 100 µs after each stop before it sleeps, so
+    the next request usually costs no wake-up.  Sync host functions run inline
+    in the calling task, async ones are awaited, and checkpoints are taken as
+    in :class:`LoopWorker`.
+
+    Cancellation does not wait for the guest: the call returns at once and
+    :meth:`reset` (in the executor's background) collects the run at its next
+    gas-slice boundary -- or kills the process when the guest is unmetered or
+    does not stop within a couple of seconds.  A worker process that dies
+    fails only the call it runs (:class:`~executor.errors.SandboxError`); its
+    instance is dropped and the next call gets a fresh process.
+    """
+
+    def __init__(self, *, spin: float = DEFAULT_SPIN, **kwargs: Any):
+        self.spin_ns = max(1, int(spin * 1e9))
+        self._fds: dict[int, int] = {}
+        self._abandoned: Instance | None = None   # cancelled mid-run, not collected yet
+        super().__init__(**kwargs)
+
+    def _make_helper(self) -> ThreadWorker | None:
+        return None   # unmetered guests run in the sandbox too (a cancel kills the process)
+
+    def interruptible(self, job: Job) -> bool:
+        return True
+
+    def _setup_instance(self, inst: Instance) -> None:
+        fd = int(lib.pvm_sandbox_set_async(inst._h, self.spin_ns))
+        if fd < 0:
+            raise SandboxError(f"{self.name}: the instance does not run in a sandbox worker")
+        self._fds[id(inst)] = fd
+
+    def _close_instance(self, inst: Instance) -> None:
+        self._fds.pop(id(inst), None)
+        if self._abandoned is inst:
+            self._abandoned = None
+        inst.raw.close()   # a run still in flight: C kills the process first
+
+    async def _wait(self) -> int:
+        inst = self._inst
+        assert inst is not None
+        h = inst._h
+        fd = self._fds[id(inst)]
+        spin = self.spin_ns
+        while True:
+            try:
+                with trio.move_on_after(_WATCHDOG_PERIOD):
+                    await trio.lowlevel.wait_readable(fd)
+            except BaseException:
+                self._abandoned = inst    # the guest goes on; reset() collects it
+                self._interrupted += 1
+                raise
+            finally:
+                _last_yield.t = time.perf_counter()
+            kind = int(lib.pvm_sandbox_continue(h, spin))
+            if kind != _PENDING:
+                return kind
+
+    async def reset(self) -> None:
+        inst = self._abandoned
+        if inst is not None and not self._closed:
+            self._abandoned = None
+            await self._collect(inst)
+        await super().reset()
+
+    async def _collect(self, inst: Instance) -> None:
+        """Ends the run a cancelled call left in the worker process: waits for
+        its slice to end, or kills the process (unmetered, or too slow)."""
+        h = inst._h
+        if not inst._metered:
+            inst.raw.worker.kill()
+        fd = self._fds[id(inst)]
+        with trio.move_on_after(_RESET_TIMEOUT):
+            while lib.pvm_sandbox_inflight(h):
+                with trio.move_on_after(_WATCHDOG_PERIOD):
+                    await trio.lowlevel.wait_readable(fd)
+                lib.pvm_sandbox_continue(h, self.spin_ns)
+        if lib.pvm_sandbox_inflight(h) or not inst.raw.worker.alive:
+            self._discard(inst)   # C kills a worker closed mid-run

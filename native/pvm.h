@@ -150,7 +150,8 @@ enum {
     PVM_INT_SEGFAULT = 3,
     PVM_INT_NOT_ENOUGH_GAS = 4,
     PVM_INT_STEP = 5,
-    PVM_INT_ERROR = 6        /* host misuse, see pvm_instance_error() */
+    PVM_INT_ERROR = 6,       /* host misuse, see pvm_instance_error() */
+    PVM_INT_PENDING = 7      /* sandbox, async mode: the worker still runs (pvm_sandbox_continue) */
 };
 
 enum {
@@ -241,6 +242,18 @@ const char *pvm_instance_error(const pvm_instance *vm);
    stalled, passed its deadline or broke the protocol (and was killed). */
 enum { PVM_ERROR_OTHER = 0, PVM_ERROR_SANDBOX = 1 };
 int pvm_instance_error_kind(const pvm_instance *vm);
+/* The event loop's protocol for an instance in a sandbox worker.  After
+   pvm_sandbox_set_async(vm, spin_ns) (returns the descriptor to await, -1 if
+   the instance is not sandboxed), run() spins up to spin_ns for the worker
+   and then returns PVM_INT_PENDING instead of sleeping; once the descriptor
+   is readable (the worker finished or died) or from time to time (the
+   deadline and stall watchdog are checked there), pvm_sandbox_continue()
+   finishes the run like run() would, or returns PVM_INT_PENDING again.
+   spin_ns = 0 turns async mode off.  Nothing else may touch the instance
+   while a run is in flight (pvm_sandbox_inflight). */
+int pvm_sandbox_set_async(pvm_instance *vm, uint32_t spin_ns);
+int pvm_sandbox_continue(pvm_instance *vm, uint32_t spin_ns);
+int pvm_sandbox_inflight(const pvm_instance *vm);
 
 uint64_t pvm_instance_reg(const pvm_instance *vm, int r);
 void pvm_instance_set_reg(pvm_instance *vm, int r, uint64_t value);

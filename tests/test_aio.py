@@ -30,9 +30,9 @@ from executor import (
 from executor.aio import CallResult, DeadlineExceeded, Executor
 from executor.asm import assemble
 from executor.backends import available_backends
-from executor.errors import GuestFault
+from executor.errors import GuestFault, SandboxError
 from executor.instance import DEFAULT_GAS
-from executor.workers import Job, Stop, ThreadWorker, Worker, WorkerHealth
+from executor.workers import Job, Stop, StopKind, ThreadWorker, Worker, WorkerHealth
 from tests.conftest import BLOBS
 from tests.guests import RO_DATA, trampolines
 
@@ -723,3 +723,141 @@ async def test_ten_thousand_calls_leak_nothing(engine: Engine) -> None:
         assert [h.name for h in stats.health] == sorted(t.name for t in threads)
         assert all(h.alive for h in stats.health)
     assert not {t for t in own_threads() if t.is_alive()}  # closing joined them
+
+
+# ---- the loop stays responsive (issue 17) ----
+
+@pytest.mark.trio
+async def test_sync_host_calls_served_inline_do_not_starve_other_tasks(engine: Engine) -> None:
+    """A call making thousands of sync host calls (inline on the loop for
+    in-process backends) lets another task run at least once in every
+    DEFAULT_CHECKPOINT_EVERY + 1 consecutive host calls."""
+    from executor.workers import DEFAULT_CHECKPOINT_EVERY
+
+    module = Module(engine, trampolines())
+    ticks = 0
+    seen: list[int] = []
+
+    def host(caller: Caller, x: int) -> int:
+        seen.append(ticks)
+        return x
+
+    linker = trampoline_linker(host)
+    n = 3000
+    async with Executor(engine, workers=1) as ex:
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await trio.sleep(0)
+                ticks += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            await trio.sleep(0)
+            assert await ex.call(module, "loop", n, linker=linker) == n
+            nursery.cancel_scope.cancel()
+    assert len(seen) == n
+    window = DEFAULT_CHECKPOINT_EVERY + 1
+    stalls = [i for i in range(n - window) if seen[i + window] == seen[i]]
+    assert not stalls, f"no other task ran between host calls {stalls[0]} and {stalls[0] + window}"
+
+
+# ---- sandbox workers driven from the loop (issue 17) ----
+
+PID_THEN_SPIN = assemble("""%isa = latest64
+%stack_size = 4096
+%import 0 = host0
+pub @main:
+    ecalli 0
+@forever:
+    jump @forever
+""")
+
+
+def _sandboxed_engine() -> Engine:
+    from executor.sandbox import sandbox_unavailable_reason
+
+    if "jit" not in available_backends() or sandbox_unavailable_reason() is not None:
+        pytest.skip("no Linux sandbox here")
+    return Engine(Config(backend="jit", sandbox="linux"))
+
+
+@pytest.mark.trio
+async def test_cancelling_a_wait_on_a_sandbox_worker_keeps_its_process() -> None:
+    """A cancel while the loop awaits a worker process returns at once; the
+    guest's run is collected at its next slice boundary by reset(), and the
+    same process serves the next call."""
+    from executor.native import lib
+    from executor.workers import SandboxWorker
+
+    engine = _sandboxed_engine()
+    module = Module(engine, trampolines())
+    pre = trampoline_linker(lambda caller: 1).instantiate_pre(module)
+    worker = SandboxWorker(spin=1e-6)
+    await worker.start()
+    try:
+        t0 = time.perf_counter()
+        with trio.move_on_after(0.05) as scope:
+            await worker.begin(Job(pre, module.exports["spin"], (), None, "spin"))
+        assert scope.cancelled_caught
+        assert time.perf_counter() - t0 < 1.5
+        inst = worker._inst
+        assert inst is not None
+        process = inst.raw.worker
+        assert lib.pvm_sandbox_inflight(inst._h)        # the guest still runs over there
+        assert worker.health().interrupted == 1
+        await worker.reset()                            # collected, not killed
+        assert not lib.pvm_sandbox_inflight(inst._h) and process.alive
+        stop = await worker.begin(Job(pre, module.exports["loop"], (3,), None, "loop"))
+        assert (stop.kind, stop.value) == (StopKind.FINISHED, 3)
+        assert worker._inst is inst and inst.raw.worker is process
+    finally:
+        await worker.aclose()
+
+
+@pytest.mark.trio
+async def test_a_worker_process_killed_mid_wait_fails_only_its_call() -> None:
+    engine = _sandboxed_engine()
+    victim = Module(engine, PID_THEN_SPIN)
+    module = Module(engine, trampolines())
+    pids: list[int] = []
+    started = trio.Event()
+
+    def record(caller: Caller) -> None:
+        pids.append(caller.instance.raw.worker.pid)
+        started.set()
+
+    victim_linker = Linker()
+    victim_linker.define("host0", record)
+    linker = trampoline_linker(lambda caller, x: x)
+    async with Executor(engine, workers=2) as ex:
+        async def bystander(results: list[int]) -> None:
+            for i in range(200):
+                results.append(await ex.call(module, "h0", i, linker=linker))
+                await trio.sleep(0.001)
+
+        results: list[int] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bystander, results)
+            async def kill_it() -> None:
+                await started.wait()
+                await trio.sleep(0.05)              # the guest spins, the loop awaits it
+                os.kill(pids[0], 9)
+            nursery.start_soon(kill_it)
+            with pytest.raises(SandboxError) as info:
+                await ex.call(victim, "main", linker=victim_linker)
+        assert "killed by signal 9" in str(info.value)
+        assert results == list(range(200))          # the other calls never noticed
+        await ex.settle()
+        stats = ex.stats()
+        assert stats.failed == 1 and stats.free == 2
+        assert await ex.call(module, "loop", 5, linker=linker) == 5   # fresh processes
+
+
+@pytest.mark.trio
+async def test_unmetered_calls_report_no_gas(engine: Engine) -> None:
+    module = Module(engine, trampolines(), gas_metering=False)
+    linker = trampoline_linker(lambda caller, x: x + 1)
+    async with Executor(engine, workers=1) as ex:
+        assert await ex.call_result(module, "loop", 20, linker=linker) == CallResult(20, 0, 0)
+        assert await ex.call_result(module, "h0", 4, linker=linker) == CallResult(5, 0, 0)

@@ -5,6 +5,7 @@ these tests check the codec wiring against the SCALE format itself."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -239,6 +240,16 @@ def test_scale_in_and_out(backend: str, isa: str) -> None:
 
 
 _ECHO: dict[str, Instance] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_echo_instances() -> Iterator[None]:
+    """The cached instances hold sandbox workers: close them with the module, or
+    the end-of-session check sees those workers outlive the tests."""
+    yield
+    for inst in _ECHO.values():
+        inst.close()
+    _ECHO.clear()
 
 
 def _echo(backend: str) -> Instance:

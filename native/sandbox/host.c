@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -59,6 +61,17 @@ struct pvm_worker {
     clockid_t cpu_clock;          /* the worker's CPU-time clock (stall detection) */
     uint32_t protect_count;       /* host-private: queued protection records */
     uint32_t code_len, enter_off, exit_off; /* host-private copies of what RUN needs */
+    /* the event loop's side (pvm_sandbox_set_async): the worker writes event_fd
+       when it hands the page back while host_waiting == PVM_SBX_WAIT_EVENT;
+       wait_fd (an epoll set of event_fd and a pidfd of the worker) becomes
+       readable when that happens or when the worker dies */
+    int event_fd, pid_fd, wait_fd;
+    int async;                    /* runs return PVM_INT_PENDING instead of sleeping */
+    int inflight;                 /* a RUN was posted and its result not collected */
+    uint32_t spin_ns;             /* async: spin this long before PVM_INT_PENDING */
+    uint32_t native_off;          /* async: where the in-flight RUN entered */
+    int64_t gas_in;               /* async: the gas the in-flight RUN was given */
+    uint64_t wait_start, progress_at, wait_cpu; /* async: bounds of the current wait */
     char error[160];
 #ifdef PVM_SANDBOX_TESTING
     uint8_t tamper[64];           /* pvm_worker_test_tamper */
@@ -165,10 +178,10 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
         if (f == PVM_SBX_DONE)
             return WAIT_OK;
         struct timespec ts = {0, 20 * 1000 * 1000};
-        __atomic_store_n(&w->ctl->host_waiting, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_FUTEX, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_SEQ_CST) == f)
             syscall(SYS_futex, &w->ctl->futex, FUTEX_WAIT, f, &ts, NULL, 0);
-        __atomic_store_n(&w->ctl->host_waiting, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_NONE, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE) == PVM_SBX_DONE)
             return WAIT_OK;
         if (reap(w, 0))
@@ -189,17 +202,32 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
     }
 }
 
-static int request(pvm_worker *w, uint32_t command, uint64_t deadline_ns, uint64_t stall_ns) {
+/* Hands the page to the worker.  The worker spins for a while after each
+   request before it sleeps; it is woken only when it sleeps (Dekker with its
+   store of worker_waiting and load of futex, both sequentially consistent).
+   A worker that lies about sleeping only stalls itself (and the stall
+   watchdog kills it). */
+static void post(pvm_worker *w, uint32_t command) {
     w->ctl->command = command;
     __atomic_store_n(&w->ctl->futex, PVM_SBX_REQUEST, __ATOMIC_SEQ_CST);
-    syscall(SYS_futex, &w->ctl->futex, FUTEX_WAKE, 1, NULL, NULL, 0);
-    int r = wait_done(w, deadline_ns, stall_ns);
+    if (__atomic_load_n(&w->ctl->worker_waiting, __ATOMIC_SEQ_CST))
+        syscall(SYS_futex, &w->ctl->futex, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* The page is back (futex == DONE): take it. */
+static void collected(pvm_worker *w) {
 #ifdef PVM_SANDBOX_TESTING
-    if (r == WAIT_OK && w->tamper_len)
+    if (w->tamper_len)
         memcpy((uint8_t *)w->ctl + w->tamper_off, w->tamper, w->tamper_len);
 #endif
+    __atomic_store_n(&w->ctl->futex, PVM_SBX_IDLE, __ATOMIC_RELEASE);
+}
+
+static int request(pvm_worker *w, uint32_t command, uint64_t deadline_ns, uint64_t stall_ns) {
+    post(w, command);
+    int r = wait_done(w, deadline_ns, stall_ns);
     if (r == WAIT_OK)
-        __atomic_store_n(&w->ctl->futex, PVM_SBX_IDLE, __ATOMIC_RELEASE);
+        collected(w);
     return r;
 }
 
@@ -239,6 +267,12 @@ static void worker_destroy(pvm_worker *w) {
         close(w->guest_fd);
     if (w->code_fd >= 0)
         close(w->code_fd);
+    if (w->event_fd >= 0)
+        close(w->event_fd);
+    if (w->pid_fd >= 0)
+        close(w->pid_fd);
+    if (w->wait_fd >= 0)
+        close(w->wait_fd);
     free(w);
 }
 
@@ -260,7 +294,7 @@ static int shared_file(const char *name, uint64_t size) {
    dies with its host however the host dies, and never earlier because the
    Python thread that asked for it finished. */
 typedef struct {
-    int ctl_fd, guest_fd, code_fd, go_rd, go_wr, zygote_fd;
+    int ctl_fd, guest_fd, code_fd, go_rd, go_wr, zygote_fd, event_fd;
     pid_t pid;
     int err;
     int done;
@@ -302,12 +336,12 @@ static void spawn_clone(spawn_job *j) {
         close(j->go_wr); /* so the read below sees EOF if the host is already gone */
         int a = fcntl(j->ctl_fd, F_DUPFD, 10), b = fcntl(j->guest_fd, F_DUPFD, 10);
         int c = fcntl(j->code_fd, F_DUPFD, 10), d = fcntl(j->go_rd, F_DUPFD, 10);
-        int z = fcntl(j->zygote_fd, F_DUPFD, 10);
-        if (a < 0 || b < 0 || c < 0 || d < 0 || z < 0 || dup2(a, PVM_SBX_FD_CTL) < 0 ||
+        int z = fcntl(j->zygote_fd, F_DUPFD, 10), e = fcntl(j->event_fd, F_DUPFD, 10);
+        if (a < 0 || b < 0 || c < 0 || d < 0 || z < 0 || e < 0 || dup2(a, PVM_SBX_FD_CTL) < 0 ||
             dup2(b, PVM_SBX_FD_GUEST) < 0 || dup2(c, PVM_SBX_FD_CODE) < 0 || dup2(d, PVM_SBX_FD_GO) < 0 ||
-            dup2(z, 7) < 0)
+            dup2(z, 7) < 0 || dup2(e, PVM_SBX_FD_EVENT) < 0)
             _exit(120);
-        syscall(SYS_close_range, 8, ~0u, 0);
+        syscall(SYS_close_range, PVM_SBX_FD_EVENT + 1, ~0u, 0);
         char g = 0;
         if (read(PVM_SBX_FD_GO, &g, 1) != 1 || g != 'g')
             _exit(121);
@@ -385,10 +419,12 @@ pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
     }
     w->refs = 1;
     w->pid = -1;
+    w->pid_fd = w->wait_fd = -1;
+    w->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->ctl_fd = shared_file("pvm-control", PVM_SBX_CTL_SIZE);
     w->guest_fd = shared_file("pvm-guest-memory", PVM_SBX_GUEST_SIZE);
     w->code_fd = shared_file("pvm-code", PVM_SBX_CODE_SIZE);
-    if (w->ctl_fd < 0 || w->guest_fd < 0 || w->code_fd < 0) {
+    if (w->ctl_fd < 0 || w->guest_fd < 0 || w->code_fd < 0 || w->event_fd < 0) {
         pvm_set_err(err, err_len, "cannot create shared memory for a worker (errno %d)", errno);
         goto fail;
     }
@@ -408,7 +444,7 @@ pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
         pvm_set_err(err, err_len, "pipe failed (errno %d)", errno);
         goto fail;
     }
-    spawn_job job = {w->ctl_fd, w->guest_fd, w->code_fd, go[0], go[1], zfd, -1, 0, 0};
+    spawn_job job = {w->ctl_fd, w->guest_fd, w->code_fd, go[0], go[1], zfd, w->event_fd, -1, 0, 0};
     int clone_err = 0;
     pid_t pid = spawn_on_spawner(&job, &clone_err);
     close(go[0]);
@@ -418,6 +454,8 @@ pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
         goto fail;
     }
     w->pid = pid;
+    /* the child is not reaped before pidfd_open: the pid cannot have been reused */
+    w->pid_fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (clock_getcpuclockid(pid, &w->cpu_clock) != 0)
         w->cpu_clock = CLOCK_MONOTONIC; /* never "stalled": only deadlines bound it */
     uid_t uid = getuid();
@@ -545,7 +583,12 @@ void pvm_sandbox_unbind(pvm_instance *vm) {
     pvm_worker *w = vm->worker;
     if (!w)
         return;
+    if (w->inflight) /* abandoned mid-run: the worker cannot be reused */
+        kill_worker(w);
+    w->inflight = 0;
+    w->async = 0;    /* the next instance starts in the blocking protocol */
     if (!w->dead) {
+        __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_NONE, __ATOMIC_SEQ_CST);
         /* nothing of this instance may be visible to the next one */
         fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)PVM_SBX_GUEST_SIZE);
         memset(w->ctl->regs, 0, sizeof w->ctl->regs);
@@ -567,68 +610,219 @@ static int violation(pvm_instance *vm, pvm_worker *w, const char *what, unsigned
     return PVM_INT_ERROR;
 }
 
+static int sandbox_error(pvm_instance *vm, const char *text) {
+    snprintf(vm->error, sizeof vm->error, "%s", text);
+    vm->error_kind = PVM_ERROR_SANDBOX;
+    vm->next_pc = NONE;
+    return PVM_INT_ERROR;
+}
+
+static int wait_error(pvm_instance *vm, pvm_worker *w, int r) {
+    describe_wait(w, r, vm->error, sizeof vm->error, "running guest code");
+    vm->error_kind = PVM_ERROR_SANDBOX;
+    vm->next_pc = NONE;
+    return PVM_INT_ERROR;
+}
+
+/* Posts RUN at native_off: the queued protections travel with it (the worker
+   applies them before it enters the code), registers, gas and the
+   host-private code offsets are written just before.  Returns 0, or
+   PVM_INT_ERROR. */
+static int run_post(pvm_instance *vm, pvm_worker *w, uint32_t native_off) {
+    pvm_sbx_ctl *ctl = w->ctl;
+    memcpy(ctl->regs, vm->regs, sizeof vm->regs);
+    ctl->gas = vm->gas;
+    ctl->entry_off = native_off;
+    ctl->code_len = w->code_len;
+    ctl->enter_off = w->enter_off;
+    ctl->exit_off = w->exit_off;
+    ctl->protect_count = w->protect_count;
+    w->protect_count = 0;
+    w->gas_in = vm->gas;
+    w->native_off = native_off;
+    vm->jit_fault_kind = 0;
+    vm->jit_resume = NONE;
+    post(w, PVM_SBX_CMD_RUN);
+    return 0;
+}
+
+/* Takes the result of a finished RUN.  Everything comes from memory the
+   worker can write: each field is read once, into host memory, and checked
+   before it is used.  Returns the interrupt (>= 0), or -1 to enter the code
+   again at *native_off (a host-side helper finished), or PVM_INT_ERROR. */
+static int run_collect(pvm_instance *vm, pvm_worker *w, uint32_t *native_off) {
+    pvm_sbx_ctl *ctl = w->ctl;
+    const pvm_jit_code *code = vm->jit;
+    int64_t gas_in = w->gas_in;
+    uint64_t regs[PVM_NUM_REGS];
+    for (int k = 0; k < PVM_NUM_REGS; k++)
+        regs[k] = __atomic_load_n(&ctl->regs[k], __ATOMIC_RELAXED);
+    int64_t gas_out = __atomic_load_n(&ctl->gas, __ATOMIC_RELAXED);
+    uint32_t site = __atomic_load_n(&ctl->exit_site, __ATOMIC_RELAXED);
+    uint64_t fault_off = __atomic_load_n(&ctl->fault_rip_off, __ATOMIC_RELAXED);
+    uint32_t fault_sig = __atomic_load_n(&ctl->fault_signal, __ATOMIC_RELAXED);
+    /* gas only goes down, and a charge that does not fit is given back,
+       so the counter stays within [min(gas_in, 0), gas_in]; unmetered
+       code never touches it */
+    if (code->metered ? (gas_out > gas_in || gas_out < (gas_in < 0 ? gas_in : 0)) : gas_out != gas_in)
+        return violation(vm, w, "gas left out of range", (unsigned long long)gas_out);
+    if (site != JIT_FAULT_SITE && site >= code->site_count)
+        return violation(vm, w, "exit site", site);
+    if (site == JIT_FAULT_SITE && (fault_off >= w->code_len || (fault_sig != SIGSEGV && fault_sig != SIGBUS)))
+        return violation(vm, w, "fault offset", fault_off);
+    memcpy(vm->regs, regs, sizeof vm->regs);
+    vm->gas = gas_out;
+    /* generated code faults only at its memory accesses */
+    if (site == JIT_FAULT_SITE && pvm_jit_classify_fault(vm, (uint32_t)fault_off, vm->regs) != 0)
+        return violation(vm, w, "fault outside a memory access, at code offset", fault_off);
+    *native_off = w->native_off;
+    int k = pvm_jit_exit(vm, site, native_off);
+    return k >= 0 ? k : -1;
+}
+
+/* Async: spins up to spin_ns for DONE.  1 = done (page taken), 0 = not yet:
+   the worker will write its eventfd when it is (host_waiting armed). */
+static int async_poll(pvm_worker *w, uint32_t spin_ns) {
+    uint64_t start = 0;
+    for (unsigned n = 0;; n++) {
+        if (__atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE) == PVM_SBX_DONE)
+            break;
+        if ((n & 63) == 0) {
+            uint64_t t = now_ns();
+            if (!start)
+                start = t;
+            else if (t - start >= spin_ns) {
+                /* arm, then look again (Dekker with the worker's store of
+                   DONE and load of host_waiting) */
+                __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_EVENT, __ATOMIC_SEQ_CST);
+                if (__atomic_load_n(&w->ctl->futex, __ATOMIC_SEQ_CST) != PVM_SBX_DONE)
+                    return 0;
+                break;
+            }
+        }
+        __builtin_ia32_pause();
+    }
+    __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_NONE, __ATOMIC_SEQ_CST);
+    collected(w);
+    return 1;
+}
+
+/* Async: posts RUNs and collects their results until an interrupt (>= 0),
+   an error, or a RUN that is still going after the spin (PVM_INT_PENDING). */
+static int async_drive(pvm_instance *vm, pvm_worker *w, uint32_t native_off) {
+    for (;;) {
+        run_post(vm, w, native_off);
+        w->wait_start = w->progress_at = now_ns();
+        w->wait_cpu = cpu_ns(w);
+        if (!async_poll(w, w->spin_ns)) {
+            w->inflight = 1;
+            return PVM_INT_PENDING;
+        }
+        int k = run_collect(vm, w, &native_off);
+        if (k >= 0 || k == PVM_INT_ERROR)
+            return k;
+    }
+}
+
 int pvm_sandbox_run(pvm_instance *vm, uint32_t native_off) {
     pvm_worker *w = vm->worker;
-    pvm_sbx_ctl *ctl = w->ctl;
     vm->error_kind = 0;
+    if (w->inflight)
+        return sandbox_error(vm, "a sandboxed run is still in progress (pvm_sandbox_continue it)");
     if (w->dead || reap(w, 0)) {
         describe_death(w, vm->error, sizeof vm->error);
         vm->error_kind = PVM_ERROR_SANDBOX;
         return PVM_INT_ERROR;
     }
-    const pvm_jit_code *code = vm->jit;
+    if (w->async)
+        return async_drive(vm, w, native_off);
     for (;;) {
-        if (w->protect_count && flush_protections(w) != 0) {
-            snprintf(vm->error, sizeof vm->error, "%s", w->error);
-            vm->error_kind = PVM_ERROR_SANDBOX;
-            vm->next_pc = NONE;
-            return PVM_INT_ERROR;
-        }
-        int64_t gas_in = vm->gas;
-        memcpy(ctl->regs, vm->regs, sizeof vm->regs);
-        ctl->gas = gas_in;
-        ctl->entry_off = native_off;
-        ctl->code_len = w->code_len;
-        ctl->enter_off = w->enter_off;
-        ctl->exit_off = w->exit_off;
-        ctl->protect_count = 0;
-        vm->jit_fault_kind = 0;
-        vm->jit_resume = NONE;
-        int r = request(w, PVM_SBX_CMD_RUN, vm->deadline_ns, vm->stall_ns);
-        if (r != WAIT_OK) {
-            describe_wait(w, r, vm->error, sizeof vm->error, "running guest code");
-            vm->error_kind = PVM_ERROR_SANDBOX;
-            vm->next_pc = NONE;
-            return PVM_INT_ERROR;
-        }
-        /* Everything below comes from memory the worker can write: each field
-           is read once, into host memory, and checked before it is used. */
-        uint64_t regs[PVM_NUM_REGS];
-        for (int k = 0; k < PVM_NUM_REGS; k++)
-            regs[k] = __atomic_load_n(&ctl->regs[k], __ATOMIC_RELAXED);
-        int64_t gas_out = __atomic_load_n(&ctl->gas, __ATOMIC_RELAXED);
-        uint32_t site = __atomic_load_n(&ctl->exit_site, __ATOMIC_RELAXED);
-        uint64_t fault_off = __atomic_load_n(&ctl->fault_rip_off, __ATOMIC_RELAXED);
-        uint32_t fault_sig = __atomic_load_n(&ctl->fault_signal, __ATOMIC_RELAXED);
-        /* gas only goes down, and a charge that does not fit is given back,
-           so the counter stays within [min(gas_in, 0), gas_in]; unmetered
-           code never touches it */
-        if (code->metered ? (gas_out > gas_in || gas_out < (gas_in < 0 ? gas_in : 0)) : gas_out != gas_in)
-            return violation(vm, w, "gas left out of range", (unsigned long long)gas_out);
-        if (site != JIT_FAULT_SITE && site >= code->site_count)
-            return violation(vm, w, "exit site", site);
-        if (site == JIT_FAULT_SITE && (fault_off >= w->code_len || (fault_sig != SIGSEGV && fault_sig != SIGBUS)))
-            return violation(vm, w, "fault offset", fault_off);
-        memcpy(vm->regs, regs, sizeof vm->regs);
-        vm->gas = gas_out;
-        /* generated code faults only at its memory accesses */
-        if (site == JIT_FAULT_SITE && pvm_jit_classify_fault(vm, (uint32_t)fault_off, vm->regs) != 0)
-            return violation(vm, w, "fault outside a memory access, at code offset", fault_off);
-        int k = pvm_jit_exit(vm, site, &native_off);
-        if (k >= 0)
+        run_post(vm, w, native_off);
+        int r = wait_done(w, vm->deadline_ns, vm->stall_ns);
+        if (r != WAIT_OK)
+            return wait_error(vm, w, r);
+        collected(w);
+        int k = run_collect(vm, w, &native_off);
+        if (k >= 0 || k == PVM_INT_ERROR)
             return k;
     }
 }
+
+int pvm_sandbox_set_async(pvm_instance *vm, uint32_t spin_ns) {
+    pvm_worker *w = vm->worker;
+    if (!w || w->inflight)
+        return -1;
+    w->async = spin_ns != 0;
+    w->spin_ns = spin_ns;
+    if (!w->async)
+        return 0;
+    uint64_t count;
+    while (read(w->event_fd, &count, sizeof count) == (ssize_t)sizeof count) {
+    } /* a stale wake-up from an earlier tenant */
+    if (w->wait_fd < 0) {
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        if (ep < 0)
+            return -1;
+        struct epoll_event ev = {.events = EPOLLIN};
+        ev.data.fd = w->event_fd;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, w->event_fd, &ev) != 0) {
+            close(ep);
+            return -1;
+        }
+        if (w->pid_fd >= 0) { /* readable once the worker is gone */
+            ev.data.fd = w->pid_fd;
+            if (epoll_ctl(ep, EPOLL_CTL_ADD, w->pid_fd, &ev) != 0) {
+                close(ep);
+                return -1;
+            }
+        }
+        w->wait_fd = ep;
+    }
+    return w->wait_fd;
+}
+
+int pvm_sandbox_continue(pvm_instance *vm, uint32_t spin_ns) {
+    pvm_worker *w = vm->worker;
+    if (!w || !w->inflight)
+        return sandbox_error(vm, "no sandboxed run is in progress");
+    vm->error_kind = 0;
+    uint64_t count;
+    while (read(w->event_fd, &count, sizeof count) == (ssize_t)sizeof count) {
+    } /* drained: readable again only after the next write */
+    if (!async_poll(w, spin_ns)) {
+        /* still running: bounded like every wait (deadline, stall watchdog) */
+        int r = WAIT_OK;
+        if (reap(w, 0))
+            r = WAIT_DIED;
+        else {
+            uint64_t now = now_ns(), c = cpu_ns(w);
+            if (c != w->wait_cpu) {
+                w->wait_cpu = c;
+                w->progress_at = now;
+            }
+            if (vm->deadline_ns && now - w->wait_start > vm->deadline_ns) {
+                kill_worker(w);
+                r = WAIT_DEADLINE;
+            } else if (vm->stall_ns && now - w->progress_at > vm->stall_ns) {
+                kill_worker(w);
+                r = WAIT_STALLED;
+            }
+        }
+        if (r == WAIT_OK)
+            return PVM_INT_PENDING;
+        w->inflight = 0;
+        __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_NONE, __ATOMIC_SEQ_CST);
+        return wait_error(vm, w, r);
+    }
+    w->inflight = 0;
+    uint32_t native_off = 0;
+    int k = run_collect(vm, w, &native_off);
+    if (k >= 0 || k == PVM_INT_ERROR)
+        return k;
+    return async_drive(vm, w, native_off);
+}
+
+int pvm_sandbox_inflight(const pvm_instance *vm) { return vm->worker && vm->worker->inflight; }
 
 #ifdef PVM_SANDBOX_TESTING
 /* Test-only (never in the default build): run raw machine code inside a

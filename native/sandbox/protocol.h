@@ -27,11 +27,19 @@
 #define PVM_SBX_FD_GUEST 4
 #define PVM_SBX_FD_CODE 5
 #define PVM_SBX_FD_GO 6        /* (before exec only) the host writes one byte once the id maps are set */
+#define PVM_SBX_FD_EVENT 8     /* an eventfd: the worker writes it when it hands the page back
+                                  while the host awaits it (host_waiting == PVM_SBX_WAIT_EVENT);
+                                  the only descriptor the worker keeps, the only one it may write */
 
 /* futex word states */
 #define PVM_SBX_IDLE 0         /* the host owns the page */
 #define PVM_SBX_REQUEST 1      /* the worker owns it: do `command` */
 #define PVM_SBX_DONE 2         /* the worker finished; the host owns it again */
+
+/* host_waiting: how the host waits for DONE (the worker wakes it accordingly) */
+#define PVM_SBX_WAIT_NONE 0    /* spinning, or not waiting: no wake-up needed */
+#define PVM_SBX_WAIT_FUTEX 1   /* asleep in FUTEX_WAIT on `futex` */
+#define PVM_SBX_WAIT_EVENT 2   /* awaiting the eventfd (an event loop): write it */
 
 /* commands */
 #define PVM_SBX_CMD_RUN 1      /* apply protections, then enter code at entry_off */
@@ -65,7 +73,7 @@ typedef struct {
     uint32_t protect_count;
     uint32_t ready;           /* set by the worker once it is locked down */
     uint32_t worker_waiting;  /* the worker sleeps in FUTEX_WAIT: wake it */
-    uint32_t host_waiting;    /* the host sleeps in FUTEX_WAIT: wake it */
+    uint32_t host_waiting;    /* PVM_SBX_WAIT_*: how the host waits for DONE */
     uint64_t worker_status;   /* diagnostics: how far initialisation got */
     pvm_sbx_protect protect[PVM_SBX_MAX_PROTECT];
 } pvm_sbx_ctl;

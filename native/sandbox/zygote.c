@@ -13,6 +13,8 @@
  *   futex          wait for / signal the host
  *   rt_sigreturn   return from the fault handler
  *   mprotect       only inside guest memory, only PROT_READ/PROT_WRITE
+ *   write          only to its eventfd (PVM_SBX_FD_EVENT, the one descriptor it
+ *                  keeps): wakes an event loop awaiting the worker
  *   exit, exit_group
  *
  * Anything else kills the worker.  Then it serves commands from the control
@@ -22,6 +24,7 @@
 
 #include <stddef.h>
 
+#define SYS_write 1
 #define SYS_close 3
 #define SYS_mmap 9
 #define SYS_mprotect 10
@@ -243,23 +246,30 @@ static int install_seccomp(void) {
         {BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64},      /* 1 */
         {BPF_RET_K, 0, 0, RET_KILL},               /* 2 */
         {BPF_LD_W_ABS, 0, 0, 0},                   /* 3: nr */
-        {BPF_JEQ_K, 5, 0, SYS_futex},              /* 4 -> 10 */
-        {BPF_JEQ_K, 4, 0, SYS_rt_sigreturn},       /* 5 -> 10 */
-        {BPF_JEQ_K, 3, 0, SYS_exit},               /* 6 -> 10 */
-        {BPF_JEQ_K, 2, 0, SYS_exit_group},         /* 7 -> 10 */
-        {BPF_JEQ_K, 2, 0, SYS_mprotect},           /* 8 -> 11 */
-        {BPF_RET_K, 0, 0, RET_KILL},               /* 9 */
-        {BPF_RET_K, 0, 0, RET_ALLOW},              /* 10 */
-        {BPF_LD_W_ABS, 0, 0, 16 + 4},              /* 11: high half of the address */
-        {BPF_JEQ_K, 1, 0, (uint32_t)(PVM_SBX_GUEST_BASE >> 32)}, /* 12 */
-        {BPF_RET_K, 0, 0, RET_KILL},               /* 13 */
-        {BPF_LD_W_ABS, 0, 0, 32 + 4},              /* 14: high half of prot */
-        {BPF_JEQ_K, 1, 0, 0},                      /* 15 */
-        {BPF_RET_K, 0, 0, RET_KILL},               /* 16 */
-        {BPF_LD_W_ABS, 0, 0, 32},                  /* 17: prot */
-        {BPF_JSET_K, 0, 1, ~(uint32_t)(PROT_READ | PROT_WRITE)}, /* 18 */
-        {BPF_RET_K, 0, 0, RET_KILL},               /* 19 */
-        {BPF_RET_K, 0, 0, RET_ALLOW},              /* 20 */
+        {BPF_JEQ_K, 6, 0, SYS_futex},              /* 4 -> 11 */
+        {BPF_JEQ_K, 5, 0, SYS_rt_sigreturn},       /* 5 -> 11 */
+        {BPF_JEQ_K, 4, 0, SYS_exit},               /* 6 -> 11 */
+        {BPF_JEQ_K, 3, 0, SYS_exit_group},         /* 7 -> 11 */
+        {BPF_JEQ_K, 3, 0, SYS_mprotect},           /* 8 -> 12 */
+        {BPF_JEQ_K, 12, 0, SYS_write},             /* 9 -> 22 */
+        {BPF_RET_K, 0, 0, RET_KILL},               /* 10 */
+        {BPF_RET_K, 0, 0, RET_ALLOW},              /* 11 */
+        {BPF_LD_W_ABS, 0, 0, 16 + 4},              /* 12: mprotect: high half of the address */
+        {BPF_JEQ_K, 1, 0, (uint32_t)(PVM_SBX_GUEST_BASE >> 32)}, /* 13 */
+        {BPF_RET_K, 0, 0, RET_KILL},               /* 14 */
+        {BPF_LD_W_ABS, 0, 0, 32 + 4},              /* 15: high half of prot */
+        {BPF_JEQ_K, 1, 0, 0},                      /* 16 */
+        {BPF_RET_K, 0, 0, RET_KILL},               /* 17 */
+        {BPF_LD_W_ABS, 0, 0, 32},                  /* 18: prot */
+        {BPF_JSET_K, 0, 1, ~(uint32_t)(PROT_READ | PROT_WRITE)}, /* 19 */
+        {BPF_RET_K, 0, 0, RET_KILL},               /* 20 */
+        {BPF_RET_K, 0, 0, RET_ALLOW},              /* 21 */
+        {BPF_LD_W_ABS, 0, 0, 16},                  /* 22: write: the descriptor */
+        {BPF_JEQ_K, 0, 3, PVM_SBX_FD_EVENT},       /* 23 -> 24 / 27 */
+        {BPF_LD_W_ABS, 0, 0, 16 + 4},              /* 24: its high half */
+        {BPF_JEQ_K, 0, 1, 0},                      /* 25 -> 26 / 27 */
+        {BPF_RET_K, 0, 0, RET_ALLOW},              /* 26 */
+        {BPF_RET_K, 0, 0, RET_KILL},               /* 27 */
     };
     struct sock_fprog prog = {sizeof f / sizeof f[0], f};
     return (int)sys3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
@@ -312,10 +322,18 @@ __attribute__((noreturn)) static void serve(void) {
             ctl->fault_signal = 0;
             ctl->exit_site = enter(ctl, (void *)(PVM_SBX_CODE_BASE + ctl->entry_off));
         }
-        /* The wake is unconditional: measured on this kind of VM, skipping it
-           when the host is still spinning made round trips slower, not faster. */
+        /* Wake the host only if it sleeps (Dekker with the host's store of
+           host_waiting and load of futex, both sequentially consistent): a
+           host still spinning sees DONE by itself.  An event loop waiting on
+           the eventfd gets a write instead of a futex wake. */
         __atomic_store_n(&ctl->futex, PVM_SBX_DONE, __ATOMIC_SEQ_CST);
-        sys6(SYS_futex, (long)&ctl->futex, FUTEX_WAKE, 1, 0, 0, 0);
+        uint32_t hw = __atomic_load_n(&ctl->host_waiting, __ATOMIC_SEQ_CST);
+        if (hw == PVM_SBX_WAIT_EVENT) {
+            uint64_t one = 1;
+            sys3(SYS_write, PVM_SBX_FD_EVENT, &one, sizeof one);
+        } else if (hw != PVM_SBX_WAIT_NONE) {
+            sys6(SYS_futex, (long)&ctl->futex, FUTEX_WAKE, 1, 0, 0, 0);
+        }
     }
 }
 
@@ -331,7 +349,8 @@ __attribute__((noreturn, used)) void pvm_zygote_main(void) {
              MAP_SHARED | MAP_FIXED_NOREPLACE, PVM_SBX_FD_CODE, 0) != (long)PVM_SBX_CODE_BASE)
         die(13);
     ctl->worker_status = 2;
-    if (sys3(SYS_close_range, 0, ~0u, 0) != 0)
+    if (sys3(SYS_close_range, 0, PVM_SBX_FD_EVENT - 1, 0) != 0 ||
+        sys3(SYS_close_range, PVM_SBX_FD_EVENT + 1, ~0u, 0) != 0)
         die(14);
     if (sys3(SYS_arch_prctl, ARCH_SET_GS, PVM_SBX_GUEST_BASE, 0) != 0)
         die(15);

@@ -92,6 +92,13 @@ def test_allowed_calls_work(native: tuple[Any, Any]) -> None:
     assert run_raw(native, syscall(10, GUEST + 0x10000, 0x1000, 1), None)[0] == 0
 
 
+def test_the_eventfd_is_the_one_writable_descriptor(native: tuple[Any, Any]) -> None:
+    # write(8, ...): the worker's eventfd (it wakes an event loop); allowed, it
+    # returns 8 (or -EINVAL for a counter value an eventfd refuses), no kill
+    value, status = run_raw(native, syscall(1, 8, CODE, 8), None)
+    assert status == 0 and value in (8, (1 << 32) - 22), value
+
+
 @pytest.mark.parametrize(("name", "nr", "args"), [
     ("open", 2, (0, 0, 0)),
     ("openat", 257, (-100, CODE, 0)),
@@ -104,6 +111,8 @@ def test_allowed_calls_work(native: tuple[Any, Any]) -> None:
     ("kill", 62, (1, 9)),
     ("getpid", 39, ()),
     ("write", 1, (1, CODE, 4)),
+    ("write_control_fd", 1, (3, CODE, 8)),
+    ("write_fd_8_high_bits", 1, ((1 << 32) | 8, CODE, 8)),
     ("read", 0, (0, GUEST, 4)),
     ("mmap_exec", 9, (0, 0x1000, 5, 0x22, -1, 0)),
     ("mmap_fixed_code", 9, (CODE, 0x1000, 3, 0x32, -1, 0)),
