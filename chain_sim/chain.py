@@ -55,11 +55,15 @@ from chain_sim.db import ChainDB, MemoryDB, SqliteDB, StoredBlock
 from chain_sim.extrinsic import (
     Call,
     ContractCall,
+    EthTransact,
     Extrinsic,
     InstantiateWithCode,
     InvalidTransaction,
     Transfer,
+    Unsigned,
     UploadCode,
+    decode_extrinsic,
+    era_birth,
     sign,
 )
 from chain_sim.keys import Account, to_address
@@ -246,8 +250,7 @@ class Chain:
              tip: int = 0) -> Extrinsic:
         """``call`` signed for this chain (``nonce``: the account's next by default)."""
         n = self.nonce(account) if nonce is None else nonce
-        return sign(account, call, n, genesis_hash=self.genesis_hash,
-                    chain_id=self.genesis.chain_id, tip=tip)
+        return sign(account, call, n, genesis_hash=self.genesis_hash, tip=tip)
 
     # ---- blocks ----
     def _context(self, number: int, timestamp: int, author: bytes) -> BlockContext:
@@ -256,11 +259,12 @@ class Chain:
                             gas_limit=self.genesis.block_gas_limit,
                             gas_price=self.fees.gas_price)
 
-    def build_block(self, extrinsics: Iterable[bytes | Extrinsic], *,
+    def build_block(self, extrinsics: Iterable[bytes | Extrinsic | Unsigned], *,
                     timestamp: int | None = None, author: bytes | None = None) -> BuildResult:
         """Executes the valid ``extrinsics`` in order into the next block and commits
         it; invalid ones are left out and reported."""
-        raw = [x.encode() if isinstance(x, Extrinsic) else bytes(x) for x in extrinsics]
+        raw = [x.encode() if isinstance(x, Extrinsic | Unsigned) else bytes(x)
+               for x in extrinsics]
         parent = self.head
         ts = parent.timestamp + self.genesis.block_time if timestamp is None else timestamp
         who = parent.author if author is None else author
@@ -349,8 +353,16 @@ class Chain:
     def _apply(self, raw: bytes, gas_left: int, author: bytes) -> Receipt:
         fees = self.fees
         state = self.state
-        xt = Extrinsic.decode(raw)
-        if not xt.verify(self.genesis_hash, self.genesis.chain_id):
+        xt = decode_extrinsic(raw)
+        if isinstance(xt, Unsigned):
+            if not isinstance(xt.call, EthTransact):
+                raise InvalidTransaction("only Revive.eth_transact may be unsigned")
+            return self._apply_eth(xt.call.payload, raw, gas_left, author)
+        if isinstance(xt.call, EthTransact):
+            raise InvalidTransaction("Revive.eth_transact must be unsigned (the payload "
+                                     "carries its own signature)")
+        era_hash = self._era_hash(xt.era)
+        if not xt.verify(self.genesis_hash, era_hash):
             raise InvalidTransaction("bad signature (the signer did not sign this "
                                      "transaction for this chain)")
         signer = xt.signer
@@ -369,13 +381,81 @@ class Chain:
         if free < max_fee + value:
             raise InvalidTransaction(f"insufficient balance: {free} < {max_fee + value} "
                                      f"(fee up to {max_fee}, value {value})")
+        return self._charge_and_dispatch(call, signer, nonce, free, max_fee, length_fee,
+                                         xt.tip, author)
 
+    def _era_hash(self, era: bytes) -> bytes | None:
+        """The birth block's hash of a mortal era (``None``: immortal); raises
+        :class:`InvalidTransaction` if the transaction is outdated or not yet born."""
+        number = self.state.block.number
+        got = era_birth(era, number)
+        if got is None:
+            return None
+        birth, period = got
+        if birth >= number or number >= birth + period:
+            raise InvalidTransaction(f"transaction outdated: era born at block {birth} "
+                                     f"(period {period}) is not valid at block {number}")
+        h = self._block_hash(birth)
+        if h is None:
+            raise InvalidTransaction(f"era birth block {birth} is unknown")
+        return h
+
+    def _apply_eth(self, payload: bytes, raw: bytes, gas_left: int,
+                   author: bytes) -> Receipt:
+        """``Revive.eth_transact``: checks as geth does, with geth's messages."""
+        from chain_sim.ethtx import EthTxError, decode_eth_tx   # the [node] extra
+
+        fees = self.fees
+        state = self.state
+        try:
+            tx = decode_eth_tx(payload)
+        except EthTxError as exc:
+            raise InvalidTransaction(f"invalid transaction: {exc}") from None
+        if tx.chain_id is not None and tx.chain_id != self.genesis.chain_id:
+            raise InvalidTransaction(f"invalid chain id for signer: have {tx.chain_id} "
+                                     f"want {self.genesis.chain_id}")
+        signer = state.account_id(tx.sender)
+        nonce, free = state.account_info(signer)
+        if tx.nonce < nonce:
+            raise InvalidTransaction(f"nonce too low: next nonce {nonce}, tx nonce {tx.nonce}")
+        if tx.nonce > nonce:
+            raise InvalidTransaction(f"nonce too high: next nonce {nonce}, "
+                                     f"tx nonce {tx.nonce}")
+        if tx.gas_price < fees.gas_price:
+            raise InvalidTransaction(f"max fee per gas less than block base fee: "
+                                     f"maxFeePerGas: {tx.gas_price}, "
+                                     f"baseFee: {fees.gas_price}")
+        if tx.gas > gas_left:
+            raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, "
+                                     f"left {gas_left}")
+        length_fee = len(raw) * fees.byte_fee
+        max_fee = tx.gas * fees.gas_price + length_fee
+        if free < max_fee + tx.value:
+            raise InvalidTransaction(f"insufficient funds for gas * price + value: "
+                                     f"balance {free}, tx cost {max_fee + tx.value}")
+        call: Call
+        if tx.to is None:
+            try:
+                code, ctor = tx.split_deploy()
+            except EthTxError as exc:
+                raise InvalidTransaction(f"invalid transaction: {exc}") from None
+            call = InstantiateWithCode(code, ctor, tx.value, tx.gas, _U128)
+        else:
+            call = ContractCall(tx.to, tx.data, tx.value, tx.gas, _U128)
+        return self._charge_and_dispatch(call, signer, nonce, free, max_fee, length_fee, 0,
+                                         author)
+
+    def _charge_and_dispatch(self, call: Call, signer: bytes, nonce: int, free: int,
+                             max_fee: int, length_fee: int, tip: int,
+                             author: bytes) -> Receipt:
         # valid: from here on the transaction is included
+        fees = self.fees
+        state = self.state
         origin = to_address(signer)
         state.map_account(signer, origin)
         state.set_account_info(signer, nonce, free - max_fee)
         receipt = self._dispatch(call, signer, origin, nonce)
-        actual = receipt.gas_used * fees.gas_price + length_fee + xt.tip
+        actual = receipt.gas_used * fees.gas_price + length_fee + tip
         _, now_free = state.account_info(signer)
         state.set_account_info(signer, state.account_info(signer)[0], now_free + max_fee - actual)
         a_nonce, a_free = state.account_info(author)
@@ -420,6 +500,8 @@ class Chain:
             return Receipt(Outcome.SUCCESS, gas, 0, code_hash=uploaded,
                            storage_deposit=deposit)
 
+        if isinstance(call, EthTransact):
+            raise InvalidTransaction("Revive.eth_transact is dispatched as its payload")
         code_hash: bytes | None = None
         try:
             if isinstance(call, ContractCall):
@@ -562,6 +644,7 @@ def genesis_state(genesis: GenesisConfig) -> dict[bytes, bytes]:
     items: dict[bytes, bytes] = {
         K.NUMBER: (0).to_bytes(4, "little"),
         K.NOW: genesis.timestamp.to_bytes(8, "little"),
+        K.CHAIN_ID: genesis.chain_id.to_bytes(8, "little"),
     }
     for account_id, balance in genesis.endowed:
         if len(account_id) != 32 or balance < 0:
@@ -584,7 +667,12 @@ def write_genesis(db: ChainDB, genesis: GenesisConfig) -> Header:
     return header
 
 
+_U128 = (1 << 128) - 1
+
+
 def _gas_and_value(call: Call, fees: Fees) -> tuple[int, int]:
+    if isinstance(call, EthTransact):
+        raise InvalidTransaction("Revive.eth_transact must be unsigned")
     if isinstance(call, Transfer):
         return fees.transfer_gas, call.value
     if isinstance(call, UploadCode):
