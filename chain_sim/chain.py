@@ -149,6 +149,7 @@ class Chain:
         self.genesis_hash = g.hash
         self.state = ChainState(db, block_hash=block_hashes or self._block_hash)
         self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox)
+        self.strict_build = False
         self._check_head()
 
     # ---- opening ----
@@ -245,6 +246,31 @@ class Chain:
         finally:
             state.reset()
 
+    def dry_run(self, origin: bytes, dest: bytes | None, data: bytes, *, value: int = 0,
+                gas_limit: int | None = None) -> ExecResult:
+        """A dry run on the committed state of a call (``dest``: 20 bytes) or, with
+        ``dest`` ``None``, of a deployment (``data``: the code hash's blob followed by
+        the constructor input, see :func:`chain_sim.ethtx.split_code`); nothing is
+        kept, the origin's nonce included."""
+        state = self.state
+        if state.overlay:
+            raise ChainError("a block is being built")
+        state.set_block(self._context(self.head_number + 1,
+                                      self.head.timestamp + self.genesis.block_time,
+                                      self.head.author))
+        gas = gas_limit or self.genesis.block_gas_limit
+        try:
+            if dest is not None:
+                return self.runtime.call(origin, dest, data, value=value, bump_nonce=False,
+                                         gas_limit=gas)
+            from chain_sim.ethtx import split_code
+
+            code, ctor = split_code(data)
+            return self.runtime.instantiate(origin, code, data=ctor, value=value,
+                                            bump_nonce=False, gas_limit=gas)
+        finally:
+            state.reset()
+
     # ---- signing helper ----
     def sign(self, account: Account, call: Call, *, nonce: int | None = None,
              tip: int = 0) -> Extrinsic:
@@ -260,15 +286,19 @@ class Chain:
                             gas_price=self.fees.gas_price)
 
     def build_block(self, extrinsics: Iterable[bytes | Extrinsic | Unsigned], *,
-                    timestamp: int | None = None, author: bytes | None = None) -> BuildResult:
+                    timestamp: int | None = None, author: bytes | None = None,
+                    strict: bool | None = None) -> BuildResult:
         """Executes the valid ``extrinsics`` in order into the next block and commits
-        it; invalid ones are left out and reported."""
+        it; invalid ones are left out and reported.  ``strict`` (default
+        :attr:`strict_build`): an invalid one raises :class:`InvalidTransaction` instead
+        and nothing is committed (a dev node mining each transaction on its own)."""
         raw = [x.encode() if isinstance(x, Extrinsic | Unsigned) else bytes(x)
                for x in extrinsics]
         parent = self.head
         ts = parent.timestamp + self.genesis.block_time if timestamp is None else timestamp
         who = parent.author if author is None else author
-        included, receipts, rejected, gas = self._execute(parent, raw, ts, who, strict=False)
+        strict = self.strict_build if strict is None else strict
+        included, receipts, rejected, gas = self._execute(parent, raw, ts, who, strict=strict)
         block = self._seal(parent, included, receipts, ts, who, gas)
         return BuildResult(block, tuple(rejected))
 
@@ -403,7 +433,7 @@ class Chain:
     def _apply_eth(self, payload: bytes, raw: bytes, gas_left: int,
                    author: bytes) -> Receipt:
         """``Revive.eth_transact``: checks as geth does, with geth's messages."""
-        from chain_sim.ethtx import EthTxError, decode_eth_tx   # the [node] extra
+        from chain_sim.ethtx import EthTxError, decode_eth_tx  # the [node] extra
 
         fees = self.fees
         state = self.state
@@ -585,6 +615,14 @@ class Chain:
         state.released.clear()
         state.new_code.clear()
         return None, net
+
+    def rewind(self, number: int) -> None:
+        """Drops the blocks after ``number`` (a dev node's snapshot revert): the state
+        is block ``number``'s again, checked against its state root."""
+        if self.state.overlay:
+            raise ChainError("a block is being built")
+        self.db.rewind(number)
+        self._check_head()
 
     # ---- verification ----
     def verify(self, first: int = 1, last: int | None = None, *,
