@@ -52,6 +52,16 @@ class Session:
         self._notify = notify
         self.subscriptions: dict[str, Callable[[], None]] = {}
         self.nursery: Any = None      # a trio nursery for subscription tasks (WebSocket)
+        self._deferred: list[Callable[[], Awaitable[None]]] = []
+
+    def defer(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Starts ``task`` (a subscription's notifications) once the answer to the
+        current request has been sent."""
+        self._deferred.append(task)
+
+    def take_deferred(self) -> list[Callable[[], Awaitable[None]]]:
+        out, self._deferred = self._deferred, []
+        return out
 
     @property
     def can_subscribe(self) -> bool:

@@ -106,11 +106,23 @@ class RpcApp:
             session = Session(push)
             session.nursery = nursery
 
+            async def guarded(task: Callable[[], Awaitable[None]]) -> None:
+                # a subscription whose channel closed, or a client that went away
+                # while we answered: end that task, not the connection
+                try:
+                    await task()
+                except (trio.ClosedResourceError, trio.BrokenResourceError, OSError):
+                    pass
+                except Exception as exc:  # noqa: BLE001 - logged, the node goes on
+                    self.dispatcher.log(f"websocket task failed: {type(exc).__name__}: {exc}")
+
             async def answer(text: str | bytes) -> None:
                 reply = await self.dispatcher.handle(text, session)
                 if reply is not None and not closed:
                     async with lock:
                         await send({"type": "websocket.send", "text": reply})
+                for task in session.take_deferred():
+                    nursery.start_soon(guarded, task)
 
             try:
                 while True:
@@ -120,8 +132,8 @@ class RpcApp:
                     if msg["type"] != "websocket.receive":
                         continue
                     text = msg.get("text")
-                    nursery.start_soon(answer, text if text is not None
-                                       else msg.get("bytes") or b"")
+                    data = text if text is not None else msg.get("bytes") or b""
+                    nursery.start_soon(guarded, lambda d=data: answer(d))
             finally:
                 closed = True
                 session.close()
