@@ -78,6 +78,8 @@ TESTING = os.environ.get("PVM_SANDBOX_TESTING") == "1"
 TESTING_CDEF = """
 int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, uint32_t exit_off,
                             int *status);
+int pvm_worker_test_tamper(pvm_worker *w, uint32_t offset, const uint8_t *bytes, uint32_t len);
+int pvm_worker_test_field(int index, const char **name, uint32_t *offset, uint32_t *size);
 """
 
 ffibuilder = FFI()

@@ -142,6 +142,13 @@ class Caller:
         self._metered = raw.gas_metering
         self._mask = MASK64 if raw.is_64_bit else MASK32
 
+    def _closed(self, ops: Any) -> None:
+        """The instance was closed: every access goes to ``ops``, which raises."""
+        self._ops = ops
+        self._h = None
+        self._reg = partial(ops.pvm_instance_reg, None)
+        self._set_reg = partial(ops.pvm_instance_set_reg, None)
+
     # ---- registers ----
     def reg(self, r: int) -> int:
         """Register ``r`` (0..12) as an unsigned int of the ISA's width."""

@@ -69,6 +69,11 @@ class Config:
     ``step_tracing``   interrupt before every instruction (see ``Instance.on_step``).
     ``strict``         parse blobs in strict mode (every import named, jump-table
                        entries and export pcs inside the code).
+    ``sandbox_stall_timeout``
+                       seconds a sandbox worker may go without using any CPU while
+                       the host waits on it (stopped, blocked, a lost wake-up)
+                       before it is killed and the call raises ``SandboxError``;
+                       guest run time does not count.  ``None``: never.
     """
 
     backend: str = "interpreter"
@@ -81,6 +86,7 @@ class Config:
     worker_count: int = 2
     step_tracing: bool = False
     strict: bool = False
+    sandbox_stall_timeout: float | None = 5.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.backend, str) or not self.backend:
@@ -98,6 +104,9 @@ class Config:
             raise ModuleError(f"invalid aux_data_size {self.aux_data_size!r}")
         if not isinstance(self.worker_count, int) or self.worker_count < 1:
             raise ModuleError(f"invalid worker_count {self.worker_count!r} (must be >= 1)")
+        t = self.sandbox_stall_timeout
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not t > 0):
+            raise ModuleError(f"invalid sandbox_stall_timeout {t!r} (seconds > 0, or None)")
 
     @property
     def metered(self) -> bool:

@@ -130,10 +130,13 @@ class Module:
     def new_raw_instance(self) -> RawInstance:
         """A fresh low-level instance on the engine's backend."""
         sandbox = self.engine.sandbox
-        return new_instance(self.program, self.engine.backend, page_size=self.page_size,
+        inst = new_instance(self.program, self.engine.backend, page_size=self.page_size,
                             dynamic_paging=self.dynamic_paging,
                             gas_metering=self.gas_metering, step_tracing=self.step_tracing,
                             aux_data_size=self.aux_data_size, sandbox=sandbox)
+        if inst.worker is not None:
+            inst.set_stall_timeout(self.engine.config.sandbox_stall_timeout)
+        return inst
 
     def instantiate(self, linker: Linker | None = None, **kwargs: Any) -> Instance:
         """Instantiates with ``linker`` (default: an empty one, so the module

@@ -60,6 +60,13 @@ class ExecutionError(PvmError):
     """The host used an instance wrongly (for example ran it with no pc set)."""
 
 
+class SandboxError(ExecutionError):
+    """A sandbox worker could not be started, died, stopped answering (no
+    progress for the stall timeout), ran past its deadline, or broke the
+    protocol (wrote something out of range into the control page).  The worker
+    is dead when this is raised; the instance that used it cannot run again."""
+
+
 class Trap(PvmError):
     """The guest trapped."""
 

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from executor.caller import MASK32, MASK64, Caller, bind_ops, direct_views
 from executor.errors import ExecutionError, GuestFault, HostError, OutOfGas, Trap
 from executor.hostfn import ARG_REGS, INT_TYPES, UNIT_TYPES, to_signed
-from executor.native import ffi, lib
-from executor.raw import RETURN_TO_HOST, InterruptKind, MemoryMap, RawInstance
+from executor.native import lib
+from executor.raw import RETURN_TO_HOST, InterruptKind, MemoryMap, RawInstance, run_error
 
 if TYPE_CHECKING:
     from executor.linker import InstancePre
@@ -279,10 +279,8 @@ class Instance:
             raise Trap(self._pc(), self._name(export),
                        f"page fault at 0x{page:x} outside the module's memory")
         if ops is lib:
-            message = ffi.string(lib.pvm_instance_error(h)).decode("utf-8", "replace")
-        else:  # pragma: no cover - MethodOps raises from run() itself
-            message = f"unexpected interrupt {kind}"
-        raise ExecutionError(message)
+            raise run_error(h)
+        raise ExecutionError(f"unexpected interrupt {kind}")  # pragma: no cover - MethodOps raises
 
     def _map_page(self, page: int) -> bool:
         """Dynamic paging: maps a stack/RO/RW page on demand (execution.md 4.6)."""
@@ -381,8 +379,45 @@ class Instance:
         """Restores the initial memory image and heap (registers are zeroed too)."""
         self.raw.reset_memory()
 
+    # ---- lifetime ----
+    def close(self) -> None:
+        """Frees the instance now: its memory, and its sandbox worker goes back
+        to the pool at once (instead of whenever the garbage collector runs).
+        Any later use raises :class:`~executor.errors.ExecutionError`.  Also
+        done on leaving a ``with`` block; closing twice is harmless."""
+        if self._busy:
+            raise ExecutionError("cannot close an instance while it runs a call")
+        if self._ops.__class__ is _ClosedOps:
+            return
+        closed = _ClosedOps()
+        self._ops = closed
+        self._h = None
+        self._rv = self._gv = None
+        self.caller._closed(closed)
+        self.raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._ops.__class__ is _ClosedOps
+
+    def __enter__(self) -> Instance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
-        return f"Instance({self.module!r}, backend={self.module.backend!r})"
+        state = ", closed" if self.closed else ""
+        return f"Instance({self.module!r}, backend={self.module.backend!r}{state})"
+
+
+class _ClosedOps:
+    """Stands in for the C functions of a closed instance: every use raises."""
+
+    def __getattr__(self, name: str) -> Any:
+        def closed(*args: Any) -> Any:
+            raise ExecutionError("the instance is closed")
+        return closed
 
 
 class ExportFunc:

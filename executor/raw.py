@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from executor.blob import ProgramBlob
-from executor.errors import ExecutionError, ModuleError
+from executor.errors import ExecutionError, ModuleError, SandboxError
 from executor.gas import AnyCostModel, FullCostModel
 from executor.isa import InstructionSet
 from executor.native import errbuf, errstr, ffi, lib
@@ -155,6 +155,14 @@ class NativeProgram:
 _BACKEND_IDS = {"interpreter": 0, "jit": 1}
 
 
+def run_error(ptr: Any) -> ExecutionError:
+    """The exception for a run that returned ``PVM_INT_ERROR``."""
+    message = ffi.string(lib.pvm_instance_error(ptr)).decode("utf-8", "replace")
+    if lib.pvm_instance_error_kind(ptr) == lib.PVM_ERROR_SANDBOX:
+        return SandboxError(message)
+    return ExecutionError(message)
+
+
 def _inaccessible(address: int, length: int) -> str:
     return f"memory at 0x{address:x}..0x{address + length:x} is not accessible"
 
@@ -218,6 +226,8 @@ class RawInstance:
         if release is not None and self.worker is not None:
             release(self.worker)
             self.worker = None
+        # every later use raises instead of reaching freed memory
+        self.__class__ = _closed_class(type(self))
 
     def __del__(self) -> None:
         try:
@@ -285,7 +295,7 @@ class RawInstance:
         self._finished = False
         k = int(lib.pvm_instance_run(self._ptr))
         if k == lib.PVM_INT_ERROR:
-            raise ExecutionError(ffi.string(lib.pvm_instance_error(self._ptr)).decode())
+            raise run_error(self._ptr)
         kind = InterruptKind(k)
         v = int(lib.pvm_instance_pc(self._ptr))
         pc = None if v < 0 else v
@@ -297,6 +307,13 @@ class RawInstance:
                              fault_is_write_protected=bool(
                                  lib.pvm_instance_fault_is_write(self._ptr)))
         return Interrupt(kind, pc)
+
+    def set_stall_timeout(self, seconds: float | None) -> None:
+        """Inside a sandbox worker: a worker that uses no CPU for this long while
+        the host waits on it (stopped, blocked) is killed and ``run()`` raises
+        :class:`~executor.errors.SandboxError`.  Default 5 s; None: never."""
+        ns = 0 if seconds is None else max(1, int(seconds * 1e9))
+        lib.pvm_instance_set_stall_timeout(self._ptr, ns)
 
     def set_deadline(self, seconds: float | None) -> None:
         """Wall-clock limit for each ``run()`` inside a sandbox worker; past it
@@ -374,3 +391,29 @@ class RawInstance:
 
     def reset_memory(self) -> None:
         lib.pvm_instance_reset_memory(self._ptr)
+
+
+_CLOSED_CLASSES: dict[type, type] = {}
+
+
+def _closed_class(cls: type) -> type:
+    """``cls`` with every method and property that reaches the C instance
+    replaced by one that raises ``ExecutionError("the instance is closed")``."""
+    closed = _CLOSED_CLASSES.get(cls)
+    if closed is not None:
+        return closed
+
+    def fail(self: object, *args: object, **kwargs: object) -> Any:
+        raise ExecutionError("the instance is closed")
+
+    members: dict[str, Any] = {"close": lambda self: None, "__del__": lambda self: None}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if name.startswith("_") or name == "close":
+                continue
+            if isinstance(value, property):
+                members[name] = property(fail, fail)
+            elif callable(value):
+                members[name] = fail
+    closed = _CLOSED_CLASSES[cls] = type(f"Closed{cls.__name__}", (cls,), members)
+    return closed

@@ -20,12 +20,10 @@ import os
 import threading
 from typing import Any
 
-from executor.errors import PvmError
+from executor.errors import SandboxError
 from executor.native import errbuf, errstr, ffi, lib
 
-
-class SandboxError(PvmError):
-    """A sandbox worker could not be started, died, or ran past its deadline."""
+__all__ = ["SandboxError", "Worker", "WorkerPool", "default_pool", "sandbox_unavailable_reason"]
 
 
 class Worker:
@@ -74,7 +72,9 @@ class WorkerPool:
         self.max_workers = max(max_workers, size)
         self._idle: list[Worker] = []
         self._lock = threading.Lock()
-        self._out = 0  # workers handed out and not returned
+        self._lent: dict[int, Worker] = {}  # workers handed out and not returned
+        self._starting = 0
+        self._closed = False
         if prespawn:
             self.prespawn()
 
@@ -83,7 +83,7 @@ class WorkerPool:
         target = self.size if count is None else min(count, self.size)
         while True:
             with self._lock:
-                if len(self._idle) + self._out >= target:
+                if len(self._idle) + len(self._lent) >= target:
                     return
             w = Worker()
             with self._lock:
@@ -94,36 +94,49 @@ class WorkerPool:
             while self._idle:
                 w = self._idle.pop()
                 if w.alive:
-                    self._out += 1
+                    self._lent[id(w)] = w
                     return w
                 w.close()
-            if self._out >= self.max_workers:
+            if len(self._lent) + self._starting >= self.max_workers:
                 raise SandboxError(f"sandbox worker limit reached ({self.max_workers} in use)")
-            self._out += 1
+            self._starting += 1
         try:
-            return Worker()
-        except BaseException:
+            w = Worker()
+        finally:
             with self._lock:
-                self._out -= 1
-            raise
+                self._starting -= 1
+        with self._lock:
+            self._lent[id(w)] = w
+        return w
 
     def release(self, worker: Worker) -> None:
+        """Takes a lent worker back: kept idle for reuse if alive and there is
+        room, else closed.  (The pool holds every lent worker, so a worker is
+        never finalized before the instance using it gives it back, whatever
+        order the garbage collector runs finalizers in.)"""
         with self._lock:
-            self._out = max(0, self._out - 1)
-            if worker.alive and len(self._idle) < self.size:
+            self._lent.pop(id(worker), None)
+            if worker.alive and len(self._idle) < self.size and not self._closed:
                 self._idle.append(worker)
                 return
         worker.close()
 
     @property
     def in_use(self) -> int:
-        return self._out
+        return len(self._lent)
 
     def close(self) -> None:
+        """Closes the idle workers; lent ones are closed when given back."""
         with self._lock:
-            for w in self._idle:
-                w.close()
-            self._idle.clear()
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for w in idle:
+            w.close()
+
+    def pids(self) -> list[int]:
+        """Process ids of this pool's workers, idle and lent."""
+        with self._lock:
+            return [w.pid for w in self._idle] + [w.pid for w in self._lent.values()]
 
 
 _default_pool: WorkerPool | None = None

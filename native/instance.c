@@ -83,6 +83,8 @@ int pvm_instance_reset_memory(pvm_instance *vm) {
 
 const char *pvm_instance_error(const pvm_instance *vm) { return vm->error; }
 void pvm_instance_set_deadline(pvm_instance *vm, uint64_t nanoseconds) { vm->deadline_ns = nanoseconds; }
+void pvm_instance_set_stall_timeout(pvm_instance *vm, uint64_t nanoseconds) { vm->stall_ns = nanoseconds; }
+int pvm_instance_error_kind(const pvm_instance *vm) { return vm->error_kind; }
 
 uint64_t pvm_instance_reg(const pvm_instance *vm, int r) {
     if (r < 0 || r >= PVM_NUM_REGS)

@@ -33,6 +33,8 @@ struct pvm_instance {
     struct pvm_jit_code *jit;   /* compiled code when the backend is the JIT */
     struct pvm_worker *worker;  /* sandbox worker running that code, or NULL (in-process) */
     uint64_t deadline_ns;       /* per-run wall-clock limit in the sandbox, 0 = none */
+    uint64_t stall_ns;          /* sandbox: kill a worker idle this long while awaited, 0 = never */
+    int error_kind;             /* PVM_ERROR_* of the last PVM_INT_ERROR */
     uint32_t jit_resume;        /* native offset to resume at, NONE: enter via next_pc */
     volatile uint32_t jit_fault_kind; /* set by the fault handler */
 };

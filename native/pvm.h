@@ -209,7 +209,15 @@ int pvm_instance_run(pvm_instance *vm);            /* returns PVM_INT_* */
 /* Wall-clock limit for one run() in a sandbox worker (0 = none); past it the
    worker is killed and run() returns PVM_INT_ERROR. */
 void pvm_instance_set_deadline(pvm_instance *vm, uint64_t nanoseconds);
+/* Sandbox: a worker that uses no CPU for this long while the host waits on it
+   (stopped, blocked, a lost wake-up) is killed and run() returns
+   PVM_INT_ERROR (0 = never; default PVM_SBX_DEFAULT_STALL_NS, 5 s). */
+void pvm_instance_set_stall_timeout(pvm_instance *vm, uint64_t nanoseconds);
 const char *pvm_instance_error(const pvm_instance *vm);
+/* What the last PVM_INT_ERROR was: PVM_ERROR_SANDBOX = the sandbox worker died,
+   stalled, passed its deadline or broke the protocol (and was killed). */
+enum { PVM_ERROR_OTHER = 0, PVM_ERROR_SANDBOX = 1 };
+int pvm_instance_error_kind(const pvm_instance *vm);
 
 uint64_t pvm_instance_reg(const pvm_instance *vm, int r);
 void pvm_instance_set_reg(pvm_instance *vm, int r, uint64_t value);
@@ -252,6 +260,11 @@ int64_t *pvm_instance_gas_ptr(pvm_instance *vm);
    inside a worker; exit_off is where a fault inside that code continues. */
 int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, uint32_t exit_off,
                             int *status);
+/* Test-only: plays a compromised worker by overwriting `len` (<= 64) bytes at
+   `offset` of the control page each time the worker hands it back. */
+int pvm_worker_test_tamper(pvm_worker *w, uint32_t offset, const uint8_t *bytes, uint32_t len);
+/* Test-only: the control page's fields (name, offset, size); -1 past the last. */
+int pvm_worker_test_field(int index, const char **name, uint32_t *offset, uint32_t *size);
 #endif
 
 #endif

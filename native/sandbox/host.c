@@ -4,6 +4,22 @@
  * and its futex protocol, loading JIT code into a worker, keeping the
  * worker's view of guest memory protections in step with the host's, and
  * running generated code there.
+ *
+ * Trust: the control page is shared memory the worker can write at any
+ * time, so nothing the host needs to stay correct lives there.  The host
+ * keeps its own copy of every field it sets (protection queue, code
+ * offsets), writes them to the page just before a request, and reads back
+ * only the results (registers, gas, exit site, fault offset), once each, into
+ * locals that are range-checked before use.  A value out of range is a
+ * protocol violation: the worker is killed and the call fails.
+ *
+ * Lifetime: workers are cloned by one long-lived spawner thread with
+ * PR_SET_PDEATHSIG = SIGKILL, so they die when the host process dies however
+ * it dies (the death signal follows the thread that forked, and that thread
+ * lives as long as the process).  Every wait on a worker is bounded: besides
+ * an optional wall-clock deadline, a worker that uses no CPU for the stall
+ * timeout while the host waits on it (stopped, blocked, lost wake-up) is
+ * killed.
  */
 #define _GNU_SOURCE
 #include "../jit/jit.h"
@@ -21,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +56,14 @@ struct pvm_worker {
     int exit_status;              /* wait status once dead */
     int busy;                     /* bound to an instance */
     int refs;                     /* the owner (pvm_worker_free) + a bound instance */
+    clockid_t cpu_clock;          /* the worker's CPU-time clock (stall detection) */
+    uint32_t protect_count;       /* host-private: queued protection records */
+    uint32_t code_len, enter_off, exit_off; /* host-private copies of what RUN needs */
     char error[160];
+#ifdef PVM_SANDBOX_TESTING
+    uint8_t tamper[64];           /* pvm_worker_test_tamper */
+    uint32_t tamper_off, tamper_len;
+#endif
 };
 
 _Static_assert(offsetof(pvm_sbx_ctl, regs) == PVM_VMCTX_REGS, "vmctx layout");
@@ -87,6 +111,13 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t cpu_ns(const pvm_worker *w) {
+    struct timespec ts;
+    if (clock_gettime(w->cpu_clock, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int reap(pvm_worker *w, int block) {
     if (w->dead)
         return 1;
@@ -100,6 +131,13 @@ static int reap(pvm_worker *w, int block) {
     return 0;
 }
 
+static void kill_worker(pvm_worker *w) {
+    if (!w->dead) {
+        kill(w->pid, SIGKILL);
+        reap(w, 1);
+    }
+}
+
 static void describe_death(pvm_worker *w, char *out, size_t len) {
     int st = w->exit_status;
     if (WIFSIGNALED(st))
@@ -107,47 +145,72 @@ static void describe_death(pvm_worker *w, char *out, size_t len) {
                  WTERMSIG(st) == SIGSYS ? " (a forbidden system call)" : "");
     else
         snprintf(out, len, "sandbox worker %d exited with status %d (init step %llu)", (int)w->pid,
-                 WEXITSTATUS(st), (unsigned long long)w->ctl->worker_status);
+                 WEXITSTATUS(st), (unsigned long long)__atomic_load_n(&w->ctl->worker_status, __ATOMIC_RELAXED));
 }
 
-/* Waits until the worker hands the page back (futex == DONE).  Returns 0,
-   -1 if the worker died, -2 on the deadline (the worker is then killed). */
-static int wait_done(pvm_worker *w, uint64_t deadline_ns) {
-    uint64_t start = deadline_ns ? now_ns() : 0;
+enum { WAIT_OK = 0, WAIT_DIED = -1, WAIT_DEADLINE = -2, WAIT_STALLED = -3 };
+
+/* Waits until the worker hands the page back (futex == DONE).  Bounded two
+   ways: `deadline_ns` of wall-clock time (0 = none), and `stall_ns` without
+   the worker using any CPU (0 = none).  Past either the worker is killed. */
+static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
     for (unsigned spin = 0; spin < 4000; spin++) {
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE) == PVM_SBX_DONE)
-            return 0;
+            return WAIT_OK;
         __builtin_ia32_pause();
     }
+    uint64_t start = now_ns(), progress_at = start, cpu = cpu_ns(w);
     for (;;) {
         uint32_t f = __atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE);
         if (f == PVM_SBX_DONE)
-            return 0;
+            return WAIT_OK;
         struct timespec ts = {0, 20 * 1000 * 1000};
         __atomic_store_n(&w->ctl->host_waiting, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_SEQ_CST) == f)
             syscall(SYS_futex, &w->ctl->futex, FUTEX_WAIT, f, &ts, NULL, 0);
         __atomic_store_n(&w->ctl->host_waiting, 0, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE) == PVM_SBX_DONE)
-            return 0;
+            return WAIT_OK;
         if (reap(w, 0))
-            return -1;
-        if (deadline_ns && now_ns() - start > deadline_ns) {
-            kill(w->pid, SIGKILL);
-            reap(w, 1);
-            return -2;
+            return WAIT_DIED;
+        uint64_t now = now_ns(), c = cpu_ns(w);
+        if (c != cpu) {
+            cpu = c;
+            progress_at = now;
+        }
+        if (deadline_ns && now - start > deadline_ns) {
+            kill_worker(w);
+            return WAIT_DEADLINE;
+        }
+        if (stall_ns && now - progress_at > stall_ns) {
+            kill_worker(w);
+            return WAIT_STALLED;
         }
     }
 }
 
-static int request(pvm_worker *w, uint32_t command, uint64_t deadline_ns) {
+static int request(pvm_worker *w, uint32_t command, uint64_t deadline_ns, uint64_t stall_ns) {
     w->ctl->command = command;
     __atomic_store_n(&w->ctl->futex, PVM_SBX_REQUEST, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &w->ctl->futex, FUTEX_WAKE, 1, NULL, NULL, 0);
-    int r = wait_done(w, deadline_ns);
-    if (r == 0)
-        w->ctl->futex = PVM_SBX_IDLE;
+    int r = wait_done(w, deadline_ns, stall_ns);
+#ifdef PVM_SANDBOX_TESTING
+    if (r == WAIT_OK && w->tamper_len)
+        memcpy((uint8_t *)w->ctl + w->tamper_off, w->tamper, w->tamper_len);
+#endif
+    if (r == WAIT_OK)
+        __atomic_store_n(&w->ctl->futex, PVM_SBX_IDLE, __ATOMIC_RELEASE);
     return r;
+}
+
+static void describe_wait(pvm_worker *w, int r, char *out, size_t len, const char *what) {
+    if (r == WAIT_DEADLINE)
+        snprintf(out, len, "deadline exceeded: the sandbox worker was killed (%s)", what);
+    else if (r == WAIT_STALLED)
+        snprintf(out, len, "sandbox worker %d stopped answering (no progress for the stall timeout "
+                 "while %s): it was killed", (int)w->pid, what);
+    else
+        describe_death(w, out, len);
 }
 
 static void worker_destroy(pvm_worker *w);
@@ -164,10 +227,8 @@ void pvm_worker_free(pvm_worker *w) {
 }
 
 static void worker_destroy(pvm_worker *w) {
-    if (!w->dead) {
-        kill(w->pid, SIGKILL);
-        reap(w, 1);
-    }
+    if (w->pid > 0)
+        kill_worker(w);
     if (w->ctl)
         munmap(w->ctl, PVM_SBX_CTL_SIZE);
     if (w->code)
@@ -192,6 +253,125 @@ static int shared_file(const char *name, uint64_t size) {
     return fd;
 }
 
+/* ---- the spawner thread ----
+   PR_SET_PDEATHSIG fires when the *thread* that cloned the worker exits, not
+   the process.  Workers are therefore cloned by one thread that lives as long
+   as the process (created on first use, all signals blocked), so a worker
+   dies with its host however the host dies, and never earlier because the
+   Python thread that asked for it finished. */
+typedef struct {
+    int ctl_fd, guest_fd, code_fd, go_rd, go_wr, zygote_fd;
+    pid_t pid;
+    int err;
+    int done;
+} spawn_job;
+
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawn_posted = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t spawn_finished = PTHREAD_COND_INITIALIZER;
+static spawn_job *spawn_pending;
+static int spawner_started;
+static pthread_once_t spawn_atfork_once = PTHREAD_ONCE_INIT;
+
+/* In a forked child only the forking thread exists: start a new spawner there. */
+static void spawn_after_fork(void) {
+    pthread_mutex_init(&spawn_lock, NULL);
+    pthread_cond_init(&spawn_posted, NULL);
+    pthread_cond_init(&spawn_finished, NULL);
+    spawn_pending = NULL;
+    spawner_started = 0;
+}
+
+static void spawn_register_atfork(void) { pthread_atfork(NULL, NULL, spawn_after_fork); }
+
+/* The clone itself; runs on the spawner thread.  The child only makes
+   async-signal-safe calls until exec. */
+static void spawn_clone(spawn_job *j) {
+    long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+                 CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
+    if (pid == 0) {
+        /* dies with this thread, i.e. with the host process */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+            _exit(119);
+        /* the spawner blocks every signal; the worker must not inherit that
+           (a blocked synchronous SIGSEGV would bypass its fault handler) */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        close(j->go_wr); /* so the read below sees EOF if the host is already gone */
+        int a = fcntl(j->ctl_fd, F_DUPFD, 10), b = fcntl(j->guest_fd, F_DUPFD, 10);
+        int c = fcntl(j->code_fd, F_DUPFD, 10), d = fcntl(j->go_rd, F_DUPFD, 10);
+        int z = fcntl(j->zygote_fd, F_DUPFD, 10);
+        if (a < 0 || b < 0 || c < 0 || d < 0 || z < 0 || dup2(a, PVM_SBX_FD_CTL) < 0 ||
+            dup2(b, PVM_SBX_FD_GUEST) < 0 || dup2(c, PVM_SBX_FD_CODE) < 0 || dup2(d, PVM_SBX_FD_GO) < 0 ||
+            dup2(z, 7) < 0)
+            _exit(120);
+        syscall(SYS_close_range, 8, ~0u, 0);
+        char g = 0;
+        if (read(PVM_SBX_FD_GO, &g, 1) != 1 || g != 'g')
+            _exit(121);
+        close(PVM_SBX_FD_GO);
+        char *const argv[] = {(char *)"pvm-worker", NULL};
+        char *const envp[] = {NULL};
+        syscall(SYS_execveat, 7, "", argv, envp, AT_EMPTY_PATH);
+        _exit(122);
+    }
+    j->pid = pid;
+    j->err = pid < 0 ? errno : 0;
+}
+
+static void *spawner_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&spawn_lock);
+    for (;;) {
+        while (!spawn_pending)
+            pthread_cond_wait(&spawn_posted, &spawn_lock);
+        spawn_job *j = spawn_pending;
+        spawn_clone(j);
+        j->done = 1;
+        spawn_pending = NULL;
+        pthread_cond_broadcast(&spawn_finished);
+    }
+    return NULL;
+}
+
+/* Clones a worker on the spawner thread; returns its pid or -1 (errno-like
+   code in *err). */
+static pid_t spawn_on_spawner(spawn_job *j, int *err) {
+    pthread_once(&spawn_atfork_once, spawn_register_atfork);
+    pthread_mutex_lock(&spawn_lock);
+    if (!spawner_started) {
+        pthread_attr_t attr;
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        pthread_t t;
+        int rc = pthread_create(&t, &attr, spawner_main, NULL);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc != 0) {
+            pthread_mutex_unlock(&spawn_lock);
+            *err = rc;
+            return -1;
+        }
+        spawner_started = 1;
+    }
+    while (spawn_pending) /* one clone at a time */
+        pthread_cond_wait(&spawn_finished, &spawn_lock);
+    j->done = 0;
+    spawn_pending = j;
+    pthread_cond_signal(&spawn_posted);
+    while (!j->done)
+        pthread_cond_wait(&spawn_finished, &spawn_lock);
+    pthread_mutex_unlock(&spawn_lock);
+    *err = j->err;
+    return j->pid;
+}
+
 pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
     int zfd = zygote_memfd();
     if (zfd < 0) {
@@ -204,6 +384,7 @@ pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
         return NULL;
     }
     w->refs = 1;
+    w->pid = -1;
     w->ctl_fd = shared_file("pvm-control", PVM_SBX_CTL_SIZE);
     w->guest_fd = shared_file("pvm-guest-memory", PVM_SBX_GUEST_SIZE);
     w->code_fd = shared_file("pvm-code", PVM_SBX_CODE_SIZE);
@@ -227,37 +408,20 @@ pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
         pvm_set_err(err, err_len, "pipe failed (errno %d)", errno);
         goto fail;
     }
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
-                 CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD;
-    pid_t pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
-    if (pid == 0) {
-        /* child: only async-signal-safe calls from here to exec */
-        int a = fcntl(w->ctl_fd, F_DUPFD, 10), b = fcntl(w->guest_fd, F_DUPFD, 10);
-        int c = fcntl(w->code_fd, F_DUPFD, 10), d = fcntl(go[0], F_DUPFD, 10);
-        int z = fcntl(zfd, F_DUPFD, 10);
-        if (a < 0 || b < 0 || c < 0 || d < 0 || z < 0 || dup2(a, PVM_SBX_FD_CTL) < 0 ||
-            dup2(b, PVM_SBX_FD_GUEST) < 0 || dup2(c, PVM_SBX_FD_CODE) < 0 || dup2(d, PVM_SBX_FD_GO) < 0 ||
-            dup2(z, 7) < 0)
-            _exit(120);
-        syscall(SYS_close_range, 8, ~0u, 0);
-        char g = 0;
-        if (read(PVM_SBX_FD_GO, &g, 1) != 1 || g != 'g')
-            _exit(121);
-        close(PVM_SBX_FD_GO);
-        char *const argv[] = {(char *)"pvm-worker", NULL};
-        char *const envp[] = {NULL};
-        syscall(SYS_execveat, 7, "", argv, envp, AT_EMPTY_PATH);
-        _exit(122);
-    }
+    spawn_job job = {w->ctl_fd, w->guest_fd, w->code_fd, go[0], go[1], zfd, -1, 0, 0};
+    int clone_err = 0;
+    pid_t pid = spawn_on_spawner(&job, &clone_err);
     close(go[0]);
     if (pid < 0) {
         close(go[1]);
-        pvm_set_err(err, err_len, "cannot create the worker's namespaces (clone: %s)", strerror(errno));
+        pvm_set_err(err, err_len, "cannot create the worker's namespaces (clone: %s)", strerror(clone_err));
         goto fail;
     }
     w->pid = pid;
+    if (clock_getcpuclockid(pid, &w->cpu_clock) != 0)
+        w->cpu_clock = CLOCK_MONOTONIC; /* never "stalled": only deadlines bound it */
+    uid_t uid = getuid();
+    gid_t gid = getgid();
     char path[64], map[64];
     snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
     write_file(path, "deny");
@@ -278,16 +442,16 @@ pvm_worker *pvm_worker_spawn(char *err, size_t err_len) {
         goto fail;
     }
     close(go[1]);
-    int r = wait_done(w, 5ull * 1000 * 1000 * 1000);
-    if (r != 0 || !w->ctl->ready) {
-        if (r == -1)
+    int r = wait_done(w, 10ull * 1000 * 1000 * 1000, PVM_SBX_DEFAULT_STALL_NS);
+    if (r != WAIT_OK || !__atomic_load_n(&w->ctl->ready, __ATOMIC_RELAXED)) {
+        if (r == WAIT_DIED)
             describe_death(w, err, err_len);
         else
             pvm_set_err(err, err_len, "the sandbox worker did not start (init step %llu)",
-                        (unsigned long long)w->ctl->worker_status);
+                        (unsigned long long)__atomic_load_n(&w->ctl->worker_status, __ATOMIC_RELAXED));
         goto fail;
     }
-    w->ctl->futex = PVM_SBX_IDLE;
+    __atomic_store_n(&w->ctl->futex, PVM_SBX_IDLE, __ATOMIC_RELEASE);
     return w;
 fail:
     pvm_worker_free(w);
@@ -304,10 +468,16 @@ int pvm_worker_kill(pvm_worker *w) {
 
 /* ---- binding instances to workers ---- */
 
+/* Sends the host's queue of protection changes (host-private until now). */
 static int flush_protections(pvm_worker *w) {
-    if (w->ctl->protect_count == 0)
+    if (w->protect_count == 0)
         return 0;
-    return request(w, PVM_SBX_CMD_PROTECT, 5ull * 1000 * 1000 * 1000);
+    __atomic_store_n(&w->ctl->protect_count, w->protect_count, __ATOMIC_RELAXED);
+    w->protect_count = 0;
+    int r = request(w, PVM_SBX_CMD_PROTECT, 0, PVM_SBX_DEFAULT_STALL_NS);
+    if (r != WAIT_OK)
+        describe_wait(w, r, w->error, sizeof w->error, "changing memory protection");
+    return r == WAIT_OK ? 0 : -1;
 }
 
 /* pvm_memory's hook: queue a protection change for the worker */
@@ -315,10 +485,9 @@ static int protect_hook(void *ctx, uint64_t addr, uint64_t len, int prot) {
     pvm_worker *w = ctx;
     if (w->dead)
         return -1;
-    pvm_sbx_ctl *c = w->ctl;
-    if (c->protect_count == PVM_SBX_MAX_PROTECT && flush_protections(w) != 0)
+    if (w->protect_count >= PVM_SBX_MAX_PROTECT && flush_protections(w) != 0)
         return -1;
-    pvm_sbx_protect *p = &c->protect[c->protect_count++];
+    pvm_sbx_protect *p = &w->ctl->protect[w->protect_count++];
     p->addr = addr;
     p->len = len;
     p->prot = (uint32_t)prot;
@@ -342,10 +511,11 @@ int pvm_sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config 
         memcpy(w->code, c->code, c->code_len);
         w->loaded = c->id;
     }
-    w->ctl->code_len = (uint32_t)c->code_len;
-    w->ctl->enter_off = c->enter_off;
-    w->ctl->exit_off = c->exit_off;
-    w->ctl->protect_count = 0;
+    w->code_len = (uint32_t)c->code_len;
+    w->enter_off = c->enter_off;
+    w->exit_off = c->exit_off;
+    w->protect_count = 0;
+    w->error[0] = 0;
     /* the previous tenant's memory: all of it dropped and protected again */
     if (fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)PVM_SBX_GUEST_SIZE) != 0) {
         pvm_set_err(err, err_len, "cannot reset worker memory (errno %d)", errno);
@@ -353,10 +523,13 @@ int pvm_sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config 
     }
     if (protect_hook(w, 0, PVM_SBX_GUEST_SIZE - 0x10000ull, 0) != 0 ||
         pvm_memory_init_shared(&vm->mem, cfg, ro, ro_len, rw, rw_len, w->guest_fd, protect_hook, w,
-                               err, err_len) != 0)
+                               err, err_len) != 0) {
+        if (w->error[0])
+            pvm_set_err(err, err_len, "%s", w->error);
         return -1;
+    }
     if (flush_protections(w) != 0) {
-        pvm_set_err(err, err_len, "the sandbox worker did not accept the memory layout");
+        pvm_set_err(err, err_len, "the sandbox worker did not accept the memory layout: %s", w->error);
         pvm_memory_destroy(&vm->mem);
         return -1;
     }
@@ -364,6 +537,7 @@ int pvm_sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config 
     w->busy = 1;
     w->refs++;
     vm->worker = w;
+    vm->stall_ns = PVM_SBX_DEFAULT_STALL_NS;
     return 0;
 }
 
@@ -383,37 +557,73 @@ void pvm_sandbox_unbind(pvm_instance *vm) {
         worker_destroy(w);
 }
 
+/* The worker broke the protocol: it is killed and the run fails. */
+static int violation(pvm_instance *vm, pvm_worker *w, const char *what, unsigned long long value) {
+    kill_worker(w);
+    snprintf(vm->error, sizeof vm->error,
+             "sandbox worker %d broke the protocol (%s: %llu); it was killed", (int)w->pid, what, value);
+    vm->error_kind = PVM_ERROR_SANDBOX;
+    vm->next_pc = NONE;
+    return PVM_INT_ERROR;
+}
+
 int pvm_sandbox_run(pvm_instance *vm, uint32_t native_off) {
     pvm_worker *w = vm->worker;
     pvm_sbx_ctl *ctl = w->ctl;
+    vm->error_kind = 0;
     if (w->dead || reap(w, 0)) {
         describe_death(w, vm->error, sizeof vm->error);
+        vm->error_kind = PVM_ERROR_SANDBOX;
         return PVM_INT_ERROR;
     }
+    const pvm_jit_code *code = vm->jit;
     for (;;) {
-        memcpy(ctl->regs, vm->regs, sizeof vm->regs);
-        ctl->gas = vm->gas;
-        ctl->entry_off = native_off;
-        vm->jit_fault_kind = 0;
-        vm->jit_resume = NONE;
-        int r = request(w, PVM_SBX_CMD_RUN, vm->deadline_ns);
-        if (r != 0) {
-            if (r == -2)
-                snprintf(vm->error, sizeof vm->error, "deadline exceeded: the sandbox worker was killed");
-            else
-                describe_death(w, vm->error, sizeof vm->error);
+        if (w->protect_count && flush_protections(w) != 0) {
+            snprintf(vm->error, sizeof vm->error, "%s", w->error);
+            vm->error_kind = PVM_ERROR_SANDBOX;
             vm->next_pc = NONE;
             return PVM_INT_ERROR;
         }
-        memcpy(vm->regs, ctl->regs, sizeof vm->regs);
-        vm->gas = ctl->gas;
-        uint32_t site = ctl->exit_site;
-        if (site == JIT_FAULT_SITE &&
-            pvm_jit_classify_fault(vm, (uint32_t)ctl->fault_rip_off, vm->regs) != 0) {
-            snprintf(vm->error, sizeof vm->error, "sandbox worker: unexpected fault (signal %u) at code offset %llu",
-                     ctl->fault_signal, (unsigned long long)ctl->fault_rip_off);
+        int64_t gas_in = vm->gas;
+        memcpy(ctl->regs, vm->regs, sizeof vm->regs);
+        ctl->gas = gas_in;
+        ctl->entry_off = native_off;
+        ctl->code_len = w->code_len;
+        ctl->enter_off = w->enter_off;
+        ctl->exit_off = w->exit_off;
+        ctl->protect_count = 0;
+        vm->jit_fault_kind = 0;
+        vm->jit_resume = NONE;
+        int r = request(w, PVM_SBX_CMD_RUN, vm->deadline_ns, vm->stall_ns);
+        if (r != WAIT_OK) {
+            describe_wait(w, r, vm->error, sizeof vm->error, "running guest code");
+            vm->error_kind = PVM_ERROR_SANDBOX;
+            vm->next_pc = NONE;
             return PVM_INT_ERROR;
         }
+        /* Everything below comes from memory the worker can write: each field
+           is read once, into host memory, and checked before it is used. */
+        uint64_t regs[PVM_NUM_REGS];
+        for (int k = 0; k < PVM_NUM_REGS; k++)
+            regs[k] = __atomic_load_n(&ctl->regs[k], __ATOMIC_RELAXED);
+        int64_t gas_out = __atomic_load_n(&ctl->gas, __ATOMIC_RELAXED);
+        uint32_t site = __atomic_load_n(&ctl->exit_site, __ATOMIC_RELAXED);
+        uint64_t fault_off = __atomic_load_n(&ctl->fault_rip_off, __ATOMIC_RELAXED);
+        uint32_t fault_sig = __atomic_load_n(&ctl->fault_signal, __ATOMIC_RELAXED);
+        /* gas only goes down, and a charge that does not fit is given back,
+           so the counter stays within [min(gas_in, 0), gas_in]; unmetered
+           code never touches it */
+        if (code->metered ? (gas_out > gas_in || gas_out < (gas_in < 0 ? gas_in : 0)) : gas_out != gas_in)
+            return violation(vm, w, "gas left out of range", (unsigned long long)gas_out);
+        if (site != JIT_FAULT_SITE && site >= code->site_count)
+            return violation(vm, w, "exit site", site);
+        if (site == JIT_FAULT_SITE && (fault_off >= w->code_len || (fault_sig != SIGSEGV && fault_sig != SIGBUS)))
+            return violation(vm, w, "fault offset", fault_off);
+        memcpy(vm->regs, regs, sizeof vm->regs);
+        vm->gas = gas_out;
+        /* generated code faults only at its memory accesses */
+        if (site == JIT_FAULT_SITE && pvm_jit_classify_fault(vm, (uint32_t)fault_off, vm->regs) != 0)
+            return violation(vm, w, "fault outside a memory access, at code offset", fault_off);
         int k = pvm_jit_exit(vm, site, &native_off);
         if (k >= 0)
             return k;
@@ -430,17 +640,52 @@ int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, uint
         return -1;
     memcpy(w->code, code, len);
     w->loaded = 0;
+    w->code_len = (uint32_t)len;
+    w->enter_off = 0;
+    w->exit_off = exit_off;
     w->ctl->code_len = (uint32_t)len;
     w->ctl->enter_off = 0;
     w->ctl->entry_off = 0;
     w->ctl->exit_off = exit_off;
-    int r = request(w, PVM_SBX_CMD_RUN, 5ull * 1000 * 1000 * 1000);
-    if (r != 0) {
-        reap(w, 1);
+    int r = request(w, PVM_SBX_CMD_RUN, 5ull * 1000 * 1000 * 1000, PVM_SBX_DEFAULT_STALL_NS);
+    if (r != WAIT_OK) {
+        kill_worker(w);
         *status = w->exit_status;
         return -1;
     }
     *status = 0;
-    return (int)w->ctl->exit_site;
+    return (int)__atomic_load_n(&w->ctl->exit_site, __ATOMIC_RELAXED);
+}
+
+/* Test-only: plays a compromised worker.  `len` bytes at `offset` of the
+   control page are overwritten every time the worker hands the page back,
+   before the host reads it (as if the worker had written them last). */
+int pvm_worker_test_tamper(pvm_worker *w, uint32_t offset, const uint8_t *bytes, uint32_t len) {
+    if (offset > sizeof(pvm_sbx_ctl) || len > sizeof w->tamper || len > sizeof(pvm_sbx_ctl) - offset)
+        return -1;
+    memcpy(w->tamper, bytes, len);
+    w->tamper_off = offset;
+    w->tamper_len = len;
+    return 0;
+}
+#endif
+
+#ifdef PVM_SANDBOX_TESTING
+/* Test-only: the control page's fields (name, offset, size), index 0.. until -1. */
+int pvm_worker_test_field(int index, const char **name, uint32_t *offset, uint32_t *size) {
+#define F(f) {#f, offsetof(pvm_sbx_ctl, f), sizeof(((pvm_sbx_ctl *)0)->f)}
+    static const struct {
+        const char *name;
+        size_t offset, size;
+    } fields[] = {F(regs), F(gas), F(futex), F(command), F(entry_off), F(enter_off), F(exit_off),
+                  F(code_len), F(exit_site), F(fault_signal), F(fault_rip_off), F(protect_count),
+                  F(ready), F(worker_waiting), F(host_waiting), F(worker_status), F(protect)};
+#undef F
+    if (index < 0 || (size_t)index >= sizeof fields / sizeof fields[0])
+        return -1;
+    *name = fields[index].name;
+    *offset = (uint32_t)fields[index].offset;
+    *size = (uint32_t)fields[index].size;
+    return 0;
 }
 #endif

@@ -2,6 +2,9 @@
  * protocol.h -- what the host and a sandbox worker share: fixed addresses in
  * the worker, the control page layout and the futex protocol.
  *
+ * Every byte of the control page can be written by the worker at any time.
+ * The host treats it as a mailbox, never as its own state: see host.c.
+ *
  * Included by the host (host.c) and by the freestanding worker (zygote.c),
  * so it uses nothing but fixed-width integers.
  */
@@ -37,6 +40,9 @@
 
 #define PVM_SBX_MAX_PROTECT 256
 
+/* A worker the host waits on that uses no CPU for this long is killed. */
+#define PVM_SBX_DEFAULT_STALL_NS (5ull * 1000 * 1000 * 1000)
+
 typedef struct {
     uint64_t addr, len;       /* guest address range */
     uint32_t prot, pad;       /* PROT_READ | PROT_WRITE subset, never PROT_EXEC */
@@ -57,9 +63,9 @@ typedef struct {
     uint32_t fault_signal;    /* signal that stopped guest code (0 if none) */
     uint64_t fault_rip_off;   /* offset in the code of a faulting access */
     uint32_t protect_count;
-    uint32_t ready;
+    uint32_t ready;           /* set by the worker once it is locked down */
     uint32_t worker_waiting;  /* the worker sleeps in FUTEX_WAIT: wake it */
-    uint32_t host_waiting;    /* the host sleeps in FUTEX_WAIT: wake it */           /* set by the worker once it is locked down */
+    uint32_t host_waiting;    /* the host sleeps in FUTEX_WAIT: wake it */
     uint64_t worker_status;   /* diagnostics: how far initialisation got */
     pvm_sbx_protect protect[PVM_SBX_MAX_PROTECT];
 } pvm_sbx_ctl;

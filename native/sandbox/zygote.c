@@ -67,6 +67,7 @@
 #define SIGILL 4
 #define SA_SIGINFO 4
 #define SA_RESTORER 0x04000000
+#define PR_SET_PDEATHSIG 1
 #define PR_SET_NO_NEW_PRIVS 38
 #define PR_CAPBSET_DROP 24
 #define PR_CAP_AMBIENT 47
@@ -342,6 +343,11 @@ __attribute__((noreturn, used)) void pvm_zygote_main(void) {
         die(16);
     }
     ctl->worker_status = 4;
+    /* Set by the host before exec already; again here in case exec cleared
+       it: the worker dies with the host thread that spawned it, which lives
+       as long as the host process. */
+    if (sys6(SYS_prctl, PR_SET_PDEATHSIG, 9, 0, 0, 0, 0) != 0)
+        die(20);
     if (set_limits() != 0)
         die(17);
     if (drop_privileges() != 0)
