@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chain_sim import scale as S
 from chain_sim import storage_keys as K
 from chain_sim.block import (
     Block,
@@ -55,6 +56,11 @@ from chain_sim.db import ChainDB, MemoryDB, SqliteDB, StoredBlock
 from chain_sim.extrinsic import (
     Call,
     ContractCall,
+    DevCall,
+    DevDispatchAs,
+    DevSetBalance,
+    DevSetCode,
+    DevSetNonce,
     EthTransact,
     Extrinsic,
     InstantiateWithCode,
@@ -64,6 +70,7 @@ from chain_sim.extrinsic import (
     UploadCode,
     decode_extrinsic,
     era_birth,
+    read_call,
     sign,
 )
 from chain_sim.keys import Account, to_address
@@ -71,7 +78,7 @@ from chain_sim.state import ChainState, CodeInfo, StoredContract
 from executor.errors import PvmError
 from executor.revive import ExecResult, ReviveRuntime
 from executor.revive.errors import CodeRejected, ReviveError
-from executor.revive.state import BlockContext
+from executor.revive.state import BlockContext, StorageKey
 
 
 class ChainError(RuntimeError):
@@ -106,6 +113,7 @@ class GenesisConfig:
     block_time: int = 6_000                 # milliseconds between blocks
     block_gas_limit: int = 50_000_000_000
     fees: Fees = field(default_factory=Fees)
+    dev: bool = False    # accepts the Dev pallet's unsigned calls (a dev node's chain)
 
     def to_json(self) -> bytes:
         d = asdict(self)
@@ -385,9 +393,13 @@ class Chain:
         state = self.state
         xt = decode_extrinsic(raw)
         if isinstance(xt, Unsigned):
+            if isinstance(xt.call, DevCall):
+                return self._apply_dev(xt.call, raw, gas_left, author)
             if not isinstance(xt.call, EthTransact):
                 raise InvalidTransaction("only Revive.eth_transact may be unsigned")
             return self._apply_eth(xt.call.payload, raw, gas_left, author)
+        if isinstance(xt.call, DevCall):
+            raise InvalidTransaction("the Dev pallet's calls are unsigned")
         if isinstance(xt.call, EthTransact):
             raise InvalidTransaction("Revive.eth_transact must be unsigned (the payload "
                                      "carries its own signature)")
@@ -475,6 +487,55 @@ class Chain:
         return self._charge_and_dispatch(call, signer, nonce, free, max_fee, length_fee, 0,
                                          author)
 
+    def _apply_dev(self, call: DevCall, raw: bytes, gas_left: int, author: bytes) -> Receipt:
+        """The Dev pallet (a dev node's chain only): state set directly, or a call
+        dispatched as an account without its signature."""
+        if not self.genesis.dev:
+            raise InvalidTransaction("the Dev pallet is only available on dev chains")
+        state = self.state
+        if isinstance(call, DevDispatchAs):
+            try:
+                inner = read_call(S.Reader(call.call, "dispatched call"))
+            except S.ScaleError as exc:
+                raise InvalidTransaction(str(exc)) from None
+            if isinstance(inner, DevCall | EthTransact):
+                raise InvalidTransaction("Dev.dispatch_as takes a Balances or Revive call")
+            fees = self.fees
+            nonce, free = state.account_info(call.who)
+            if call.nonce != nonce:
+                raise InvalidTransaction(f"{'stale' if call.nonce < nonce else 'future'} nonce "
+                                         f"{call.nonce} (the account's next is {nonce})")
+            gas_limit, value = _gas_and_value(inner, fees)
+            if gas_limit > gas_left:
+                raise InvalidTransaction(f"gas limit {gas_limit} exceeds what is left of the "
+                                         f"block's gas ({gas_left})")
+            length_fee = len(raw) * fees.byte_fee
+            max_fee = gas_limit * fees.gas_price + length_fee
+            if free < max_fee + value:
+                raise InvalidTransaction(f"insufficient balance: {free} < {max_fee + value} "
+                                         f"(fee up to {max_fee}, value {value})")
+            return self._charge_and_dispatch(inner, call.who, nonce, free, max_fee,
+                                             length_fee, 0, author)
+        try:
+            if isinstance(call, DevSetBalance):
+                state.set_account_info(call.who, state.account_info(call.who)[0], call.free)
+            elif isinstance(call, DevSetNonce):
+                state.set_account_info(call.who, call.nonce, state.account_info(call.who)[1])
+            elif isinstance(call, DevSetCode):
+                code_hash = self.runtime.upload(call.code)
+                old = state.stored_contract(call.address)
+                state.set_stored_contract(call.address, StoredContract(
+                    code_hash, old.storage_items if old else 0, old.storage_bytes if old else 0,
+                    old.deposit if old else 0, old.immutable_data if old else b""))
+                state.new_code.clear()
+            else:
+                slot = None if not any(call.value) else call.value
+                state.set_storage(call.address, StorageKey(call.key, True), slot)
+                state.usage.clear()
+        except (ValueError, CodeRejected, ReviveError, PvmError) as exc:
+            raise InvalidTransaction(f"{type(call).__name__}: {exc}") from None
+        return Receipt(Outcome.SUCCESS, 0, 0)
+
     def _charge_and_dispatch(self, call: Call, signer: bytes, nonce: int, free: int,
                              max_fee: int, length_fee: int, tip: int,
                              author: bytes) -> Receipt:
@@ -530,8 +591,8 @@ class Chain:
             return Receipt(Outcome.SUCCESS, gas, 0, code_hash=uploaded,
                            storage_deposit=deposit)
 
-        if isinstance(call, EthTransact):
-            raise InvalidTransaction("Revive.eth_transact is dispatched as its payload")
+        if isinstance(call, EthTransact | DevCall):
+            raise InvalidTransaction(f"{type(call).__name__} is not dispatched here")
         code_hash: bytes | None = None
         try:
             if isinstance(call, ContractCall):
@@ -709,8 +770,8 @@ _U128 = (1 << 128) - 1
 
 
 def _gas_and_value(call: Call, fees: Fees) -> tuple[int, int]:
-    if isinstance(call, EthTransact):
-        raise InvalidTransaction("Revive.eth_transact must be unsigned")
+    if isinstance(call, EthTransact | DevCall):
+        raise InvalidTransaction(f"{type(call).__name__} must be unsigned")
     if isinstance(call, Transfer):
         return fees.transfer_gas, call.value
     if isinstance(call, UploadCode):

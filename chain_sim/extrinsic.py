@@ -126,7 +126,56 @@ class EthTransact:
     payload: bytes
 
 
-Call = Transfer | UploadCode | Instantiate | InstantiateWithCode | ContractCall | EthTransact
+@dataclass(frozen=True)
+class DevSetBalance:
+    """``Dev.set_balance`` (unsigned; dev chains only): sets an account's free balance."""
+
+    who: bytes
+    free: int
+
+
+@dataclass(frozen=True)
+class DevSetNonce:
+    """``Dev.set_nonce`` (unsigned; dev chains only)."""
+
+    who: bytes
+    nonce: int
+
+
+@dataclass(frozen=True)
+class DevSetCode:
+    """``Dev.set_code`` (unsigned; dev chains only): the contract at ``address`` runs
+    ``code`` from now on (its storage is kept)."""
+
+    address: bytes
+    code: bytes
+
+
+@dataclass(frozen=True)
+class DevSetStorage:
+    """``Dev.set_storage`` (unsigned; dev chains only): one 32-byte slot of a
+    contract (an all-zero value deletes it, as in the EVM)."""
+
+    address: bytes
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class DevDispatchAs:
+    """``Dev.dispatch_as`` (unsigned; dev chains only): ``call`` (its encoding) as if
+    ``who`` had signed it at ``nonce`` (which must be its next) -- impersonation, as
+    Hardhat's ``hardhat_impersonateAccount``; the fee is charged as usual."""
+
+    who: bytes
+    nonce: int
+    call: bytes
+
+
+DevCall = DevSetBalance | DevSetNonce | DevSetCode | DevSetStorage | DevDispatchAs
+Call = (Transfer | UploadCode | Instantiate | InstantiateWithCode | ContractCall | EthTransact
+        | DevSetBalance | DevSetNonce | DevSetCode | DevSetStorage | DevDispatchAs)
+DEV_PALLET = 5
 
 
 def _check_len(name: str, value: bytes, n: int) -> bytes:
@@ -145,6 +194,21 @@ def encode_call(call: Call) -> bytes:
         if isinstance(call, Transfer):
             return (bytes([BALANCES_PALLET, 3 if call.keep_alive else 0]) + b"\x00"
                     + S.fixed(call.dest, 32, "dest") + S.compact(call.value))
+        if isinstance(call, DevSetBalance):
+            return (bytes([DEV_PALLET, 0]) + S.fixed(call.who, 32, "who")
+                    + S.compact(call.free))
+        if isinstance(call, DevSetNonce):
+            return (bytes([DEV_PALLET, 1]) + S.fixed(call.who, 32, "who")
+                    + S.compact(call.nonce))
+        if isinstance(call, DevSetCode):
+            return (bytes([DEV_PALLET, 2]) + S.fixed(call.address, 20, "address")
+                    + S.enc_bytes(call.code))
+        if isinstance(call, DevSetStorage):
+            return (bytes([DEV_PALLET, 3]) + S.fixed(call.address, 20, "address")
+                    + S.fixed(call.key, 32, "key") + S.fixed(call.value, 32, "value"))
+        if isinstance(call, DevDispatchAs):
+            return (bytes([DEV_PALLET, 4]) + S.fixed(call.who, 32, "who")
+                    + S.compact(call.nonce) + S.enc_bytes(call.call))
         if isinstance(call, EthTransact):
             body = b"\x00" + S.enc_bytes(call.payload)
         elif isinstance(call, ContractCall):
@@ -179,6 +243,17 @@ def read_call(r: S.Reader) -> Call:
             raise S.ScaleError(f"malformed {r.what}: only MultiAddress::Id is supported "
                                f"(byte {r.pos})")
         return Transfer(r.take(32, "dest"), r.compact("value"), index == 3)
+    if pallet == DEV_PALLET:
+        if index == 0:
+            return DevSetBalance(r.take(32, "who"), r.compact("free"))
+        if index == 1:
+            return DevSetNonce(r.take(32, "who"), r.compact("nonce"))
+        if index == 2:
+            return DevSetCode(r.take(20, "address"), r.bytes("code"))
+        if index == 3:
+            return DevSetStorage(r.take(20, "address"), r.take(32, "key"), r.take(32, "value"))
+        if index == 4:
+            return DevDispatchAs(r.take(32, "who"), r.compact("nonce"), r.bytes("call"))
     if pallet == REVIVE_PALLET:
         if index == 0:
             return EthTransact(r.bytes("payload"))
@@ -211,6 +286,8 @@ def call_to_scale(call: Call) -> dict[str, Any]:
         name = "transfer_keep_alive" if call.keep_alive else "transfer_allow_death"
         return {"Balances": {name: {"dest": {"Id": hx(_check_len("dest", call.dest, 32))},
                                     "value": call.value}}}
+    if isinstance(call, DevCall):
+        raise TypeError("the Dev pallet's calls are not in the SimCall cross-check type")
     salt = None
     if isinstance(call, Instantiate | InstantiateWithCode) and call.salt is not None:
         salt = hx(_check_len("salt", call.salt, 32))

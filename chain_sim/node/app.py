@@ -19,7 +19,7 @@ from chain_sim.node.service import Node
 def dev_genesis() -> GenesisConfig:
     endowed = [(a.account_id, DEV_BALANCE) for a in substrate_accounts()]
     endowed += [(a.account_id, DEV_BALANCE) for a in eth_accounts()]
-    return GenesisConfig(endowed=tuple(endowed), timestamp=int(time.time() * 1000))
+    return GenesisConfig(endowed=tuple(endowed), timestamp=int(time.time() * 1000), dev=True)
 
 
 def open_chain(db: Path | None, backend: str, sandbox: str | None) -> Chain:

@@ -17,16 +17,31 @@ from eth_utils.address import to_checksum_address
 from chain_sim import storage_keys as K
 from chain_sim.block import Block, Outcome, Receipt
 from chain_sim.chain import ChainError
-from chain_sim.ethtx import EthTx, EthTxError, decode_eth_tx
-from chain_sim.extrinsic import EthTransact, InvalidTransaction, Unsigned
+from chain_sim.ethtx import EthTx, EthTxError, decode_eth_tx, split_code
+from chain_sim.extrinsic import (
+    ContractCall,
+    DevCall,
+    DevDispatchAs,
+    DevSetBalance,
+    DevSetCode,
+    DevSetNonce,
+    DevSetStorage,
+    EthTransact,
+    InstantiateWithCode,
+    InvalidTransaction,
+    Unsigned,
+    encode_call,
+)
 from chain_sim.keys import fallback_account_id, to_address
 from chain_sim.node import params as P
+from chain_sim.node.ethview import eth_view
 from chain_sim.node.jsonrpc import Dispatcher, RpcError, Session
-from chain_sim.node.service import Node, TxRef, eth_payload
-from executor.revive.hashing import keccak256
+from chain_sim.node.service import Node, TxRef
+from chain_sim.storage_keys import blake2_256
 from executor.revive.runtime import ExecResult
 
 CLIENT_VERSION = "pvm-exec-node/0.1.0"
+_U128 = (1 << 128) - 1
 ZERO_HASH = "0x" + "00" * 32
 EMPTY_UNCLES = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"
 EMPTY_BLOOM = "0x" + "00" * 256
@@ -119,7 +134,8 @@ class EthApi:
             "blockHash": None if block is None else h(block.hash),
             "blockNumber": None if block is None else q(block.number),
             "transactionIndex": None if index is None else q(index),
-            "gasPrice": q(self.chain.fees.gas_price if tx.tx_type == 2 else tx.gas_price),
+            "gasPrice": q(self.chain.fees.gas_price if tx.tx_type == 2 or not tx.gas_price
+                          else tx.gas_price),
         }
         if tx.chain_id is not None:
             out["chainId"] = q(tx.chain_id)
@@ -134,9 +150,9 @@ class EthApi:
     def _eth_txs(self, block: Block) -> list[tuple[int, EthTx]]:
         out = []
         for i, raw in enumerate(block.extrinsics):
-            payload = eth_payload(raw)
-            if payload is not None:
-                out.append((i, decode_eth_tx(payload)))
+            tx = eth_view(raw)
+            if tx is not None:
+                out.append((i, tx))
         return out
 
     def _logs(self, block: Block, index: int, tx_hash: bytes, receipt: Receipt,
@@ -168,9 +184,8 @@ class EthApi:
 
     def _receipt_json(self, ref: TxRef) -> dict[str, Any]:
         block, raw, receipt = self.node.receipt_of(ref)
-        payload = eth_payload(raw)
-        assert payload is not None
-        tx = decode_eth_tx(payload)
+        tx = eth_view(raw)
+        assert tx is not None
         first_log = 0
         cumulative = 0
         for i in range(ref.index):
@@ -221,6 +236,36 @@ class EthApi:
                 raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
         return await self.node.run(run)
 
+    def _account_id(self, address: bytes) -> bytes:
+        mapped = self.chain.db.get(K.original_account_key(address))
+        return mapped if mapped is not None else fallback_account_id(address)
+
+    async def _dev(self, call: DevCall) -> None:
+        """Applies a Dev pallet call at once, in a block of its own."""
+        result = await self.node.mine([Unsigned(call).encode()])
+        if result.rejected:
+            raise RpcError(SERVER_ERROR, result.rejected[0][1])
+
+    async def _send_impersonated(self, sender: bytes, to: bytes | None, data: bytes,
+                                 value: int, gas: int) -> str:
+        inner: ContractCall | InstantiateWithCode
+        if to is None:
+            try:
+                code, ctor = split_code(data)
+            except EthTxError as exc:
+                raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
+            inner = InstantiateWithCode(code, ctor, value, gas, _U128)
+        else:
+            inner = ContractCall(to, data, value, gas, _U128)
+        async with self.node.lock:
+            who = self._account_id(sender)
+            nonce = self.chain.account(who)[0]
+        raw = Unsigned(DevDispatchAs(who, nonce, encode_call(inner))).encode()
+        try:
+            return h(await self.node.submit(raw))
+        except InvalidTransaction as exc:
+            raise RpcError(SERVER_ERROR, exc.reason) from None
+
     async def _send_raw(self, raw: bytes) -> str:
         try:
             tx = decode_eth_tx(raw)
@@ -270,8 +315,8 @@ class EthApi:
                 n = self._account(a, self._block_number(block))[0]
                 if block == "pending":
                     for pt in node.pending:
-                        payload = eth_payload(pt.raw)
-                        if payload is not None and decode_eth_tx(payload).sender == a:
+                        etx = eth_view(pt.raw)
+                        if etx is not None and etx.sender == a:
                             n += 1
                 return q(n)
 
@@ -322,9 +367,9 @@ class EthApi:
                 raise P.bad("transaction", "expected an object with 'from'")
             sender = P.address(obj["from"], "transaction.from")
             key = node.eth_keys.get(sender)
-            if key is None:
-                raise RpcError(SERVER_ERROR, f"unknown account 0x{sender.hex()} (not an "
-                                             f"unlocked dev account)")
+            if key is None and sender not in node.impersonated:
+                raise RpcError(SERVER_ERROR, f"unknown account 0x{sender.hex()} (neither an "
+                                             f"unlocked dev account nor impersonated)")
             _, to, data, value, gas = self._call_args(obj, "transaction")
             async with node.lock:
                 nonce = self._account(sender, chain.head_number)[0]
@@ -335,6 +380,8 @@ class EthApi:
                 if not r.success:
                     raise exec_error(r)
                 gas = r.gas_used
+            if key is None:
+                return await self._send_impersonated(sender, to, data, value, gas)
             from eth_account import Account as EthAccount
 
             fields: dict[str, Any] = {
@@ -361,9 +408,9 @@ class EthApi:
                 return None
             async with node.lock:
                 block, raw, _ = node.receipt_of(ref)
-            payload = eth_payload(raw)
-            assert payload is not None
-            return self._tx_fields(decode_eth_tx(payload), block, ref.index)
+            tx = eth_view(raw)
+            assert tx is not None
+            return self._tx_fields(tx, block, ref.index)
 
         async def block_by_number(s: Session, p: Any) -> Any:
             tag, full = P.positional(p, ["block", "fullTransactions"], 1)
@@ -451,8 +498,8 @@ class EthApi:
                     log_index = 0
                     for i, (raw, rc) in enumerate(zip(block.extrinsics, block.receipts,
                                                       strict=True)):
-                        payload = eth_payload(raw)
-                        tx_hash = keccak256(payload) if payload is not None else bytes(32)
+                        etx = eth_view(raw)
+                        tx_hash = blake2_256(raw) if etx is None else etx.hash
                         for log in self._logs(block, i, tx_hash, rc, log_index):
                             ev = rc.events[int(log["logIndex"], 16) - log_index]
                             if addrs is not None and ev.contract not in addrs:
@@ -510,6 +557,47 @@ class EthApi:
             node.time_offset_ms += P.quantity(secs, "seconds") * 1000
             return q(node.time_offset_ms // 1000)
 
+        async def set_balance(s: Session, p: Any) -> Any:
+            addr, value = P.positional(p, ["address", "balance"], 2)
+            a, v = P.address(addr, "address"), P.quantity(value, "balance")
+            async with node.lock:
+                who = self._account_id(a)
+            await self._dev(DevSetBalance(who, v))
+            return True
+
+        async def set_nonce(s: Session, p: Any) -> Any:
+            addr, value = P.positional(p, ["address", "nonce"], 2)
+            a, v = P.address(addr, "address"), P.quantity(value, "nonce")
+            async with node.lock:
+                who = self._account_id(a)
+            await self._dev(DevSetNonce(who, v))
+            return True
+
+        async def set_code(s: Session, p: Any) -> Any:
+            addr, code = P.positional(p, ["address", "code"], 2)
+            await self._dev(DevSetCode(P.address(addr, "address"), P.data(code, "code")))
+            return True
+
+        async def set_storage(s: Session, p: Any) -> Any:
+            addr, slot, value = P.positional(p, ["address", "slot", "value"], 3)
+            key = P.quantity(slot, "slot")
+            word = P.data(value, "value")
+            if key >= 1 << 256 or len(word) > 32:
+                raise P.bad("slot" if key >= 1 << 256 else "value", "more than 32 bytes")
+            await self._dev(DevSetStorage(P.address(addr, "address"), key.to_bytes(32, "big"),
+                                          word.rjust(32, b"\0")))
+            return True
+
+        async def impersonate(s: Session, p: Any) -> Any:
+            (addr,) = P.positional(p, ["address"], 1)
+            node.impersonated.add(P.address(addr, "address"))
+            return True
+
+        async def stop_impersonating(s: Session, p: Any) -> Any:
+            (addr,) = P.positional(p, ["address"], 1)
+            node.impersonated.discard(P.address(addr, "address"))
+            return True
+
         table = {
             "eth_chainId": chain_id, "net_version": net_version, "net_listening": true,
             "web3_clientVersion": client_version, "eth_accounts": accounts,
@@ -528,6 +616,11 @@ class EthApi:
             "hardhat_mine": mine, "anvil_mine": mine,
             "evm_setNextBlockTimestamp": set_next_ts, "evm_increaseTime": increase_time,
         }
+        for prefix in ("hardhat_", "anvil_"):
+            table.update({prefix + "setBalance": set_balance, prefix + "setNonce": set_nonce,
+                          prefix + "setCode": set_code, prefix + "setStorageAt": set_storage,
+                          prefix + "impersonateAccount": impersonate,
+                          prefix + "stopImpersonatingAccount": stop_impersonating})
         for name, fn in table.items():
             d.add(name, fn)
 

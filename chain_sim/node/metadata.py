@@ -10,7 +10,9 @@ It describes what :mod:`chain_sim` really does, so a standard client
   ``Transfer`` event), ``TransactionPayment`` (3: ``TransactionFeePaid``) and
   ``Revive`` (4: ``eth_transact``, ``call``, ``instantiate``,
   ``instantiate_with_code``, ``upload_code``; ``ContractEmitted``, ``Instantiated``,
-  ``CodeStored``; the pallet's errors; its storage items);
+  ``CodeStored``; the pallet's errors; its storage items) and ``Dev`` (5: the
+  dev node's unsigned ``set_balance``, ``set_nonce``, ``set_code``, ``set_storage``,
+  ``dispatch_as``, accepted on dev chains only);
 * the v4 extrinsic with the signed extensions the chain checks (see
   :mod:`chain_sim.extrinsic`).
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from chain_sim.extrinsic import BALANCES_PALLET, REVIVE_PALLET
+from chain_sim.extrinsic import BALANCES_PALLET, DEV_PALLET, REVIVE_PALLET
 
 SS58_PREFIX = 42
 RUNTIME = "pvm_dev_runtime"
@@ -178,9 +180,19 @@ def describe() -> dict[str, Any]:
         ("upload_code", 4, [("code", bytes_, "Vec<u8>"),
                             ("storage_deposit_limit", c_u128, "BalanceOf<T>")]),
     ])
+    dev_call = r.variant(("pallet_dev", "pallet", "Call"), [
+        ("set_balance", 0, [("who", account, "AccountId"), ("free", c_u128, "Balance")]),
+        ("set_nonce", 1, [("who", account, "AccountId"), ("nonce", c_u32, "Nonce")]),
+        ("set_code", 2, [("address", h160, "H160"), ("code", bytes_, "Vec<u8>")]),
+        ("set_storage", 3, [("address", h160, "H160"), ("key", r.array(32, u8), "[u8; 32]"),
+                            ("value", r.array(32, u8), "[u8; 32]")]),
+        ("dispatch_as", 4, [("who", account, "AccountId"), ("nonce", c_u32, "Nonce"),
+                            ("call", bytes_, "Vec<u8>")]),
+    ])
     runtime_call = r.variant((RUNTIME, "RuntimeCall"), [
         ("Balances", BALANCES_PALLET, [(None, balances_call, "")]),
         ("Revive", REVIVE_PALLET, [(None, revive_call, "")]),
+        ("Dev", DEV_PALLET, [(None, dev_call, "")]),
     ])
 
     # ---- errors ----
@@ -306,6 +318,7 @@ def describe() -> dict[str, Any]:
             _map("ContractInfoOf", "Identity", h160, contract_info, None),
             _plain("ChainId", u64, bytes(8)),
         ], calls=revive_call, event=revive_event, error=revive_error),
+        Pallet("Dev", DEV_PALLET, calls=dev_call),
     ]
     return {
         "types": {"types": r.types},

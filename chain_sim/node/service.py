@@ -25,8 +25,8 @@ from chain_sim.aio import ChainExecutor
 from chain_sim.block import Block, Header, Receipt
 from chain_sim.chain import BuildResult, Chain
 from chain_sim.extrinsic import EthTransact, InvalidTransaction, Unsigned, decode_extrinsic
+from chain_sim.node.ethview import eth_view
 from chain_sim.storage_keys import blake2_256
-from executor.revive.hashing import keccak256
 
 T = TypeVar("T")
 
@@ -65,6 +65,7 @@ class Node:
         self.next_timestamp_ms: int | None = None
         self._listeners: set[trio.MemorySendChannel[int]] = set()
         self.eth_keys: dict[bytes, bytes] = {}      # unlocked dev accounts
+        self.impersonated: set[bytes] = set()       # hardhat_impersonateAccount
         chain.strict_build = block_time is None      # automine: a rejection mines nothing
         self._index_blocks(1)
 
@@ -77,9 +78,9 @@ class Node:
         for i, raw in enumerate(block.extrinsics):
             ref = TxRef(block.number, i)
             self.xt_index[blake2_256(raw)] = ref
-            payload = eth_payload(raw)
-            if payload is not None:
-                self.eth_index[keccak256(payload)] = ref
+            tx = eth_view(raw)
+            if tx is not None:
+                self.eth_index[tx.hash] = ref
 
     def _unindex_after(self, number: int) -> None:
         for index in (self.eth_index, self.xt_index):

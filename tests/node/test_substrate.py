@@ -42,7 +42,7 @@ def test_chain_metadata_and_balances(substrate: SubstrateInterface) -> None:
     substrate.init_runtime()
     md = substrate.metadata
     assert [p.name for p in md.pallets] == ["System", "Timestamp", "Balances",
-                                             "TransactionPayment", "Revive"]
+                                             "TransactionPayment", "Revive", "Dev"]
     names = [c.name for c in md.get_metadata_pallet("Revive").calls]
     assert names == ["eth_transact", "call", "instantiate", "instantiate_with_code",
                      "upload_code"]

@@ -179,3 +179,43 @@ def test_mine_and_time(w3: Web3) -> None:
     w3.provider.make_request("evm_setNextBlockTimestamp", [ts + 1000])
     w3.provider.make_request("evm_mine", [])
     assert w3.eth.get_block("latest")["timestamp"] == ts + 1000
+
+
+def test_dev_state_methods(w3: Web3, token: Any, contracts: Contracts) -> None:
+    def rpc(method: str, *params: Any) -> Any:
+        answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    a, b = eth_accounts(2)
+    fresh = EthAccount.create()
+    assert rpc("hardhat_setBalance", fresh.address, hex(123)) is True
+    assert w3.eth.get_balance(fresh.address) == 123
+    assert rpc("anvil_setNonce", fresh.address, hex(5)) is True
+    assert w3.eth.get_transaction_count(fresh.address) == 5
+    # Solidity's slot 2 is totalSupply (decimals is a constant, owner immutable)
+    supply = token.functions.totalSupply().call()
+    assert int.from_bytes(w3.eth.get_storage_at(token.address, 2), "big") == supply
+    rpc("hardhat_setStorageAt", token.address, "0x2",
+        "0x" + (supply + 9).to_bytes(32, "big").hex())
+    assert token.functions.totalSupply().call() == supply + 9
+    other = "0x" + "ab" * 20
+    rpc("hardhat_setCode", other, "0x" + contracts.token_blob.hex())
+    assert bytes(w3.eth.get_code(w3.to_checksum_address(other))) == contracts.token_blob
+    copy = w3.eth.contract(address=w3.to_checksum_address(other), abi=_abi())
+    assert copy.functions.totalSupply().call() == 0     # the code, not the storage
+    # impersonation: send from an address whose key nobody has
+    _send(w3, a.private_key, {"to": token.address,
+                              "data": token.encode_abi("transfer", [fresh.address, 50])})
+    rpc("hardhat_setBalance", fresh.address, hex(10**20))
+    rpc("hardhat_impersonateAccount", fresh.address)
+    h = rpc("eth_sendTransaction", {"from": fresh.address, "to": token.address,
+                                    "data": token.encode_abi("transfer", [b.checksum, 20])})
+    receipt = w3.eth.get_transaction_receipt(h)
+    assert receipt["status"] == 1 and receipt["from"] == fresh.address
+    assert token.functions.balanceOf(fresh.address).call() == 30
+    assert w3.eth.get_transaction_count(fresh.address) == 6
+    rpc("hardhat_stopImpersonatingAccount", fresh.address)
+    answer = w3.provider.make_request("eth_sendTransaction", [{  # type: ignore[arg-type]
+        "from": fresh.address, "to": token.address, "data": "0x"}])
+    assert "impersonated" in answer["error"]["message"]
