@@ -236,6 +236,15 @@ class EthApi:
                 raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
         return await self.node.run(run)
 
+    def _next_nonce(self, address: bytes) -> int:
+        """The nonce of ``address``'s next transaction (the pool's counted)."""
+        n = self._account(address, self.chain.head_number)[0]
+        for pt in self.node.pending:
+            etx = eth_view(pt.raw)
+            if etx is not None and etx.sender == address:
+                n += 1
+        return n
+
     def _account_id(self, address: bytes) -> bytes:
         mapped = self.chain.db.get(K.original_account_key(address))
         return mapped if mapped is not None else fallback_account_id(address)
@@ -259,7 +268,7 @@ class EthApi:
             inner = ContractCall(to, data, value, gas, _U128)
         async with self.node.lock:
             who = self._account_id(sender)
-            nonce = self.chain.account(who)[0]
+            nonce = self._next_nonce(sender)
         raw = Unsigned(DevDispatchAs(who, nonce, encode_call(inner))).encode()
         try:
             return h(await self.node.submit(raw))
@@ -312,13 +321,9 @@ class EthApi:
             addr, block = P.positional(p, ["address", "block"], 1)
             a = P.address(addr, "address")
             async with node.lock:
-                n = self._account(a, self._block_number(block))[0]
                 if block == "pending":
-                    for pt in node.pending:
-                        etx = eth_view(pt.raw)
-                        if etx is not None and etx.sender == a:
-                            n += 1
-                return q(n)
+                    return q(self._next_nonce(a))
+                return q(self._account(a, self._block_number(block))[0])
 
         async def gas_price(s: Session, p: Any) -> Any:
             return q(fees.gas_price)
@@ -372,7 +377,7 @@ class EthApi:
                                              f"unlocked dev account nor impersonated)")
             _, to, data, value, gas = self._call_args(obj, "transaction")
             async with node.lock:
-                nonce = self._account(sender, chain.head_number)[0]
+                nonce = self._next_nonce(sender)
             if obj.get("nonce") is not None:
                 nonce = P.quantity(obj["nonce"], "transaction.nonce")
             if gas is None:

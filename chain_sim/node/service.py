@@ -105,15 +105,19 @@ class Node:
         """Builds the next block from ``raws``: invalid ones are left out (automine:
         :class:`InvalidTransaction` is raised and nothing is mined)."""
         async with self.lock:
-            ts = self._timestamp() if timestamp is None else timestamp
-            if self.executor is not None:
-                result = await self.executor.build_block(raws, timestamp=ts)
-            else:
-                result = await trio.to_thread.run_sync(
-                    lambda: self.chain.build_block(raws, timestamp=ts))
-            self.next_timestamp_ms = None
-            self._index_block(result.block)
+            result = await self._mine_locked(raws, timestamp)
         self._announce(result.block.number)
+        return result
+
+    async def _mine_locked(self, raws: list[bytes], timestamp: int | None) -> BuildResult:
+        ts = self._timestamp() if timestamp is None else timestamp
+        if self.executor is not None:
+            result = await self.executor.build_block(raws, timestamp=ts)
+        else:
+            result = await trio.to_thread.run_sync(
+                lambda: self.chain.build_block(raws, timestamp=ts))
+        self.next_timestamp_ms = None
+        self._index_block(result.block)
         return result
 
     async def submit(self, raw: bytes) -> bytes:
@@ -128,8 +132,18 @@ class Node:
         return xt_hash
 
     async def mine_pending(self) -> BuildResult:
-        batch, self.pending = self.pending, []
-        result = await self.mine([p.raw for p in batch])
+        async with self.lock:     # the pool and the chain change together
+            batch = list(self.pending)
+            try:
+                result = await self._mine_locked([p.raw for p in batch], None)
+            except BaseException:
+                for p in batch:
+                    p.result = "the block failed"
+                    p.done.set()
+                raise
+            finally:
+                self.pending = self.pending[len(batch):]
+        self._announce(result.block.number)
         rejected = dict(result.rejected)
         for i, p in enumerate(batch):
             if i in rejected:

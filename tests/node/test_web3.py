@@ -219,3 +219,16 @@ def test_dev_state_methods(w3: Web3, token: Any, contracts: Contracts) -> None:
     answer = w3.provider.make_request("eth_sendTransaction", [{  # type: ignore[arg-type]
         "from": fresh.address, "to": token.address, "data": "0x"}])
     assert "impersonated" in answer["error"]["message"]
+
+
+def test_out_of_gas_is_a_failed_receipt_with_fee(w3: Web3, token: Any) -> None:
+    a, b = eth_accounts(2)
+    before, n = w3.eth.get_balance(a.checksum), w3.eth.get_transaction_count(a.checksum)
+    held = token.functions.balanceOf(b.checksum).call()
+    receipt = _send(w3, a.private_key, {"to": token.address, "gas": 2000, "data":
+                                        token.encode_abi("transfer", [b.checksum, 1])})
+    assert receipt["status"] == 0 and 0 < receipt["gasUsed"] <= 2000
+    assert w3.eth.get_transaction_count(a.checksum) == n + 1
+    assert token.functions.balanceOf(b.checksum).call() == held     # nothing transferred
+    paid = before - w3.eth.get_balance(a.checksum)
+    assert paid >= receipt["gasUsed"] * receipt["effectiveGasPrice"] and paid > 0
