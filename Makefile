@@ -13,7 +13,7 @@ ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/tes
   tests/sandbox/test_faults.py tests/sandbox/test_conformance.py tests/sandbox/test_isolation.py
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
 # the dev node (pvm-exec node, the [node] extra) and its client tests
-PYDEPS += hypercorn>=0.17 eth-account==0.13.7 eth-utils==5.3.1 rlp>=4 web3==7.16.0 websocket-client>=1.6
+PYDEPS += hypercorn>=0.17 coincurve>=20 eth-account==0.13.7 eth-utils==5.3.1 rlp>=4 web3==7.16.0 websocket-client>=1.6
 
 .PHONY: all setup build build-testing contracts node-js demo test test-fast test-asan lint typecheck bench peers clean apt
 

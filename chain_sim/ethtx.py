@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import rlp
-from eth_account import Account as EthAccount
 
 from executor.revive.hashing import keccak256
 
@@ -123,9 +122,30 @@ def decode_eth_tx(raw: bytes) -> EthTx:
         v, r, s = _int(rest[5], "yParity"), _int(rest[6], "r"), _int(rest[7], "s")
         if v > 1:
             raise EthTxError(f"yParity {v} is not 0 or 1")
-    try:
-        sender_hex = EthAccount.recover_transaction(raw)
-    except Exception as exc:  # eth-account raises several kinds for bad signatures
-        raise EthTxError(f"invalid signature: {type(exc).__name__}: {exc}") from None
+    # the signed hash: the fields without the signature (EIP-155: with chain id, 0, 0)
+    if tx_type == 0:
+        unsigned = items[:6] + ([] if chain_id is None else [chain_id, 0, 0])
+        msg = keccak256(rlp.encode(unsigned))
+        parity = v - 27 if chain_id is None else v - 35 - 2 * chain_id
+    else:
+        msg = keccak256(bytes([tx_type]) + rlp.encode(items[:-3]))
+        parity = v
     return EthTx(tx_type, chain_id, nonce, price, prio, gas, to, value, data, v, r, s,
-                 bytes.fromhex(sender_hex[2:]), keccak256(raw), raw)
+                 _recover(msg, parity, r, s), keccak256(raw), raw)
+
+
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _recover(msg: bytes, parity: int, r: int, s: int) -> bytes:
+    """The address that signed ``msg`` (eth-keys: coincurve when installed)."""
+    if not (1 <= r < _N and 1 <= s <= _N // 2 and parity in (0, 1)):
+        raise EthTxError("invalid signature: r, s or the parity out of range "
+                         "(EIP-2: s in the lower half)")
+    from eth_keys.main import KeyAPI
+
+    try:
+        pub = KeyAPI.Signature(vrs=(parity, r, s)).recover_public_key_from_msg_hash(msg)
+    except Exception as exc:  # eth-keys raises several kinds for bad signatures
+        raise EthTxError(f"invalid signature: {type(exc).__name__}: {exc}") from None
+    return bytes(pub.to_canonical_address())
