@@ -206,6 +206,60 @@ def api_baseline(contracts: Contracts, senders: list[EthDevAccount], total: int,
     return rate, lat
 
 
+def dispatcher_latency(contracts: Contracts, backend: str, sandbox: str | None,
+                       calls: int) -> tuple[list[float], float]:
+    """``eth_call`` through the node's own dispatcher in this process (JSON in and
+    out, the chain lock, the worker-thread hop; no socket, no HTTP/WebSocket server),
+    and the tx/s of eth_sendRawTransaction + receipt the same way (one client)."""
+    import trio
+
+    from chain_sim.node.app import build_dispatcher
+    from chain_sim.node.jsonrpc import Session
+    from chain_sim.node.service import Node
+
+    chain = Chain.create(dev_genesis(), None, backend=backend, sandbox=sandbox)
+    node = Node(chain)
+    d = build_dispatcher(node)
+    owner, sender = eth_accounts(2)
+    out: list[float] = []
+    rate = 0.0
+
+    async def rpc(method: str, *params: Any) -> Any:
+        answer = json.loads(await d.handle(json.dumps({
+            "jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}),
+            Session(None)) or "null")
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["result"]
+
+    async def main() -> None:
+        nonlocal rate
+        h = await rpc("eth_sendRawTransaction",
+                      "0x" + sign_deploy(contracts, owner.private_key, 0).hex())
+        token = bytes.fromhex((await rpc("eth_getTransactionReceipt", h))
+                              ["contractAddress"][2:])
+        await rpc("eth_sendRawTransaction", "0x" + sign_transfer(
+            contracts, owner.private_key, 1, token, sender.address, 10**24).hex())
+        data = "0x" + contracts.token_abi.function("balanceOf").encode_call(
+            [bytes(20)]).hex()
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            await rpc("eth_call", {"to": "0x" + token.hex(), "data": data}, "latest")
+            out.append(time.perf_counter() - t0)
+        signed = ["0x" + sign_transfer(contracts, sender.private_key, k, token, bytes(20),
+                                       1).hex() for k in range(100)]
+        t1 = time.perf_counter()
+        for raw in signed:
+            r = await rpc("eth_getTransactionReceipt", await rpc("eth_sendRawTransaction",
+                                                                 raw))
+            assert r["status"] == "0x1"
+        rate = len(signed) / (time.perf_counter() - t1)
+
+    trio.run(main)
+    chain.close()
+    return out, rate
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -252,6 +306,8 @@ def main() -> int:
         rows.append((f"{transport.upper()}, {clients} client{'s' if clients > 1 else ''}",
                      statistics.median(xs), api))
     api_call = statistics.median(api_lat)
+    print("in-process dispatcher ...", file=sys.stderr, flush=True)
+    disp_lat, disp_rate = dispatcher_latency(contracts, args.backend, sandbox, calls)
     lines = [
         f"Machine: {machine_info()}",
         f"Load average (1/5/15 min) before: {load_before[0]:.2f} / {load_before[1]:.2f} / "
@@ -272,6 +328,8 @@ def main() -> int:
     ]
     for label, rate, base in rows:
         lines.append(f"| {label} | {rate:,.0f} | {base:,.0f} | {rate / base:.2f} |")
+    lines.append(f"| the node's dispatcher in-process (no socket), 1 client | "
+                 f"{disp_rate:,.0f} | {api:,.0f} | {disp_rate / api:.2f} |")
     lines += ["", f"`eth_call` (`balanceOf`) latency, {calls} sequential calls on one "
               "connection, against `Chain.dry_run` of the same call in-process:", "",
               "| transport | median ms | p90 ms | node / API (median) |", "|---|---:|---:|---:|"]
@@ -280,6 +338,11 @@ def main() -> int:
         med, p90 = statistics.median(xs), xs[int(len(xs) * 0.9)]
         lines.append(f"| {transport.upper()} | {med * 1e3:.2f} | {p90 * 1e3:.2f} | "
                      f"{med / api_call:.2f} |")
+    disp_lat.sort()
+    lines.append(f"| the node's dispatcher in-process (no socket) | "
+                 f"{statistics.median(disp_lat) * 1e3:.2f} | "
+                 f"{disp_lat[int(len(disp_lat) * 0.9)] * 1e3:.2f} | "
+                 f"{statistics.median(disp_lat) / api_call:.2f} |")
     lines.append(f"| Python API (`Chain.dry_run`) | {api_call * 1e3:.2f} | "
                  f"{sorted(api_lat)[int(len(api_lat) * 0.9)] * 1e3:.2f} | 1.00 |")
     body = "\n".join(lines) + "\n"

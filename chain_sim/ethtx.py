@@ -9,6 +9,7 @@ length) followed by the constructor input, as resolc users send it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import rlp
 
@@ -78,8 +79,14 @@ def _to(item: object) -> bytes | None:
 
 
 def decode_eth_tx(raw: bytes) -> EthTx:
-    """Decodes and recovers the sender; raises :class:`EthTxError`."""
-    raw = bytes(raw)
+    """Decodes and recovers the sender; raises :class:`EthTxError`.  (Cached: a node
+    decodes one transaction when it arrives, when the block runs it, when it indexes
+    it and for its receipt.)"""
+    return _decode_cached(bytes(raw))
+
+
+@lru_cache(maxsize=4096)
+def _decode_cached(raw: bytes) -> EthTx:
     if not raw:
         raise EthTxError("empty transaction")
     try:

@@ -10,9 +10,10 @@ submitted as unsigned ``Revive.eth_transact`` extrinsics, as eth-rpc does.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from eth_utils.address import to_checksum_address
+from eth_utils.address import to_checksum_address as _to_checksum
 
 from chain_sim import storage_keys as K
 from chain_sim.block import Block, Outcome, Receipt
@@ -39,6 +40,13 @@ from chain_sim.node.jsonrpc import Dispatcher, RpcError, Session
 from chain_sim.node.service import Node, TxRef
 from chain_sim.storage_keys import blake2_256
 from executor.revive.runtime import ExecResult
+
+
+@lru_cache(maxsize=65536)
+def to_checksum_address(address: bytes) -> str:
+    """EIP-55 text of a 20-byte address (cached: a keccak each otherwise)."""
+    return str(_to_checksum(address))
+
 
 CLIENT_VERSION = "pvm-exec-node/0.1.0"
 _U128 = (1 << 128) - 1

@@ -4,6 +4,8 @@ account, identified by the extrinsic's blake2-256 hash)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from chain_sim.ethtx import EthTx, EthTxError, decode_eth_tx
 from chain_sim.extrinsic import (
     ContractCall,
@@ -21,8 +23,9 @@ from chain_sim.scale import Reader, ScaleError
 from chain_sim.storage_keys import blake2_256
 
 
+@lru_cache(maxsize=4096)
 def eth_view(raw: bytes) -> EthTx | None:
-    """``raw``'s Ethereum transaction, or ``None`` for other extrinsics."""
+    """``raw``'s Ethereum transaction, or ``None`` for other extrinsics (cached)."""
     try:
         xt = decode_extrinsic(raw)
     except InvalidTransaction:

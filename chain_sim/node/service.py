@@ -1,9 +1,12 @@
 """The dev node's core: one chain, one lock, mining, indexes and block notifications.
 
 Every access to the chain happens under :attr:`Node.lock` (blocks are built one at a
-time; reads never see a block half built).  Execution -- blocks and dry runs -- runs
-in a worker thread (so the trio loop keeps serving other clients), blocks through
-:class:`chain_sim.aio.ChainExecutor` when the node has an executor.
+time; reads never see a block half built).  With an executor (``--workers N``, the
+default) blocks run through :class:`chain_sim.aio.ChainExecutor` (the chain's thread
+waits for contract frames on the executor's workers) and dry runs in a worker thread,
+so the trio loop keeps serving other clients meanwhile; without one (``--workers 0``)
+chain work runs in the trio thread itself, which is faster for short transactions
+(no thread hop) but holds other clients' requests while it runs.
 
 Automine (the default, like anvil): each submitted transaction is mined at once in a
 block of its own, and an invalid one is answered with the reason and changes nothing.
@@ -89,8 +92,12 @@ class Node:
 
     # ---- running chain work ----
     async def run(self, fn: Callable[[], T]) -> T:
-        """``fn`` in a worker thread, under the chain lock."""
+        """``fn`` under the chain lock: in a worker thread when blocks go through the
+        executor, else in the trio thread itself (chain work is serialised by the lock
+        anyway, and a thread hop costs more than a dry run: bench_node.py)."""
         async with self.lock:
+            if self.executor is None:
+                return fn()
             return await trio.to_thread.run_sync(fn)
 
     def _timestamp(self) -> int:
@@ -114,8 +121,7 @@ class Node:
         if self.executor is not None:
             result = await self.executor.build_block(raws, timestamp=ts)
         else:
-            result = await trio.to_thread.run_sync(
-                lambda: self.chain.build_block(raws, timestamp=ts))
+            result = self.chain.build_block(raws, timestamp=ts)
         self.next_timestamp_ms = None
         self._index_block(result.block)
         return result
