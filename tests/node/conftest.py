@@ -27,6 +27,7 @@ class NodeProcess:
     host: str = ""
     port: int = 0
     lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def http(self) -> str:
@@ -60,7 +61,8 @@ def start_node(*args: str) -> NodeProcess:
                 ready.set()
         ready.set()
 
-    threading.Thread(target=drain, daemon=True).start()
+    node.reader = threading.Thread(target=drain, daemon=True)
+    node.reader.start()
     ready.wait(300)           # progress-bounded: set by the line or by the node exiting
     if not node.port:
         stop_node(node)
@@ -77,6 +79,8 @@ def stop_node(node: NodeProcess) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if node.reader is not None:
+        node.reader.join(60)     # the pipe is at its end: the reader finishes
     if proc.stdout is not None:
         proc.stdout.close()
     return proc.returncode
