@@ -453,6 +453,25 @@ class EthApi:
                 n = node.number_of_hash(P.hash32(bh, "hash"))
                 return None if n is None else q(len(self._eth_txs(node.block_of(n))))
 
+        def tx_at(number: int | None, index: Any) -> Any:
+            if number is None:
+                return None
+            i = P.quantity(index, "index")
+            txs = self._eth_txs(node.block_of(number))
+            if i >= len(txs):
+                return None
+            return self._tx_fields(txs[i][1], node.block_of(number), txs[i][0])
+
+        async def tx_by_number_index(s: Session, p: Any) -> Any:
+            tag, index = P.positional(p, ["block", "index"], 2)
+            async with node.lock:
+                return tx_at(self._block_number(tag), index)
+
+        async def tx_by_hash_index(s: Session, p: Any) -> Any:
+            bh, index = P.positional(p, ["hash", "index"], 2)
+            async with node.lock:
+                return tx_at(node.number_of_hash(P.hash32(bh, "hash")), index)
+
         async def get_code(s: Session, p: Any) -> Any:
             addr, block = P.positional(p, ["address", "block"], 1)
             a = P.address(addr, "address")
@@ -623,6 +642,8 @@ class EthApi:
             "eth_getBlockByNumber": block_by_number, "eth_getBlockByHash": block_by_hash,
             "eth_getBlockTransactionCountByNumber": tx_count_by_number,
             "eth_getBlockTransactionCountByHash": tx_count_by_hash,
+            "eth_getTransactionByBlockNumberAndIndex": tx_by_number_index,
+            "eth_getTransactionByBlockHashAndIndex": tx_by_hash_index,
             "eth_getCode": get_code, "eth_getStorageAt": get_storage_at,
             "eth_getLogs": get_logs, "eth_syncing": syncing,
             "evm_snapshot": snapshot, "evm_revert": revert, "evm_mine": evm_mine,

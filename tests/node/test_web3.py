@@ -98,6 +98,9 @@ def test_deploy_transfer_call_logs(w3: Web3, token: Any) -> None:
     assert tx_info["from"] == a.checksum and tx_info["to"] == token.address
     block = w3.eth.get_block(receipt["blockNumber"], full_transactions=False)
     assert receipt["transactionHash"] in block["transactions"]
+    by_index = w3.eth.get_transaction_by_block(block["hash"], 0)
+    assert by_index["hash"] == receipt["transactionHash"]
+    assert w3.eth.get_transaction_by_block(receipt["blockNumber"], 0)["hash"] == by_index["hash"]
 
 
 def test_revert_reason(w3: Web3, token: Any) -> None:
