@@ -11,11 +11,11 @@ ASAN_TESTS ?= tests/test_vectors_jam.py tests/test_vectors_spectool.py tests/tes
   tests/test_real_programs.py tests/test_differential.py tests/test_memory_map.py \
   tests/test_api.py tests/test_linker.py tests/test_scale_args.py \
   tests/sandbox/test_faults.py tests/sandbox/test_conformance.py tests/sandbox/test_isolation.py
-PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10
+PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10 coincurve>=20 py-ecc>=7
 # the dev node (pvm-exec node, the [node] extra) and its client tests
-PYDEPS += hypercorn>=0.17 coincurve>=20 eth-account==0.13.7 eth-utils==5.3.1 rlp>=4 web3==7.16.0 websocket-client>=1.6
+PYDEPS += hypercorn>=0.17 eth-account==0.13.7 eth-utils==5.3.1 rlp>=4 web3==7.16.0 websocket-client>=1.6
 
-.PHONY: all setup build build-testing contracts node-js demo test test-fast test-asan lint typecheck bench peers clean apt
+.PHONY: all setup build build-testing contracts contracts-demo node-js demo test test-fast test-asan lint typecheck bench peers clean apt
 
 all: build
 
@@ -51,13 +51,17 @@ contracts/node_modules/.bin/resolc: contracts/package.json
 contracts: build contracts/node_modules/.bin/resolc
 	$(PY) -m contracts.build
 
+# Only what the demo's chain runs (Token.sol, Factory.sol), compiled in parallel.
+contracts-demo: build contracts/node_modules/.bin/resolc
+	$(PY) -m contracts.build Token Factory
+
 # The main job last: a fresh chain (demo-chain.db), the ERC-20 and the factory deployed,
 # a seeded random workload block by block, token balances checked against a Python
 # model, then every block re-executed on the interpreter; ends with 'state_root 0x...'.
 DEMO_DB ?= demo-chain.db
 DEMO_BLOCKS ?= 30
 DEMO_SEED ?= 42
-demo: build apt contracts
+demo: build apt contracts-demo
 	$(VENV)/bin/pvm-exec info ../shared/blobs/example-hello-world.polkavm
 	$(VENV)/bin/pvm-exec vectors ../shared/vectors/jam-v0.4
 	$(VENV)/bin/pvm-exec doom --frames 100 --quiet --reference ../shared/blobs/doom-reference-100.json

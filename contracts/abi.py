@@ -179,12 +179,45 @@ class ErrorDef:
         return keccak256(self.signature.encode())[:4]
 
 
+PANIC_MEANINGS = {
+    0x00: "generic compiler panic",
+    0x01: "assert(false)",
+    0x11: "arithmetic underflow or overflow",
+    0x12: "division or modulo by zero",
+    0x21: "conversion to an invalid enum value",
+    0x22: "incorrectly encoded storage byte array",
+    0x31: "pop() on an empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory (too much memory allocated)",
+    0x51: "call to a zero-initialized internal function",
+}
+"""Solidity's ``Panic(uint256)`` codes (Solidity docs, "Panic via assert and Error via
+require")."""
+
+
 @dataclass(frozen=True)
 class DecodedError:
-    """Decoded revert data: ``Error(string)``, ``Panic(uint256)`` or a custom error."""
+    """Decoded revert data: ``Error(string)``, ``Panic(uint256)`` or a custom error
+    (``names`` are its parameter names when the ABI has them)."""
 
     name: str
     args: tuple[Any, ...]
+    names: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """Like ``str()``, with a panic's meaning and a custom error's argument names:
+        ``"Error: not enough"``, ``"Panic(0x11): arithmetic underflow or overflow"``,
+        ``"NotAllowed(who: 0x..., code: 7)"``."""
+        if self.name == "Error" and len(self.args) == 1:
+            return f"Error: {self.args[0]}"
+        if self.name == "Panic" and len(self.args) == 1:
+            meaning = PANIC_MEANINGS.get(self.args[0], "unknown panic code")
+            return f"Panic(0x{self.args[0]:02x}): {meaning}"
+        if self.names and len(self.names) == len(self.args) and all(self.names):
+            inner = ", ".join(f"{n}: {_show(a)}" for n, a in zip(self.names, self.args,
+                                                                  strict=True))
+            return f"{self.name}({inner})"
+        return str(self)
 
     def __str__(self) -> str:
         if self.name == "Error" and len(self.args) == 1:
@@ -267,7 +300,7 @@ class Abi:
                 return DecodedError("Panic", decode(["uint256"], body))
             er = self.errors.get(selector)
             if er is not None:
-                return DecodedError(er.name, decode(er.inputs, body))
+                return DecodedError(er.name, decode(er.inputs, body), er.names)
         except Exception:  # noqa: BLE001 - malformed revert data is shown raw below
             pass
         return DecodedError("0x" + selector.hex(), (body,))

@@ -22,22 +22,39 @@ A transaction (``deploy``, ``transact``, ``send``) bumps the sender's nonce even
 reverts; otherwise a reverted transaction changes nothing.  ``call`` is a dry run: it
 runs the same code and then rolls everything back, nonce included.  Any address can
 send (impersonation): ``sender`` takes an :class:`Account` or raw 20 bytes.
+
+Failures explain themselves: ``transact``, ``send``, ``call`` and ``deploy`` raise
+:class:`Reverted` (a :class:`TransactionFailed`) when the transaction reverts and
+:class:`TransactionFailed` when it fails otherwise (trap, out of gas, ...), with the
+decoded reason (``Error(string)``, ``Panic(uint256)`` and its meaning, custom errors
+by name and arguments from every ABI the chain knows), the :class:`Receipt` and the
+call trace (the transaction is run a second time, from the same state, with a
+:class:`~executor.revive.trace.CallTracer`; ``chain.tracing = True`` traces every
+transaction).  ``check=False`` returns the receipt instead.  ``chain.expect_revert(...)``
+and ``chain.expect_emit(...)`` assert what the transactions of a ``with`` block do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from contracts.abi import Abi, AbiSource, DecodedError, Function, encode
+from contracts.build import KNOWN
+from contracts.cheats import Mock, MockCalls
+from contracts.console import ConsoleLogger
+from contracts.tracing import Names, format_trace
 from executor.errors import PvmError
 from executor.revive.constants import Limits
 from executor.revive.costs import DEFAULT_COSTS, CostTable
 from executor.revive.hashing import keccak256
+from executor.revive.precompiles import precompile_at
 from executor.revive.runtime import ExecResult, ReviveRuntime
-from executor.revive.state import BlockContext, Event, InMemoryState
+from executor.revive.state import BlockContext, Event, InMemoryState, StorageKey
+from executor.revive.trace import CallTracer, TraceFrame
 
 DEFAULT_BALANCE = 10**30
 """The balance of :attr:`TestChain.default_account`."""
@@ -93,6 +110,16 @@ class Receipt:
     output: bytes
     result: ExecResult
     contract_address: bytes | None = None
+    trace: TraceFrame | None = None
+    """The call tree (when the transaction failed or ``chain.tracing`` is on)."""
+    trace_text: str | None = None
+    """``trace`` formatted (:func:`contracts.tracing.format_trace`)."""
+    console: tuple[str, ...] = ()
+    """The console.log lines the transaction printed."""
+    contract: str | None = None
+    """The name of the contract called or deployed (its address when unnamed)."""
+    function: str | None = None
+    """The function called (``"(deploy)"`` for a deployment), if known."""
 
     @property
     def reverted(self) -> bool:
@@ -100,12 +127,72 @@ class Receipt:
 
 
 class TransactionFailed(PvmError):
-    """A dry-run ``call`` or a ``deploy`` did not succeed; ``receipt`` tells why."""
+    """A transaction, dry-run ``call`` or ``deploy`` did not succeed: ``receipt`` tells
+    why, ``trace`` is its call tree (``None`` if not traced)."""
 
-    def __init__(self, what: str, receipt: Receipt):
+    def __init__(self, what: str, receipt: Receipt, limits: Limits | None = None):
+        self.what = what
         self.receipt = receipt
-        why = receipt.revert_reason if receipt.reverted else receipt.failure
-        super().__init__(f"{what} {'reverted' if receipt.reverted else 'failed'}: {why}")
+        self.trace = receipt.trace
+        why = (receipt.error.describe() if receipt.error is not None else "no revert data"
+               ) if receipt.reverted else receipt.failure
+        msg = f"{what} {'reverted' if receipt.reverted else 'failed'}: {why}"
+        errors = {receipt.failure} | ({f.error for f in receipt.trace.walk()}
+                                      if receipt.trace is not None else set())
+        for name in sorted(e for e in errors if e is not None):
+            hint = limit_hint(name, limits or Limits())
+            if hint:
+                msg += f"\n  {name}: {hint}"
+        if receipt.failure == "CodeNotFound":
+            msg += ("\n  hint: a contract instantiated code that was never uploaded; build "
+                    "the child contract with contracts.build (the chain then uploads it "
+                    "with its factory) or chain.upload(blob) it first")
+        if receipt.trace_text:
+            msg += "\n\nTrace:\n" + receipt.trace_text
+        super().__init__(msg)
+
+
+class Reverted(TransactionFailed):
+    """The transaction reverted: ``reason`` is the decoded revert data
+    (:class:`~contracts.abi.DecodedError`; ``None`` for empty revert data), ``data``
+    the raw bytes."""
+
+    def __init__(self, what: str, receipt: Receipt, limits: Limits | None = None):
+        self.reason = receipt.error
+        self.data = receipt.output
+        super().__init__(what, receipt, limits)
+
+
+def limit_hint(error: str, limits: Limits) -> str | None:
+    """What a pallet error that comes from a runtime limit means (``None`` for
+    other errors)."""
+    hints = {
+        "MaxCallDepthReached": f"more than {limits.call_stack_depth} nested calls "
+                               f"(Limits.call_stack_depth, pallet-revive's CallStack)",
+        "ValueTooLarge": f"an event payload or storage value above {limits.payload_bytes} "
+                         f"bytes (Limits.payload_bytes, pallet-revive's PayloadSize)",
+        "TooManyTopics": f"an event with more than {limits.num_event_topics} topics "
+                         f"(Limits.num_event_topics)",
+        "OutOfTransientStorage": f"transient storage above {limits.transient_storage_bytes}"
+                                 f" bytes (Limits.transient_storage_bytes)",
+        "CodeRejected": f"the code failed upload checks (at most {limits.blob_bytes} bytes, "
+                        f"Limits.blob_bytes; see executor.revive.validate)",
+    }
+    return hints.get(error)
+
+
+class NoContractCode(PvmError):
+    """A contract function was called at an address that has no code."""
+
+
+class AbiMismatch(PvmError):
+    """The data a function returned does not decode with its ABI."""
+
+
+def _raise_for(what: str, receipt: Receipt, limits: Limits | None = None) -> None:
+    if receipt.reverted:
+        raise Reverted(what, receipt, limits)
+    raise TransactionFailed(what, receipt, limits)
 
 
 Address = bytes | Account
@@ -137,45 +224,93 @@ class Contract:
         """The call data of ``fn(*args)`` (selector plus arguments)."""
         return self.function(fn, len(args)).encode_call(args)
 
+    @property
+    def name(self) -> str:
+        """The contract's name (from the build), else its address."""
+        return self.chain.name_of(self.address) or f"0x{self.address.hex()}"
+
+    def _checked(self, fn: str, nargs: int) -> Function:
+        f = self.function(fn, nargs)
+        chain = self.chain
+        if chain.runtime.contract_at(self.address) is None and precompile_at(
+                self.address) is None:
+            raise NoContractCode(
+                f"cannot call {self.name}.{f.signature}: there is no contract at "
+                f"0x{self.address.hex()} (never deployed here, a wrong address, or "
+                f"self-destructed)")
+        return f
+
     def call(self, fn: str, *args: Any, sender: Address | None = None, value: int = 0,
              gas_limit: int | None = None) -> Any:
         """Runs ``fn`` without keeping any state change; returns the decoded result or
-        raises :class:`TransactionFailed`."""
-        f = self.function(fn, len(args))
+        raises :class:`Reverted` / :class:`TransactionFailed`."""
+        f = self._checked(fn, len(args))
         receipt = self.chain._dry_run(self.address, f.encode_call(args), sender, value,
                                       gas_limit, f)
         if not receipt.success:
-            raise TransactionFailed(f"call {f.signature}", receipt)
+            _raise_for(f"call {self.name}.{f.signature}", receipt, self.chain.runtime.limits)
         return receipt.return_value
 
     def transact(self, fn: str, *args: Any, sender: Address | None = None, value: int = 0,
-                 gas_limit: int | None = None) -> Receipt:
-        """Sends a transaction calling ``fn``; returns its :class:`Receipt`."""
-        f = self.function(fn, len(args))
-        return self.chain._transact(self.address, f.encode_call(args), sender, value,
-                                    gas_limit, f)
+                 gas_limit: int | None = None, check: bool | None = None) -> Receipt:
+        """Sends a transaction calling ``fn``; returns its :class:`Receipt`.  If it
+        does not succeed, raises :class:`Reverted` / :class:`TransactionFailed`, or
+        with ``check=False`` returns the receipt (default: ``chain.check``)."""
+        f = self._checked(fn, len(args))
+        receipt = self.chain._transact(self.address, f.encode_call(args), sender, value,
+                                       gas_limit, f)
+        if (self.chain.check if check is None else check) and not receipt.success:
+            _raise_for(f"{self.name}.{f.signature}", receipt, self.chain.runtime.limits)
+        return receipt
 
     def __repr__(self) -> str:
-        return f"Contract(0x{self.address.hex()})"
+        name = self.chain.name_of(self.address)
+        return f"Contract({name + ' ' if name else ''}0x{self.address.hex()})"
 
 
 class TestChain:
     """An in-memory chain: accounts, code, contracts, blocks and nested snapshots.
 
-    ``backend`` is ``"interpreter"`` or ``"jit"``; ``block`` the starting block
-    context; ``costs`` and ``limits`` go to the :class:`ReviveRuntime`."""
+    ``backend`` is ``"interpreter"`` or ``"jit"``; ``sandbox`` where JIT code runs
+    (``"auto"``: in Linux sandbox workers where they work, ``"linux"``: always there,
+    ``None``: in this process); ``check`` the default of ``transact(check=...)``;
+    ``block`` the starting block context; ``costs`` and ``limits`` go to the
+    :class:`ReviveRuntime`."""
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, backend: str = "interpreter", *, block: BlockContext | None = None,
+    def __init__(self, backend: str = "interpreter", *, sandbox: str | None = "auto",
+                 check: bool = True, block: BlockContext | None = None,
                  costs: CostTable = DEFAULT_COSTS, limits: Limits | None = None):
         self.state = InMemoryState()
         if block is not None:
             self.state.set_block(block)
-        self.runtime = ReviveRuntime(self.state, backend=backend, costs=costs, limits=limits)
+        self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox,
+                                     costs=costs, limits=limits)
         self._abis: dict[bytes, Abi] = {}
         self._known_abis: list[Abi] = []
+        self._names: dict[bytes, str] = {}
+        self._blobs: dict[bytes, bytes] = {}
+        self._code_names: dict[bytes, tuple[str, Abi | None]] = {}
+        self._artifact_abis: dict[bytes, Abi] = {}
         self._accounts = 0
+        self.check = check
+        """The default of ``check`` (raise on failure) for ``transact`` and ``send``."""
+        self.tracing = False
+        """Trace every transaction (not only failed ones): ``receipt.trace``."""
+        self.on_receipt: list[Callable[[Receipt], None]] = []
+        """Called with every receipt (what ``expect_emit`` listens to)."""
+        self.on_trace: list[Callable[[Receipt], None]] = []
+        """Called with every traced receipt (the pytest plugin's ``--pvm-trace``)."""
+        self.last_failure: Receipt | None = None
+        """The receipt of the last transaction that did not succeed."""
+        self.console = ConsoleLogger()
+        """console.log: prints each line (``console.sink``), keeps them in
+        ``console.lines``."""
+        self.mocks = MockCalls()
+        self.runtime.layers = (self.console,)
+        self._pranks: list[bytes] = []
+        self._console_mark = 0
         self.default_account = self.new_account(balance=DEFAULT_BALANCE, label="default")
 
     @property
@@ -226,27 +361,71 @@ class TestChain:
         """Undoes everything since ``snapshot`` (later snapshots become invalid)."""
         self.state.revert(snapshot)
 
+    @contextmanager
+    def isolated(self) -> Iterator[None]:
+        """Undoes everything the block did (state, balances, nonces, block context),
+        e.g. so each example of a property test starts from the same state."""
+        snap = self.state.snapshot()
+        try:
+            yield
+        finally:
+            self.state.revert(snap)
+
     # ---- code and contracts ----
     def upload(self, blob: bytes | str | Path) -> bytes:
-        """Validates and stores code; returns its code hash."""
-        return self.runtime.upload(_blob(blob))
+        """Validates and stores code (and the code it deploys, when known to the
+        build); returns its code hash."""
+        blob = _blob(blob)
+        code_hash = self.runtime.upload(blob)
+        self._blobs[code_hash] = blob
+        self._upload_dependencies(blob, {code_hash})
+        return code_hash
+
+    def _upload_dependencies(self, blob: bytes, seen: set[bytes]) -> None:
+        """Uploads every known blob whose code hash ``blob`` embeds (resolc's factory
+        dependencies: a contract that deploys ``new Child()`` carries Child's code hash,
+        as four little-endian 64-bit words)."""
+        known = {h: a.blob for h, a in KNOWN.items()}
+        known.update(self._blobs)
+        for code_hash, dep in known.items():
+            if code_hash in seen:
+                continue
+            words = b"".join(code_hash[i:i + 8][::-1] for i in range(0, 32, 8))
+            if words in blob or code_hash in blob:
+                seen.add(code_hash)
+                if self.state.code(code_hash) is None:
+                    self.runtime.upload(dep)
+                self._upload_dependencies(dep, seen)
 
     def deploy(self, blob: bytes | str | Path, abi: AbiSource | Abi, *ctor_args: Any,
                sender: Address | None = None, value: int = 0, salt: bytes | None = None,
-               gas_limit: int | None = None) -> Contract:
-        """Deploys ``blob`` with constructor arguments; raises :class:`TransactionFailed`
-        if the constructor reverts or fails."""
+               gas_limit: int | None = None, name: str | None = None) -> Contract:
+        """Deploys ``blob`` with constructor arguments (uploading the contracts it
+        deploys itself when the build knows them); raises :class:`Reverted` /
+        :class:`TransactionFailed` if the constructor reverts or fails.  ``name``
+        labels the contract in traces (default: its name in the build)."""
         abi = abi if isinstance(abi, Abi) else Abi(abi)
         data = encode(abi.constructor_inputs, ctor_args)
-        origin = _address(sender or self.default_account)
-        result = self.runtime.instantiate(origin, _blob(blob), data=data, value=value,
-                                          salt=salt, gas_limit=gas_limit)
+        origin = self._origin(sender)
+        blob = _blob(blob)
+        code_hash = self.upload(blob)
+        if name is not None:
+            self._code_names[code_hash] = (name, abi)
+        kwargs: dict[str, Any] = dict(code_hash=code_hash, data=data, value=value,
+                                      salt=salt, gas_limit=gas_limit)
         self._remember(abi)
+        result, trace = self._run(lambda: self.runtime.instantiate(origin, **kwargs),
+                                  lambda t: t.trace_instantiate(self.runtime, origin, None,
+                                                                **kwargs))
         if result.address is not None and result.success:
             self._abis[result.address] = abi
-        receipt = self._receipt(result, None, abi, result.address)
+            if name is not None:
+                self._names[result.address] = name
+        receipt = self._receipt(result, None, abi, result.address, trace)
         if not receipt.success or result.address is None:
-            raise TransactionFailed("deploy", receipt)
+            label = name or self._code_name(code_hash)
+            _raise_for(f"deploy {label}" if label else "deploy", receipt, self.runtime.limits)
+        assert result.address is not None
         return Contract(self, result.address, abi, receipt)
 
     def at(self, address: Address | Contract, abi: AbiSource | Abi) -> Contract:
@@ -273,42 +452,249 @@ class TestChain:
             self._known_abis.append(abi)
 
     def send(self, to: Address | Contract, value: int = 0, data: bytes = b"", *,
-             sender: Address | None = None, gas_limit: int | None = None) -> Receipt:
-        """A raw transaction: plain transfer, or ``receive``/``fallback`` with data."""
-        return self._transact(_address(to), data, sender, value, gas_limit, None)
+             sender: Address | None = None, gas_limit: int | None = None,
+             check: bool | None = None) -> Receipt:
+        """A raw transaction: plain transfer, or ``receive``/``fallback`` with data;
+        raises like :meth:`Contract.transact` unless ``check=False``."""
+        to = _address(to)
+        receipt = self._transact(to, data, sender, value, gas_limit, None)
+        if (self.check if check is None else check) and not receipt.success:
+            _raise_for(f"send to {self.name_of(to) or '0x' + to.hex()}", receipt,
+                       self.runtime.limits)
+        return receipt
+
+    # ---- names (traces, error messages) ----
+    def _code_name(self, code_hash: bytes) -> str | None:
+        hit = self._code_names.get(code_hash)
+        if hit is not None:
+            return hit[0]
+        art = KNOWN.get(code_hash)
+        return None if art is None else art.name
+
+    def name_of(self, address: Address | Contract) -> str | None:
+        """The contract name at ``address`` (``label`` for accounts), if known."""
+        address = _address(address)
+        if address in self._names:
+            return self._names[address]
+        info = self.runtime.contract_at(address) or self.state.contract(address)
+        return None if info is None else self._code_name(info.code_hash)
+
+    @property
+    def names(self) -> Names:
+        """What trace printing knows (:class:`contracts.tracing.Names`)."""
+        def code_of(address: bytes) -> bytes | None:
+            info = self.state.contract(address)
+            return None if info is None else info.code_hash
+
+        names = Names(abis=list(self._known_abis), code_of=code_of)
+        for address, own in self._abis.items():
+            names.contracts[address] = (self.name_of(address) or "0x" + address.hex(), own)
+        for code_hash, art in KNOWN.items():
+            abi = self._artifact_abis.get(code_hash)
+            if abi is None:
+                abi = self._artifact_abis[code_hash] = Abi(art.abi)
+            names.codes[code_hash] = (art.name, abi)
+        names.codes.update(self._code_names)
+        return names
+
+    def format_trace(self, trace: TraceFrame) -> str:
+        """``trace`` as a ``forge -vvvv``-style tree."""
+        return format_trace(trace, self.names)
+
+    # ---- cheatcodes ----
+    def _origin(self, sender: Address | None) -> bytes:
+        if sender is not None:
+            return _address(sender)
+        return self._pranks[-1] if self._pranks else self.default_account.address
+
+    @contextmanager
+    def prank(self, who: Address | Contract) -> Iterator[None]:
+        """Transactions and calls in the block without an explicit ``sender`` come
+        from ``who`` (any address: an account, a contract, raw bytes), like
+        forge-std's ``vm.startPrank``/``vm.stopPrank``; pranks nest."""
+        self._pranks.append(_address(who))
+        try:
+            yield
+        finally:
+            self._pranks.pop()
+
+    def deal(self, who: Address | Contract, amount: int) -> None:
+        """Sets the balance of ``who`` (``vm.deal``)."""
+        self.set_balance(who, amount)
+
+    def warp(self, timestamp: int) -> None:
+        """Sets the block timestamp, in seconds (``vm.warp``)."""
+        self.set_block(timestamp=timestamp)
+
+    def roll(self, number: int) -> None:
+        """Sets the block number (``vm.roll``)."""
+        self.set_block(number=number)
+
+    def load(self, who: Address | Contract, slot: int | bytes) -> bytes:
+        """The 32-byte word in storage ``slot`` of ``who`` (``vm.load``; zeros when
+        unset).  ``slot`` is an ``int`` or 32 bytes, as Solidity computes slots."""
+        value = self.state.storage(_address(who), StorageKey(_slot(slot), True))
+        return bytes(32) if value is None else value.rjust(32, b"\0")
+
+    def store(self, who: Address | Contract, slot: int | bytes, value: int | bytes) -> None:
+        """Writes a 32-byte word to storage ``slot`` of ``who`` (``vm.store``)."""
+        word = value.to_bytes(32, "big") if isinstance(value, int) else bytes(value)
+        if len(word) != 32:
+            raise ValueError(f"a storage word is 32 bytes, got {len(word)}")
+        self.state.set_storage(_address(who), StorageKey(_slot(slot), True),
+                               None if word == bytes(32) else word)
+
+    def mock_call(self, who: Address | Contract, calldata: bytes, returndata: bytes, *,
+                  revert: bool = False) -> None:
+        """Calls that contracts make to ``who`` with input starting with ``calldata``
+        (``b""``: any) return ``returndata`` (revert with it when ``revert``) without
+        running the callee -- ``vm.mockCall`` / ``vm.mockCallRevert``.  ``who`` need
+        not have code.  Calls sent by this harness (``transact``) are not mocked."""
+        self.mocks.add(Mock(_address(who), bytes(calldata), bytes(returndata), revert))
+        if self.mocks not in self.runtime.layers:
+            self.runtime.layers = (*self.runtime.layers, self.mocks)
+
+    def clear_mocked_calls(self) -> None:
+        """Removes every mock (``vm.clearMockedCalls``)."""
+        self.mocks.mocks = []
+        self.runtime.layers = tuple(la for la in self.runtime.layers if la is not self.mocks)
+
+    # ---- expectations ----
+    @contextmanager
+    def expect_revert(self, expected: Any = None, *args: Any) -> Iterator[list[Reverted]]:
+        """Asserts that a transaction (or call) in the block reverts, like forge-std's
+        ``vm.expectRevert``.  ``expected``: ``None`` (any revert), an ``Error(string)``
+        message, a custom error name (with ``args`` to match its arguments too),
+        ``"Panic"`` or a panic code (``int``), or the raw revert data (``bytes``).
+        The revert is caught (the block ends there); the list it yields holds the
+        :class:`Reverted` afterwards."""
+        caught: list[Reverted] = []
+        try:
+            yield caught
+        except Reverted as exc:
+            caught.append(exc)
+            problem = _revert_mismatch(exc, expected, args)
+            if problem is not None:
+                raise AssertionError(f"expect_revert: {problem}") from exc
+        else:
+            raise AssertionError("expect_revert: no transaction in the block reverted")
+
+    @contextmanager
+    def expect_emit(self, name: str, args: dict[str, Any] | None = None, *,
+                    emitter: Address | Contract | None = None
+                    ) -> Iterator[list[DecodedEvent]]:
+        """Asserts that a transaction of the block emits event ``name`` whose
+        arguments include ``args`` (from ``emitter`` when given), like forge-std's
+        ``vm.expectEmit``; yields the list of matching events (filled at the end)."""
+        seen: list[DecodedEvent] = []
+        self.on_receipt.append(lambda r: seen.extend(r.events))
+        listener = self.on_receipt[-1]
+        found: list[DecodedEvent] = []
+        try:
+            yield found
+        finally:
+            self.on_receipt.remove(listener)
+        want_from = None if emitter is None else _address(emitter)
+        for e in seen:
+            if e.name == name and (want_from is None or e.address == want_from) and all(
+                    k in e.args and _same(e.args[k], v) for k, v in (args or {}).items()):
+                found.append(e)
+        if not found:
+            got = ", ".join(f"{e.name or '<unknown>'}{e.args}" for e in seen) or "none"
+            raise AssertionError(f"expect_emit: no {name}{args or ''} event"
+                                 f"{' from 0x' + want_from.hex() if want_from else ''};"
+                                 f" events emitted: {got}")
 
     # ---- internals ----
+    def _run(self, plain: Callable[[], ExecResult],
+             traced: Callable[[CallTracer], tuple[ExecResult, TraceFrame]]
+             ) -> tuple[ExecResult, TraceFrame | None]:
+        """Runs a transaction; traced when tracing is on, and a failed one again from
+        the same state with a tracer (execution is deterministic, so the second run
+        is the first one, recorded)."""
+        self._console_mark = len(self.console.lines)
+        if self.tracing:
+            return traced(CallTracer())
+        snap = self.state.snapshot()
+        result = plain()
+        if result.success:
+            self.state.commit(snap)
+            return result, None
+        self.state.revert(snap)
+        console = self.console
+        sink, kept = console.sink, len(console.lines)
+        console.sink = None  # printed by the first run already
+        try:
+            return traced(CallTracer())
+        finally:
+            console.sink = sink
+            del console.lines[kept:]
+
     def _transact(self, to: bytes, data: bytes, sender: Address | None, value: int,
                   gas_limit: int | None, fn: Function | None) -> Receipt:
-        origin = _address(sender or self.default_account)
-        result = self.runtime.call(origin, to, data, value=value, gas_limit=gas_limit)
-        return self._receipt(result, fn, self._abis.get(to), None)
+        origin = self._origin(sender)
+        result, trace = self._run(
+            lambda: self.runtime.call(origin, to, data, value=value, gas_limit=gas_limit),
+            lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
+                                   gas_limit=gas_limit))
+        return self._receipt(result, fn, self._abis.get(to), None, trace, to)
 
     def _dry_run(self, to: bytes, data: bytes, sender: Address | None, value: int,
                  gas_limit: int | None, fn: Function | None) -> Receipt:
-        origin = _address(sender or self.default_account)
+        origin = self._origin(sender)
         snap = self.state.snapshot()
         try:
-            result = self.runtime.call(origin, to, data, value=value, gas_limit=gas_limit,
-                                       bump_nonce=False)
-            return self._receipt(result, fn, self._abis.get(to), None)
+            result, trace = self._run(
+                lambda: self.runtime.call(origin, to, data, value=value,
+                                          gas_limit=gas_limit, bump_nonce=False),
+                lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
+                                       gas_limit=gas_limit, bump_nonce=False))
+            return self._receipt(result, fn, self._abis.get(to), None, trace, to,
+                                 notify=False)
         finally:
             self.state.revert(snap)
 
     def _receipt(self, result: ExecResult, fn: Function | None, abi: Abi | None,
-                 address: bytes | None) -> Receipt:
+                 address: bytes | None, trace: TraceFrame | None = None,
+                 to: bytes | None = None, *, notify: bool = True) -> Receipt:
         value = None
         if result.success and fn is not None:
-            value = fn.decode_result(result.data)
+            try:
+                value = fn.decode_result(result.data)
+            except Exception as exc:  # noqa: BLE001 - eth-abi raises several kinds
+                where = self.name_of(to) if to is not None else None
+                raise AbiMismatch(
+                    f"{where or 'the contract'}.{fn.signature} at "
+                    f"0x{(to or b'').hex()} returned {len(result.data)} bytes that do not "
+                    f"decode as ({', '.join(fn.outputs)}): {exc}") from exc
         error = None
         if result.reverted:
             error = (abi or Abi([])).decode_error(result.data)
             if error is not None and error.name.startswith("0x"):
                 error = self._decode_error_anywhere(result.data) or error
-        return Receipt(success=result.success, gas_used=result.gas_used, return_value=value,
-                       revert_reason=None if error is None else str(error), error=error,
-                       failure=result.error, events=[self._event(e) for e in result.events],
-                       output=result.data, result=result, contract_address=address)
+        receipt = Receipt(success=result.success, gas_used=result.gas_used,
+                          return_value=value,
+                          revert_reason=None if error is None else str(error), error=error,
+                          failure=result.error,
+                          events=[self._event(e) for e in result.events],
+                          output=result.data, result=result, contract_address=address,
+                          trace=trace,
+                          trace_text=None if trace is None else self.format_trace(trace),
+                          console=tuple(self.console.lines[self._console_mark:]),
+                          contract=None if (to or address) is None
+                          else self.name_of(to or address or b"")
+                          or "0x" + (to or address or b"").hex(),
+                          function=fn.name if fn is not None else
+                          "(deploy)" if to is None and address is not None else None)
+        if not receipt.success:
+            self.last_failure = receipt
+        if notify:
+            for listener in list(self.on_receipt):
+                listener(receipt)
+        if trace is not None:
+            for listener in list(self.on_trace):
+                listener(receipt)
+        return receipt
 
     def _decode_error_anywhere(self, data: bytes) -> DecodedError | None:
         for abi in self._known_abis:
@@ -329,6 +715,47 @@ class TestChain:
                         continue
                     return DecodedEvent(e.contract, ev.name, args, e.topics, e.data)
         return DecodedEvent(e.contract, None, {}, e.topics, e.data)
+
+
+def _slot(slot: int | bytes) -> bytes:
+    if isinstance(slot, int):
+        return slot.to_bytes(32, "big")
+    if len(slot) != 32:
+        raise ValueError(f"a storage slot is 32 bytes, got {len(slot)}")
+    return bytes(slot)
+
+
+def _same(got: Any, want: Any) -> bool:
+    if isinstance(got, bytes) and not isinstance(want, bytes | str):
+        want = getattr(want, "address", want)
+    if isinstance(got, bytes) and isinstance(want, str):
+        return got.hex() == want.lower().removeprefix("0x")
+    return bool(got == want)
+
+
+def _revert_mismatch(exc: Reverted, expected: Any, args: tuple[Any, ...]) -> str | None:
+    """Why ``exc`` is not the expected revert (``None``: it is)."""
+    reason = exc.reason
+    got = "empty revert data" if reason is None else reason.describe()
+    if expected is None:
+        return None
+    if isinstance(expected, bytes):
+        return None if exc.data == expected else f"reverted with 0x{exc.data.hex()} ({got})"
+    if isinstance(expected, int) and not isinstance(expected, bool):
+        ok = reason is not None and reason.name == "Panic" and reason.args == (expected,)
+        return None if ok else f"expected Panic(0x{expected:02x}), got {got}"
+    if isinstance(expected, str):
+        if reason is None:
+            return f"expected {expected!r}, got {got}"
+        if reason.name == "Error":
+            return None if reason.args == (expected,) else f"expected {expected!r}, got {got}"
+        if reason.name == expected:
+            if args and tuple(reason.args) != tuple(
+                    getattr(a, "address", a) for a in args):
+                return f"expected {expected}{args}, got {got}"
+            return None
+        return f"expected {expected!r}, got {got}"
+    raise TypeError(f"expect_revert: cannot match {expected!r}")
 
 
 def _blob(blob: bytes | str | Path) -> bytes:

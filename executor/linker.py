@@ -23,12 +23,24 @@ then calling it makes the guest trap (or runs the fallback).
 
 Host functions and the fallback may be ``async def``; those run only under
 :class:`executor.aio.Executor` (``InstancePre.async_handlers``).
+
+**Host-call layers.**  ``pre.layered(layers)`` is the same module with every host call
+going through a stack of :class:`HostLayer` objects first (the first layer is the
+outermost).  A layer's ``host_call(name, caller, proceed)`` sees the import name and
+the :class:`~executor.caller.Caller` (registers, memory, gas, ``user_data``) and may
+observe (call ``proceed()``, look before and after), answer instead (set the result
+registers / memory itself and not call ``proceed``) or refuse (raise; the guest traps
+as for any host-function error).  An embedder that runs nested instances (a contract
+calling another contract) instantiates them from ``layered`` too, so the layers see
+the whole call tree (:class:`~executor.revive.runtime.ReviveRuntime` does).  The
+layered dispatch table is built once per layer stack; with no layer the instance uses
+the plain table, so layers cost nothing when unused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from executor.errors import GuestFault, MissingImport
 from executor.hostfn import AsyncThunk, HostFunction, Thunk, is_async_function
@@ -38,7 +50,28 @@ if TYPE_CHECKING:
     from executor.instance import Instance
 
 F = TypeVar("F", bound=Callable[..., Any])
+_LAYERED_CACHE = 8
+"""Layer stacks whose dispatch tables an :class:`InstancePre` keeps."""
 Fallback = Callable[[Any, int], Any]
+
+
+@runtime_checkable
+class HostLayer(Protocol):
+    """An interposition layer over host functions (see the module docstring)."""
+
+    def host_call(self, name: str, caller: Any, proceed: Callable[[], None]) -> None:
+        """Handles host call ``name``; ``proceed()`` runs the next layer or the host
+        function itself.  A layer with a ``host_calls`` attribute (a set of import
+        names) is only put in front of those host functions; the others stay as they
+        are and cost nothing extra."""
+
+
+def _layer_thunk(layer: HostLayer, name: str, inner: Thunk) -> Thunk:
+    host_call = layer.host_call
+
+    def layered(c: Any) -> None:
+        host_call(name, c, lambda: inner(c))
+    return layered
 
 
 def _key(name: str | bytes) -> str:
@@ -197,6 +230,36 @@ class InstancePre:
         self.names: tuple[str, ...] = tuple(names)
         self.fallback: Fallback | None = _refuse_async_fallback if fallback_async else fallback
         self.async_fallback: Fallback | None = fallback if fallback_async else None
+
+    def layered(self, layers: Sequence[HostLayer]) -> InstancePre:
+        """This module with ``layers`` over every host call (first = outermost); the
+        same object when ``layers`` is empty.  Built once per layer stack (the last
+        few stacks are cached).  The fallback (``ecalli`` numbers outside the import
+        table) is not layered."""
+        if not layers:
+            return self
+        key = tuple(id(layer) for layer in layers)
+        cache: dict[tuple[int, ...], tuple[tuple[HostLayer, ...], InstancePre]]
+        cache = self.__dict__.setdefault("_layered", {})
+        hit = cache.get(key)
+        if hit is not None:
+            return hit[1]
+        if any(h is not None for h in self.async_handlers) or self.async_fallback is not None:
+            raise TypeError("host-call layers do not support async host functions")
+        out = object.__new__(InstancePre)
+        out.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_layered"})
+        handlers = []
+        for name, handler in zip(self.names, self.handlers, strict=True):
+            for layer in reversed(tuple(layers)):
+                wanted = getattr(layer, "host_calls", None)
+                if wanted is None or name in wanted:
+                    handler = _layer_thunk(layer, name, handler)
+            handlers.append(handler)
+        out.handlers = tuple(handlers)
+        if len(cache) >= _LAYERED_CACHE:
+            del cache[next(iter(cache))]  # the oldest stack
+        cache[key] = (tuple(layers), out)  # keeps the layers alive while cached
+        return out
 
     def instantiate(self, *, user_data: Any = None, gas: int | None = None) -> Instance:
         """A fresh instance; ``gas`` is its starting gas (default ``DEFAULT_GAS``)."""

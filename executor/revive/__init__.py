@@ -5,6 +5,10 @@
 * :mod:`executor.revive.hostfns` -- the host functions; :mod:`executor.revive.costs` --
   their gas; :mod:`executor.revive.validate` -- upload-time checks;
   :mod:`executor.revive.address` -- CREATE1/CREATE2 addresses.
+* :mod:`executor.revive.precompiles` -- the Ethereum precompiles at 0x01..0x09.
+* :mod:`executor.revive.trace` -- :class:`~executor.revive.trace.CallTracer`, a host-call
+  layer recording call trees (``ReviveRuntime.with_layers`` installs layers over every
+  frame of a transaction).
 """
 
 from __future__ import annotations

@@ -42,12 +42,16 @@ delegate_call              4000   -         delegate_call
 transfer_surcharge         1000   -
 instantiate                11500  13        instantiate (input length)
 code_load_per_word         0      1         loading the callee's blob
+precompiles                -      -         0x01..0x09: Ethereum gas x 2.5, see
+                                            :mod:`executor.revive.precompiles`
 =========================  =====  ========  =================================================
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from executor.revive.precompiles import DEFAULT_PRECOMPILE_COSTS, PrecompileCosts
 
 
 def words(n: int) -> int:
@@ -86,6 +90,8 @@ class CostTable:
     instantiate: int = 11500
     instantiate_per_word: int = 13
     code_load_per_word: int = 1
+    precompiles: PrecompileCosts = DEFAULT_PRECOMPILE_COSTS
+    """The Ethereum precompiles at 0x01..0x09 (see :mod:`executor.revive.precompiles`)."""
 
     def copy_bytes(self, n: int) -> int:
         """A copy of ``n`` bytes into or out of guest memory (no base)."""

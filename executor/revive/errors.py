@@ -33,6 +33,7 @@ OUT_OF_TRANSIENT_STORAGE = "OutOfTransientStorage"
 TERMINATED_WHILE_REENTRANT = "TerminatedWhileReentrant"
 TERMINATED_IN_CONSTRUCTOR = "TerminatedInConstructor"
 BALANCE_CONVERSION_FAILED = "BalanceConversionFailed"
+PRECOMPILE_FAILED = "PrecompileFailed"  # an Ethereum precompile rejected its input
 
 
 class ReviveError(PvmError):

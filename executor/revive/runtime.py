@@ -34,7 +34,7 @@ from executor.config import Config
 from executor.engine import Engine, Module
 from executor.errors import GuestFault, HostError, OutOfGas, PvmError, Trap
 from executor.instance import Instance
-from executor.linker import InstancePre
+from executor.linker import HostLayer, InstancePre
 from executor.revive import errors as E
 from executor.revive.address import create1, create2
 from executor.revive.constants import ZERO_ADDRESS, Limits, ReturnFlags
@@ -43,6 +43,7 @@ from executor.revive.errors import CodeRejected, ExecError, FrameReturn
 from executor.revive.frame import Frame, FrameResult
 from executor.revive.hashing import keccak256
 from executor.revive.hostfns import build_linker
+from executor.revive.precompiles import Precompile, precompile_at, run_precompile
 from executor.revive.state import ContractInfo, Event, InMemoryState, State
 from executor.revive.validate import validate_code
 
@@ -101,9 +102,11 @@ class ReviveRuntime:
         self.linker = build_linker()
         self.known_imports = frozenset(self.linker.names)
         self._programs: dict[bytes, tuple[InstancePre, int]] = {}
-        # finished instances kept for the next frame of the same code (memory is
-        # reset before reuse); at most _IDLE_INSTANCES in all, oldest dropped first
-        self._idle: OrderedDict[int, tuple[bytes, Instance]] = OrderedDict()
+        # finished instances kept for the next frame of the same code and layer stack
+        # (memory is reset before reuse); at most _IDLE_INSTANCES, oldest dropped first
+        self._idle: OrderedDict[int, tuple[bytes, InstancePre, Instance]] = OrderedDict()
+        self.layers: tuple[HostLayer, ...] = ()
+        """Host-call layers over every frame (:meth:`with_layers`)."""
         self._idle_seq = 0
         self.frame_runner: FrameRunner | None = None
         self.stack: list[Frame] = []
@@ -149,13 +152,25 @@ class ReviveRuntime:
         return self.state.contract(address)
 
     # ---- frames ----
+    @contextmanager
+    def with_layers(self, *layers: HostLayer) -> Iterator[None]:
+        """Runs every frame started inside the block -- top-level and nested -- with
+        ``layers`` over its host calls (after the layers already active, i.e. inside
+        them).  See :class:`executor.linker.HostLayer`."""
+        saved = self.layers
+        self.layers = saved + layers
+        try:
+            yield
+        finally:
+            self.layers = saved
+
     def _take_instance(self, code_hash: bytes, pre: InstancePre, frame: Frame,
                        gas: int) -> Instance:
         """An instance of ``code_hash`` in its initial state: a kept one (memory
         reset) or a new one."""
         for key in reversed(self._idle):
-            owner, inst = self._idle[key]
-            if owner == code_hash:
+            owner, owner_pre, inst = self._idle[key]
+            if owner == code_hash and owner_pre is pre:
                 del self._idle[key]
                 inst.reset_memory()
                 inst.user_data = frame
@@ -163,12 +178,12 @@ class ReviveRuntime:
                 return inst
         return pre.instantiate(user_data=frame, gas=gas)
 
-    def _keep_instance(self, code_hash: bytes, instance: Instance) -> None:
+    def _keep_instance(self, code_hash: bytes, pre: InstancePre, instance: Instance) -> None:
         instance.user_data = None
         self._idle_seq += 1
-        self._idle[self._idle_seq] = (code_hash, instance)
+        self._idle[self._idle_seq] = (code_hash, pre, instance)
         while len(self._idle) > _IDLE_INSTANCES:
-            _, (_, old) = self._idle.popitem(last=False)
+            _, (_, _, old) = self._idle.popitem(last=False)
             old.raw.close()
 
     def run_frame(self, frame: Frame, gas_limit: int) -> FrameResult:
@@ -183,6 +198,8 @@ class ReviveRuntime:
         if frame.entry not in pre.module.exports:
             return FrameResult(0, b"", E.CODE_REJECTED, load)
         gas = gas_limit - load
+        if self.layers:
+            pre = pre.layered(self.layers)
         runner = self.frame_runner if not self.stack else None
         flags, data, error = 0, b"", None
         self.stack.append(frame)
@@ -197,7 +214,7 @@ class ReviveRuntime:
                 except (HostError, Trap, OutOfGas) as exc:
                     failure = exc
                 left = instance.gas
-                self._keep_instance(frame.code_hash, instance)
+                self._keep_instance(frame.code_hash, pre, instance)
         finally:
             self.stack.pop()
         if isinstance(failure, HostError):
@@ -264,6 +281,17 @@ class ReviveRuntime:
                 raise ExecError(E.REENTRANCE_DENIED)
         state = self.state
         snapshot = state.snapshot()
+        pre = precompile_at(callee)
+        if pre is not None:
+            if not self.transfer(caller, callee, value):
+                state.revert(snapshot)
+                return FrameResult(0, b"", E.TRANSFER_FAILED, 0)
+            r = self.run_precompile(pre, input_data, gas_limit)
+            if r.ok:
+                state.commit(snapshot)
+            else:
+                state.revert(snapshot)
+            return r
         info = self.contract_at(callee)
         if info is None:  # a plain value transfer
             if not self.transfer(caller, callee, value):
@@ -280,13 +308,24 @@ class ReviveRuntime:
                           gas_limit: int) -> FrameResult:
         """Runs ``target``'s code in ``parent``'s context."""
         self._check_depth()
+        pre = precompile_at(target)
+        if pre is not None:
+            return self.run_precompile(pre, input_data, gas_limit)
         info = self.contract_at(target)
         if info is None:
-            raise ExecError(E.CODE_NOT_FOUND, f"no contract at 0x{target.hex()}")
+            # polkadot-sdk 2503+: a delegate call to an account without code succeeds
+            # with empty output (as on Ethereum)
+            return FrameResult(0, b"", None, 0)
         frame = Frame(self, account=parent.account, caller=parent.caller,
                       code_hash=info.code_hash, code_owner=target, value=parent.value,
                       input=input_data, read_only=parent.read_only, entry="call")
         return self._execute(frame, None, gas_limit, self.state.snapshot())
+
+    def run_precompile(self, pre: Precompile, input_data: bytes,
+                       gas_limit: int) -> FrameResult:
+        """Runs the Ethereum precompile ``pre`` (:mod:`executor.revive.precompiles`)."""
+        r = run_precompile(pre, input_data, gas_limit, self.costs.precompiles)
+        return FrameResult(0, r.output, r.error, r.gas)
 
     def new_address(self, deployer: bytes, code_hash: bytes, input_data: bytes,
                     salt: bytes | None, nonce: int) -> bytes:

@@ -52,22 +52,22 @@ def reverts(request: pytest.FixtureRequest) -> tuple[TestChain, object]:
 
 def test_require_reason_rolls_back(reverts: tuple[TestChain, object]) -> None:
     chain, c = reverts
-    r = c.transact("setThenRequire", 7, False)  # type: ignore[attr-defined]
+    r = c.transact("setThenRequire", 7, False, check=False)  # type: ignore[attr-defined]
     assert not r.success and r.revert_reason == "require failed"
     assert c.call("stored") == 0  # type: ignore[attr-defined]
-    assert c.transact("setThenRequire", 7, True).success  # type: ignore[attr-defined]
+    assert c.transact("setThenRequire", 7, True, check=False).success  # type: ignore[attr-defined]
     assert c.call("stored") == 7  # type: ignore[attr-defined]
 
 
 def test_custom_error_and_panics(reverts: tuple[TestChain, object]) -> None:
     chain, c = reverts
-    r = c.transact("customError", 42)  # type: ignore[attr-defined]
+    r = c.transact("customError", 42, check=False)  # type: ignore[attr-defined]
     assert not r.success and r.revert_reason is not None
     assert r.revert_reason.startswith("NotAllowed(") and r.revert_reason.endswith("42)")
     cases = [("divide", (1, 0), "Panic(0x12)"), ("add", (2**256 - 1, 1), "Panic(0x11)"),
              ("assertion", (False,), "Panic(0x1)"), ("index", (3,), "Panic(0x32)")]
     for fn, args, reason in cases:
-        r = c.transact(fn, *args)  # type: ignore[attr-defined]
+        r = c.transact(fn, *args, check=False)  # type: ignore[attr-defined]
         assert not r.success
         assert r.revert_reason in (reason, reason.replace("0x1)", "0x01)")), (fn, r.revert_reason)
     assert c.call("divide", 10, 3) == 3  # type: ignore[attr-defined]
@@ -75,8 +75,8 @@ def test_custom_error_and_panics(reverts: tuple[TestChain, object]) -> None:
 
 def test_nested_revert(reverts: tuple[TestChain, object]) -> None:
     chain, c = reverts
-    r = c.transact("nested", 5)  # type: ignore[attr-defined]
+    r = c.transact("nested", 5, check=False)  # type: ignore[attr-defined]
     assert not r.success and c.call("stored") == 0  # type: ignore[attr-defined]
-    r = c.transact("nestedCaught", 5)  # type: ignore[attr-defined]
+    r = c.transact("nestedCaught", 5, check=False)  # type: ignore[attr-defined]
     assert r.success and r.return_value is False
     assert c.call("stored") == 5  # type: ignore[attr-defined]

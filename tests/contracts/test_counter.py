@@ -46,7 +46,7 @@ def test_call_is_a_dry_run(chain: TestChain, alice: Account) -> None:
 def test_non_payable_function_rejects_value(chain: TestChain, alice: Account) -> None:
     counter = chain.deploy(COUNTER_BLOB, COUNTER_ABI, sender=alice)
     before = chain.balance(alice)
-    receipt = counter.transact("inc", sender=alice, value=1)
+    receipt = counter.transact("inc", sender=alice, value=1, check=False)
     assert not receipt.success and receipt.reverted
     assert chain.balance(alice) == before
     assert counter.call("count") == 0
@@ -54,16 +54,16 @@ def test_non_payable_function_rejects_value(chain: TestChain, alice: Account) ->
 
 def test_unknown_selector_reverts(chain: TestChain, alice: Account) -> None:
     counter = chain.deploy(COUNTER_BLOB, COUNTER_ABI, sender=alice)
-    receipt = chain.send(counter, data=keccak256(b"nope()")[:4], sender=alice)
+    receipt = chain.send(counter, data=keccak256(b"nope()")[:4], sender=alice, check=False)
     assert receipt.reverted and receipt.output == b""
 
 
 def test_gas_is_metered(chain: TestChain, alice: Account) -> None:
     counter = chain.deploy(COUNTER_BLOB, COUNTER_ABI, sender=alice)
-    small = counter.transact("fib", 1, sender=alice).gas_used
-    big = counter.transact("fib", 100, sender=alice).gas_used
+    small = counter.transact("fib", 1, sender=alice, check=False).gas_used
+    big = counter.transact("fib", 100, sender=alice, check=False).gas_used
     assert 0 < small < big
-    out_of_gas = counter.transact("fib", 100, sender=alice, gas_limit=big - 1)
+    out_of_gas = counter.transact("fib", 100, sender=alice, gas_limit=big - 1, check=False)
     assert not out_of_gas.success and out_of_gas.failure == "OutOfGas"
     assert out_of_gas.gas_used == big - 1
-    assert counter.transact("fib", 100, sender=alice, gas_limit=big).success
+    assert counter.transact("fib", 100, sender=alice, gas_limit=big, check=False).success

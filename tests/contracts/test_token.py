@@ -50,8 +50,8 @@ def test_transfer(token: Contract, alice: Account, bob: Account) -> None:
 
 def test_transfer_more_than_balance_reverts_with_custom_error(
         token: Contract, alice: Account, bob: Account) -> None:
-    token.transact("transfer", bob, 10, sender=alice)
-    receipt = token.transact("transfer", alice, 11, sender=bob)
+    token.transact("transfer", bob, 10, sender=alice, check=False)
+    receipt = token.transact("transfer", alice, 11, sender=bob, check=False)
     assert not receipt.success and receipt.reverted
     assert receipt.error is not None
     assert receipt.error.name == "InsufficientBalance"
@@ -85,8 +85,8 @@ def test_approve_and_transfer_from(chain: TestChain, token: Contract, alice: Acc
 
 def test_transfer_from_over_allowance_reverts(token: Contract, alice: Account,
                                               bob: Account) -> None:
-    token.transact("approve", bob, 100, sender=alice)
-    receipt = token.transact("transferFrom", alice, bob, 101, sender=bob)
+    token.transact("approve", bob, 100, sender=alice, check=False)
+    receipt = token.transact("transferFrom", alice, bob, 101, sender=bob, check=False)
     assert receipt.reverted and receipt.revert_reason == "allowance too low"
     assert receipt.error is not None and receipt.error.name == "Error"
     assert token.call("allowance", alice, bob) == 100
@@ -96,8 +96,8 @@ def test_failed_transfer_from_rolls_back_the_allowance(
         chain: TestChain, token: Contract, alice: Account, bob: Account) -> None:
     # the allowance is lowered before the balance check fails: the revert undoes it
     carol = chain.new_account()
-    token.transact("approve", carol, 1000, sender=bob)
-    receipt = token.transact("transferFrom", bob, alice, 5, sender=carol)
+    token.transact("approve", carol, 1000, sender=bob, check=False)
+    receipt = token.transact("transferFrom", bob, alice, 5, sender=carol, check=False)
     assert receipt.revert_reason == "InsufficientBalance(0, 5)"
     assert token.call("allowance", bob, carol) == 1000
 
@@ -109,9 +109,9 @@ def test_infinite_allowance_is_not_spent(token: Contract, alice: Account, bob: A
 
 
 def test_only_owner_mints(token: Contract, alice: Account, bob: Account) -> None:
-    receipt = token.transact("mint", bob, 5, sender=bob)
+    receipt = token.transact("mint", bob, 5, sender=bob, check=False)
     assert receipt.reverted and receipt.revert_reason == "not owner"
-    receipt = token.transact("mint", bob, 5, sender=alice)
+    receipt = token.transact("mint", bob, 5, sender=alice, check=False)
     assert receipt.success
     assert [(e.name, e.args) for e in receipt.events] == [
         ("Transfer", {"from": bytes(20), "to": bob.address, "value": 5})]
@@ -120,8 +120,8 @@ def test_only_owner_mints(token: Contract, alice: Account, bob: Account) -> None
 
 
 def test_balance_overflow_panics(token: Contract, alice: Account, bob: Account) -> None:
-    token.transact("mint", bob, MAX - 1_000_000, sender=alice)
-    receipt = token.transact("mint", bob, 1, sender=alice)
+    token.transact("mint", bob, MAX - 1_000_000, sender=alice, check=False)
+    receipt = token.transact("mint", bob, 1, sender=alice, check=False)
     assert receipt.reverted and receipt.revert_reason == "Panic(0x11)"
 
 
