@@ -33,7 +33,7 @@ and its effects are reverted, except the nonce and fee.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,7 @@ from chain_sim.extrinsic import (
 from chain_sim.keys import Account, to_address
 from chain_sim.state import ChainState, CodeInfo, StoredContract
 from executor.errors import PvmError
+from executor.linker import HostLayer
 from executor.revive import ExecResult, ReviveRuntime
 from executor.revive.errors import CodeRejected, ReviveError
 from executor.revive.state import BlockContext, StorageKey
@@ -255,11 +256,12 @@ class Chain:
             state.reset()
 
     def dry_run(self, origin: bytes, dest: bytes | None, data: bytes, *, value: int = 0,
-                gas_limit: int | None = None) -> ExecResult:
+                gas_limit: int | None = None, layers: Sequence[HostLayer] = ()) -> ExecResult:
         """A dry run on the committed state of a call (``dest``: 20 bytes) or, with
         ``dest`` ``None``, of a deployment (``data``: the code hash's blob followed by
         the constructor input, see :func:`chain_sim.ethtx.split_code`); nothing is
-        kept, the origin's nonce included."""
+        kept, the origin's nonce included.  ``layers``: host-call layers over every
+        frame of the run (a :class:`~executor.revive.trace.CallTracer`, say)."""
         state = self.state
         if state.overlay:
             raise ChainError("a block is being built")
@@ -268,16 +270,21 @@ class Chain:
                                       self.head.author))
         gas = gas_limit or self.genesis.block_gas_limit
         try:
-            if dest is not None:
-                return self.runtime.call(origin, dest, data, value=value, bump_nonce=False,
-                                         gas_limit=gas)
-            from chain_sim.ethtx import split_code
-
-            code, ctor = split_code(data)
-            return self.runtime.instantiate(origin, code, data=ctor, value=value,
-                                            bump_nonce=False, gas_limit=gas)
+            with self.runtime.with_layers(*layers):
+                return self._dry_run(origin, dest, data, value, gas)
         finally:
             state.reset()
+
+    def _dry_run(self, origin: bytes, dest: bytes | None, data: bytes, value: int,
+                 gas: int) -> ExecResult:
+        if dest is not None:
+            return self.runtime.call(origin, dest, data, value=value, bump_nonce=False,
+                                     gas_limit=gas)
+        from chain_sim.ethtx import split_code
+
+        code, ctor = split_code(data)
+        return self.runtime.instantiate(origin, code, data=ctor, value=value,
+                                        bump_nonce=False, gas_limit=gas)
 
     # ---- signing helper ----
     def sign(self, account: Account, call: Call, *, nonce: int | None = None,
@@ -704,6 +711,41 @@ class Chain:
             if progress is not None:
                 progress(n)
         return last - first + 1
+
+    def before_block(self, number: int, *, backend: str | None = None,
+                     sandbox: str | None = "auto") -> Chain:
+        """A scratch in-memory chain whose head is block ``number - 1`` of this one
+        (the state rebuilt from the undo records, as :meth:`verify` does)."""
+        if not 1 <= number <= self.head_number:
+            raise ChainError(f"no block {number} (head is {self.head_number})")
+        return Chain(self._state_at(number - 1), backend=backend or self.runtime.backend,
+                     sandbox=sandbox, block_hashes=self._block_hash)
+
+    def rerun(self, block: Block, count: int, *,
+              layers: Sequence[HostLayer] = ()) -> Receipt:
+        """Re-executes the first ``count`` extrinsics of ``block`` (the block after the
+        head) on the head's state, the last of them with the host-call ``layers``
+        installed, and returns its receipt; nothing is committed."""
+        parent = self.head
+        if block.number != parent.number + 1 or count < 1 or count > len(block.extrinsics):
+            raise ChainError(f"cannot rerun {count} extrinsic(s) of block {block.number} "
+                             f"on head {parent.number}")
+        state = self.state
+        state.reset()
+        hd = block.header
+        state.set_block(self._context(hd.number, hd.timestamp, hd.author))
+        state.put(K.NUMBER, hd.number.to_bytes(4, "little"))
+        state.put(K.NOW, hd.timestamp.to_bytes(8, "little"))
+        gas_used = 0
+        try:
+            for raw in block.extrinsics[:count - 1]:
+                gas_used += self._apply(raw, self.genesis.block_gas_limit - gas_used,
+                                        hd.author).gas_used
+            with self.runtime.with_layers(*layers):
+                return self._apply(block.extrinsics[count - 1],
+                                   self.genesis.block_gas_limit - gas_used, hd.author)
+        finally:
+            state.reset()
 
     def _state_at(self, number: int) -> MemoryDB:
         """A MemoryDB holding the state and blocks up to ``number``."""
