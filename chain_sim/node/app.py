@@ -29,11 +29,15 @@ def open_chain(db: Path | None, backend: str, sandbox: str | None) -> Chain:
 
 
 def build_dispatcher(node: Node) -> Dispatcher:
+    from chain_sim.node.debug import DebugApi, NodeConsole
     from chain_sim.node.eth import EthApi
     from chain_sim.node.substrate import SubstrateApi
 
     d = Dispatcher()
-    EthApi(node).register(d)
+    eth = EthApi(node)
+    eth.register(d)
+    DebugApi(node, eth).register(d)
+    NodeConsole(node).install()
     SubstrateApi(node).register(d)
     names = sorted(d.methods)
 

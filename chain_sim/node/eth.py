@@ -228,7 +228,9 @@ class EthApi:
             raise P.bad(name, "a call needs 'to' or deployment data")
         return origin, to, data, value, gas
 
-    async def _dry_run(self, params: Any) -> ExecResult:
+    async def _dry_run(self, params: Any, *, quiet: bool = False) -> ExecResult:
+        """``eth_call``'s dry run; ``quiet``: console.log prints nothing (a gas
+        estimate: the transaction prints its lines when it is mined)."""
         tx, block = P.positional(params, ["transaction", "block"], 1)
         origin, to, data, value, gas = self._call_args(tx, "transaction")
         async with self.node.lock:
@@ -238,10 +240,14 @@ class EthApi:
                                          "'latest')")
 
         def run() -> ExecResult:
+            muted = self.node.console_muted
+            self.node.console_muted = muted or quiet
             try:
                 return self.chain.dry_run(origin, to, data, value=value, gas_limit=gas)
             except EthTxError as exc:
                 raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
+            finally:
+                self.node.console_muted = muted
         return await self.node.run(run)
 
     def _next_nonce(self, address: bytes) -> int:
@@ -365,7 +371,7 @@ class EthApi:
             return h(r.data)
 
         async def estimate_gas(s: Session, p: Any) -> Any:
-            r = await self._dry_run(p)
+            r = await self._dry_run(p, quiet=True)
             if not r.success:
                 raise exec_error(r)
             return q(r.gas_used)
@@ -389,7 +395,8 @@ class EthApi:
             if obj.get("nonce") is not None:
                 nonce = P.quantity(obj["nonce"], "transaction.nonce")
             if gas is None:
-                r = await self._dry_run([{k: v for k, v in obj.items() if k != "gas"}])
+                r = await self._dry_run([{k: v for k, v in obj.items() if k != "gas"}],
+                                        quiet=True)
                 if not r.success:
                     raise exec_error(r)
                 gas = r.gas_used

@@ -69,6 +69,7 @@ class Node:
         self._listeners: set[trio.MemorySendChannel[int]] = set()
         self.eth_keys: dict[bytes, bytes] = {}      # unlocked dev accounts
         self.impersonated: set[bytes] = set()       # hardhat_impersonateAccount
+        self.console_muted = False                  # console.log lines not printed
         chain.strict_build = block_time is None      # automine: a rejection mines nothing
         self._index_blocks(1)
 
