@@ -256,3 +256,48 @@ def test_console_log_printed(w3: Web3, node: NodeProcess) -> None:
                                         + abi_encode(["string", "uint256"], ["hello", 5]))
     # tracing replays the transaction without printing it again
     assert sum(ln == "console.log: hello 5\n" for ln in node.lines) == 1
+
+
+def test_trace_replays_the_earlier_transactions_of_its_block(contracts: Contracts) -> None:
+    """Two transactions in one block (a pool mined by evm_mine): tracing the second
+    re-executes the first, on whose state its output depends."""
+    from tests.node.conftest import start_node, stop_node
+
+    node = start_node("--block-time", "3600", "--workers", "0")
+    try:
+        w3 = Web3(Web3.HTTPProvider(node.http, request_kwargs={"timeout": 120}))
+        a, b = eth_accounts(2)
+        fee = 2 * w3.eth.get_block("latest")["baseFeePerGas"]
+
+        def send(key: bytes, tx: dict[str, Any]) -> bytes:
+            acct = EthAccount.from_key(key)
+            tx = {"chainId": w3.eth.chain_id, "type": 2, "maxPriorityFeePerGas": 0,
+                  "maxFeePerGas": fee, "gas": GAS,
+                  "nonce": w3.eth.get_transaction_count(acct.address, "pending"), **tx}
+            return bytes(w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
+
+        def mine(*hashes: bytes) -> list[Any]:
+            _rpc(w3, "evm_mine")
+            return [w3.eth.get_transaction_receipt(h) for h in hashes]
+
+        (child,) = mine(send(a.private_key, {
+            "data": contracts.child_blob + abi_encode(["uint256"], [1])}))
+        (factory,) = mine(send(a.private_key, {"data": contracts.factory_blob}))
+        c, f = child["contractAddress"], factory["contractAddress"]
+        add = _sel("add(uint256)") + abi_encode(["uint256"], [10])
+        call_add = (_sel("callAdd(address,uint256)")
+                    + abi_encode(["address", "uint256"], [c, 5]))
+        first, second = mine(send(a.private_key, {"to": c, "data": add}),
+                             send(b.private_key, {"to": f, "data": call_add}))
+        assert first["blockNumber"] == second["blockNumber"]
+        assert (first["transactionIndex"], second["transactionIndex"]) == (0, 1)
+        assert first["status"] == second["status"] == 1
+        t1, t2 = _trace_tx(w3, first), _trace_tx(w3, second)
+        assert t1["output"] == _hex(abi_encode(["uint256"], [1 + 10]))
+        assert t2["output"] == _hex(abi_encode(["uint256"], [1 + 10 + 5]))
+        (inner,) = t2["calls"]
+        assert (inner["type"], inner["to"], inner["output"]) == (
+            "CALL", c.lower(), _hex(abi_encode(["uint256"], [16])))
+        assert int(t2["gasUsed"], 16) == second["gasUsed"]
+    finally:
+        assert stop_node(node) == 0
