@@ -234,6 +234,12 @@ def test_console_log_printed(w3: Web3, node: NodeProcess) -> None:
     cheats = _send(w3, key, {"data": compiled("Cheats")["Cheats"].blob, "gas": GAS})
     assert cheats["status"] == 1
     address = cheats["contractAddress"]
+    # a deployment traces as a top-level CREATE of the blob to the new address
+    t = _trace_tx(w3, cheats)
+    assert (t["type"], t["from"], t["to"]) == ("CREATE", "0x" + a.address.hex(),
+                                               address.lower())
+    assert t["input"] == _hex(compiled("Cheats")["Cheats"].blob)
+    assert int(t["gasUsed"], 16) == cheats["gasUsed"] and "error" not in t
     contract = w3.eth.contract(address=address, abi=_abi("Cheats", "Cheats"))
     receipt = _send(w3, key, {"to": address, "data": contract.encode_abi("hello", [5])})
     assert receipt["status"] == 1
