@@ -11,8 +11,10 @@ WAD := /usr/share/games/doom/freedoom1.wad
 # core's tests, slow ones included).
 ASAN_MARKS ?= asan
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 greenlet>=3 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10 coincurve>=20 py-ecc>=7
+# the dev node (pvm-exec node, the [node] extra) and its client tests
+PYDEPS += hypercorn>=0.17 eth-account==0.13.7 eth-utils==5.3.1 rlp>=4 web3==7.16.0 websocket-client>=1.6
 
-.PHONY: all setup build build-testing build-asan contracts contracts-demo demo test test-fast test-asan fuzz lint typecheck bench peers clean apt
+.PHONY: all setup build build-testing build-asan contracts contracts-demo node-js demo test test-fast test-asan fuzz lint typecheck bench peers clean apt
 
 all: build
 
@@ -67,9 +69,16 @@ demo: build apt contracts-demo
 	$(VENV)/bin/pvm-exec chain verify --db $(DEMO_DB) --backend interpreter
 
 # The whole suite, then the native-core tests again against the sanitizer build.
-test: build apt build-testing contracts
+test: build apt build-testing contracts node-js
 	PVM_TESTING_BUILD=$(CURDIR)/build-testing $(VENV)/bin/pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-asan
+
+# ethers v6 for tests/node/test_ethers.py (skipped, saying why, without node/npm).
+node-js:
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ tests/node/js/node_modules/.stamp -nt tests/node/js/package.json ] || \
+	  (cd tests/node/js && (npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent) && touch node_modules/.stamp); \
+	else echo "npm not found: tests/node/test_ethers.py will be skipped"; fi
 
 # The test-only build of the native core (tests/sandbox: raw code in a worker).
 build-testing: $(VENV)/.stamp-build

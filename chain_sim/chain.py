@@ -33,11 +33,12 @@ and its effects are reverted, except the nonce and fee.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chain_sim import scale as S
 from chain_sim import storage_keys as K
 from chain_sim.block import (
     Block,
@@ -55,19 +56,30 @@ from chain_sim.db import ChainDB, MemoryDB, SqliteDB, StoredBlock
 from chain_sim.extrinsic import (
     Call,
     ContractCall,
+    DevCall,
+    DevDispatchAs,
+    DevSetBalance,
+    DevSetCode,
+    DevSetNonce,
+    EthTransact,
     Extrinsic,
     InstantiateWithCode,
     InvalidTransaction,
     Transfer,
+    Unsigned,
     UploadCode,
+    decode_extrinsic,
+    era_birth,
+    read_call,
     sign,
 )
 from chain_sim.keys import Account, to_address
 from chain_sim.state import ChainState, CodeInfo, StoredContract
 from executor.errors import PvmError
+from executor.linker import HostLayer
 from executor.revive import ExecResult, ReviveRuntime
 from executor.revive.errors import CodeRejected, ReviveError
-from executor.revive.state import BlockContext
+from executor.revive.state import BlockContext, StorageKey
 
 
 class ChainError(RuntimeError):
@@ -102,6 +114,7 @@ class GenesisConfig:
     block_time: int = 6_000                 # milliseconds between blocks
     block_gas_limit: int = 50_000_000_000
     fees: Fees = field(default_factory=Fees)
+    dev: bool = False    # accepts the Dev pallet's unsigned calls (a dev node's chain)
 
     def to_json(self) -> bytes:
         d = asdict(self)
@@ -145,6 +158,7 @@ class Chain:
         self.genesis_hash = g.hash
         self.state = ChainState(db, block_hash=block_hashes or self._block_hash)
         self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox)
+        self.strict_build = False
         self._check_head()
 
     # ---- opening ----
@@ -241,13 +255,43 @@ class Chain:
         finally:
             state.reset()
 
+    def dry_run(self, origin: bytes, dest: bytes | None, data: bytes, *, value: int = 0,
+                gas_limit: int | None = None, layers: Sequence[HostLayer] = ()) -> ExecResult:
+        """A dry run on the committed state of a call (``dest``: 20 bytes) or, with
+        ``dest`` ``None``, of a deployment (``data``: the code hash's blob followed by
+        the constructor input, see :func:`chain_sim.ethtx.split_code`); nothing is
+        kept, the origin's nonce included.  ``layers``: host-call layers over every
+        frame of the run (a :class:`~executor.revive.trace.CallTracer`, say)."""
+        state = self.state
+        if state.overlay:
+            raise ChainError("a block is being built")
+        state.set_block(self._context(self.head_number + 1,
+                                      self.head.timestamp + self.genesis.block_time,
+                                      self.head.author))
+        gas = gas_limit or self.genesis.block_gas_limit
+        try:
+            with self.runtime.with_layers(*layers):
+                return self._dry_run(origin, dest, data, value, gas)
+        finally:
+            state.reset()
+
+    def _dry_run(self, origin: bytes, dest: bytes | None, data: bytes, value: int,
+                 gas: int) -> ExecResult:
+        if dest is not None:
+            return self.runtime.call(origin, dest, data, value=value, bump_nonce=False,
+                                     gas_limit=gas)
+        from chain_sim.ethtx import split_code
+
+        code, ctor = split_code(data)
+        return self.runtime.instantiate(origin, code, data=ctor, value=value,
+                                        bump_nonce=False, gas_limit=gas)
+
     # ---- signing helper ----
     def sign(self, account: Account, call: Call, *, nonce: int | None = None,
              tip: int = 0) -> Extrinsic:
         """``call`` signed for this chain (``nonce``: the account's next by default)."""
         n = self.nonce(account) if nonce is None else nonce
-        return sign(account, call, n, genesis_hash=self.genesis_hash,
-                    chain_id=self.genesis.chain_id, tip=tip)
+        return sign(account, call, n, genesis_hash=self.genesis_hash, tip=tip)
 
     # ---- blocks ----
     def _context(self, number: int, timestamp: int, author: bytes) -> BlockContext:
@@ -256,15 +300,20 @@ class Chain:
                             gas_limit=self.genesis.block_gas_limit,
                             gas_price=self.fees.gas_price)
 
-    def build_block(self, extrinsics: Iterable[bytes | Extrinsic], *,
-                    timestamp: int | None = None, author: bytes | None = None) -> BuildResult:
+    def build_block(self, extrinsics: Iterable[bytes | Extrinsic | Unsigned], *,
+                    timestamp: int | None = None, author: bytes | None = None,
+                    strict: bool | None = None) -> BuildResult:
         """Executes the valid ``extrinsics`` in order into the next block and commits
-        it; invalid ones are left out and reported."""
-        raw = [x.encode() if isinstance(x, Extrinsic) else bytes(x) for x in extrinsics]
+        it; invalid ones are left out and reported.  ``strict`` (default
+        :attr:`strict_build`): an invalid one raises :class:`InvalidTransaction` instead
+        and nothing is committed (a dev node mining each transaction on its own)."""
+        raw = [x.encode() if isinstance(x, Extrinsic | Unsigned) else bytes(x)
+               for x in extrinsics]
         parent = self.head
         ts = parent.timestamp + self.genesis.block_time if timestamp is None else timestamp
         who = parent.author if author is None else author
-        included, receipts, rejected, gas = self._execute(parent, raw, ts, who, strict=False)
+        strict = self.strict_build if strict is None else strict
+        included, receipts, rejected, gas = self._execute(parent, raw, ts, who, strict=strict)
         block = self._seal(parent, included, receipts, ts, who, gas)
         return BuildResult(block, tuple(rejected))
 
@@ -349,8 +398,20 @@ class Chain:
     def _apply(self, raw: bytes, gas_left: int, author: bytes) -> Receipt:
         fees = self.fees
         state = self.state
-        xt = Extrinsic.decode(raw)
-        if not xt.verify(self.genesis_hash, self.genesis.chain_id):
+        xt = decode_extrinsic(raw)
+        if isinstance(xt, Unsigned):
+            if isinstance(xt.call, DevCall):
+                return self._apply_dev(xt.call, raw, gas_left, author)
+            if not isinstance(xt.call, EthTransact):
+                raise InvalidTransaction("only Revive.eth_transact may be unsigned")
+            return self._apply_eth(xt.call.payload, raw, gas_left, author)
+        if isinstance(xt.call, DevCall):
+            raise InvalidTransaction("the Dev pallet's calls are unsigned")
+        if isinstance(xt.call, EthTransact):
+            raise InvalidTransaction("Revive.eth_transact must be unsigned (the payload "
+                                     "carries its own signature)")
+        era_hash = self._era_hash(xt.era)
+        if not xt.verify(self.genesis_hash, era_hash):
             raise InvalidTransaction("bad signature (the signer did not sign this "
                                      "transaction for this chain)")
         signer = xt.signer
@@ -369,13 +430,130 @@ class Chain:
         if free < max_fee + value:
             raise InvalidTransaction(f"insufficient balance: {free} < {max_fee + value} "
                                      f"(fee up to {max_fee}, value {value})")
+        return self._charge_and_dispatch(call, signer, nonce, free, max_fee, length_fee,
+                                         xt.tip, author)
 
+    def _era_hash(self, era: bytes) -> bytes | None:
+        """The birth block's hash of a mortal era (``None``: immortal); raises
+        :class:`InvalidTransaction` if the transaction is outdated or not yet born."""
+        number = self.state.block.number
+        got = era_birth(era, number)
+        if got is None:
+            return None
+        birth, period = got
+        if birth >= number or number >= birth + period:
+            raise InvalidTransaction(f"transaction outdated: era born at block {birth} "
+                                     f"(period {period}) is not valid at block {number}")
+        h = self._block_hash(birth)
+        if h is None:
+            raise InvalidTransaction(f"era birth block {birth} is unknown")
+        return h
+
+    def _apply_eth(self, payload: bytes, raw: bytes, gas_left: int,
+                   author: bytes) -> Receipt:
+        """``Revive.eth_transact``: checks as geth does, with geth's messages."""
+        from chain_sim.ethtx import EthTxError, decode_eth_tx  # the [node] extra
+
+        fees = self.fees
+        state = self.state
+        try:
+            tx = decode_eth_tx(payload)
+        except EthTxError as exc:
+            raise InvalidTransaction(f"invalid transaction: {exc}") from None
+        if tx.chain_id is not None and tx.chain_id != self.genesis.chain_id:
+            raise InvalidTransaction(f"invalid chain id for signer: have {tx.chain_id} "
+                                     f"want {self.genesis.chain_id}")
+        signer = state.account_id(tx.sender)
+        nonce, free = state.account_info(signer)
+        if tx.nonce < nonce:
+            raise InvalidTransaction(f"nonce too low: next nonce {nonce}, tx nonce {tx.nonce}")
+        if tx.nonce > nonce:
+            raise InvalidTransaction(f"nonce too high: next nonce {nonce}, "
+                                     f"tx nonce {tx.nonce}")
+        if tx.gas_price < fees.gas_price:
+            raise InvalidTransaction(f"max fee per gas less than block base fee: "
+                                     f"maxFeePerGas: {tx.gas_price}, "
+                                     f"baseFee: {fees.gas_price}")
+        if tx.gas > gas_left:
+            raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, "
+                                     f"left {gas_left}")
+        length_fee = len(raw) * fees.byte_fee
+        max_fee = tx.gas * fees.gas_price + length_fee
+        if free < max_fee + tx.value:
+            raise InvalidTransaction(f"insufficient funds for gas * price + value: "
+                                     f"balance {free}, tx cost {max_fee + tx.value}")
+        call: Call
+        if tx.to is None:
+            try:
+                code, ctor = tx.split_deploy()
+            except EthTxError as exc:
+                raise InvalidTransaction(f"invalid transaction: {exc}") from None
+            call = InstantiateWithCode(code, ctor, tx.value, tx.gas, _U128)
+        else:
+            call = ContractCall(tx.to, tx.data, tx.value, tx.gas, _U128)
+        return self._charge_and_dispatch(call, signer, nonce, free, max_fee, length_fee, 0,
+                                         author)
+
+    def _apply_dev(self, call: DevCall, raw: bytes, gas_left: int, author: bytes) -> Receipt:
+        """The Dev pallet (a dev node's chain only): state set directly, or a call
+        dispatched as an account without its signature."""
+        if not self.genesis.dev:
+            raise InvalidTransaction("the Dev pallet is only available on dev chains")
+        state = self.state
+        if isinstance(call, DevDispatchAs):
+            try:
+                inner = read_call(S.Reader(call.call, "dispatched call"))
+            except S.ScaleError as exc:
+                raise InvalidTransaction(str(exc)) from None
+            if isinstance(inner, DevCall | EthTransact):
+                raise InvalidTransaction("Dev.dispatch_as takes a Balances or Revive call")
+            fees = self.fees
+            nonce, free = state.account_info(call.who)
+            if call.nonce != nonce:
+                raise InvalidTransaction(f"{'stale' if call.nonce < nonce else 'future'} nonce "
+                                         f"{call.nonce} (the account's next is {nonce})")
+            gas_limit, value = _gas_and_value(inner, fees)
+            if gas_limit > gas_left:
+                raise InvalidTransaction(f"gas limit {gas_limit} exceeds what is left of the "
+                                         f"block's gas ({gas_left})")
+            length_fee = len(raw) * fees.byte_fee
+            max_fee = gas_limit * fees.gas_price + length_fee
+            if free < max_fee + value:
+                raise InvalidTransaction(f"insufficient balance: {free} < {max_fee + value} "
+                                         f"(fee up to {max_fee}, value {value})")
+            return self._charge_and_dispatch(inner, call.who, nonce, free, max_fee,
+                                             length_fee, 0, author)
+        try:
+            if isinstance(call, DevSetBalance):
+                state.set_account_info(call.who, state.account_info(call.who)[0], call.free)
+            elif isinstance(call, DevSetNonce):
+                state.set_account_info(call.who, call.nonce, state.account_info(call.who)[1])
+            elif isinstance(call, DevSetCode):
+                code_hash = self.runtime.upload(call.code)
+                old = state.stored_contract(call.address)
+                state.set_stored_contract(call.address, StoredContract(
+                    code_hash, old.storage_items if old else 0, old.storage_bytes if old else 0,
+                    old.deposit if old else 0, old.immutable_data if old else b""))
+                state.new_code.clear()
+            else:
+                slot = None if not any(call.value) else call.value
+                state.set_storage(call.address, StorageKey(call.key, True), slot)
+                state.usage.clear()
+        except (ValueError, CodeRejected, ReviveError, PvmError) as exc:
+            raise InvalidTransaction(f"{type(call).__name__}: {exc}") from None
+        return Receipt(Outcome.SUCCESS, 0, 0)
+
+    def _charge_and_dispatch(self, call: Call, signer: bytes, nonce: int, free: int,
+                             max_fee: int, length_fee: int, tip: int,
+                             author: bytes) -> Receipt:
         # valid: from here on the transaction is included
+        fees = self.fees
+        state = self.state
         origin = to_address(signer)
         state.map_account(signer, origin)
         state.set_account_info(signer, nonce, free - max_fee)
         receipt = self._dispatch(call, signer, origin, nonce)
-        actual = receipt.gas_used * fees.gas_price + length_fee + xt.tip
+        actual = receipt.gas_used * fees.gas_price + length_fee + tip
         _, now_free = state.account_info(signer)
         state.set_account_info(signer, state.account_info(signer)[0], now_free + max_fee - actual)
         a_nonce, a_free = state.account_info(author)
@@ -420,6 +598,8 @@ class Chain:
             return Receipt(Outcome.SUCCESS, gas, 0, code_hash=uploaded,
                            storage_deposit=deposit)
 
+        if isinstance(call, EthTransact | DevCall):
+            raise InvalidTransaction(f"{type(call).__name__} is not dispatched here")
         code_hash: bytes | None = None
         try:
             if isinstance(call, ContractCall):
@@ -504,6 +684,14 @@ class Chain:
         state.new_code.clear()
         return None, net
 
+    def rewind(self, number: int) -> None:
+        """Drops the blocks after ``number`` (a dev node's snapshot revert): the state
+        is block ``number``'s again, checked against its state root."""
+        if self.state.overlay:
+            raise ChainError("a block is being built")
+        self.db.rewind(number)
+        self._check_head()
+
     # ---- verification ----
     def verify(self, first: int = 1, last: int | None = None, *,
                backend: str | None = None, sandbox: str | None = "auto",
@@ -523,6 +711,41 @@ class Chain:
             if progress is not None:
                 progress(n)
         return last - first + 1
+
+    def before_block(self, number: int, *, backend: str | None = None,
+                     sandbox: str | None = "auto") -> Chain:
+        """A scratch in-memory chain whose head is block ``number - 1`` of this one
+        (the state rebuilt from the undo records, as :meth:`verify` does)."""
+        if not 1 <= number <= self.head_number:
+            raise ChainError(f"no block {number} (head is {self.head_number})")
+        return Chain(self._state_at(number - 1), backend=backend or self.runtime.backend,
+                     sandbox=sandbox, block_hashes=self._block_hash)
+
+    def rerun(self, block: Block, count: int, *,
+              layers: Sequence[HostLayer] = ()) -> Receipt:
+        """Re-executes the first ``count`` extrinsics of ``block`` (the block after the
+        head) on the head's state, the last of them with the host-call ``layers``
+        installed, and returns its receipt; nothing is committed."""
+        parent = self.head
+        if block.number != parent.number + 1 or count < 1 or count > len(block.extrinsics):
+            raise ChainError(f"cannot rerun {count} extrinsic(s) of block {block.number} "
+                             f"on head {parent.number}")
+        state = self.state
+        state.reset()
+        hd = block.header
+        state.set_block(self._context(hd.number, hd.timestamp, hd.author))
+        state.put(K.NUMBER, hd.number.to_bytes(4, "little"))
+        state.put(K.NOW, hd.timestamp.to_bytes(8, "little"))
+        gas_used = 0
+        try:
+            for raw in block.extrinsics[:count - 1]:
+                gas_used += self._apply(raw, self.genesis.block_gas_limit - gas_used,
+                                        hd.author).gas_used
+            with self.runtime.with_layers(*layers):
+                return self._apply(block.extrinsics[count - 1],
+                                   self.genesis.block_gas_limit - gas_used, hd.author)
+        finally:
+            state.reset()
 
     def _state_at(self, number: int) -> MemoryDB:
         """A MemoryDB holding the state and blocks up to ``number``."""
@@ -562,6 +785,7 @@ def genesis_state(genesis: GenesisConfig) -> dict[bytes, bytes]:
     items: dict[bytes, bytes] = {
         K.NUMBER: (0).to_bytes(4, "little"),
         K.NOW: genesis.timestamp.to_bytes(8, "little"),
+        K.CHAIN_ID: genesis.chain_id.to_bytes(8, "little"),
     }
     for account_id, balance in genesis.endowed:
         if len(account_id) != 32 or balance < 0:
@@ -584,7 +808,12 @@ def write_genesis(db: ChainDB, genesis: GenesisConfig) -> Header:
     return header
 
 
+_U128 = (1 << 128) - 1
+
+
 def _gas_and_value(call: Call, fees: Fees) -> tuple[int, int]:
+    if isinstance(call, EthTransact | DevCall):
+        raise InvalidTransaction(f"{type(call).__name__} must be unsigned")
     if isinstance(call, Transfer):
         return fees.transfer_gas, call.value
     if isinstance(call, UploadCode):

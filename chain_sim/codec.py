@@ -15,17 +15,36 @@ from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 
 TYPES: dict[str, Any] = {
-    # ---- calls ----
+    # ---- calls (pallet index, call index, arguments; see chain_sim.extrinsic) ----
     "SimCall": {"type": "enum", "type_mapping": [
-        ["transfer", "SimTransfer"],
-        ["upload_code", "SimUploadCode"],
-        ["instantiate", "SimInstantiate"],
-        ["instantiate_with_code", "SimInstantiateWithCode"],
-        ["call", "SimContractCall"],
+        ["System", "Null"],
+        ["Timestamp", "Null"],
+        ["Balances", "SimBalancesCall"],
+        ["TransactionPayment", "Null"],
+        ["Revive", "SimReviveCall"],
+    ]},
+    "SimMultiAddress": {"type": "enum", "type_mapping": [["Id", "[u8; 32]"]]},
+    "SimBalancesCall": {"type": "enum", "type_mapping": [
+        ["transfer_allow_death", "SimTransfer"],
+        ["unused1", "Null"],
+        ["unused2", "Null"],
+        ["transfer_keep_alive", "SimTransfer"],
     ]},
     "SimTransfer": {"type": "struct", "type_mapping": [
-        ["dest", "[u8; 32]"],
+        ["dest", "SimMultiAddress"],
         ["value", "Compact<u128>"],
+    ]},
+    "SimReviveCall": {"type": "enum", "type_mapping": [
+        ["eth_transact", "SimEthTransact"],
+        ["call", "SimContractCall"],
+        ["instantiate", "SimInstantiate"],
+        ["instantiate_with_code", "SimInstantiateWithCode"],
+        ["upload_code", "SimUploadCode"],
+    ]},
+    "SimEthTransact": {"type": "struct", "type_mapping": [["payload", "HexBytes"]]},
+    "SimWeight": {"type": "struct", "type_mapping": [
+        ["ref_time", "Compact<u64>"],
+        ["proof_size", "Compact<u64>"],
     ]},
     "SimUploadCode": {"type": "struct", "type_mapping": [
         ["code", "HexBytes"],
@@ -33,7 +52,7 @@ TYPES: dict[str, Any] = {
     ]},
     "SimInstantiate": {"type": "struct", "type_mapping": [
         ["value", "Compact<u128>"],
-        ["gas_limit", "Compact<u64>"],
+        ["gas_limit", "SimWeight"],
         ["storage_deposit_limit", "Compact<u128>"],
         ["code_hash", "[u8; 32]"],
         ["data", "HexBytes"],
@@ -41,7 +60,7 @@ TYPES: dict[str, Any] = {
     ]},
     "SimInstantiateWithCode": {"type": "struct", "type_mapping": [
         ["value", "Compact<u128>"],
-        ["gas_limit", "Compact<u64>"],
+        ["gas_limit", "SimWeight"],
         ["storage_deposit_limit", "Compact<u128>"],
         ["code", "HexBytes"],
         ["data", "HexBytes"],
@@ -50,25 +69,31 @@ TYPES: dict[str, Any] = {
     "SimContractCall": {"type": "struct", "type_mapping": [
         ["dest", "[u8; 20]"],
         ["value", "Compact<u128>"],
-        ["gas_limit", "Compact<u64>"],
+        ["gas_limit", "SimWeight"],
         ["storage_deposit_limit", "Compact<u128>"],
         ["data", "HexBytes"],
     ]},
-    # ---- extrinsics: a signed v4-style envelope ----
-    "SimExtrinsic": {"type": "struct", "type_mapping": [
+    # ---- extrinsics: the standard v4 signed envelope (inside a Vec<u8>) ----
+    "SimSignedExtrinsic": {"type": "struct", "type_mapping": [
         ["version", "u8"],
+        ["address_variant", "u8"],
         ["signer", "[u8; 32]"],
+        ["signature_variant", "u8"],
         ["signature", "[u8; 64]"],
+        ["era", "u8"],
         ["nonce", "Compact<u32>"],
         ["tip", "Compact<u128>"],
         ["call", "SimCall"],
     ]},
     "SimSigningPayload": {"type": "struct", "type_mapping": [
         ["call", "SimCall"],
+        ["era", "u8"],
         ["nonce", "Compact<u32>"],
         ["tip", "Compact<u128>"],
+        ["spec_version", "u32"],
+        ["transaction_version", "u32"],
         ["genesis_hash", "[u8; 32]"],
-        ["chain_id", "u64"],
+        ["era_hash", "[u8; 32]"],
     ]},
     # ---- blocks ----
     "SimHeader": {"type": "struct", "type_mapping": [

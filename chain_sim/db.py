@@ -73,8 +73,24 @@ class ChainDB:
                      meta: Mapping[str, bytes] | None = None) -> None:
         raise NotImplementedError
 
+    def rewind(self, number: int) -> None:
+        """Drops the blocks after ``number`` and restores the state of block ``number``
+        from the undo records, atomically (a dev node's ``evm_revert``)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
+
+
+def _rewound(db: ChainDB, number: int) -> dict[bytes, bytes | None]:
+    """The state changes that take ``db`` from its head back to block ``number``."""
+    head = db.head()
+    if head is None or not 0 <= number <= head:
+        raise DBError(f"cannot rewind to block {number} (head is {head})")
+    changes: dict[bytes, bytes | None] = {}
+    for n in range(head, number, -1):
+        changes.update(db.undo(n))
+    return changes
 
 
 class MemoryDB(ChainDB):
@@ -120,6 +136,22 @@ class MemoryDB(ChainDB):
         self._undo[block.number] = dict(undo)
         self._meta.update(meta or {})
         self._meta["head"] = block.number.to_bytes(8, "little")
+        self.index.apply(changes)
+
+    def rewind(self, number: int) -> None:
+        changes = _rewound(self, number)
+        head = self.head()
+        assert head is not None
+        for k, v in changes.items():
+            if v is None:
+                self._state.pop(k, None)
+            else:
+                self._state[k] = v
+        for n in range(number + 1, head + 1):
+            gone = self._blocks.pop(n)
+            self._by_hash.pop(gone.hash, None)
+            self._undo.pop(n, None)
+        self._meta["head"] = number.to_bytes(8, "little")
         self.index.apply(changes)
 
 
@@ -219,6 +251,23 @@ class SqliteDB(ChainDB):
                 rows = dict(meta or {})
                 rows["head"] = block.number.to_bytes(8, "little")
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(rows.items()))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self.index.apply(changes)
+
+    def rewind(self, number: int) -> None:
+        changes = _rewound(self, number)
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_state(changes)
+                db.execute("DELETE FROM undo WHERE number > ?", (number,))
+                db.execute("DELETE FROM blocks WHERE number > ?", (number,))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('head', ?)",
+                           (number.to_bytes(8, "little"),))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

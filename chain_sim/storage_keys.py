@@ -11,6 +11,7 @@ key                            map key(s)                              value (SC
 ``System.Account``             blake2_128_concat(account id)           ``SimAccountInfo``
 ``System.Number``              --                                      ``u32``
 ``Timestamp.Now``              --                                      ``u64`` (ms)
+``Revive.ChainId``             --                                      ``u64``
 ``Revive.OriginalAccount``     identity(address)                       account id
 ``Revive.PristineCode``        identity(code hash)                     blob
 ``Revive.CodeInfoOf``          identity(code hash)                     ``SimCodeInfo``
@@ -57,6 +58,7 @@ PRISTINE_CODE = prefix("Revive", "PristineCode")
 CODE_INFO = prefix("Revive", "CodeInfoOf")
 CONTRACT_INFO = prefix("Revive", "ContractInfoOf")
 CONTRACT_STORAGE = prefix("Revive", "ContractStorage")
+CHAIN_ID = prefix("Revive", "ChainId")
 
 
 def account_key(account_id: bytes) -> bytes:

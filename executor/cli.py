@@ -298,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_chain_parser(sub)
 
+    from chain_sim.node.cli import add_node_parser
+
+    add_node_parser(sub)
+
     p = sub.add_parser("doom", help="run doom.polkavm")
     p.add_argument("--blob", default=str(_shared() / "blobs" / "doom.polkavm"))
     p.add_argument("--wad")

@@ -45,6 +45,12 @@ def _runtime() -> Any:
                 return super().process()
 
         rt = RuntimeConfigurationObject()
+        # A new RuntimeConfigurationObject registers every ScaleDecoder subclass that
+        # exists, including the "[u8; N]" classes other runtimes (substrate-interface,
+        # a metadata decoder) created dynamically: keep only scalecodec's own.
+        types = rt.type_registry["types"]
+        for name in [n for n, c in types.items() if c.__module__ != "scalecodec.types"]:
+            del types[name]
         rt.type_registry["types"]["bytes"] = RawBytes
         rt.type_registry["types"]["fixedlengtharray"] = ByteArray
         from scalecodec import types as sct

@@ -11,6 +11,7 @@ from chain_sim.block import Header, Outcome, Receipt, decode_receipts, encode_re
 from chain_sim.codec import CODEC
 from chain_sim.extrinsic import (
     ContractCall,
+    EthTransact,
     Extrinsic,
     Instantiate,
     InstantiateWithCode,
@@ -106,28 +107,46 @@ CALLS = [
 @pytest.mark.parametrize("call", CALLS, ids=lambda c: type(c).__name__)
 def test_extrinsic_round_trip(call: object, alice: Account) -> None:
     genesis = bytes([1]) * 32
-    xt = sign(alice, call, 5, genesis_hash=genesis, chain_id=42, tip=9)  # type: ignore[arg-type]
+    xt = sign(alice, call, 5, genesis_hash=genesis, tip=9)  # type: ignore[arg-type]
     raw = xt.encode()
-    assert raw[0] == 0x84
+    n = len(raw) - 2 if len(raw) - 2 >= 64 else len(raw) - 1     # compact length prefix
+    assert raw[len(raw) - n] == 0x84
     back = Extrinsic.decode(raw)
-    assert back == xt and back.verify(genesis, 42)
-    assert not back.verify(bytes(32), 42)           # another chain
-    assert not back.verify(genesis, 43)
+    assert back == xt and back.verify(genesis)
+    assert not back.verify(bytes(32))               # another chain
+
+
+def test_mortal_era_round_trip(alice: Account) -> None:
+    from chain_sim.extrinsic import era_birth, mortal_era
+
+    for current in (0, 1, 63, 64, 1000, 123457):
+        for period in (4, 64, 4096, 65536):
+            era = mortal_era(current, period)
+            got = era_birth(era, current)
+            assert got is not None
+            birth, p = got
+            assert p == period and birth <= current < birth + period
+    genesis, born = bytes([1]) * 32, bytes([2]) * 32
+    era = mortal_era(10, 64)
+    xt = sign(alice, Transfer(bytes(32), 1), 0, genesis_hash=genesis, era=era, era_hash=born)
+    back = Extrinsic.decode(xt.encode())
+    assert back.era == era and back.verify(genesis, born) and not back.verify(genesis, genesis)
 
 
 def test_malformed_extrinsics_are_rejected(alice: Account) -> None:
-    xt = sign(alice, ContractCall(bytes(20), b"abc"), 0, genesis_hash=bytes(32), chain_id=1)
+    xt = sign(alice, ContractCall(bytes(20), b"abc"), 0, genesis_hash=bytes(32))
     raw = xt.encode()
+    start = len(raw) - len(raw[2:]) if raw[0] & 3 == 1 else 1    # after the length prefix
     for n in range(len(raw)):
         with pytest.raises(InvalidTransaction):
             Extrinsic.decode(raw[:n])
     with pytest.raises(InvalidTransaction, match="trailing|Remaining|malformed"):
         Extrinsic.decode(raw + b"\x00")
     with pytest.raises(InvalidTransaction, match="version"):
-        Extrinsic.decode(b"\x04" + raw[1:])
+        Extrinsic.decode(raw[:start] + b"\x05" + raw[start + 1:])
     bad_call = bytearray(raw)
-    bad_call[1 + 32 + 64 + 1 + 1] = 0x77             # call index beyond the enum
-    with pytest.raises(InvalidTransaction):
+    bad_call[start + 1 + 1 + 32 + 1 + 64 + 1 + 1 + 1] = 0x77   # a pallet index unknown
+    with pytest.raises(InvalidTransaction, match="unknown call"):
         Extrinsic.decode(bytes(bad_call))
 
 
@@ -208,17 +227,21 @@ def _random_call(rng: random.Random) -> object:
     def blob() -> bytes:
         return rng.randbytes(rng.choice([0, 1, 63, 64, 300, 17000]))
 
-    kind = rng.randrange(5)
+    kind = rng.randrange(6)
     salt = rng.choice([None, rng.randbytes(32)])
     if kind == 0:
-        return Transfer(rng.randbytes(32), big())
+        return Transfer(rng.randbytes(32), big(), rng.choice([False, True]))
+    if kind == 5:
+        return EthTransact(blob())
     if kind == 1:
         return UploadCode(blob(), big())
     if kind == 2:
-        return Instantiate(rng.randbytes(32), blob(), big(), big() % 2**64, big(), salt)
+        return Instantiate(rng.randbytes(32), blob(), big(), big() % 2**64, big(), salt,
+                           big() % 2**64)
     if kind == 3:
-        return InstantiateWithCode(blob(), blob(), big(), big() % 2**64, big(), salt)
-    return ContractCall(rng.randbytes(20), blob(), big(), big() % 2**64, big())
+        return InstantiateWithCode(blob(), blob(), big(), big() % 2**64, big(), salt,
+                                   big() % 2**64)
+    return ContractCall(rng.randbytes(20), blob(), big(), big() % 2**64, big(), big() % 2**64)
 
 
 def test_fast_encoders_match_scalecodec() -> None:
@@ -234,17 +257,19 @@ def test_fast_encoders_match_scalecodec() -> None:
         xt = Extrinsic(rng.randbytes(32), rng.randbytes(64), rng.randrange(2**32), call,  # type: ignore[arg-type]
                        rng.choice([0, 5, 2**100]))
         raw = xt.encode()
-        assert raw == CODEC.encode("SimExtrinsic", {
-            "version": 0x84, "signer": "0x" + xt.signer.hex(),
-            "signature": "0x" + xt.signature.hex(), "nonce": xt.nonce, "tip": xt.tip,
-            "call": call_to_scale(call)})  # type: ignore[arg-type]
+        inner = CODEC.encode("SimSignedExtrinsic", {
+            "version": 0x84, "address_variant": 0, "signer": "0x" + xt.signer.hex(),
+            "signature_variant": 1, "signature": "0x" + xt.signature.hex(), "era": 0,
+            "nonce": xt.nonce, "tip": xt.tip, "call": call_to_scale(call)})  # type: ignore[arg-type]
+        assert raw == CODEC.encode("Bytes", inner)      # the Vec<u8> envelope
         assert Extrinsic.decode(raw) == xt
         g = rng.randbytes(32)
         want = CODEC.encode("SimSigningPayload", {
-            "call": call_to_scale(call), "nonce": xt.nonce, "tip": xt.tip,  # type: ignore[arg-type]
-            "genesis_hash": "0x" + g.hex(), "chain_id": 42})
+            "call": call_to_scale(call), "era": 0, "nonce": xt.nonce,  # type: ignore[arg-type]
+            "tip": xt.tip, "spec_version": 1, "transaction_version": 1,
+            "genesis_hash": "0x" + g.hex(), "era_hash": "0x" + g.hex()})
         from chain_sim.storage_keys import blake2_256
-        assert signing_payload(call, xt.nonce, xt.tip, g, 42) == (  # type: ignore[arg-type]
+        assert signing_payload(call, xt.nonce, xt.tip, g) == (  # type: ignore[arg-type]
             blake2_256(want) if len(want) > 256 else want)
         hd = Header(rng.randbytes(32), rng.randrange(2**32), rng.randbytes(32),
                     rng.randbytes(32), rng.randbytes(32), rng.randrange(2**64),

@@ -1,0 +1,358 @@
+"""The dev node's cost over the Python API: ``eth_call`` latency and
+``eth_sendRawTransaction`` -> receipt throughput of ERC-20 transfers over HTTP and
+WebSocket with several concurrent clients, against the same work through the Python
+API in the same run.
+
+The node (``pvm-exec node``, automine: one block per transaction) runs as a
+subprocess; the baseline is an in-process :class:`chain_sim.Chain` with the node's dev
+genesis building the same kind of blocks (one pre-signed ``Revive.eth_transact``
+transfer each) with :meth:`~chain_sim.Chain.build_block`, and
+:meth:`~chain_sim.Chain.dry_run` for the call.  Transactions are signed before the
+clock starts; every receipt is checked (status 1).
+
+    .venv/bin/python benches/bench_node.py [--quick] [--write] [--workers N] [--sandbox S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eth_abi import encode as abi_encode  # noqa: E402
+from eth_account import Account as EthAccount  # noqa: E402
+from eth_utils.address import to_checksum_address  # noqa: E402
+
+from benches.results import machine_info, write_section  # noqa: E402
+from chain_sim.chain import Chain  # noqa: E402
+from chain_sim.extrinsic import EthTransact, Unsigned  # noqa: E402
+from chain_sim.node.accounts import EthDevAccount, eth_accounts  # noqa: E402
+from chain_sim.node.app import dev_genesis  # noqa: E402
+from chain_sim.workload import Contracts  # noqa: E402
+from tests.node.conftest import NodeProcess, start_node, stop_node  # noqa: E402
+
+CHAIN_ID = 420420420
+GAS = 50_000_000
+
+
+def sign_transfer(contracts: Contracts, key: bytes, nonce: int, token: bytes, to: bytes,
+                  value: int) -> bytes:
+    data = contracts.token_abi.function("transfer").encode_call([to, value])
+    tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to_checksum_address(token),
+          "gas": GAS, "maxFeePerGas": 10, "maxPriorityFeePerGas": 0, "value": 0,
+          "data": data}
+    return bytes(EthAccount.sign_transaction(tx, key).raw_transaction)
+
+
+def sign_deploy(contracts: Contracts, key: bytes, nonce: int) -> bytes:
+    ctor = abi_encode(["string", "string", "uint256"], ["Bench", "BN", 10**30])
+    tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "gas": 5_000_000_000,
+          "maxFeePerGas": 10, "maxPriorityFeePerGas": 0, "value": 0,
+          "data": contracts.token_blob + ctor}
+    return bytes(EthAccount.sign_transaction(tx, key).raw_transaction)
+
+
+class HttpClient:
+    def __init__(self, node: NodeProcess) -> None:
+        self.conn = http.client.HTTPConnection(node.host, node.port, timeout=300)
+        self.n = 0
+
+    def call(self, method: str, *params: Any) -> Any:
+        self.n += 1
+        body = json.dumps({"jsonrpc": "2.0", "id": self.n, "method": method,
+                           "params": list(params)})
+        self.conn.request("POST", "/", body, {"Content-Type": "application/json"})
+        answer = json.loads(self.conn.getresponse().read())
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class WsClient:
+    def __init__(self, node: NodeProcess) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(node.ws, timeout=300)
+        self.n = 0
+
+    def call(self, method: str, *params: Any) -> Any:
+        self.n += 1
+        self.ws.send(json.dumps({"jsonrpc": "2.0", "id": self.n, "method": method,
+                                 "params": list(params)}))
+        answer = json.loads(self.ws.recv())
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def setup_node(node: NodeProcess, contracts: Contracts, senders: list[EthDevAccount]
+               ) -> bytes:
+    c = HttpClient(node)
+    owner = eth_accounts(1)[0]
+    nonce = int(c.call("eth_getTransactionCount", owner.checksum, "latest"), 16)
+    h = c.call("eth_sendRawTransaction", "0x" + sign_deploy(contracts, owner.private_key,
+                                                              nonce).hex())
+    token = bytes.fromhex(c.call("eth_getTransactionReceipt", h)["contractAddress"][2:])
+    for i, s in enumerate(senders):
+        raw = sign_transfer(contracts, owner.private_key, nonce + 1 + i, token, s.address,
+                            10**24)
+        assert c.call("eth_getTransactionReceipt", c.call(
+            "eth_sendRawTransaction", "0x" + raw.hex()))["status"] == "0x1"
+    c.close()
+    return token
+
+
+def node_throughput(node: NodeProcess, contracts: Contracts, token: bytes,
+                    senders: list[EthDevAccount], per_client: int, transport: str) -> float:
+    """tx/s of ``len(senders)`` concurrent clients, each sending ``per_client``
+    transfers and fetching each receipt."""
+    probe = HttpClient(node)
+    signed = []
+    for s in senders:
+        n = int(probe.call("eth_getTransactionCount", s.checksum, "latest"), 16)
+        signed.append(["0x" + sign_transfer(contracts, s.private_key, n + k, token,
+                                            bytes(20), 1).hex() for k in range(per_client)])
+    probe.close()
+    clients = [(HttpClient(node) if transport == "http" else WsClient(node))
+               for _ in senders]
+    errors: list[str] = []
+    start = threading.Barrier(len(senders) + 1)
+
+    def run(i: int) -> None:
+        c = clients[i]
+        start.wait()
+        for raw in signed[i]:
+            r = c.call("eth_getTransactionReceipt", c.call("eth_sendRawTransaction", raw))
+            if r is None or r["status"] != "0x1":
+                errors.append(str(r))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(senders))]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    if errors:
+        raise RuntimeError(f"{len(errors)} transfers failed: {errors[:2]}")
+    return len(senders) * per_client / dt
+
+
+def node_call_latency(node: NodeProcess, contracts: Contracts, token: bytes, n: int,
+                      transport: str) -> list[float]:
+    c = HttpClient(node) if transport == "http" else WsClient(node)
+    data = "0x" + contracts.token_abi.function("balanceOf").encode_call([bytes(20)]).hex()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        c.call("eth_call", {"to": "0x" + token.hex(), "data": data}, "latest")
+        out.append(time.perf_counter() - t0)
+    c.close()
+    return out
+
+
+def api_baseline(contracts: Contracts, senders: list[EthDevAccount], total: int,
+                 backend: str, sandbox: str | None, calls: int) -> tuple[float, list[float]]:
+    """(tx/s building one-transfer blocks, eth_call-equivalent dry-run latencies)."""
+    chain = Chain.create(dev_genesis(), None, backend=backend, sandbox=sandbox)
+    owner = eth_accounts(1)[0]
+    ts = chain.head.timestamp
+
+    def mine(raw: bytes) -> Any:
+        nonlocal ts
+        ts += 1
+        r = chain.build_block([Unsigned(EthTransact(raw))], timestamp=ts, strict=True)
+        return r.block.receipts[0]
+
+    token = mine(sign_deploy(contracts, owner.private_key, 0)).contract
+    for i, s in enumerate(senders):
+        assert mine(sign_transfer(contracts, owner.private_key, 1 + i, token, s.address,
+                                  10**24)).success
+    per = total // len(senders)
+    signed = [sign_transfer(contracts, s.private_key, k, token, bytes(20), 1)
+              for k in range(per) for s in senders]
+    t0 = time.perf_counter()
+    for raw in signed:
+        if not mine(raw).success:
+            raise RuntimeError("a baseline transfer failed")
+    rate = len(signed) / (time.perf_counter() - t0)
+    data = contracts.token_abi.function("balanceOf").encode_call([bytes(20)])
+    lat = []
+    for _ in range(calls):
+        t1 = time.perf_counter()
+        r = chain.dry_run(bytes(20), token, data)
+        lat.append(time.perf_counter() - t1)
+        assert r.success
+    chain.close()
+    return rate, lat
+
+
+def dispatcher_latency(contracts: Contracts, backend: str, sandbox: str | None,
+                       calls: int) -> tuple[list[float], float]:
+    """``eth_call`` through the node's own dispatcher in this process (JSON in and
+    out, the chain lock, the worker-thread hop; no socket, no HTTP/WebSocket server),
+    and the tx/s of eth_sendRawTransaction + receipt the same way (one client)."""
+    import trio
+
+    from chain_sim.node.app import build_dispatcher
+    from chain_sim.node.jsonrpc import Session
+    from chain_sim.node.service import Node
+
+    chain = Chain.create(dev_genesis(), None, backend=backend, sandbox=sandbox)
+    node = Node(chain)
+    d = build_dispatcher(node)
+    owner, sender = eth_accounts(2)
+    out: list[float] = []
+    rate = 0.0
+
+    async def rpc(method: str, *params: Any) -> Any:
+        answer = json.loads(await d.handle(json.dumps({
+            "jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}),
+            Session(None)) or "null")
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["result"]
+
+    async def main() -> None:
+        nonlocal rate
+        h = await rpc("eth_sendRawTransaction",
+                      "0x" + sign_deploy(contracts, owner.private_key, 0).hex())
+        token = bytes.fromhex((await rpc("eth_getTransactionReceipt", h))
+                              ["contractAddress"][2:])
+        await rpc("eth_sendRawTransaction", "0x" + sign_transfer(
+            contracts, owner.private_key, 1, token, sender.address, 10**24).hex())
+        data = "0x" + contracts.token_abi.function("balanceOf").encode_call(
+            [bytes(20)]).hex()
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            await rpc("eth_call", {"to": "0x" + token.hex(), "data": data}, "latest")
+            out.append(time.perf_counter() - t0)
+        signed = ["0x" + sign_transfer(contracts, sender.private_key, k, token, bytes(20),
+                                       1).hex() for k in range(100)]
+        t1 = time.perf_counter()
+        for raw in signed:
+            r = await rpc("eth_getTransactionReceipt", await rpc("eth_sendRawTransaction",
+                                                                 raw))
+            assert r["status"] == "0x1"
+        rate = len(signed) / (time.perf_counter() - t1)
+
+    trio.run(main)
+    chain.close()
+    return out, rate
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="the node's --workers (0: blocks in a plain thread, as the baseline)")
+    ap.add_argument("--sandbox", default="none", choices=["auto", "linux", "none"])
+    ap.add_argument("--backend", default="jit", choices=["interpreter", "jit"])
+    args = ap.parse_args()
+    per_client, calls, repeats = (20, 100, 1) if args.quick else (60, 300, 3)
+    contracts = Contracts.build()
+    senders = eth_accounts(9)[1:]              # up to 8 concurrent clients
+    load_before = os.getloadavg()
+    sandbox = None if args.sandbox == "none" else args.sandbox
+    node = start_node("--workers", str(args.workers), "--sandbox", args.sandbox,
+                      "--backend", args.backend)
+    rows: list[tuple[str, float, float]] = []   # (label, node tx/s, api tx/s)
+    lat_rows: list[tuple[str, list[float]]] = []
+    try:
+        token = setup_node(node, contracts, senders)
+        for transport in ("http", "ws"):
+            lat_rows.append((transport, node_call_latency(node, contracts, token, calls,
+                                                          transport)))
+        results: dict[tuple[str, int], list[float]] = {}
+        for _ in range(repeats):
+            for transport in ("http", "ws"):
+                for clients in (1, 4, 8):
+                    print(f"{transport} x{clients} ...", file=sys.stderr, flush=True)
+                    results.setdefault((transport, clients), []).append(node_throughput(
+                        node, contracts, token, senders[:clients], per_client, transport))
+    finally:
+        stop_node(node)
+    print("baseline ...", file=sys.stderr, flush=True)
+    api_rates = []
+    api_lat: list[float] = []
+    for _ in range(repeats):
+        rate, lat = api_baseline(contracts, senders[:4], 4 * per_client, args.backend,
+                                 sandbox, calls)
+        api_rates.append(rate)
+        api_lat += lat
+    api = statistics.median(api_rates)
+    load_after = os.getloadavg()
+    for (transport, clients), xs in results.items():
+        rows.append((f"{transport.upper()}, {clients} client{'s' if clients > 1 else ''}",
+                     statistics.median(xs), api))
+    api_call = statistics.median(api_lat)
+    print("in-process dispatcher ...", file=sys.stderr, flush=True)
+    disp_lat, disp_rate = dispatcher_latency(contracts, args.backend, sandbox, calls)
+    lines = [
+        f"Machine: {machine_info()}",
+        f"Load average (1/5/15 min) before: {load_before[0]:.2f} / {load_before[1]:.2f} / "
+        f"{load_before[2]:.2f}, after: {load_after[0]:.2f} / {load_after[1]:.2f} / "
+        f"{load_after[2]:.2f} (2 cores, other agents working: the absolute figures are "
+        "noisy, the ratios less so).",
+        "",
+        f"`.venv/bin/python benches/bench_node.py{' --quick' if args.quick else ''} "
+        f"--workers {args.workers} --sandbox {args.sandbox} --backend {args.backend}`: the "
+        f"node as a subprocess (automine); each client sends {per_client} pre-signed "
+        "`Token.transfer` transactions (eth_sendRawTransaction, then "
+        "eth_getTransactionReceipt, status checked), clients concurrent; baseline: the "
+        "same transfers as one-transaction blocks through `Chain.build_block` in this "
+        f"process, same backend. Medians of {repeats} repeat(s).",
+        "",
+        "| transport, clients | node tx/s | Python API tx/s | node / API |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, rate, base in rows:
+        lines.append(f"| {label} | {rate:,.0f} | {base:,.0f} | {rate / base:.2f} |")
+    lines.append(f"| the node's dispatcher in-process (no socket), 1 client | "
+                 f"{disp_rate:,.0f} | {api:,.0f} | {disp_rate / api:.2f} |")
+    lines += ["", f"`eth_call` (`balanceOf`) latency, {calls} sequential calls on one "
+              "connection, against `Chain.dry_run` of the same call in-process:", "",
+              "| transport | median ms | p90 ms | node / API (median) |", "|---|---:|---:|---:|"]
+    for transport, xs in lat_rows:
+        xs = sorted(xs)
+        med, p90 = statistics.median(xs), xs[int(len(xs) * 0.9)]
+        lines.append(f"| {transport.upper()} | {med * 1e3:.2f} | {p90 * 1e3:.2f} | "
+                     f"{med / api_call:.2f} |")
+    disp_lat.sort()
+    lines.append(f"| the node's dispatcher in-process (no socket) | "
+                 f"{statistics.median(disp_lat) * 1e3:.2f} | "
+                 f"{disp_lat[int(len(disp_lat) * 0.9)] * 1e3:.2f} | "
+                 f"{statistics.median(disp_lat) / api_call:.2f} |")
+    lines.append(f"| Python API (`Chain.dry_run`) | {api_call * 1e3:.2f} | "
+                 f"{sorted(api_lat)[int(len(api_lat) * 0.9)] * 1e3:.2f} | 1.00 |")
+    body = "\n".join(lines) + "\n"
+    print(body)
+    if args.write:
+        title = (f"Dev node (pvm-exec node): RPC over the Python API, --workers "
+                 f"{args.workers} --sandbox {args.sandbox}")
+        write_section(title, body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

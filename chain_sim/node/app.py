@@ -1,0 +1,131 @@
+"""Assembling the dev node: the chain with its dev accounts, the RPC methods, the
+server, and the mining loop, in one trio run."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import trio
+
+from chain_sim.chain import Chain, GenesisConfig
+from chain_sim.node.accounts import DEV_BALANCE, eth_accounts, substrate_accounts
+from chain_sim.node.jsonrpc import MAX_REQUEST_BYTES, Dispatcher, Session
+from chain_sim.node.service import Node
+
+
+def dev_genesis() -> GenesisConfig:
+    endowed = [(a.account_id, DEV_BALANCE) for a in substrate_accounts()]
+    endowed += [(a.account_id, DEV_BALANCE) for a in eth_accounts()]
+    return GenesisConfig(endowed=tuple(endowed), timestamp=int(time.time() * 1000), dev=True)
+
+
+def open_chain(db: Path | None, backend: str, sandbox: str | None) -> Chain:
+    if db is not None and db.exists():
+        return Chain.open(db, backend=backend, sandbox=sandbox)
+    return Chain.create(dev_genesis(), db, backend=backend, sandbox=sandbox)
+
+
+def build_dispatcher(node: Node) -> Dispatcher:
+    from chain_sim.node.debug import DebugApi, NodeConsole
+    from chain_sim.node.eth import EthApi
+    from chain_sim.node.substrate import SubstrateApi
+
+    d = Dispatcher()
+    eth = EthApi(node)
+    eth.register(d)
+    DebugApi(node, eth).register(d)
+    NodeConsole(node).install()
+    SubstrateApi(node).register(d)
+    names = sorted(d.methods)
+
+    async def rpc_methods(s: Session, p: object) -> object:
+        return {"version": 1, "methods": names + ["rpc_methods"]}
+
+    d.add("rpc_methods", rpc_methods)
+    return d
+
+
+def print_accounts() -> None:
+    print("Substrate dev accounts (sr25519), each funded with "
+          f"{DEV_BALANCE} (18 decimals):")
+    for a in substrate_accounts():
+        print(f"  {a.name:10} {a.ss58}  0x{a.account_id.hex()}")
+    print("Ethereum dev accounts (mnemonic 'test test ... junk'), account id = "
+          "address ++ 0xEE*12:")
+    for i, e in enumerate(eth_accounts()):
+        print(f"  ({i}) {e.checksum}  private key 0x{e.private_key.hex()}")
+
+
+async def serve(node: Node, host: str, port: int) -> None:
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    from chain_sim.node.server import RpcApp
+
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.websocket_max_message_size = MAX_REQUEST_BYTES
+    config.h11_max_incomplete_size = 64 * 1024
+    config.accesslog = None
+    config.errorlog = "-"
+    config.loglevel = "WARNING"
+    config.keep_alive_timeout = 60
+    app = RpcApp(build_dispatcher(node))
+
+    async with trio.open_nursery() as nursery:
+        stop = trio.Event()
+
+        async def shutdown() -> None:
+            await stop.wait()
+
+        async def signals() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
+                async for _ in sigs:
+                    stop.set()
+                    return
+
+        nursery.start_soon(signals)
+        binds = await nursery.start(lambda task_status=trio.TASK_STATUS_IGNORED:
+                                    hypercorn_serve(app, config,  # type: ignore[arg-type]
+                                                    shutdown_trigger=shutdown,
+                                                    task_status=task_status))
+        bound = binds[0].split("://", 1)[1] if binds else f"{host}:{port}"
+        if node.block_time is not None:
+            nursery.start_soon(node.miner)
+        print(f"listening on ws://{bound} (http on the same port)", flush=True)
+        await stop.wait()
+        nursery.cancel_scope.cancel()
+
+
+def run_node(*, db: Path | None, host: str, port: int, block_time: float | None,
+             backend: str, sandbox: str | None, workers: int) -> int:
+    chain = open_chain(db, backend, sandbox)
+    print(f"chain: {'in memory' if db is None else db}, head {chain.head_number}, "
+          f"chain id {chain.genesis.chain_id}, genesis 0x{chain.genesis_hash.hex()}")
+    print_accounts()
+    sys.stdout.flush()
+
+    async def main() -> None:
+        from chain_sim.node.accounts import eth_accounts as eth
+
+        if workers > 0:
+            from chain_sim.aio import ChainExecutor
+            from executor.aio import Executor
+
+            async with Executor(ChainExecutor.engine_for(chain), workers=workers) as ex:
+                node = Node(chain, executor=ChainExecutor(chain, ex), block_time=block_time)
+                node.eth_keys = {a.address: a.private_key for a in eth()}
+                await serve(node, host, port)
+        else:
+            node = Node(chain, block_time=block_time)
+            node.eth_keys = {a.address: a.private_key for a in eth()}
+            await serve(node, host, port)
+
+    try:
+        trio.run(main)
+    finally:
+        chain.close()
+    return 0

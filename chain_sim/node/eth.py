@@ -1,0 +1,669 @@
+"""Ethereum JSON-RPC (the method set of pallet-revive's eth-rpc) and the dev methods
+Hardhat and Foundry test suites use.
+
+Units: the chain's native balance is shown as it is, in 18-decimal wei (the node's
+native-to-Ethereum ratio is 1, so there is no sub-unit dust); gas is the chain's gas
+(PolkaVM gas as the runtime meters it) and its price ``Fees.gas_price``.  A deployment
+sends the ``.polkavm`` blob followed by the constructor input.  Transactions are
+submitted as unsigned ``Revive.eth_transact`` extrinsics, as eth-rpc does.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from eth_utils.address import to_checksum_address as _to_checksum
+
+from chain_sim import storage_keys as K
+from chain_sim.block import Block, Outcome, Receipt
+from chain_sim.chain import ChainError
+from chain_sim.ethtx import EthTx, EthTxError, decode_eth_tx, split_code
+from chain_sim.extrinsic import (
+    ContractCall,
+    DevCall,
+    DevDispatchAs,
+    DevSetBalance,
+    DevSetCode,
+    DevSetNonce,
+    DevSetStorage,
+    EthTransact,
+    InstantiateWithCode,
+    InvalidTransaction,
+    Unsigned,
+    encode_call,
+)
+from chain_sim.keys import fallback_account_id, to_address
+from chain_sim.node import params as P
+from chain_sim.node.ethview import eth_view
+from chain_sim.node.jsonrpc import Dispatcher, RpcError, Session
+from chain_sim.node.service import Node, TxRef
+from chain_sim.storage_keys import blake2_256
+from executor.revive.runtime import ExecResult
+
+
+@lru_cache(maxsize=65536)
+def to_checksum_address(address: bytes) -> str:
+    """EIP-55 text of a 20-byte address (cached: a keccak each otherwise)."""
+    return str(_to_checksum(address))
+
+
+CLIENT_VERSION = "pvm-exec-node/0.1.0"
+_U128 = (1 << 128) - 1
+ZERO_HASH = "0x" + "00" * 32
+EMPTY_UNCLES = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"
+EMPTY_BLOOM = "0x" + "00" * 256
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+PANIC_SELECTOR = bytes.fromhex("4e487b71")
+
+# geth's error codes
+EXECUTION_REVERTED = 3
+SERVER_ERROR = -32000
+
+
+def h(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def q(n: int) -> str:
+    return hex(n)
+
+
+def revert_message(output: bytes) -> str:
+    """geth's message for reverted output (``execution reverted: <reason>``)."""
+    if output[:4] == ERROR_SELECTOR and len(output) >= 68:
+        try:
+            from eth_abi.abi import decode
+
+            (reason,) = decode(["string"], output[4:])
+            return f"execution reverted: {reason}"
+        except Exception:  # not a well-formed Error(string)
+            pass
+    if output[:4] == PANIC_SELECTOR and len(output) == 36:
+        return f"execution reverted: panic code 0x{int.from_bytes(output[4:], 'big'):x}"
+    return "execution reverted"
+
+
+def exec_error(result: ExecResult) -> RpcError:
+    if result.reverted:
+        return RpcError(EXECUTION_REVERTED, revert_message(result.data), h(result.data))
+    return RpcError(SERVER_ERROR, f"execution failed: {result.error}")
+
+
+class EthApi:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.chain = node.chain
+
+    # ---- helpers (call under the lock) ----
+    def _block_number(self, tag: Any, name: str = "block") -> int:
+        head = self.chain.head_number
+        if tag is None or tag in ("latest", "pending", "safe", "finalized"):
+            return head
+        if tag == "earliest":
+            return 0
+        if isinstance(tag, dict):
+            if "blockHash" in tag:
+                n = self.node.number_of_hash(P.hash32(tag["blockHash"], name + ".blockHash"))
+                if n is None:
+                    raise RpcError(SERVER_ERROR, "header not found")
+                return n
+            if "blockNumber" in tag:
+                return self._block_number(tag["blockNumber"], name)
+        n = P.quantity(tag, name)
+        if n > head:
+            raise RpcError(SERVER_ERROR, "header not found")
+        return n
+
+    def _state_value(self, key: bytes, number: int) -> bytes | None:
+        """A storage value as of block ``number`` (undo records walked back)."""
+        db = self.chain.db
+        value = db.get(key)
+        for n in range(self.chain.head_number, number, -1):
+            undo = db.undo(n)
+            if key in undo:
+                value = undo[key]
+        return value
+
+    def _account(self, address: bytes, number: int) -> tuple[int, int]:
+        from chain_sim.state import decode_account
+
+        mapped = self._state_value(K.original_account_key(address), number)
+        acct = mapped if mapped is not None else fallback_account_id(address)
+        raw = self._state_value(K.account_key(acct), number)
+        return (0, 0) if raw is None else decode_account(raw)
+
+    def _tx_fields(self, tx: EthTx, block: Block | None, index: int | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "hash": h(tx.hash), "nonce": q(tx.nonce), "from": to_checksum_address(tx.sender),
+            "to": None if tx.to is None else to_checksum_address(tx.to),
+            "value": q(tx.value), "gas": q(tx.gas), "input": h(tx.data),
+            "type": q(tx.tx_type), "v": q(tx.v), "r": q(tx.r), "s": q(tx.s),
+            "blockHash": None if block is None else h(block.hash),
+            "blockNumber": None if block is None else q(block.number),
+            "transactionIndex": None if index is None else q(index),
+            "gasPrice": q(self.chain.fees.gas_price if tx.tx_type == 2 or not tx.gas_price
+                          else tx.gas_price),
+        }
+        if tx.chain_id is not None:
+            out["chainId"] = q(tx.chain_id)
+        if tx.tx_type == 2:
+            out["maxFeePerGas"] = q(tx.gas_price)
+            out["maxPriorityFeePerGas"] = q(tx.max_priority_fee)
+        if tx.tx_type in (1, 2):
+            out["accessList"] = []
+            out["yParity"] = q(tx.v)
+        return out
+
+    def _eth_txs(self, block: Block) -> list[tuple[int, EthTx]]:
+        out = []
+        for i, raw in enumerate(block.extrinsics):
+            tx = eth_view(raw)
+            if tx is not None:
+                out.append((i, tx))
+        return out
+
+    def _logs(self, block: Block, index: int, tx_hash: bytes, receipt: Receipt,
+              first_log: int) -> list[dict[str, Any]]:
+        return [{"address": to_checksum_address(e.contract), "topics": [h(t) for t in e.topics],
+                 "data": h(e.data), "blockNumber": q(block.number), "blockHash": h(block.hash),
+                 "transactionHash": h(tx_hash), "transactionIndex": q(index),
+                 "logIndex": q(first_log + k), "removed": False}
+                for k, e in enumerate(receipt.events)]
+
+    def _block_json(self, number: int, full: bool) -> dict[str, Any]:
+        block = self.node.block_of(number)
+        hd = block.header
+        txs = self._eth_txs(block)
+        return {
+            "number": q(number), "hash": h(block.hash), "parentHash": h(hd.parent_hash),
+            "nonce": "0x0000000000000000", "sha3Uncles": EMPTY_UNCLES, "logsBloom": EMPTY_BLOOM,
+            "transactionsRoot": h(hd.extrinsics_root), "stateRoot": h(hd.state_root),
+            "receiptsRoot": h(hd.receipts_root),
+            "miner": to_checksum_address(to_address(hd.author)), "difficulty": "0x0",
+            "totalDifficulty": "0x0", "extraData": "0x", "size": q(len(hd.encode())),
+            "gasLimit": q(hd.gas_limit), "gasUsed": q(hd.gas_used),
+            "timestamp": q(hd.timestamp // 1000), "baseFeePerGas": q(self.chain.fees.gas_price),
+            "mixHash": ZERO_HASH, "uncles": [], "withdrawals": [],
+            "withdrawalsRoot": ZERO_HASH,
+            "transactions": [self._tx_fields(tx, block, i) if full else h(tx.hash)
+                             for i, tx in txs],
+        }
+
+    def _receipt_json(self, ref: TxRef) -> dict[str, Any]:
+        block, raw, receipt = self.node.receipt_of(ref)
+        tx = eth_view(raw)
+        assert tx is not None
+        first_log = 0
+        cumulative = 0
+        for i in range(ref.index):
+            first_log += len(block.receipts[i].events)
+            cumulative += block.receipts[i].gas_used
+        return {
+            "transactionHash": h(tx.hash), "transactionIndex": q(ref.index),
+            "blockHash": h(block.hash), "blockNumber": q(block.number),
+            "from": to_checksum_address(tx.sender),
+            "to": None if tx.to is None else to_checksum_address(tx.to),
+            "cumulativeGasUsed": q(cumulative + receipt.gas_used),
+            "gasUsed": q(receipt.gas_used),
+            "effectiveGasPrice": q(self.chain.fees.gas_price),
+            "contractAddress": (None if receipt.contract is None
+                                else to_checksum_address(receipt.contract)),
+            "logs": self._logs(block, ref.index, tx.hash, receipt, first_log),
+            "logsBloom": EMPTY_BLOOM, "type": q(tx.tx_type),
+            "status": "0x1" if receipt.outcome is Outcome.SUCCESS else "0x0",
+        }
+
+    def _call_args(self, obj: Any, name: str) -> tuple[bytes, bytes | None, bytes, int, int | None]:
+        if not isinstance(obj, dict):
+            raise P.bad(name, "expected a transaction object")
+        origin = (bytes(20) if obj.get("from") is None
+                  else P.address(obj["from"], name + ".from"))
+        to = None if obj.get("to") is None else P.address(obj["to"], name + ".to")
+        raw = obj.get("input", obj.get("data"))
+        data = b"" if raw is None else P.data(raw, name + ".input")
+        value = 0 if obj.get("value") is None else P.quantity(obj["value"], name + ".value")
+        gas = None if obj.get("gas") is None else P.quantity(obj["gas"], name + ".gas")
+        if to is None and not data:
+            raise P.bad(name, "a call needs 'to' or deployment data")
+        return origin, to, data, value, gas
+
+    async def _dry_run(self, params: Any, *, quiet: bool = False) -> ExecResult:
+        """``eth_call``'s dry run; ``quiet``: console.log prints nothing (a gas
+        estimate: the transaction prints its lines when it is mined)."""
+        tx, block = P.positional(params, ["transaction", "block"], 1)
+        origin, to, data, value, gas = self._call_args(tx, "transaction")
+        async with self.node.lock:
+            number = self._block_number(block)
+        if number != self.chain.head_number:
+            raise RpcError(SERVER_ERROR, "calls on past blocks are not supported (only "
+                                         "'latest')")
+
+        def run() -> ExecResult:
+            muted = self.node.console_muted
+            self.node.console_muted = muted or quiet
+            try:
+                return self.chain.dry_run(origin, to, data, value=value, gas_limit=gas)
+            except EthTxError as exc:
+                raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
+            finally:
+                self.node.console_muted = muted
+        return await self.node.run(run)
+
+    def _next_nonce(self, address: bytes) -> int:
+        """The nonce of ``address``'s next transaction (the pool's counted)."""
+        n = self._account(address, self.chain.head_number)[0]
+        for pt in self.node.pending:
+            etx = eth_view(pt.raw)
+            if etx is not None and etx.sender == address:
+                n += 1
+        return n
+
+    def _account_id(self, address: bytes) -> bytes:
+        mapped = self.chain.db.get(K.original_account_key(address))
+        return mapped if mapped is not None else fallback_account_id(address)
+
+    async def _dev(self, call: DevCall) -> None:
+        """Applies a Dev pallet call at once, in a block of its own."""
+        result = await self.node.mine([Unsigned(call).encode()])
+        if result.rejected:
+            raise RpcError(SERVER_ERROR, result.rejected[0][1])
+
+    async def _send_impersonated(self, sender: bytes, to: bytes | None, data: bytes,
+                                 value: int, gas: int) -> str:
+        inner: ContractCall | InstantiateWithCode
+        if to is None:
+            try:
+                code, ctor = split_code(data)
+            except EthTxError as exc:
+                raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
+            inner = InstantiateWithCode(code, ctor, value, gas, _U128)
+        else:
+            inner = ContractCall(to, data, value, gas, _U128)
+        async with self.node.lock:
+            who = self._account_id(sender)
+            nonce = self._next_nonce(sender)
+        raw = Unsigned(DevDispatchAs(who, nonce, encode_call(inner))).encode()
+        try:
+            return h(await self.node.submit(raw))
+        except InvalidTransaction as exc:
+            raise RpcError(SERVER_ERROR, exc.reason) from None
+
+    async def _send_raw(self, raw: bytes) -> str:
+        try:
+            tx = decode_eth_tx(raw)
+        except EthTxError as exc:
+            raise RpcError(SERVER_ERROR, f"invalid transaction: {exc}") from None
+        xt = Unsigned(EthTransact(raw)).encode()
+        try:
+            await self.node.submit(xt)
+        except InvalidTransaction as exc:
+            raise RpcError(SERVER_ERROR, exc.reason) from None
+        return h(tx.hash)
+
+    # ---- methods ----
+    def register(self, d: Dispatcher) -> None:  # noqa: C901 - one table of small methods
+        node, chain = self.node, self.chain
+        fees = chain.fees
+
+        async def chain_id(s: Session, p: Any) -> Any:
+            return q(chain.genesis.chain_id)
+
+        async def net_version(s: Session, p: Any) -> Any:
+            return str(chain.genesis.chain_id)
+
+        async def true(s: Session, p: Any) -> Any:
+            return True
+
+        async def client_version(s: Session, p: Any) -> Any:
+            return CLIENT_VERSION
+
+        async def accounts(s: Session, p: Any) -> Any:
+            return [to_checksum_address(a) for a in node.eth_keys]
+
+        async def block_number(s: Session, p: Any) -> Any:
+            async with node.lock:
+                return q(chain.head_number)
+
+        async def get_balance(s: Session, p: Any) -> Any:
+            addr, block = P.positional(p, ["address", "block"], 1)
+            a = P.address(addr, "address")
+            async with node.lock:
+                return q(self._account(a, self._block_number(block))[1])
+
+        async def get_tx_count(s: Session, p: Any) -> Any:
+            addr, block = P.positional(p, ["address", "block"], 1)
+            a = P.address(addr, "address")
+            async with node.lock:
+                if block == "pending":
+                    return q(self._next_nonce(a))
+                return q(self._account(a, self._block_number(block))[0])
+
+        async def gas_price(s: Session, p: Any) -> Any:
+            return q(fees.gas_price)
+
+        async def max_priority(s: Session, p: Any) -> Any:
+            return q(fees.gas_price // 5)
+
+        async def fee_history(s: Session, p: Any) -> Any:
+            count, newest, percentiles = P.positional(
+                p, ["blockCount", "newestBlock", "rewardPercentiles"], 2)
+            n = min(P.quantity(count, "blockCount"), 1024)
+            async with node.lock:
+                last = self._block_number(newest, "newestBlock")
+                oldest = max(0, last - n + 1)
+                ratios = []
+                for b in range(oldest, last + 1):
+                    hd = chain.header(b)
+                    ratios.append(hd.gas_used / hd.gas_limit if hd.gas_limit else 0.0)
+            k = last - oldest + 1
+            out: dict[str, Any] = {"oldestBlock": q(oldest),
+                                   "baseFeePerGas": [q(fees.gas_price)] * (k + 1),
+                                   "gasUsedRatio": ratios}
+            if isinstance(percentiles, list):
+                out["reward"] = [[q(fees.gas_price // 5)] * len(percentiles)] * k
+            return out
+
+        async def call(s: Session, p: Any) -> Any:
+            r = await self._dry_run(p)
+            if not r.success:
+                raise exec_error(r)
+            return h(r.data)
+
+        async def estimate_gas(s: Session, p: Any) -> Any:
+            r = await self._dry_run(p, quiet=True)
+            if not r.success:
+                raise exec_error(r)
+            return q(r.gas_used)
+
+        async def send_raw(s: Session, p: Any) -> Any:
+            (raw,) = P.positional(p, ["transaction"], 1)
+            return await self._send_raw(P.data(raw, "transaction"))
+
+        async def send_tx(s: Session, p: Any) -> Any:
+            (obj,) = P.positional(p, ["transaction"], 1)
+            if not isinstance(obj, dict) or obj.get("from") is None:
+                raise P.bad("transaction", "expected an object with 'from'")
+            sender = P.address(obj["from"], "transaction.from")
+            key = node.eth_keys.get(sender)
+            if key is None and sender not in node.impersonated:
+                raise RpcError(SERVER_ERROR, f"unknown account 0x{sender.hex()} (neither an "
+                                             f"unlocked dev account nor impersonated)")
+            _, to, data, value, gas = self._call_args(obj, "transaction")
+            async with node.lock:
+                nonce = self._next_nonce(sender)
+            if obj.get("nonce") is not None:
+                nonce = P.quantity(obj["nonce"], "transaction.nonce")
+            if gas is None:
+                r = await self._dry_run([{k: v for k, v in obj.items() if k != "gas"}],
+                                        quiet=True)
+                if not r.success:
+                    raise exec_error(r)
+                gas = r.gas_used
+            if key is None:
+                return await self._send_impersonated(sender, to, data, value, gas)
+            from eth_account import Account as EthAccount
+
+            fields: dict[str, Any] = {
+                "type": 2, "chainId": chain.genesis.chain_id, "nonce": nonce, "gas": gas,
+                "maxFeePerGas": fees.gas_price * 2, "maxPriorityFeePerGas": 0,
+                "value": value, "data": data}
+            if to is not None:
+                fields["to"] = to_checksum_address(to)
+            signed = EthAccount.sign_transaction(fields, key)
+            return await self._send_raw(bytes(signed.raw_transaction))
+
+        async def get_receipt(s: Session, p: Any) -> Any:
+            (th,) = P.positional(p, ["hash"], 1)
+            ref = node.eth_index.get(P.hash32(th, "hash"))
+            if ref is None:
+                return None
+            async with node.lock:
+                return self._receipt_json(ref)
+
+        async def get_tx(s: Session, p: Any) -> Any:
+            (th,) = P.positional(p, ["hash"], 1)
+            ref = node.eth_index.get(P.hash32(th, "hash"))
+            if ref is None:
+                return None
+            async with node.lock:
+                block, raw, _ = node.receipt_of(ref)
+            tx = eth_view(raw)
+            assert tx is not None
+            return self._tx_fields(tx, block, ref.index)
+
+        async def block_by_number(s: Session, p: Any) -> Any:
+            tag, full = P.positional(p, ["block", "fullTransactions"], 1)
+            async with node.lock:
+                try:
+                    n = self._block_number(tag)
+                except RpcError as exc:
+                    if exc.code == SERVER_ERROR:
+                        return None
+                    raise
+                return self._block_json(n, bool(full))
+
+        async def block_by_hash(s: Session, p: Any) -> Any:
+            bh, full = P.positional(p, ["hash", "fullTransactions"], 1)
+            async with node.lock:
+                n = node.number_of_hash(P.hash32(bh, "hash"))
+                return None if n is None else self._block_json(n, bool(full))
+
+        async def tx_count_by_number(s: Session, p: Any) -> Any:
+            (tag,) = P.positional(p, ["block"], 1)
+            async with node.lock:
+                return q(len(self._eth_txs(node.block_of(self._block_number(tag)))))
+
+        async def tx_count_by_hash(s: Session, p: Any) -> Any:
+            (bh,) = P.positional(p, ["hash"], 1)
+            async with node.lock:
+                n = node.number_of_hash(P.hash32(bh, "hash"))
+                return None if n is None else q(len(self._eth_txs(node.block_of(n))))
+
+        def tx_at(number: int | None, index: Any) -> Any:
+            if number is None:
+                return None
+            i = P.quantity(index, "index")
+            txs = self._eth_txs(node.block_of(number))
+            if i >= len(txs):
+                return None
+            return self._tx_fields(txs[i][1], node.block_of(number), txs[i][0])
+
+        async def tx_by_number_index(s: Session, p: Any) -> Any:
+            tag, index = P.positional(p, ["block", "index"], 2)
+            async with node.lock:
+                return tx_at(self._block_number(tag), index)
+
+        async def tx_by_hash_index(s: Session, p: Any) -> Any:
+            bh, index = P.positional(p, ["hash", "index"], 2)
+            async with node.lock:
+                return tx_at(node.number_of_hash(P.hash32(bh, "hash")), index)
+
+        async def get_code(s: Session, p: Any) -> Any:
+            addr, block = P.positional(p, ["address", "block"], 1)
+            a = P.address(addr, "address")
+            from chain_sim.state import StoredContract
+
+            async with node.lock:
+                n = self._block_number(block)
+                raw = self._state_value(K.contract_info_key(a), n)
+                if raw is None:
+                    return "0x"
+                code = self._state_value(K.code_key(StoredContract.decode(raw).code_hash), n)
+                return h(code or b"")
+
+        async def get_storage_at(s: Session, p: Any) -> Any:
+            addr, slot, block = P.positional(p, ["address", "slot", "block"], 2)
+            a = P.address(addr, "address")
+            key = P.quantity(slot, "slot").to_bytes(32, "big")
+            async with node.lock:
+                v = self._state_value(K.contract_storage_key(a, key, True),
+                                      self._block_number(block))
+            return h((v or b"").rjust(32, b"\0")[-32:])
+
+        async def get_logs(s: Session, p: Any) -> Any:
+            (flt,) = P.positional(p, ["filter"], 1)
+            if not isinstance(flt, dict):
+                raise P.bad("filter", "expected an object")
+            addrs: set[bytes] | None = None
+            if flt.get("address") is not None:
+                a = flt["address"]
+                lst = a if isinstance(a, list) else [a]
+                addrs = {P.address(x, "filter.address") for x in lst}
+            topics = flt.get("topics") or []
+            if not isinstance(topics, list):
+                raise P.bad("filter.topics", "expected an array")
+            want: list[set[bytes] | None] = []
+            for i, t in enumerate(topics):
+                if t is None:
+                    want.append(None)
+                else:
+                    lst = t if isinstance(t, list) else [t]
+                    want.append({P.hash32(x, f"filter.topics[{i}]") for x in lst})
+            async with node.lock:
+                if flt.get("blockHash") is not None:
+                    n = node.number_of_hash(P.hash32(flt["blockHash"], "filter.blockHash"))
+                    if n is None:
+                        raise RpcError(SERVER_ERROR, "unknown block")
+                    first = last = n
+                else:
+                    first = self._block_number(flt.get("fromBlock", "latest"), "fromBlock")
+                    last = self._block_number(flt.get("toBlock", "latest"), "toBlock")
+                if last - first > 10_000:
+                    raise RpcError(SERVER_ERROR, "block range too large (limit 10000)")
+                out: list[dict[str, Any]] = []
+                for n in range(first, last + 1):
+                    block = node.block_of(n)
+                    log_index = 0
+                    for i, (raw, rc) in enumerate(zip(block.extrinsics, block.receipts,
+                                                      strict=True)):
+                        etx = eth_view(raw)
+                        tx_hash = blake2_256(raw) if etx is None else etx.hash
+                        for log in self._logs(block, i, tx_hash, rc, log_index):
+                            ev = rc.events[int(log["logIndex"], 16) - log_index]
+                            if addrs is not None and ev.contract not in addrs:
+                                continue
+                            if any(w is not None and (k >= len(ev.topics) or ev.topics[k]
+                                                      not in w)
+                                   for k, w in enumerate(want)):
+                                continue
+                            out.append(log)
+                        log_index += len(rc.events)
+                return out
+
+        async def syncing(s: Session, p: Any) -> Any:
+            return False
+
+        # ---- dev methods ----
+        async def snapshot(s: Session, p: Any) -> Any:
+            return q(await node.snapshot())
+
+        async def revert(s: Session, p: Any) -> Any:
+            (sid,) = P.positional(p, ["snapshot"], 1)
+            return await node.revert(P.quantity(sid, "snapshot"))
+
+        async def mine(s: Session, p: Any) -> Any:
+            (count,) = P.positional(p, ["blocks"], 0) if p else (None,)
+            n = 1 if count is None else P.quantity(count, "blocks")
+            if n > 10_000:
+                raise P.bad("blocks", "at most 10000 at once")
+            for _ in range(max(1, n)):
+                if node.block_time is not None:
+                    await node.mine_pending()
+                else:
+                    await node.mine([])
+            return "0x0"
+
+        async def evm_mine(s: Session, p: Any) -> Any:
+            ts = P.positional(p, ["timestamp"], 0)[0] if p else None
+            if ts is not None:
+                node.next_timestamp_ms = P.quantity(ts, "timestamp") * 1000
+            await (node.mine_pending() if node.block_time is not None else node.mine([]))
+            return "0x0"
+
+        async def set_next_ts(s: Session, p: Any) -> Any:
+            (ts,) = P.positional(p, ["timestamp"], 1)
+            t = P.quantity(ts, "timestamp") * 1000
+            async with node.lock:
+                if t <= chain.head.timestamp:
+                    raise RpcError(SERVER_ERROR, f"timestamp {t // 1000} is not after the "
+                                                 f"head's {chain.head.timestamp // 1000}")
+            node.next_timestamp_ms = t
+            return None
+
+        async def increase_time(s: Session, p: Any) -> Any:
+            (secs,) = P.positional(p, ["seconds"], 1)
+            node.time_offset_ms += P.quantity(secs, "seconds") * 1000
+            return q(node.time_offset_ms // 1000)
+
+        async def set_balance(s: Session, p: Any) -> Any:
+            addr, value = P.positional(p, ["address", "balance"], 2)
+            a, v = P.address(addr, "address"), P.quantity(value, "balance")
+            async with node.lock:
+                who = self._account_id(a)
+            await self._dev(DevSetBalance(who, v))
+            return True
+
+        async def set_nonce(s: Session, p: Any) -> Any:
+            addr, value = P.positional(p, ["address", "nonce"], 2)
+            a, v = P.address(addr, "address"), P.quantity(value, "nonce")
+            async with node.lock:
+                who = self._account_id(a)
+            await self._dev(DevSetNonce(who, v))
+            return True
+
+        async def set_code(s: Session, p: Any) -> Any:
+            addr, code = P.positional(p, ["address", "code"], 2)
+            await self._dev(DevSetCode(P.address(addr, "address"), P.data(code, "code")))
+            return True
+
+        async def set_storage(s: Session, p: Any) -> Any:
+            addr, slot, value = P.positional(p, ["address", "slot", "value"], 3)
+            key = P.quantity(slot, "slot")
+            word = P.data(value, "value")
+            if key >= 1 << 256 or len(word) > 32:
+                raise P.bad("slot" if key >= 1 << 256 else "value", "more than 32 bytes")
+            await self._dev(DevSetStorage(P.address(addr, "address"), key.to_bytes(32, "big"),
+                                          word.rjust(32, b"\0")))
+            return True
+
+        async def impersonate(s: Session, p: Any) -> Any:
+            (addr,) = P.positional(p, ["address"], 1)
+            node.impersonated.add(P.address(addr, "address"))
+            return True
+
+        async def stop_impersonating(s: Session, p: Any) -> Any:
+            (addr,) = P.positional(p, ["address"], 1)
+            node.impersonated.discard(P.address(addr, "address"))
+            return True
+
+        table = {
+            "eth_chainId": chain_id, "net_version": net_version, "net_listening": true,
+            "web3_clientVersion": client_version, "eth_accounts": accounts,
+            "eth_blockNumber": block_number, "eth_getBalance": get_balance,
+            "eth_getTransactionCount": get_tx_count, "eth_gasPrice": gas_price,
+            "eth_maxPriorityFeePerGas": max_priority, "eth_feeHistory": fee_history,
+            "eth_call": call, "eth_estimateGas": estimate_gas,
+            "eth_sendRawTransaction": send_raw, "eth_sendTransaction": send_tx,
+            "eth_getTransactionReceipt": get_receipt, "eth_getTransactionByHash": get_tx,
+            "eth_getBlockByNumber": block_by_number, "eth_getBlockByHash": block_by_hash,
+            "eth_getBlockTransactionCountByNumber": tx_count_by_number,
+            "eth_getBlockTransactionCountByHash": tx_count_by_hash,
+            "eth_getTransactionByBlockNumberAndIndex": tx_by_number_index,
+            "eth_getTransactionByBlockHashAndIndex": tx_by_hash_index,
+            "eth_getCode": get_code, "eth_getStorageAt": get_storage_at,
+            "eth_getLogs": get_logs, "eth_syncing": syncing,
+            "evm_snapshot": snapshot, "evm_revert": revert, "evm_mine": evm_mine,
+            "hardhat_mine": mine, "anvil_mine": mine,
+            "evm_setNextBlockTimestamp": set_next_ts, "evm_increaseTime": increase_time,
+        }
+        for prefix in ("hardhat_", "anvil_"):
+            table.update({prefix + "setBalance": set_balance, prefix + "setNonce": set_nonce,
+                          prefix + "setCode": set_code, prefix + "setStorageAt": set_storage,
+                          prefix + "impersonateAccount": impersonate,
+                          prefix + "stopImpersonatingAccount": stop_impersonating})
+        for name, fn in table.items():
+            d.add(name, fn)
+
+
+__all__ = ["EthApi", "ChainError"]
