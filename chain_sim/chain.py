@@ -243,17 +243,23 @@ class Chain:
     def query(self, dest: bytes, data: bytes, *, origin: bytes = bytes(20),
               gas_limit: int | None = None) -> ExecResult:
         """A dry-run contract call on the committed state (nothing is kept)."""
+        state = self._enter_next_block()
+        try:
+            return self.runtime.call(origin, dest, data, bump_nonce=False,
+                                     gas_limit=gas_limit or self.genesis.block_gas_limit)
+        finally:
+            state.reset()
+
+    def _enter_next_block(self) -> ChainState:
+        """The committed state, set up as the block after the head (for dry runs;
+        the caller resets it)."""
         state = self.state
         if state.overlay:
             raise ChainError("a block is being built")
         state.set_block(self._context(self.head_number + 1,
                                       self.head.timestamp + self.genesis.block_time,
                                       self.head.author))
-        try:
-            return self.runtime.call(origin, dest, data, bump_nonce=False,
-                                     gas_limit=gas_limit or self.genesis.block_gas_limit)
-        finally:
-            state.reset()
+        return state
 
     def dry_run(self, origin: bytes, dest: bytes | None, data: bytes, *, value: int = 0,
                 gas_limit: int | None = None, layers: Sequence[HostLayer] = ()) -> ExecResult:
@@ -262,12 +268,7 @@ class Chain:
         the constructor input, see :func:`chain_sim.ethtx.split_code`); nothing is
         kept, the origin's nonce included.  ``layers``: host-call layers over every
         frame of the run (a :class:`~executor.revive.trace.CallTracer`, say)."""
-        state = self.state
-        if state.overlay:
-            raise ChainError("a block is being built")
-        state.set_block(self._context(self.head_number + 1,
-                                      self.head.timestamp + self.genesis.block_time,
-                                      self.head.author))
+        state = self._enter_next_block()
         gas = gas_limit or self.genesis.block_gas_limit
         try:
             with self.runtime.with_layers(*layers):
