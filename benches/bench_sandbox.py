@@ -26,7 +26,7 @@ from results import machine_info, stats, write_section  # noqa: E402
 
 from executor import Config, Engine, Linker, Module  # noqa: E402
 from executor.aio import Executor  # noqa: E402
-from executor.asm import assemble  # noqa: E402
+from executor.tools.asm import assemble  # noqa: E402
 from executor.raw import InterruptKind, NativeProgram, RawInstance  # noqa: E402
 from executor.sandbox import Worker  # noqa: E402
 

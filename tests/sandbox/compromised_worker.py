@@ -17,11 +17,11 @@ import json
 import random
 import sys
 
-from executor.asm import assemble
 from executor.errors import SandboxError
 from executor.native import ffi, lib
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 from executor.sandbox import Worker
+from executor.tools.asm import assemble
 
 SOURCE = """
 %isa = latest64

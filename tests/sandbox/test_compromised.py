@@ -22,7 +22,7 @@ BUILD = Path(os.environ.get("PVM_TESTING_BUILD", ROOT / "build-testing"))
 
 RAW_WORKER = """
 import sys
-from executor.asm import assemble
+from executor.tools.asm import assemble
 from executor.native import ffi, lib
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 from executor.sandbox import Worker

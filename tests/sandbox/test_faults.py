@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
-from executor.asm import assemble
 from executor.errors import ExecutionError
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 from executor.sandbox import Worker, WorkerPool
+from executor.tools.asm import assemble
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
 

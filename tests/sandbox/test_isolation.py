@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from executor.cli import main
-from executor.doctor import NAMESPACES, worker_report
 from executor.sandbox import Worker
+from executor.tools.cli import main
+from executor.tools.doctor import NAMESPACES, worker_report
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
 

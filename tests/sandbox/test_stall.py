@@ -12,10 +12,10 @@ import threading
 import pytest
 
 from executor import Config, Engine, Module
-from executor.asm import assemble
 from executor.errors import SandboxError
 from executor.raw import InterruptKind, NativeProgram, RawInstance
 from executor.sandbox import Worker
+from executor.tools.asm import assemble
 
 LOOP = assemble("%isa = latest64\npub @main:\n@loop:\n a0 = a0 + 1\n jump @loop\n")
 HELLO = assemble("%isa = latest64\n%rw_data_size = 4096\npub @main:\n a1 = a0 + 1\n ret\n")
