@@ -376,7 +376,8 @@ class ThreadWorker(Worker):
         """Metered guests stop at the next gas slice; unmetered ones only when
         they run in a Linux sandbox worker (whose process is then killed)."""
         module = job.pre.module
-        return module.gas_metering or getattr(module.engine, "sandbox", None) == "linux"
+        return module.gas_metering or getattr(getattr(module, "engine", None), "sandbox",
+                                              None) == "linux"
 
     def interrupt(self) -> None:
         self._interrupt = True
