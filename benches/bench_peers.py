@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "benches"))
 
 from results import machine_info, stats, write_section  # noqa: E402
 
-from executor.tools.asm import assemble  # noqa: E402
 from executor.backends import available_backends, new_instance  # noqa: E402
 from executor.raw import NativeProgram, Profile  # noqa: E402
+from executor.tools.asm import assemble  # noqa: E402
 from executor.tools.vectors import collect, run_json_vector  # noqa: E402
 
 PEERS = ROOT / "benches" / "peers"
