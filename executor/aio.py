@@ -259,7 +259,7 @@ class Executor:
                    user_data: Any = None) -> int:
         """Calls ``export`` of ``module`` with register arguments; returns ``a0``.
 
-        ``module`` is a :class:`~executor.engine.Module` (imports resolved with
+        ``module`` is a :class:`~executor.module.Module` (imports resolved with
         ``linker``, once per module/linker pair, again after the linker changes)
         or an :class:`~executor.linker.InstancePre`.  ``gas`` is the budget
         (default ``DEFAULT_GAS``).  ``deadline`` (trio clock) and ``timeout``
