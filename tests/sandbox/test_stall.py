@@ -94,7 +94,7 @@ def test_a_worker_starved_of_cpu_is_not_a_stall() -> None:
     hog = subprocess.Popen(["timeout", "1", "sh", "-c", "while :; do :; done"],
                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
     try:
-        w = Worker()
+        w = SandboxProcess()
         inst = RawInstance(NativeProgram(LOOP), backend="jit", worker=w)
         os.sched_setaffinity(w.pid, {cpu})
         os.sched_setscheduler(w.pid, os.SCHED_IDLE, os.sched_param(0))
