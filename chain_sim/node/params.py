@@ -58,3 +58,27 @@ def address(value: Any, name: str) -> bytes:
 
 def hash32(value: Any, name: str) -> bytes:
     return data(value, name, 32)
+
+
+def first(params: Any, name: str) -> Any:
+    """The only, optional, argument (``None`` when ``params`` is empty)."""
+    return positional(params, [name], 0)[0] if params else None
+
+
+def one(params: Any, name: str) -> Any:
+    """The only, required, argument."""
+    (value,) = positional(params, [name], 1)
+    return value
+
+
+def address_and_block(params: Any) -> tuple[bytes, Any]:
+    """``[address, block?]`` (``eth_getBalance`` and its kind): the parsed address and
+    the block argument as given (``None`` when left out)."""
+    addr, block = positional(params, ["address", "block"], 1)
+    return address(addr, "address"), block
+
+
+def address_and_quantity(params: Any, name: str) -> tuple[bytes, int]:
+    """``[address, quantity]`` (``hardhat_setBalance`` and its kind)."""
+    addr, value = positional(params, ["address", name], 2)
+    return address(addr, "address"), quantity(value, name)

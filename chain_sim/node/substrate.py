@@ -88,6 +88,12 @@ def encode_events(block: Block, signer_of: list[bytes]) -> bytes:
     return S.compact(len(records)) + b"".join(records)
 
 
+def token_decimals(ratio: int) -> int:
+    """The native token's decimals: 18 (the Ethereum side's) less the ratio's digits
+    (a ratio that is not a power of ten: rounded down)."""
+    return 18 - (len(str(ratio)) - 1)
+
+
 def header_json(hd: Header) -> dict[str, Any]:
     return {"parentHash": h(hd.parent_hash), "number": hex(hd.number),
             "stateRoot": h(hd.state_root), "extrinsicsRoot": h(hd.extrinsics_root),
@@ -205,6 +211,7 @@ class SubstrateApi:
                 if not s.can_subscribe or s.nursery is None:
                     raise RpcError(-32601, "subscriptions need a WebSocket connection")
                 sid = f"{next(_SUB_IDS):016x}"
+                s.check_room()
                 recv = node.listen()
 
                 async def pump() -> None:
@@ -218,7 +225,7 @@ class SubstrateApi:
                             hd = header_json(node.header_of(number))
                         await s.notify(notification, sid, hd)
 
-                s.subscriptions[sid] = recv.close
+                s.subscribe(sid, recv.close)
                 s.defer(pump)
                 return sid
             return subscribe
@@ -237,7 +244,7 @@ class SubstrateApi:
                     "transactionVersion": TRANSACTION_VERSION, "stateVersion": 1}
 
         async def get_metadata(s: Session, p: Any) -> Any:
-            return h(metadata_bytes())
+            return h(metadata_bytes(chain.ratio))
 
         async def get_storage(s: Session, p: Any) -> Any:
             key, bh = P.positional(p, ["key", "hash"], 1)
@@ -275,10 +282,11 @@ class SubstrateApi:
             raw = P.data(xt, "extrinsic")
             if not s.can_subscribe or s.nursery is None:
                 raise RpcError(-32601, "subscriptions need a WebSocket connection")
+            s.check_room()          # before the extrinsic changes anything
             xt_hash = await self._submit(raw)
             sid = f"{next(_SUB_IDS):016x}"
             done: dict[str, bool] = {"cancelled": False}
-            s.subscriptions[sid] = lambda: done.__setitem__("cancelled", True)
+            s.subscribe(sid, lambda: done.__setitem__("cancelled", True))
 
             async def updates() -> None:
                 pending = next((pt for pt in node.pending if pt.hash == xt_hash), None)
@@ -308,7 +316,8 @@ class SubstrateApi:
         table = {
             "system_chain": constant(CHAIN_NAME), "system_name": constant("pvm-exec-node"),
             "system_version": constant("0.1.0"), "system_chainType": constant("Development"),
-            "system_properties": constant({"ss58Format": SS58_PREFIX, "tokenDecimals": 18,
+            "system_properties": constant({"ss58Format": SS58_PREFIX,
+                                           "tokenDecimals": token_decimals(chain.ratio),
                                            "tokenSymbol": "UNIT"}),
             "system_health": health, "system_accountNextIndex": account_next_index,
             "chain_getBlockHash": get_block_hash, "chain_getHead": get_head,
