@@ -290,8 +290,7 @@ class DebugApi:
         only_top, with_log = _tracer_config(opts, "options")
 
         def run() -> list[tuple[TopCall, TraceFrame]]:
-            number = block(self.eth) if callable(block) else self.eth._block_number(block,
-                                                                                     name)
+            number = self.eth._block_number(block, name)
             if number == 0:
                 return []
             b = self.chain.block(number)
@@ -316,8 +315,8 @@ class DebugApi:
 
         async def trace_block_by_hash(s: Session, p: Any) -> Any:
             bh, opts = P.positional(p, ["hash", "options"], 1)
-            key = P.hash32(bh, "hash")
-            return await self.trace_block(lambda eth: eth._hash_number(key), opts, "hash")
+            P.hash32(bh, "hash")
+            return await self.trace_block({"blockHash": bh}, opts, "hash")
 
         d.add("debug_traceCall", trace_call)
         d.add("debug_traceTransaction", trace_transaction)

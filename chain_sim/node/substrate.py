@@ -158,7 +158,7 @@ class SubstrateApi:
             return fn
 
         async def account_next_index(s: Session, p: Any) -> Any:
-            (who,) = P.positional(p, ["account"], 1)
+            who = P.one(p, "account")
             try:
                 acct = account_id_of(who) if isinstance(who, str) else None
             except ValueError as exc:
@@ -177,7 +177,7 @@ class SubstrateApi:
             return n
 
         async def get_block_hash(s: Session, p: Any) -> Any:
-            arg = P.positional(p, ["number"], 0)[0] if p else None
+            arg = P.first(p, "number")
             async with node.lock:
                 head = chain.head_number
 
@@ -194,12 +194,12 @@ class SubstrateApi:
                 return h(self._head_hash())
 
         async def get_header(s: Session, p: Any) -> Any:
-            bh = P.positional(p, ["hash"], 0)[0] if p else None
+            bh = P.first(p, "hash")
             async with node.lock:
                 return header_json(node.header_of(self._number(bh)))
 
         async def get_block(s: Session, p: Any) -> Any:
-            bh = P.positional(p, ["hash"], 0)[0] if p else None
+            bh = P.first(p, "hash")
             async with node.lock:
                 block = node.block_of(self._number(bh))
             return {"block": {"header": header_json(block.header),
@@ -231,8 +231,7 @@ class SubstrateApi:
             return subscribe
 
         async def unsubscribe(s: Session, p: Any) -> Any:
-            (sid,) = P.positional(p, ["subscription"], 1)
-            cancel = s.subscriptions.pop(str(sid), None)
+            cancel = s.subscriptions.pop(str(P.one(p, "subscription")), None)
             if cancel is None:
                 return False
             cancel()
@@ -274,12 +273,10 @@ class SubstrateApi:
                 return out
 
         async def submit(s: Session, p: Any) -> Any:
-            (xt,) = P.positional(p, ["extrinsic"], 1)
-            return h(await self._submit(P.data(xt, "extrinsic")))
+            return h(await self._submit(P.data(P.one(p, "extrinsic"), "extrinsic")))
 
         async def submit_and_watch(s: Session, p: Any) -> Any:
-            (xt,) = P.positional(p, ["extrinsic"], 1)
-            raw = P.data(xt, "extrinsic")
+            raw = P.data(P.one(p, "extrinsic"), "extrinsic")
             if not s.can_subscribe or s.nursery is None:
                 raise RpcError(-32601, "subscriptions need a WebSocket connection")
             s.check_room()          # before the extrinsic changes anything

@@ -255,3 +255,63 @@ def test_oversized_websocket_message(node: NodeProcess) -> None:
     finally:
         ws.close()
     assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_oversized_http_head(node: NodeProcess) -> None:
+    """A request head over 64 KiB is refused (hypercorn's h11 limit); the node goes on."""
+    import http.client
+
+    conn = http.client.HTTPConnection(node.host, node.port, timeout=120)
+    try:
+        conn.putrequest("POST", "/")
+        conn.putheader("X-Filler", "a" * (100 * 1024))
+        conn.putheader("Content-Type", "application/json")
+        body = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}'
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        try:
+            status = conn.getresponse().status
+        except (http.client.HTTPException, OSError):
+            status = 0                     # closed without an answer
+        assert status == 0 or status >= 400
+    finally:
+        conn.close()
+    assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_work_per_request_is_bounded(monkeypatch: Any) -> None:
+    """The caps on what one request can ask for, in-process through the node's
+    dispatcher (the chain pretends to be 20,000 blocks long for eth_getLogs: the range
+    is refused before any block is read)."""
+    import trio
+
+    from chain_sim.chain import Chain
+    from chain_sim.node.app import build_dispatcher, dev_genesis
+    from chain_sim.node.jsonrpc import Session
+    from chain_sim.node.service import Node
+
+    chain = Chain.create(dev_genesis(), None, backend="interpreter", sandbox=None)
+    dispatcher = build_dispatcher(Node(chain, log=lambda line: None))
+
+    async def ask(method: str, *params: Any) -> Any:
+        text = await dispatcher.handle(json.dumps({"jsonrpc": "2.0", "id": 1,
+                                                   "method": method,
+                                                   "params": list(params)}), Session(None))
+        assert text is not None
+        return json.loads(text)
+
+    async def main() -> None:
+        r = await ask("hardhat_mine", hex(10_001))
+        assert r["error"]["code"] == -32602 and "blocks" in r["error"]["message"]
+        r = await ask("state_getKeysPaged", "0x", 1001)
+        assert r["error"]["code"] == -32602 and "count" in r["error"]["message"]
+        with monkeypatch.context() as m:
+            m.setattr(Chain, "head_number", property(lambda self: 20_000))
+            r = await ask("eth_getLogs", {"fromBlock": "0x0", "toBlock": hex(10_001)})
+            assert r["error"]["code"] == -32000 and "range too large" in r["error"]["message"]
+        assert chain.head_number == 0
+
+    try:
+        trio.run(main)
+    finally:
+        chain.close()
