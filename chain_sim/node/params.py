@@ -39,6 +39,14 @@ def quantity(value: Any, name: str) -> int:
         raise bad(name, f"not hex: {value!r:.80}") from None
 
 
+def word(value: Any, name: str) -> bytes:
+    """A quantity that fits 32 bytes, as 32 big-endian bytes (a storage slot)."""
+    n = quantity(value, name)
+    if n >= 1 << 256:
+        raise bad(name, "more than 32 bytes")
+    return n.to_bytes(32, "big")
+
+
 def data(value: Any, name: str, size: int | None = None) -> bytes:
     """Hex bytes ``0x...`` (of exactly ``size`` bytes when given)."""
     if not isinstance(value, str) or not value.startswith(("0x", "0X")):

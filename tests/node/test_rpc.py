@@ -258,24 +258,30 @@ def test_oversized_websocket_message(node: NodeProcess) -> None:
 
 
 def test_oversized_http_head(node: NodeProcess) -> None:
-    """A request head over 64 KiB is refused (hypercorn's h11 limit); the node goes on."""
+    """An HTTP request head of 200 KiB is refused (431: h11 refuses a head still
+    incomplete with more than 64 KiB buffered; hypercorn reads 64 KiB at a time, so
+    the bound is about 128 KiB); the node goes on."""
     import http.client
 
-    conn = http.client.HTTPConnection(node.host, node.port, timeout=120)
-    try:
-        conn.putrequest("POST", "/")
-        conn.putheader("X-Filler", "a" * (100 * 1024))
-        conn.putheader("Content-Type", "application/json")
-        body = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}'
-        conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
+    body = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}'
+
+    def post_with_filler(kib: int) -> int:
+        conn = http.client.HTTPConnection(node.host, node.port, timeout=120)
         try:
-            status = conn.getresponse().status
-        except (http.client.HTTPException, OSError):
-            status = 0                     # closed without an answer
-        assert status == 0 or status >= 400
-    finally:
-        conn.close()
+            conn.putrequest("POST", "/")
+            conn.putheader("X-Filler", "a" * (kib * 1024))
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            try:
+                return conn.getresponse().status
+            except (http.client.HTTPException, OSError):
+                return 0                       # closed without an answer
+        finally:
+            conn.close()
+
+    assert post_with_filler(200) in (0, 431)
+    assert post_with_filler(32) == 200
     assert call(node, "eth_chainId") == hex(420420420)
 
 

@@ -155,6 +155,8 @@ def test_unknown_blocks(w3: Web3, history: dict[str, Any]) -> None:
         assert (err["code"], err["message"]) == (-32000, "header for hash not found")
     err = rpc_error(w3, "eth_getBalance", a.checksum, "yesterday")
     assert err["code"] == -32602 and "block" in err["message"]
+    err = rpc_error(w3, "eth_getStorageAt", a.checksum, hex(1 << 256), "latest")
+    assert err["code"] == -32602 and "slot" in err["message"]
     err = rpc_error(w3, "eth_getBalance", a.checksum, {"blockHash": "0x12"})
     assert err["code"] == -32602 and "block.blockHash" in err["message"]
     assert w3.eth.block_number == head
