@@ -268,15 +268,15 @@ def test_oversized_http_head(node: NodeProcess) -> None:
     def post_with_filler(kib: int) -> int:
         conn = http.client.HTTPConnection(node.host, node.port, timeout=120)
         try:
-            conn.putrequest("POST", "/")
-            conn.putheader("X-Filler", "a" * (kib * 1024))
-            conn.putheader("Content-Type", "application/json")
-            conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body)
             try:
+                conn.putrequest("POST", "/")
+                conn.putheader("X-Filler", "a" * (kib * 1024))
+                conn.putheader("Content-Type", "application/json")
+                conn.putheader("Content-Length", str(len(body)))
+                conn.endheaders(body)
                 return conn.getresponse().status
             except (http.client.HTTPException, OSError):
-                return 0                       # closed without an answer
+                return 0          # closed without an answer (perhaps while we sent)
         finally:
             conn.close()
 
