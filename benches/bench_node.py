@@ -43,13 +43,15 @@ from tests.node.conftest import NodeProcess, start_node, stop_node  # noqa: E402
 
 CHAIN_ID = 420420420
 GAS = 50_000_000
+_GENESIS = dev_genesis()
+GAS_PRICE = _GENESIS.fees.gas_price * _GENESIS.native_to_eth_ratio     # wei per gas
 
 
 def sign_transfer(contracts: Contracts, key: bytes, nonce: int, token: bytes, to: bytes,
                   value: int) -> bytes:
     data = contracts.token_abi.function("transfer").encode_call([to, value])
     tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to_checksum_address(token),
-          "gas": GAS, "maxFeePerGas": 10, "maxPriorityFeePerGas": 0, "value": 0,
+          "gas": GAS, "maxFeePerGas": GAS_PRICE, "maxPriorityFeePerGas": 0, "value": 0,
           "data": data}
     return bytes(EthAccount.sign_transaction(tx, key).raw_transaction)
 
@@ -57,7 +59,7 @@ def sign_transfer(contracts: Contracts, key: bytes, nonce: int, token: bytes, to
 def sign_deploy(contracts: Contracts, key: bytes, nonce: int) -> bytes:
     ctor = abi_encode(["string", "string", "uint256"], ["Bench", "BN", 10**30])
     tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "gas": 5_000_000_000,
-          "maxFeePerGas": 10, "maxPriorityFeePerGas": 0, "value": 0,
+          "maxFeePerGas": GAS_PRICE, "maxPriorityFeePerGas": 0, "value": 0,
           "data": contracts.token_blob + ctor}
     return bytes(EthAccount.sign_transaction(tx, key).raw_transaction)
 

@@ -115,6 +115,9 @@ class GenesisConfig:
     block_gas_limit: int = 50_000_000_000
     fees: Fees = field(default_factory=Fees)
     dev: bool = False    # accepts the Dev pallet's unsigned calls (a dev node's chain)
+    # pallet-revive's NativeToEthRatio: one native unit is this many wei (18-decimal
+    # Ethereum value); fees and balances are native, contract values Ethereum
+    native_to_eth_ratio: int = 1
 
     def to_json(self) -> bytes:
         d = asdict(self)
@@ -153,10 +156,12 @@ class Chain:
             raise ChainError("the database has no genesis block (run 'chain init')")
         self.genesis = GenesisConfig.from_json(raw)
         self.fees = self.genesis.fees
+        self.ratio = self.genesis.native_to_eth_ratio
         g = db.block(0)
         assert g is not None
         self.genesis_hash = g.hash
-        self.state = ChainState(db, block_hash=block_hashes or self._block_hash)
+        self.state = ChainState(db, block_hash=block_hashes or self._block_hash,
+                                ratio=self.ratio)
         self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox)
         self.strict_build = False
         self._check_head()
@@ -235,7 +240,12 @@ class Chain:
         return self.account(_account_id(account))[0]
 
     def balance(self, account: Account | bytes) -> int:
+        """The native free balance."""
         return self.account(_account_id(account))[1]
+
+    def evm_balance(self, account: Account | bytes) -> int:
+        """The Ethereum balance (wei): ``free * native_to_eth_ratio + dust``."""
+        return self.state.evm_balance(_account_id(account))
 
     def contract(self, address: bytes) -> StoredContract | None:
         return self.state.stored_contract(address)
@@ -263,7 +273,8 @@ class Chain:
 
     def dry_run(self, origin: bytes, dest: bytes | None, data: bytes, *, value: int = 0,
                 gas_limit: int | None = None, layers: Sequence[HostLayer] = ()) -> ExecResult:
-        """A dry run on the committed state of a call (``dest``: 20 bytes) or, with
+        """A dry run on the committed state of a call (``dest``: 20 bytes; ``value``
+        in wei, the Ethereum value) or, with
         ``dest`` ``None``, of a deployment (``data``: the code hash's blob followed by
         the constructor input, see :func:`chain_sim.ethtx.split_code`); nothing is
         kept, the origin's nonce included.  ``layers``: host-call layers over every
@@ -299,7 +310,7 @@ class Chain:
         return BlockContext(number=number, timestamp=timestamp // 1000,
                             chain_id=self.genesis.chain_id, author=to_address(author),
                             gas_limit=self.genesis.block_gas_limit,
-                            gas_price=self.fees.gas_price)
+                            gas_price=self.fees.gas_price * self.ratio)
 
     def build_block(self, extrinsics: Iterable[bytes | Extrinsic | Unsigned], *,
                     timestamp: int | None = None, author: bytes | None = None,
@@ -471,29 +482,31 @@ class Chain:
         if tx.nonce > nonce:
             raise InvalidTransaction(f"nonce too high: next nonce {nonce}, "
                                      f"tx nonce {tx.nonce}")
-        if tx.gas_price < fees.gas_price:
+        ratio = self.ratio
+        if tx.gas_price < fees.gas_price * ratio:
             raise InvalidTransaction(f"max fee per gas less than block base fee: "
                                      f"maxFeePerGas: {tx.gas_price}, "
-                                     f"baseFee: {fees.gas_price}")
+                                     f"baseFee: {fees.gas_price * ratio}")
         if tx.gas > gas_left:
             raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, "
                                      f"left {gas_left}")
         length_fee = len(raw) * fees.byte_fee
         max_fee = tx.gas * fees.gas_price + length_fee
-        if free < max_fee + tx.value:
+        have = state.evm_balance(signer)        # wei, as geth reports it
+        if have < max_fee * ratio + tx.value:
             raise InvalidTransaction(f"insufficient funds for gas * price + value: "
-                                     f"balance {free}, tx cost {max_fee + tx.value}")
+                                     f"balance {have}, tx cost {max_fee * ratio + tx.value}")
         call: Call
         if tx.to is None:
             try:
                 code, ctor = tx.split_deploy()
             except EthTxError as exc:
                 raise InvalidTransaction(f"invalid transaction: {exc}") from None
-            call = InstantiateWithCode(code, ctor, tx.value, tx.gas, _U128)
+            call = InstantiateWithCode(code, ctor, tx.value // ratio, tx.gas, _U128)
         else:
-            call = ContractCall(tx.to, tx.data, tx.value, tx.gas, _U128)
+            call = ContractCall(tx.to, tx.data, tx.value // ratio, tx.gas, _U128)
         return self._charge_and_dispatch(call, signer, nonce, free, max_fee, length_fee, 0,
-                                         author)
+                                         author, evm_value=tx.value)
 
     def _apply_dev(self, call: DevCall, raw: bytes, gas_left: int, author: bytes) -> Receipt:
         """The Dev pallet (a dev node's chain only): state set directly, or a call
@@ -517,16 +530,24 @@ class Chain:
             if gas_limit > gas_left:
                 raise InvalidTransaction(f"gas limit {gas_limit} exceeds what is left of the "
                                          f"block's gas ({gas_left})")
+            if call.dust >= self.ratio or (call.dust and isinstance(inner, UploadCode)):
+                raise InvalidTransaction(f"dust {call.dust} is not below the ratio "
+                                         f"{self.ratio} (or the call sends no value)")
             length_fee = len(raw) * fees.byte_fee
             max_fee = gas_limit * fees.gas_price + length_fee
-            if free < max_fee + value:
-                raise InvalidTransaction(f"insufficient balance: {free} < {max_fee + value} "
-                                         f"(fee up to {max_fee}, value {value})")
+            evm_value = value * self.ratio + call.dust
+            have = state.evm_balance(call.who)
+            if have < max_fee * self.ratio + evm_value:
+                raise InvalidTransaction(f"insufficient balance: {have} < "
+                                         f"{max_fee * self.ratio + evm_value} wei (fee up to "
+                                         f"{max_fee}, value {evm_value} wei)")
             return self._charge_and_dispatch(inner, call.who, nonce, free, max_fee,
-                                             length_fee, 0, author)
+                                             length_fee, 0, author, evm_value=evm_value)
+        snap = state.snapshot()      # a setter that fails half-way changes nothing
         try:
             if isinstance(call, DevSetBalance):
                 state.set_account_info(call.who, state.account_info(call.who)[0], call.free)
+                state.set_dust(to_address(call.who), call.dust)
             elif isinstance(call, DevSetNonce):
                 state.set_account_info(call.who, call.nonce, state.account_info(call.who)[1])
             elif isinstance(call, DevSetCode):
@@ -541,19 +562,23 @@ class Chain:
                 state.set_storage(call.address, StorageKey(call.key, True), slot)
                 state.usage.clear()
         except (ValueError, CodeRejected, ReviveError, PvmError) as exc:
+            state.revert(snap)
             raise InvalidTransaction(f"{type(call).__name__}: {exc}") from None
         return Receipt(Outcome.SUCCESS, 0, 0)
 
     def _charge_and_dispatch(self, call: Call, signer: bytes, nonce: int, free: int,
                              max_fee: int, length_fee: int, tip: int,
-                             author: bytes) -> Receipt:
+                             author: bytes, evm_value: int | None = None) -> Receipt:
+        """Charges the largest fee (native), dispatches, refunds what was not used.
+        ``evm_value``: the value in wei (default: the call's native value times the
+        ratio)."""
         # valid: from here on the transaction is included
         fees = self.fees
         state = self.state
         origin = to_address(signer)
         state.map_account(signer, origin)
         state.set_account_info(signer, nonce, free - max_fee)
-        receipt = self._dispatch(call, signer, origin, nonce)
+        receipt = self._dispatch(call, signer, origin, nonce, evm_value)
         actual = receipt.gas_used * fees.gas_price + length_fee + tip
         _, now_free = state.account_info(signer)
         state.set_account_info(signer, state.account_info(signer)[0], now_free + max_fee - actual)
@@ -563,10 +588,13 @@ class Chain:
                        receipt.output, receipt.storage_deposit, receipt.contract,
                        receipt.code_hash)
 
-    def _dispatch(self, call: Call, signer: bytes, origin: bytes, nonce: int) -> Receipt:
+    def _dispatch(self, call: Call, signer: bytes, origin: bytes, nonce: int,
+                  evm_value: int | None = None) -> Receipt:
         state = self.state
         rt = self.runtime
         fees = self.fees
+        value = 0 if isinstance(call, UploadCode | EthTransact | DevCall) else (
+            call.value * self.ratio if evm_value is None else evm_value)
         snap = state.snapshot()
         state.code_uploader = signer
 
@@ -577,7 +605,7 @@ class Chain:
             bump()
             dest = to_address(call.dest)
             state.map_account(call.dest, dest)
-            if not rt.transfer(origin, dest, call.value):
+            if not rt.transfer(origin, dest, value):
                 state.revert(snap)
                 bump()
                 return Receipt(Outcome.FAILED, fees.transfer_gas, 0, error="TransferFailed")
@@ -604,7 +632,7 @@ class Chain:
         code_hash: bytes | None = None
         try:
             if isinstance(call, ContractCall):
-                result = rt.call(origin, call.dest, call.data, value=call.value,
+                result = rt.call(origin, call.dest, call.data, value=value,
                                  gas_limit=call.gas_limit, bump_nonce=True)
             else:
                 if isinstance(call, InstantiateWithCode):
@@ -612,7 +640,7 @@ class Chain:
                 else:
                     code_hash = call.code_hash
                 result = rt.instantiate(origin, code_hash=code_hash, data=call.data,
-                                        value=call.value, salt=call.salt,
+                                        value=value, salt=call.salt,
                                         gas_limit=call.gas_limit, bump_nonce=True)
         except (CodeRejected, ReviveError, PvmError) as exc:
             state.revert(snap)
@@ -727,6 +755,14 @@ class Chain:
         """Re-executes the first ``count`` extrinsics of ``block`` (the block after the
         head) on the head's state, the last of them with the host-call ``layers``
         installed, and returns its receipt; nothing is committed."""
+        return self.rerun_block(block, count,
+                                lambda i: layers if i == count - 1 else ())[-1]
+
+    def rerun_block(self, block: Block, count: int,
+                    layers_for: Callable[[int], Sequence[HostLayer]]) -> list[Receipt]:
+        """Re-executes the first ``count`` extrinsics of ``block`` (the block after the
+        head) on the head's state, extrinsic ``i`` with the host-call layers
+        ``layers_for(i)``, and returns their receipts; nothing is committed."""
         parent = self.head
         if block.number != parent.number + 1 or count < 1 or count > len(block.extrinsics):
             raise ChainError(f"cannot rerun {count} extrinsic(s) of block {block.number} "
@@ -738,13 +774,15 @@ class Chain:
         state.put(K.NUMBER, hd.number.to_bytes(4, "little"))
         state.put(K.NOW, hd.timestamp.to_bytes(8, "little"))
         gas_used = 0
+        receipts: list[Receipt] = []
         try:
-            for raw in block.extrinsics[:count - 1]:
-                gas_used += self._apply(raw, self.genesis.block_gas_limit - gas_used,
-                                        hd.author).gas_used
-            with self.runtime.with_layers(*layers):
-                return self._apply(block.extrinsics[count - 1],
-                                   self.genesis.block_gas_limit - gas_used, hd.author)
+            for i, raw in enumerate(block.extrinsics[:count]):
+                with self.runtime.with_layers(*layers_for(i)):
+                    receipt = self._apply(raw, self.genesis.block_gas_limit - gas_used,
+                                          hd.author)
+                gas_used += receipt.gas_used
+                receipts.append(receipt)
+            return receipts
         finally:
             state.reset()
 
@@ -783,6 +821,9 @@ def genesis_state(genesis: GenesisConfig) -> dict[bytes, bytes]:
     """The key-value state of block 0."""
     from chain_sim.state import encode_account
 
+    if not 1 <= genesis.native_to_eth_ratio <= 0xFFFF_FFFF:
+        raise ChainError(f"native_to_eth_ratio {genesis.native_to_eth_ratio} is not a "
+                         f"u32 >= 1")
     items: dict[bytes, bytes] = {
         K.NUMBER: (0).to_bytes(4, "little"),
         K.NOW: genesis.timestamp.to_bytes(8, "little"),

@@ -128,10 +128,13 @@ class EthTransact:
 
 @dataclass(frozen=True)
 class DevSetBalance:
-    """``Dev.set_balance`` (unsigned; dev chains only): sets an account's free balance."""
+    """``Dev.set_balance`` (unsigned; dev chains only): sets an account's free balance
+    (native units) and the dust of its address (the Ethereum balance below one native
+    unit, ``< native_to_eth_ratio``)."""
 
     who: bytes
     free: int
+    dust: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,11 +168,15 @@ class DevSetStorage:
 class DevDispatchAs:
     """``Dev.dispatch_as`` (unsigned; dev chains only): ``call`` (its encoding) as if
     ``who`` had signed it at ``nonce`` (which must be its next) -- impersonation, as
-    Hardhat's ``hardhat_impersonateAccount``; the fee is charged as usual."""
+    Hardhat's ``hardhat_impersonateAccount``; the fee is charged as usual.  ``dust``:
+    Ethereum value (wei, ``< native_to_eth_ratio``) sent on top of the call's native
+    ``value`` (an impersonated Ethereum transaction's value need not be a whole number
+    of native units)."""
 
     who: bytes
     nonce: int
     call: bytes
+    dust: int = 0
 
 
 DevCall = DevSetBalance | DevSetNonce | DevSetCode | DevSetStorage | DevDispatchAs
@@ -196,7 +203,7 @@ def encode_call(call: Call) -> bytes:
                     + S.fixed(call.dest, 32, "dest") + S.compact(call.value))
         if isinstance(call, DevSetBalance):
             return (bytes([DEV_PALLET, 0]) + S.fixed(call.who, 32, "who")
-                    + S.compact(call.free))
+                    + S.compact(call.free) + S.compact(call.dust))
         if isinstance(call, DevSetNonce):
             return (bytes([DEV_PALLET, 1]) + S.fixed(call.who, 32, "who")
                     + S.compact(call.nonce))
@@ -208,7 +215,7 @@ def encode_call(call: Call) -> bytes:
                     + S.fixed(call.key, 32, "key") + S.fixed(call.value, 32, "value"))
         if isinstance(call, DevDispatchAs):
             return (bytes([DEV_PALLET, 4]) + S.fixed(call.who, 32, "who")
-                    + S.compact(call.nonce) + S.enc_bytes(call.call))
+                    + S.compact(call.nonce) + S.enc_bytes(call.call) + S.compact(call.dust))
         if isinstance(call, EthTransact):
             body = b"\x00" + S.enc_bytes(call.payload)
         elif isinstance(call, ContractCall):
@@ -245,7 +252,7 @@ def read_call(r: S.Reader) -> Call:
         return Transfer(r.take(32, "dest"), r.compact("value"), index == 3)
     if pallet == DEV_PALLET:
         if index == 0:
-            return DevSetBalance(r.take(32, "who"), r.compact("free"))
+            return DevSetBalance(r.take(32, "who"), r.compact("free"), r.compact("dust"))
         if index == 1:
             return DevSetNonce(r.take(32, "who"), r.compact("nonce"))
         if index == 2:
@@ -253,7 +260,8 @@ def read_call(r: S.Reader) -> Call:
         if index == 3:
             return DevSetStorage(r.take(20, "address"), r.take(32, "key"), r.take(32, "value"))
         if index == 4:
-            return DevDispatchAs(r.take(32, "who"), r.compact("nonce"), r.bytes("call"))
+            return DevDispatchAs(r.take(32, "who"), r.compact("nonce"), r.bytes("call"),
+                                 r.compact("dust"))
     if pallet == REVIVE_PALLET:
         if index == 0:
             return EthTransact(r.bytes("payload"))

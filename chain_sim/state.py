@@ -8,8 +8,19 @@ frame) and the chain's own (one per transaction) revert exactly.  At the end of 
 
 Balances and nonces live in ``System.Account`` under the 32-byte account id; contracts
 use 20-byte addresses, mapped through ``Revive.OriginalAccount`` (see
-:mod:`chain_sim.keys`).  Transient storage and events are per transaction and never
-reach the database.
+:mod:`chain_sim.keys`).
+
+Values, as in pallet-revive: what contracts see and move (:meth:`ChainState.balance`,
+``value`` of calls) is the *Ethereum* value, 18-decimal wei; the native balance is
+``ratio`` (``native_to_eth_ratio``) times coarser.  An address's Ethereum balance is
+``free * ratio + dust``: the part below one native unit (``0 <= dust < ratio``) is
+kept per address in ``Revive.AccountDust``, so no transfer loses it.  pallet-revive
+moves dust by burning one native unit of the sender into dust when it lacks some and
+minting one to the receiver when its dust reaches ``ratio``; either way each
+account's (free, dust) is the quotient and remainder of its Ethereum balance, which
+is how :meth:`ChainState.set_balance` stores it.
+
+Transient storage and events are per transaction and never reach the database.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from typing import Any
 from chain_sim import scale as S
 from chain_sim import storage_keys as K
 from chain_sim.db import ChainDB
-from chain_sim.keys import fallback_account_id
+from chain_sim.keys import fallback_account_id, to_address
 from executor.revive.state import (
     BlockContext,
     ContractInfo,
@@ -97,8 +108,12 @@ class ChainState(JournaledState):
     ``block_hash`` answers the ``block_hash`` host function for committed blocks."""
 
     def __init__(self, db: ChainDB, *,
-                 block_hash: Callable[[int], bytes | None] | None = None) -> None:
+                 block_hash: Callable[[int], bytes | None] | None = None,
+                 ratio: int = 1) -> None:
+        if not 1 <= ratio <= 0xFFFF_FFFF:
+            raise ValueError(f"native_to_eth_ratio {ratio} is not a u32 >= 1")
         self.db = db
+        self.ratio = ratio
         self._block_hash = block_hash
         self._block = BlockContext()
         self.overlay: dict[bytes, bytes | None] = {}
@@ -202,15 +217,46 @@ class ChainState(JournaledState):
         return (self.get(K.account_key(self.account_id(address))) is not None
                 or self.get(K.contract_info_key(address)) is not None)
 
+    def dust(self, address: bytes) -> int:
+        """The Ethereum balance of ``address`` below one native unit."""
+        raw = self.get(K.account_dust_key(address))
+        return 0 if raw is None else int.from_bytes(raw, "little")
+
+    def set_dust(self, address: bytes, dust: int) -> None:
+        if not 0 <= dust < self.ratio:
+            raise ValueError(f"dust {dust} is not below the ratio {self.ratio}")
+        self.put(K.account_dust_key(address), dust.to_bytes(4, "little") if dust else None)
+
+    def evm_balance(self, account_id: bytes) -> int:
+        """The Ethereum balance (wei) of an account id: ``free * ratio`` plus the dust
+        of its address if that address stands for it (an unmapped Substrate account's
+        address stands for the address's fallback account, as in pallet-revive)."""
+        free = self.account_info(account_id)[1]
+        if self.ratio == 1:
+            return free
+        address = to_address(account_id)
+        if self.account_id(address) != account_id:
+            return free * self.ratio
+        return free * self.ratio + self.dust(address)
+
     def balance(self, address: bytes) -> int:
-        return self.account_info(self.account_id(address))[1]
+        """The Ethereum balance (wei) of ``address``."""
+        free = self.account_info(self.account_id(address))[1]
+        if self.ratio == 1:
+            return free
+        return free * self.ratio + self.dust(address)
 
     def set_balance(self, address: bytes, value: int) -> None:
+        """Sets the Ethereum balance (wei) of ``address``: the native free balance
+        ``value // ratio``, the dust the rest."""
         if value < 0:
             raise ValueError(f"negative balance {value}")
         acct = self.account_id(address)
         nonce, _ = self.account_info(acct)
-        self.set_account_info(acct, nonce, value)
+        free, dust = divmod(value, self.ratio)
+        self.set_account_info(acct, nonce, free)
+        if self.ratio != 1:
+            self.set_dust(address, dust)
 
     def nonce(self, address: bytes) -> int:
         return self.account_info(self.account_id(address))[0]

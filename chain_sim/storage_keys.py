@@ -13,6 +13,7 @@ key                            map key(s)                              value (SC
 ``Timestamp.Now``              --                                      ``u64`` (ms)
 ``Revive.ChainId``             --                                      ``u64``
 ``Revive.OriginalAccount``     identity(address)                       account id
+``Revive.AccountDust``         identity(address)                       ``u32`` (never 0)
 ``Revive.PristineCode``        identity(code hash)                     blob
 ``Revive.CodeInfoOf``          identity(code hash)                     ``SimCodeInfo``
 ``Revive.ContractInfoOf``      identity(address)                       ``SimContractInfo``
@@ -22,6 +23,11 @@ key                            map key(s)                              value (SC
 A contract storage ``slot`` is ``0x00 ++ blake2_256(key)`` for a fixed 32-byte key and
 ``0x01 ++ blake2_128_concat(key)`` for a variable-length key, so the two kinds never
 collide (as in the pallet, where they are different child-trie keys).
+
+``Revive.AccountDust`` is the part of an address's Ethereum balance below one native
+unit (pallet-revive keeps it in its per-address ``AccountInfo.dust``): the Ethereum
+balance is ``free * native_to_eth_ratio + dust`` with ``dust < ratio``.  A zero dust
+is not stored, so on a chain whose ratio is 1 the item never appears.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ CODE_INFO = prefix("Revive", "CodeInfoOf")
 CONTRACT_INFO = prefix("Revive", "ContractInfoOf")
 CONTRACT_STORAGE = prefix("Revive", "ContractStorage")
 CHAIN_ID = prefix("Revive", "ChainId")
+ACCOUNT_DUST = prefix("Revive", "AccountDust")
 
 
 def account_key(account_id: bytes) -> bytes:
@@ -67,6 +74,10 @@ def account_key(account_id: bytes) -> bytes:
 
 def original_account_key(address: bytes) -> bytes:
     return ORIGINAL_ACCOUNT + address
+
+
+def account_dust_key(address: bytes) -> bytes:
+    return ACCOUNT_DUST + address
 
 
 def code_key(code_hash: bytes) -> bytes:

@@ -12,8 +12,13 @@ from chain_sim.keys import Account, fallback_account_id
 SUBSTRATE_NAMES = ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 ETH_ACCOUNTS = 10
-DEV_BALANCE = 10**22
-"""What each dev account holds at genesis (10,000 units of 18 decimals)."""
+DEV_RATIO = 10**6
+"""The dev chain's ``native_to_eth_ratio`` (pallet-revive's dev node's: native 12
+decimals, Ethereum 18)."""
+DEV_BALANCE_WEI = 10**22
+"""What each dev account holds at genesis: 10,000 units (10^22 wei, as anvil's)."""
+DEV_BALANCE = DEV_BALANCE_WEI // DEV_RATIO
+"""The same in native units on a chain with the default ratio."""
 
 
 @dataclass(frozen=True)

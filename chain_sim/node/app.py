@@ -11,21 +11,26 @@ from pathlib import Path
 import trio
 
 from chain_sim.chain import Chain, GenesisConfig
-from chain_sim.node.accounts import DEV_BALANCE, eth_accounts, substrate_accounts
+from chain_sim.node.accounts import DEV_BALANCE_WEI, DEV_RATIO, eth_accounts, substrate_accounts
 from chain_sim.node.jsonrpc import MAX_REQUEST_BYTES, Dispatcher, Session
 from chain_sim.node.service import Node
 
 
-def dev_genesis() -> GenesisConfig:
-    endowed = [(a.account_id, DEV_BALANCE) for a in substrate_accounts()]
-    endowed += [(a.account_id, DEV_BALANCE) for a in eth_accounts()]
-    return GenesisConfig(endowed=tuple(endowed), timestamp=int(time.time() * 1000), dev=True)
+def dev_genesis(ratio: int = DEV_RATIO) -> GenesisConfig:
+    """The dev chain: every dev account holds 10,000 units (10^22 wei)."""
+    native = DEV_BALANCE_WEI // ratio
+    endowed = [(a.account_id, native) for a in substrate_accounts()]
+    endowed += [(a.account_id, native) for a in eth_accounts()]
+    return GenesisConfig(endowed=tuple(endowed), timestamp=int(time.time() * 1000), dev=True,
+                         native_to_eth_ratio=ratio)
 
 
-def open_chain(db: Path | None, backend: str, sandbox: str | None) -> Chain:
+def open_chain(db: Path | None, backend: str, sandbox: str | None,
+               ratio: int = DEV_RATIO) -> Chain:
+    """The chain in ``db`` (a new dev chain with ``ratio`` if there is none)."""
     if db is not None and db.exists():
         return Chain.open(db, backend=backend, sandbox=sandbox)
-    return Chain.create(dev_genesis(), db, backend=backend, sandbox=sandbox)
+    return Chain.create(dev_genesis(ratio), db, backend=backend, sandbox=sandbox)
 
 
 def build_dispatcher(node: Node) -> Dispatcher:
@@ -48,9 +53,11 @@ def build_dispatcher(node: Node) -> Dispatcher:
     return d
 
 
-def print_accounts() -> None:
-    print("Substrate dev accounts (sr25519), each funded with "
-          f"{DEV_BALANCE} (18 decimals):")
+def print_accounts(chain: Chain) -> None:
+    ratio = chain.ratio
+    print(f"Substrate dev accounts (sr25519), each funded with {DEV_BALANCE_WEI // ratio} "
+          f"native units = {DEV_BALANCE_WEI // ratio * ratio} wei (native_to_eth_ratio "
+          f"{ratio}):")
     for a in substrate_accounts():
         print(f"  {a.name:10} {a.ss58}  0x{a.account_id.hex()}")
     print("Ethereum dev accounts (mnemonic 'test test ... junk'), account id = "
@@ -101,11 +108,13 @@ async def serve(node: Node, host: str, port: int) -> None:
 
 
 def run_node(*, db: Path | None, host: str, port: int, block_time: float | None,
-             backend: str, sandbox: str | None, workers: int) -> int:
-    chain = open_chain(db, backend, sandbox)
+             backend: str, sandbox: str | None, workers: int, ratio: int = DEV_RATIO) -> int:
+    chain = open_chain(db, backend, sandbox, ratio)
     print(f"chain: {'in memory' if db is None else db}, head {chain.head_number}, "
-          f"chain id {chain.genesis.chain_id}, genesis 0x{chain.genesis_hash.hex()}")
-    print_accounts()
+          f"chain id {chain.genesis.chain_id}, genesis 0x{chain.genesis_hash.hex()}, "
+          f"native_to_eth_ratio {chain.ratio}"
+          + ("" if chain.genesis.dev else " (not a dev chain: the dev methods are off)"))
+    print_accounts(chain)
     sys.stdout.flush()
 
     async def main() -> None:

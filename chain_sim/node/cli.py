@@ -5,6 +5,7 @@
 
     pvm-exec node [--db PATH] [--host 127.0.0.1] [--port 9944] [--block-time SECONDS]
                   [--backend jit|interpreter] [--sandbox auto|linux|none] [--workers N]
+                  [--native-to-eth-ratio N]
 
 Without ``--db`` the chain lives in memory; with it, in that SQLite file (created with
 the dev accounts when missing, reopened otherwise).  Prints the dev accounts, then
@@ -32,6 +33,9 @@ def add_node_parser(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=2,
                    help="trio executor workers running the blocks' contract frames "
                         "(0: run blocks in a plain worker thread)")
+    p.add_argument("--native-to-eth-ratio", type=int, default=None, metavar="N",
+                   help="wei per native unit of a new chain (pallet-revive's "
+                        "NativeToEthRatio; default 1000000: native 12 decimals)")
     p.set_defaults(func=cmd_node)
 
 
@@ -44,7 +48,12 @@ def cmd_node(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print("pvm-exec node: --port must be 0..65535", file=sys.stderr)
         return 2
+    ratio = args.native_to_eth_ratio
+    if ratio is not None and not 1 <= ratio <= 0xFFFF_FFFF:
+        print("pvm-exec node: --native-to-eth-ratio must be 1..4294967295", file=sys.stderr)
+        return 2
     return run_node(db=Path(args.db) if args.db else None, host=args.host, port=args.port,
                     block_time=args.block_time, backend=args.backend,
                     sandbox=None if args.sandbox == "none" else args.sandbox,
-                    workers=args.workers)
+                    workers=args.workers,
+                    **({} if ratio is None else {"ratio": ratio}))

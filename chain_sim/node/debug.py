@@ -5,11 +5,21 @@ Both traces record with :class:`executor.revive.trace.CallTracer` (a host-call l
 nothing here re-implements the frame bookkeeping):
 
 * ``debug_traceCall``: a dry run (:meth:`Chain.dry_run <chain_sim.chain.Chain.dry_run>`)
-  on the head's state with the tracer installed.
+  with the tracer installed, on the state of the block asked for (the head's, or a
+  scratch copy of a past block's, as ``eth_call``).
 * ``debug_traceTransaction``: the state before the transaction's block is rebuilt in a
   scratch chain (:meth:`Chain.before_block`, the undo records walked back as
   ``Chain.verify`` does), the block's earlier extrinsics re-executed and this one
-  executed with the tracer (:meth:`Chain.rerun`).  Nothing of the node's chain changes.
+  executed with the tracer (:meth:`Chain.rerun_block`).  Nothing of the node's chain
+  changes.  The hash is an Ethereum transaction's (``eth_sendRawTransaction``'s
+  answer, or the extrinsic hash of an impersonated account's transaction) or the
+  blake2-256 hash of a Substrate-signed extrinsic (``author_submitExtrinsic``'s
+  answer): a ``Revive.call``, ``instantiate``, ``instantiate_with_code`` or a
+  ``Balances`` transfer (a ``CALL`` frame without code).
+* ``debug_traceBlockByNumber`` / ``debug_traceBlockByHash``: every such transaction of
+  the block, in order, re-executed once on the state before the block, as geth
+  answers: a list of ``{"txHash": ..., "result": frame}``.  Extrinsics that start no
+  call (``upload_code``, the Dev pallet's setters) are left out.
 
 The result is geth's ``callTracer`` frame: ``type`` (``CALL``, ``STATICCALL``,
 ``DELEGATECALL``, ``CREATE``, ``CREATE2``), ``from``, ``to``, ``value`` (left out for
@@ -33,16 +43,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from chain_sim.block import Outcome, Receipt
 from chain_sim.chain import ChainError
-from chain_sim.ethtx import EthTxError
+from chain_sim.extrinsic import (
+    ContractCall,
+    Extrinsic,
+    Instantiate,
+    InstantiateWithCode,
+    InvalidTransaction,
+    Transfer,
+    decode_extrinsic,
+)
+from chain_sim.keys import to_address
 from chain_sim.node import params as P
 from chain_sim.node.eth import SERVER_ERROR, EthApi, h, q, revert_message
-from chain_sim.node.ethview import eth_view
 from chain_sim.node.jsonrpc import Dispatcher, RpcError, Session
-from chain_sim.node.service import Node
+from chain_sim.node.service import Node, TxRef
+from chain_sim.storage_keys import blake2_256
 from executor.revive.constants import ReturnFlags
 from executor.revive.runtime import ExecResult
 from executor.revive.state import Event
@@ -155,6 +175,46 @@ def _tracer_config(opts: Any, name: str) -> tuple[bool, bool]:
     return bool(cfg.get("onlyTopCall", False)), bool(cfg.get("withLog", False))
 
 
+@dataclass(frozen=True)
+class TopCall:
+    """What a transaction's top-level frame is (``to``: ``None`` for a create);
+    ``value`` in wei."""
+
+    hash: bytes
+    caller: bytes
+    to: bytes | None
+    value: int
+    input: bytes
+    gas: int
+
+
+def top_call(raw: bytes, eth: EthApi) -> TopCall | None:
+    """The top-level call of extrinsic ``raw``, ``None`` if it starts none."""
+    tx = eth.view(raw)
+    if tx is not None:
+        return TopCall(tx.hash, tx.sender, tx.to, tx.value, tx.data, tx.gas)
+    try:
+        xt = decode_extrinsic(raw)
+    except InvalidTransaction:
+        return None
+    if not isinstance(xt, Extrinsic):
+        return None
+    call, ratio, caller = xt.call, eth.ratio, to_address(xt.signer)
+    if isinstance(call, ContractCall):
+        return TopCall(blake2_256(raw), caller, call.dest, call.value * ratio, call.data,
+                       call.gas_limit)
+    if isinstance(call, InstantiateWithCode):
+        return TopCall(blake2_256(raw), caller, None, call.value * ratio,
+                       call.code + call.data, call.gas_limit)
+    if isinstance(call, Instantiate):
+        return TopCall(blake2_256(raw), caller, None, call.value * ratio, call.data,
+                       call.gas_limit)
+    if isinstance(call, Transfer):
+        return TopCall(blake2_256(raw), caller, to_address(call.dest), call.value * ratio,
+                       b"", eth.chain.fees.transfer_gas)
+    return None
+
+
 class DebugApi:
     def __init__(self, node: Node, eth: EthApi) -> None:
         self.node = node
@@ -165,58 +225,82 @@ class DebugApi:
         tx, block, opts = P.positional(params, ["transaction", "block", "options"], 1)
         only_top, with_log = _tracer_config(opts, "options")
         origin, to, data, value, gas = self.eth._call_args(tx, "transaction")
-        chain = self.chain
-        async with self.node.lock:
-            number = self.eth._block_number(block)
-        if number != chain.head_number:
-            raise RpcError(SERVER_ERROR, "traces of calls on past blocks are not supported "
-                                         "(only 'latest')")
+        gas_limit = gas or self.chain.genesis.block_gas_limit
+        tracer = CallTracer()
+        tracer.begin("call" if to is not None else "create", origin, to or bytes(20),
+                     value, data, gas_limit)
+        result = await self.eth.dry_run(tx, block, quiet=True, layers=(tracer,),
+                                        gas_default=gas_limit)
+        return call_frame(tracer.end(result), only_top=only_top, with_log=with_log)
 
-        def run() -> TraceFrame:
+    def _retrace(self, number: int, indexes: list[int]) -> list[tuple[TopCall, TraceFrame]]:
+        """Re-executes block ``number`` up to its last extrinsic in ``indexes`` on a
+        scratch chain, tracing those (chain work: call under the lock)."""
+        chain = self.chain
+        block = chain.block(number)
+        tops = [top_call(block.extrinsics[i], self.eth) for i in indexes]
+        tracers: dict[int, tuple[TopCall, CallTracer]] = {}
+        for i, top in zip(indexes, tops, strict=True):
+            if top is None:
+                raise RpcError(SERVER_ERROR, f"extrinsic {i} of block {number} starts no "
+                                             f"call to trace")
             tracer = CallTracer()
-            gas_limit = gas or chain.genesis.block_gas_limit
-            tracer.begin("call" if to is not None else "create", origin, to or bytes(20),
-                         value, data, gas_limit)
-            try:
-                with quiet(self.node):
-                    result = chain.dry_run(origin, to, data, value=value, gas_limit=gas_limit,
-                                           layers=(tracer,))
-            except EthTxError as exc:
-                raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
-            return tracer.end(result)
-        root = await self.node.run(run)
-        return call_frame(root, only_top=only_top, with_log=with_log)
+            tracer.begin("call" if top.to is not None else "create", top.caller,
+                         top.to or bytes(20), top.value, top.input, top.gas)
+            tracers[i] = (top, tracer)
+        if not tracers:
+            return []
+        scratch = chain.before_block(number, sandbox=chain.runtime.engine.config.sandbox)
+        try:
+            with quiet(self.node):
+                receipts = scratch.rerun_block(
+                    block, max(tracers) + 1,
+                    lambda i: (tracers[i][1],) if i in tracers else ())
+        except ChainError as exc:
+            raise RpcError(SERVER_ERROR, f"cannot trace: {exc}") from None
+        finally:
+            scratch.close()
+        out = []
+        for i, (top, tracer) in sorted(tracers.items()):
+            if receipts[i] != block.receipts[i]:
+                raise RpcError(SERVER_ERROR, f"extrinsic {i} of block {number} did not "
+                                             f"re-execute to its recorded receipt")
+            out.append((top, end_with_receipt(tracer, receipts[i])))
+        return out
+
+    def _find(self, key: bytes) -> TxRef:
+        ref = self.node.eth_index.get(key) or self.node.xt_index.get(key)
+        if ref is None:
+            raise RpcError(SERVER_ERROR, f"transaction 0x{key.hex()} not found")
+        return ref
 
     async def trace_transaction(self, params: Any) -> dict[str, Any]:
         tx_hash, opts = P.positional(params, ["transactionHash", "options"], 1)
         only_top, with_log = _tracer_config(opts, "options")
         key = P.hash32(tx_hash, "transactionHash")
-        node, chain = self.node, self.chain
 
         def run() -> TraceFrame:
-            ref = node.eth_index.get(key)
-            if ref is None:
-                raise RpcError(SERVER_ERROR, f"transaction 0x{key.hex()} not found")
-            block = chain.block(ref.number)
-            tx = eth_view(block.extrinsics[ref.index])
-            assert tx is not None
-            scratch = chain.before_block(ref.number,
-                                         sandbox=chain.runtime.engine.config.sandbox)
-            try:
-                tracer = CallTracer()
-                tracer.begin("call" if tx.to is not None else "create", tx.sender,
-                             tx.to or bytes(20), tx.value, tx.data, tx.gas)
-                receipt = scratch.rerun(block, ref.index + 1, layers=(tracer,))
-            except ChainError as exc:
-                raise RpcError(SERVER_ERROR, f"cannot trace: {exc}") from None
-            finally:
-                scratch.close()
-            if receipt != block.receipts[ref.index]:
-                raise RpcError(SERVER_ERROR, "the transaction did not re-execute to its "
-                                             "recorded receipt")
-            return end_with_receipt(tracer, receipt)
-        root = await node.run(run)
+            ref = self._find(key)
+            ((_, root),) = self._retrace(ref.number, [ref.index])
+            return root
+        root = await self.node.run(run)
         return call_frame(root, only_top=only_top, with_log=with_log)
+
+    async def trace_block(self, block: Any, opts: Any, name: str) -> list[dict[str, Any]]:
+        only_top, with_log = _tracer_config(opts, "options")
+
+        def run() -> list[tuple[TopCall, TraceFrame]]:
+            number = self.eth._block_number(block, name)
+            if number == 0:
+                return []
+            b = self.chain.block(number)
+            indexes = [i for i, raw in enumerate(b.extrinsics)
+                       if top_call(raw, self.eth) is not None]
+            return self._retrace(number, indexes)
+        traced = await self.node.run(run)
+        return [{"txHash": h(top.hash),
+                 "result": call_frame(root, only_top=only_top, with_log=with_log)}
+                for top, root in traced]
 
     def register(self, d: Dispatcher) -> None:
         async def trace_call(s: Session, p: Any) -> Any:
@@ -225,5 +309,16 @@ class DebugApi:
         async def trace_transaction(s: Session, p: Any) -> Any:
             return await self.trace_transaction(p)
 
+        async def trace_block_by_number(s: Session, p: Any) -> Any:
+            block, opts = P.positional(p, ["block", "options"], 1)
+            return await self.trace_block(block, opts, "block")
+
+        async def trace_block_by_hash(s: Session, p: Any) -> Any:
+            bh, opts = P.positional(p, ["hash", "options"], 1)
+            P.hash32(bh, "hash")
+            return await self.trace_block({"blockHash": bh}, opts, "hash")
+
         d.add("debug_traceCall", trace_call)
         d.add("debug_traceTransaction", trace_transaction)
+        d.add("debug_traceBlockByNumber", trace_block_by_number)
+        d.add("debug_traceBlockByHash", trace_block_by_hash)

@@ -1,23 +1,37 @@
 """Ethereum JSON-RPC (the method set of pallet-revive's eth-rpc) and the dev methods
 Hardhat and Foundry test suites use.
 
-Units: the chain's native balance is shown as it is, in 18-decimal wei (the node's
-native-to-Ethereum ratio is 1, so there is no sub-unit dust); gas is the chain's gas
-(PolkaVM gas as the runtime meters it) and its price ``Fees.gas_price``.  A deployment
-sends the ``.polkavm`` blob followed by the constructor input.  Transactions are
-submitted as unsigned ``Revive.eth_transact`` extrinsics, as eth-rpc does.
+Units, as pallet-revive's eth-rpc: values and balances are 18-decimal wei; the native
+balance is ``native_to_eth_ratio`` (the chain's genesis parameter; the dev node's is
+10^6, native 12 decimals, as pallet-revive's dev node) times coarser, and the part of
+a balance below one native unit is the address's dust, kept by the chain
+(:mod:`chain_sim.state`).  Gas is the chain's gas (PolkaVM gas as the runtime meters
+it); its price in wei is ``Fees.gas_price`` (native per gas) times the ratio, so every
+fee is a whole number of native units.  A deployment sends the ``.polkavm`` blob
+followed by the constructor input.  Transactions are submitted as unsigned
+``Revive.eth_transact`` extrinsics, as eth-rpc does.
+
+Block parameters (``eth_call``, ``eth_getBalance``, ``eth_getCode``,
+``eth_getStorageAt``, ``eth_getTransactionCount``, ...) are geth's: a number, a tag
+(``latest``, ``pending``, ``safe``, ``finalized`` -- all the head on a dev chain, except
+``pending`` nonces, which count the pool -- or ``earliest``), a 32-byte block hash or
+an EIP-1898 object (``{"blockHash": ...}`` / ``{"blockNumber": ...}``).  A block
+after the head answers ``header not found``, an unknown hash ``header for hash not
+found`` (code -32000).  State reads of past blocks walk the undo records back;
+``eth_call`` on a past block runs on a scratch copy of the state after that block.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address as _to_checksum
 
 from chain_sim import storage_keys as K
 from chain_sim.block import Block, Outcome, Receipt
-from chain_sim.chain import ChainError
+from chain_sim.chain import Chain, ChainError
 from chain_sim.ethtx import EthTx, EthTxError, decode_eth_tx, split_code
 from chain_sim.extrinsic import (
     ContractCall,
@@ -38,9 +52,12 @@ from chain_sim.node import params as P
 from chain_sim.node.ethview import eth_view
 from chain_sim.node.jsonrpc import Dispatcher, RpcError, Session
 from chain_sim.node.service import Node, TxRef
+from chain_sim.state import decode_account
 from chain_sim.storage_keys import blake2_256
+from executor.linker import HostLayer
 from executor.revive.runtime import ExecResult
 
+T = TypeVar("T")
 
 @lru_cache(maxsize=65536)
 def to_checksum_address(address: bytes) -> str:
@@ -53,6 +70,7 @@ _U128 = (1 << 128) - 1
 ZERO_HASH = "0x" + "00" * 32
 EMPTY_UNCLES = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"
 EMPTY_BLOOM = "0x" + "00" * 256
+HEAD_TAGS = ("latest", "pending", "safe", "finalized")
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 
@@ -94,25 +112,41 @@ class EthApi:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.chain = node.chain
+        self.ratio = node.chain.ratio
+        self.gas_price = node.chain.fees.gas_price * self.ratio     # wei per gas
+
+    def view(self, raw: bytes) -> EthTx | None:
+        """The Ethereum transaction of extrinsic ``raw`` (values in wei), if any."""
+        return eth_view(raw, self.ratio)
 
     # ---- helpers (call under the lock) ----
     def _block_number(self, tag: Any, name: str = "block") -> int:
+        """The block a geth block parameter names (see the module's doc)."""
         head = self.chain.head_number
-        if tag is None or tag in ("latest", "pending", "safe", "finalized"):
+        if tag is None or tag in HEAD_TAGS:
             return head
         if tag == "earliest":
             return 0
         if isinstance(tag, dict):
-            if "blockHash" in tag:
-                n = self.node.number_of_hash(P.hash32(tag["blockHash"], name + ".blockHash"))
-                if n is None:
-                    raise RpcError(SERVER_ERROR, "header not found")
-                return n
-            if "blockNumber" in tag:
-                return self._block_number(tag["blockNumber"], name)
+            if tag.get("blockHash") is not None:
+                return self._hash_number(P.hash32(tag["blockHash"], name + ".blockHash"))
+            if tag.get("blockNumber") is not None:
+                return self._block_number(tag["blockNumber"], name + ".blockNumber")
+            raise P.bad(name, "expected 'blockHash' or 'blockNumber'")
+        if isinstance(tag, str) and len(tag) == 66:
+            return self._hash_number(P.hash32(tag, name))
+        if isinstance(tag, str) and not tag.startswith(("0x", "0X")):
+            raise P.bad(name, f"expected a block number, hash or tag (latest, earliest, "
+                              f"pending, safe, finalized), got {tag!r:.80}")
         n = P.quantity(tag, name)
         if n > head:
             raise RpcError(SERVER_ERROR, "header not found")
+        return n
+
+    def _hash_number(self, block_hash: bytes) -> int:
+        n = self.node.number_of_hash(block_hash)
+        if n is None:
+            raise RpcError(SERVER_ERROR, "header for hash not found")
         return n
 
     def _state_value(self, key: bytes, number: int) -> bytes | None:
@@ -126,12 +160,16 @@ class EthApi:
         return value
 
     def _account(self, address: bytes, number: int) -> tuple[int, int]:
-        from chain_sim.state import decode_account
-
+        """``(nonce, balance in wei)`` of ``address`` as of block ``number``."""
         mapped = self._state_value(K.original_account_key(address), number)
         acct = mapped if mapped is not None else fallback_account_id(address)
         raw = self._state_value(K.account_key(acct), number)
-        return (0, 0) if raw is None else decode_account(raw)
+        nonce, free = (0, 0) if raw is None else decode_account(raw)
+        if self.ratio == 1:
+            return nonce, free
+        dust = self._state_value(K.account_dust_key(address), number)
+        return nonce, free * self.ratio + (0 if dust is None else int.from_bytes(dust,
+                                                                                 "little"))
 
     def _tx_fields(self, tx: EthTx, block: Block | None, index: int | None) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -142,7 +180,7 @@ class EthApi:
             "blockHash": None if block is None else h(block.hash),
             "blockNumber": None if block is None else q(block.number),
             "transactionIndex": None if index is None else q(index),
-            "gasPrice": q(self.chain.fees.gas_price if tx.tx_type == 2 or not tx.gas_price
+            "gasPrice": q(self.gas_price if tx.tx_type == 2 or not tx.gas_price
                           else tx.gas_price),
         }
         if tx.chain_id is not None:
@@ -158,7 +196,7 @@ class EthApi:
     def _eth_txs(self, block: Block) -> list[tuple[int, EthTx]]:
         out = []
         for i, raw in enumerate(block.extrinsics):
-            tx = eth_view(raw)
+            tx = self.view(raw)
             if tx is not None:
                 out.append((i, tx))
         return out
@@ -183,7 +221,7 @@ class EthApi:
             "miner": to_checksum_address(to_address(hd.author)), "difficulty": "0x0",
             "totalDifficulty": "0x0", "extraData": "0x", "size": q(len(hd.encode())),
             "gasLimit": q(hd.gas_limit), "gasUsed": q(hd.gas_used),
-            "timestamp": q(hd.timestamp // 1000), "baseFeePerGas": q(self.chain.fees.gas_price),
+            "timestamp": q(hd.timestamp // 1000), "baseFeePerGas": q(self.gas_price),
             "mixHash": ZERO_HASH, "uncles": [], "withdrawals": [],
             "withdrawalsRoot": ZERO_HASH,
             "transactions": [self._tx_fields(tx, block, i) if full else h(tx.hash)
@@ -192,7 +230,7 @@ class EthApi:
 
     def _receipt_json(self, ref: TxRef) -> dict[str, Any]:
         block, raw, receipt = self.node.receipt_of(ref)
-        tx = eth_view(raw)
+        tx = self.view(raw)
         assert tx is not None
         first_log = 0
         cumulative = 0
@@ -206,7 +244,7 @@ class EthApi:
             "to": None if tx.to is None else to_checksum_address(tx.to),
             "cumulativeGasUsed": q(cumulative + receipt.gas_used),
             "gasUsed": q(receipt.gas_used),
-            "effectiveGasPrice": q(self.chain.fees.gas_price),
+            "effectiveGasPrice": q(self.gas_price),
             "contractAddress": (None if receipt.contract is None
                                 else to_checksum_address(receipt.contract)),
             "logs": self._logs(block, ref.index, tx.hash, receipt, first_log),
@@ -228,33 +266,52 @@ class EthApi:
             raise P.bad(name, "a call needs 'to' or deployment data")
         return origin, to, data, value, gas
 
-    async def _dry_run(self, params: Any, *, quiet: bool = False) -> ExecResult:
-        """``eth_call``'s dry run; ``quiet``: console.log prints nothing (a gas
-        estimate: the transaction prints its lines when it is mined)."""
-        tx, block = P.positional(params, ["transaction", "block"], 1)
-        origin, to, data, value, gas = self._call_args(tx, "transaction")
-        async with self.node.lock:
+    async def at_block(self, block: Any, fn: Callable[[Chain], T]) -> T:
+        """``fn`` (chain work, under the lock) on the chain as of the block parameter
+        ``block``: the node's chain for the head, else a scratch in-memory copy of the
+        state after that block (console.log lines of a past block print nothing)."""
+        def run() -> T:
             number = self._block_number(block)
-        if number != self.chain.head_number:
-            raise RpcError(SERVER_ERROR, "calls on past blocks are not supported (only "
-                                         "'latest')")
+            chain = self.chain
+            if number == chain.head_number:
+                return fn(chain)
+            scratch = chain.before_block(number + 1,
+                                         sandbox=chain.runtime.engine.config.sandbox)
+            try:
+                return fn(scratch)
+            finally:
+                scratch.close()
+        return await self.node.run(run)
 
-        def run() -> ExecResult:
+    async def dry_run(self, tx: Any, block: Any, *, quiet: bool = False,
+                      layers: tuple[HostLayer, ...] = (),
+                      gas_default: int | None = None) -> ExecResult:
+        """A dry run of the call object ``tx`` on block ``block``'s state; ``quiet``:
+        console.log prints nothing (a gas estimate: the transaction prints its lines
+        when it is mined)."""
+        origin, to, data, value, gas = self._call_args(tx, "transaction")
+
+        def run(chain: Chain) -> ExecResult:
             muted = self.node.console_muted
             self.node.console_muted = muted or quiet
             try:
-                return self.chain.dry_run(origin, to, data, value=value, gas_limit=gas)
+                return chain.dry_run(origin, to, data, value=value,
+                                     gas_limit=gas or gas_default, layers=layers)
             except EthTxError as exc:
                 raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
             finally:
                 self.node.console_muted = muted
-        return await self.node.run(run)
+        return await self.at_block(block, run)
+
+    async def _dry_run(self, params: Any, *, quiet: bool = False) -> ExecResult:
+        tx, block = P.positional(params, ["transaction", "block"], 1)
+        return await self.dry_run(tx, block, quiet=quiet)
 
     def _next_nonce(self, address: bytes) -> int:
         """The nonce of ``address``'s next transaction (the pool's counted)."""
         n = self._account(address, self.chain.head_number)[0]
         for pt in self.node.pending:
-            etx = eth_view(pt.raw)
+            etx = self.view(pt.raw)
             if etx is not None and etx.sender == address:
                 n += 1
         return n
@@ -272,18 +329,19 @@ class EthApi:
     async def _send_impersonated(self, sender: bytes, to: bytes | None, data: bytes,
                                  value: int, gas: int) -> str:
         inner: ContractCall | InstantiateWithCode
+        native, dust = divmod(value, self.ratio)     # the wei below a native unit: dust
         if to is None:
             try:
                 code, ctor = split_code(data)
             except EthTxError as exc:
                 raise RpcError(SERVER_ERROR, f"invalid deployment: {exc}") from None
-            inner = InstantiateWithCode(code, ctor, value, gas, _U128)
+            inner = InstantiateWithCode(code, ctor, native, gas, _U128)
         else:
-            inner = ContractCall(to, data, value, gas, _U128)
+            inner = ContractCall(to, data, native, gas, _U128)
         async with self.node.lock:
             who = self._account_id(sender)
             nonce = self._next_nonce(sender)
-        raw = Unsigned(DevDispatchAs(who, nonce, encode_call(inner))).encode()
+        raw = Unsigned(DevDispatchAs(who, nonce, encode_call(inner), dust)).encode()
         try:
             return h(await self.node.submit(raw))
         except InvalidTransaction as exc:
@@ -304,7 +362,7 @@ class EthApi:
     # ---- methods ----
     def register(self, d: Dispatcher) -> None:  # noqa: C901 - one table of small methods
         node, chain = self.node, self.chain
-        fees = chain.fees
+        gas_price_wei = self.gas_price
 
         async def chain_id(s: Session, p: Any) -> Any:
             return q(chain.genesis.chain_id)
@@ -326,24 +384,22 @@ class EthApi:
                 return q(chain.head_number)
 
         async def get_balance(s: Session, p: Any) -> Any:
-            addr, block = P.positional(p, ["address", "block"], 1)
-            a = P.address(addr, "address")
+            a, block = P.address_and_block(p)
             async with node.lock:
                 return q(self._account(a, self._block_number(block))[1])
 
         async def get_tx_count(s: Session, p: Any) -> Any:
-            addr, block = P.positional(p, ["address", "block"], 1)
-            a = P.address(addr, "address")
+            a, block = P.address_and_block(p)
             async with node.lock:
                 if block == "pending":
                     return q(self._next_nonce(a))
                 return q(self._account(a, self._block_number(block))[0])
 
         async def gas_price(s: Session, p: Any) -> Any:
-            return q(fees.gas_price)
+            return q(gas_price_wei)
 
         async def max_priority(s: Session, p: Any) -> Any:
-            return q(fees.gas_price // 5)
+            return q(gas_price_wei // 5)
 
         async def fee_history(s: Session, p: Any) -> Any:
             count, newest, percentiles = P.positional(
@@ -358,10 +414,10 @@ class EthApi:
                     ratios.append(hd.gas_used / hd.gas_limit if hd.gas_limit else 0.0)
             k = last - oldest + 1
             out: dict[str, Any] = {"oldestBlock": q(oldest),
-                                   "baseFeePerGas": [q(fees.gas_price)] * (k + 1),
+                                   "baseFeePerGas": [q(gas_price_wei)] * (k + 1),
                                    "gasUsedRatio": ratios}
             if isinstance(percentiles, list):
-                out["reward"] = [[q(fees.gas_price // 5)] * len(percentiles)] * k
+                out["reward"] = [[q(gas_price_wei // 5)] * len(percentiles)] * k
             return out
 
         async def call(s: Session, p: Any) -> Any:
@@ -377,11 +433,10 @@ class EthApi:
             return q(r.gas_used)
 
         async def send_raw(s: Session, p: Any) -> Any:
-            (raw,) = P.positional(p, ["transaction"], 1)
-            return await self._send_raw(P.data(raw, "transaction"))
+            return await self._send_raw(P.data(P.one(p, "transaction"), "transaction"))
 
         async def send_tx(s: Session, p: Any) -> Any:
-            (obj,) = P.positional(p, ["transaction"], 1)
+            obj = P.one(p, "transaction")
             if not isinstance(obj, dict) or obj.get("from") is None:
                 raise P.bad("transaction", "expected an object with 'from'")
             sender = P.address(obj["from"], "transaction.from")
@@ -406,7 +461,7 @@ class EthApi:
 
             fields: dict[str, Any] = {
                 "type": 2, "chainId": chain.genesis.chain_id, "nonce": nonce, "gas": gas,
-                "maxFeePerGas": fees.gas_price * 2, "maxPriorityFeePerGas": 0,
+                "maxFeePerGas": gas_price_wei * 2, "maxPriorityFeePerGas": 0,
                 "value": value, "data": data}
             if to is not None:
                 fields["to"] = to_checksum_address(to)
@@ -414,21 +469,19 @@ class EthApi:
             return await self._send_raw(bytes(signed.raw_transaction))
 
         async def get_receipt(s: Session, p: Any) -> Any:
-            (th,) = P.positional(p, ["hash"], 1)
-            ref = node.eth_index.get(P.hash32(th, "hash"))
+            ref = node.eth_index.get(P.hash32(P.one(p, "hash"), "hash"))
             if ref is None:
                 return None
             async with node.lock:
                 return self._receipt_json(ref)
 
         async def get_tx(s: Session, p: Any) -> Any:
-            (th,) = P.positional(p, ["hash"], 1)
-            ref = node.eth_index.get(P.hash32(th, "hash"))
+            ref = node.eth_index.get(P.hash32(P.one(p, "hash"), "hash"))
             if ref is None:
                 return None
             async with node.lock:
                 block, raw, _ = node.receipt_of(ref)
-            tx = eth_view(raw)
+            tx = self.view(raw)
             assert tx is not None
             return self._tx_fields(tx, block, ref.index)
 
@@ -450,14 +503,14 @@ class EthApi:
                 return None if n is None else self._block_json(n, bool(full))
 
         async def tx_count_by_number(s: Session, p: Any) -> Any:
-            (tag,) = P.positional(p, ["block"], 1)
             async with node.lock:
-                return q(len(self._eth_txs(node.block_of(self._block_number(tag)))))
+                return q(len(self._eth_txs(node.block_of(self._block_number(
+                    P.one(p, "block"))))))
 
         async def tx_count_by_hash(s: Session, p: Any) -> Any:
-            (bh,) = P.positional(p, ["hash"], 1)
+            bh = P.hash32(P.one(p, "hash"), "hash")
             async with node.lock:
-                n = node.number_of_hash(P.hash32(bh, "hash"))
+                n = node.number_of_hash(bh)
                 return None if n is None else q(len(self._eth_txs(node.block_of(n))))
 
         def tx_at(number: int | None, index: Any) -> Any:
@@ -480,8 +533,7 @@ class EthApi:
                 return tx_at(node.number_of_hash(P.hash32(bh, "hash")), index)
 
         async def get_code(s: Session, p: Any) -> Any:
-            addr, block = P.positional(p, ["address", "block"], 1)
-            a = P.address(addr, "address")
+            a, block = P.address_and_block(p)
             from chain_sim.state import StoredContract
 
             async with node.lock:
@@ -495,14 +547,14 @@ class EthApi:
         async def get_storage_at(s: Session, p: Any) -> Any:
             addr, slot, block = P.positional(p, ["address", "slot", "block"], 2)
             a = P.address(addr, "address")
-            key = P.quantity(slot, "slot").to_bytes(32, "big")
+            key = P.word(slot, "slot")
             async with node.lock:
                 v = self._state_value(K.contract_storage_key(a, key, True),
                                       self._block_number(block))
             return h((v or b"").rjust(32, b"\0")[-32:])
 
         async def get_logs(s: Session, p: Any) -> Any:
-            (flt,) = P.positional(p, ["filter"], 1)
+            flt = P.one(p, "filter")
             if not isinstance(flt, dict):
                 raise P.bad("filter", "expected an object")
             addrs: set[bytes] | None = None
@@ -537,7 +589,7 @@ class EthApi:
                     log_index = 0
                     for i, (raw, rc) in enumerate(zip(block.extrinsics, block.receipts,
                                                       strict=True)):
-                        etx = eth_view(raw)
+                        etx = self.view(raw)
                         tx_hash = blake2_256(raw) if etx is None else etx.hash
                         for log in self._logs(block, i, tx_hash, rc, log_index):
                             ev = rc.events[int(log["logIndex"], 16) - log_index]
@@ -559,11 +611,10 @@ class EthApi:
             return q(await node.snapshot())
 
         async def revert(s: Session, p: Any) -> Any:
-            (sid,) = P.positional(p, ["snapshot"], 1)
-            return await node.revert(P.quantity(sid, "snapshot"))
+            return await node.revert(P.quantity(P.one(p, "snapshot"), "snapshot"))
 
         async def mine(s: Session, p: Any) -> Any:
-            (count,) = P.positional(p, ["blocks"], 0) if p else (None,)
+            count = P.first(p, "blocks")
             n = 1 if count is None else P.quantity(count, "blocks")
             if n > 10_000:
                 raise P.bad("blocks", "at most 10000 at once")
@@ -575,15 +626,14 @@ class EthApi:
             return "0x0"
 
         async def evm_mine(s: Session, p: Any) -> Any:
-            ts = P.positional(p, ["timestamp"], 0)[0] if p else None
+            ts = P.first(p, "timestamp")
             if ts is not None:
                 node.next_timestamp_ms = P.quantity(ts, "timestamp") * 1000
             await (node.mine_pending() if node.block_time is not None else node.mine([]))
             return "0x0"
 
         async def set_next_ts(s: Session, p: Any) -> Any:
-            (ts,) = P.positional(p, ["timestamp"], 1)
-            t = P.quantity(ts, "timestamp") * 1000
+            t = P.quantity(P.one(p, "timestamp"), "timestamp") * 1000
             async with node.lock:
                 if t <= chain.head.timestamp:
                     raise RpcError(SERVER_ERROR, f"timestamp {t // 1000} is not after the "
@@ -592,25 +642,26 @@ class EthApi:
             return None
 
         async def increase_time(s: Session, p: Any) -> Any:
-            (secs,) = P.positional(p, ["seconds"], 1)
-            node.time_offset_ms += P.quantity(secs, "seconds") * 1000
+            node.time_offset_ms += P.quantity(P.one(p, "seconds"), "seconds") * 1000
             return q(node.time_offset_ms // 1000)
 
-        async def set_balance(s: Session, p: Any) -> Any:
-            addr, value = P.positional(p, ["address", "balance"], 2)
-            a, v = P.address(addr, "address"), P.quantity(value, "balance")
-            async with node.lock:
-                who = self._account_id(a)
-            await self._dev(DevSetBalance(who, v))
-            return True
+        def set_account(name: str, make: Callable[[bytes, int], DevCall]) -> Any:
+            """``hardhat_set<Name>(address, quantity)``: a Dev call on the account."""
+            async def fn(s: Session, p: Any) -> Any:
+                a, v = P.address_and_quantity(p, name)
+                async with node.lock:
+                    who = self._account_id(a)
+                await self._dev(make(who, v))
+                return True
+            return fn
 
-        async def set_nonce(s: Session, p: Any) -> Any:
-            addr, value = P.positional(p, ["address", "nonce"], 2)
-            a, v = P.address(addr, "address"), P.quantity(value, "nonce")
-            async with node.lock:
-                who = self._account_id(a)
-            await self._dev(DevSetNonce(who, v))
-            return True
+        ratio = self.ratio
+        account_setters = {
+            # the balance in wei: native units and the dust below one
+            "setBalance": set_account("balance", lambda who, v: DevSetBalance(
+                who, *divmod(v, ratio))),
+            "setNonce": set_account("nonce", DevSetNonce),
+        }
 
         async def set_code(s: Session, p: Any) -> Any:
             addr, code = P.positional(p, ["address", "code"], 2)
@@ -619,22 +670,20 @@ class EthApi:
 
         async def set_storage(s: Session, p: Any) -> Any:
             addr, slot, value = P.positional(p, ["address", "slot", "value"], 3)
-            key = P.quantity(slot, "slot")
+            key = P.word(slot, "slot")
             word = P.data(value, "value")
-            if key >= 1 << 256 or len(word) > 32:
-                raise P.bad("slot" if key >= 1 << 256 else "value", "more than 32 bytes")
-            await self._dev(DevSetStorage(P.address(addr, "address"), key.to_bytes(32, "big"),
+            if len(word) > 32:
+                raise P.bad("value", "more than 32 bytes")
+            await self._dev(DevSetStorage(P.address(addr, "address"), key,
                                           word.rjust(32, b"\0")))
             return True
 
         async def impersonate(s: Session, p: Any) -> Any:
-            (addr,) = P.positional(p, ["address"], 1)
-            node.impersonated.add(P.address(addr, "address"))
+            node.impersonated.add(P.address(P.one(p, "address"), "address"))
             return True
 
         async def stop_impersonating(s: Session, p: Any) -> Any:
-            (addr,) = P.positional(p, ["address"], 1)
-            node.impersonated.discard(P.address(addr, "address"))
+            node.impersonated.discard(P.address(P.one(p, "address"), "address"))
             return True
 
         table = {
@@ -653,15 +702,20 @@ class EthApi:
             "eth_getTransactionByBlockHashAndIndex": tx_by_hash_index,
             "eth_getCode": get_code, "eth_getStorageAt": get_storage_at,
             "eth_getLogs": get_logs, "eth_syncing": syncing,
+        }
+        # dev methods: only on a dev chain (the Dev pallet's; and snapshots rewind it)
+        dev: dict[str, Any] = {
             "evm_snapshot": snapshot, "evm_revert": revert, "evm_mine": evm_mine,
             "hardhat_mine": mine, "anvil_mine": mine,
             "evm_setNextBlockTimestamp": set_next_ts, "evm_increaseTime": increase_time,
         }
         for prefix in ("hardhat_", "anvil_"):
-            table.update({prefix + "setBalance": set_balance, prefix + "setNonce": set_nonce,
-                          prefix + "setCode": set_code, prefix + "setStorageAt": set_storage,
-                          prefix + "impersonateAccount": impersonate,
-                          prefix + "stopImpersonatingAccount": stop_impersonating})
+            dev.update({prefix + name: fn for name, fn in account_setters.items()})
+            dev.update({prefix + "setCode": set_code, prefix + "setStorageAt": set_storage,
+                        prefix + "impersonateAccount": impersonate,
+                        prefix + "stopImpersonatingAccount": stop_impersonating})
+        if chain.genesis.dev:
+            table.update(dev)
         for name, fn in table.items():
             d.add(name, fn)
 

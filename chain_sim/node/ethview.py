@@ -1,6 +1,7 @@
 """The Ethereum view of an extrinsic: a ``Revive.eth_transact`` (the signed Ethereum
 transaction it carries) or a ``Dev.dispatch_as`` (a transaction of an impersonated
-account, identified by the extrinsic's blake2-256 hash)."""
+account, identified by the extrinsic's blake2-256 hash).  Values are Ethereum values
+(wei): a dispatched call's native value times the chain's ``ratio`` plus its dust."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from chain_sim.storage_keys import blake2_256
 
 
 @lru_cache(maxsize=4096)
-def eth_view(raw: bytes) -> EthTx | None:
+def eth_view(raw: bytes, ratio: int = 1) -> EthTx | None:
     """``raw``'s Ethereum transaction, or ``None`` for other extrinsics (cached)."""
     try:
         xt = decode_extrinsic(raw)
@@ -53,5 +54,6 @@ def eth_view(raw: bytes) -> EthTx | None:
         to, value, gas, data = to_address(inner.dest), inner.value, 0, b""
     else:
         return None
+    value = value * ratio + call.dust
     return EthTx(0, None, call.nonce, 0, 0, gas, to, value, data, 0, 0, 0, sender,
                  blake2_256(raw), raw)

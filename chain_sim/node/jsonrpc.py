@@ -20,6 +20,11 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 """Largest request (an HTTP body or a WebSocket message) the node reads."""
 MAX_BATCH = 1000
 """Most requests in one batch."""
+MAX_SUBSCRIPTIONS = 1024
+"""Most live subscriptions of one connection."""
+MAX_IN_FLIGHT = 64
+"""Most requests of one WebSocket connection being answered at once (the next
+message is read when one finishes)."""
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -58,6 +63,18 @@ class Session:
         """Starts ``task`` (a subscription's notifications) once the answer to the
         current request has been sent."""
         self._deferred.append(task)
+
+    def check_room(self) -> None:
+        """Raises the error of a connection that has :data:`MAX_SUBSCRIPTIONS`."""
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise RpcError(-32000, f"too many subscriptions on this connection "
+                                   f"(limit {MAX_SUBSCRIPTIONS})")
+
+    def subscribe(self, sid: str, cancel: Callable[[], None]) -> None:
+        """Registers subscription ``sid`` (``cancel`` ends it); at most
+        :data:`MAX_SUBSCRIPTIONS` per connection."""
+        self.check_room()
+        self.subscriptions[sid] = cancel
 
     def take_deferred(self) -> list[Callable[[], Awaitable[None]]]:
         out, self._deferred = self._deferred, []

@@ -124,7 +124,7 @@ def _map(name: str, hasher: str, key: int, value: int, default: bytes | None) ->
             "default": "0x" + (default or b"\x00").hex(), "documentation": []}
 
 
-def describe() -> dict[str, Any]:
+def describe(ratio: int = 1) -> dict[str, Any]:
     """The ``MetadataV14`` value (as scalecodec encodes it)."""
     r = Registry()
     u8, u16, u32, u64, u128 = (r.prim(n) for n in ("u8", "u16", "u32", "u64", "u128"))
@@ -181,13 +181,14 @@ def describe() -> dict[str, Any]:
                             ("storage_deposit_limit", c_u128, "BalanceOf<T>")]),
     ])
     dev_call = r.variant(("pallet_dev", "pallet", "Call"), [
-        ("set_balance", 0, [("who", account, "AccountId"), ("free", c_u128, "Balance")]),
+        ("set_balance", 0, [("who", account, "AccountId"), ("free", c_u128, "Balance"),
+                            ("dust", c_u32, "u32")]),
         ("set_nonce", 1, [("who", account, "AccountId"), ("nonce", c_u32, "Nonce")]),
         ("set_code", 2, [("address", h160, "H160"), ("code", bytes_, "Vec<u8>")]),
         ("set_storage", 3, [("address", h160, "H160"), ("key", r.array(32, u8), "[u8; 32]"),
                             ("value", r.array(32, u8), "[u8; 32]")]),
         ("dispatch_as", 4, [("who", account, "AccountId"), ("nonce", c_u32, "Nonce"),
-                            ("call", bytes_, "Vec<u8>")]),
+                            ("call", bytes_, "Vec<u8>"), ("dust", c_u32, "u32")]),
     ])
     runtime_call = r.variant((RUNTIME, "RuntimeCall"), [
         ("Balances", BALANCES_PALLET, [(None, balances_call, "")]),
@@ -316,8 +317,12 @@ def describe() -> dict[str, Any]:
             _map("OriginalAccount", "Identity", h160, account, None),
             _map("CodeInfoOf", "Identity", h256, code_info, None),
             _map("ContractInfoOf", "Identity", h160, contract_info, None),
+            _map("AccountDust", "Identity", h160, u32, bytes(4)),
             _plain("ChainId", u64, bytes(8)),
-        ], calls=revive_call, event=revive_event, error=revive_error),
+        ], calls=revive_call, event=revive_event, error=revive_error, constants=[
+            {"name": "NativeToEthRatio", "type": u32,
+             "value": "0x" + ratio.to_bytes(4, "little").hex(), "documentation": [
+                 " One native unit is this many wei (the Ethereum side's 18 decimals)."]}]),
         Pallet("Dev", DEV_PALLET, calls=dev_call),
     ]
     return {
@@ -338,7 +343,7 @@ def describe() -> dict[str, Any]:
 
 
 @cache
-def metadata_bytes() -> bytes:
+def metadata_bytes(ratio: int = 1) -> bytes:
     """The SCALE-encoded ``RuntimeMetadataPrefixed`` (``meta`` magic, then V14)."""
     from scalecodec.base import RuntimeConfigurationObject
     from scalecodec.type_registry import load_type_registry_preset
@@ -346,4 +351,4 @@ def metadata_bytes() -> bytes:
     rc = RuntimeConfigurationObject()
     rc.update_type_registry(load_type_registry_preset("core"))
     obj = rc.create_scale_object("MetadataVersioned")
-    return bytes(obj.encode(["0x6d657461", {"V14": describe()}]).data)
+    return bytes(obj.encode(["0x6d657461", {"V14": describe(ratio)}]).data)

@@ -39,6 +39,14 @@ def quantity(value: Any, name: str) -> int:
         raise bad(name, f"not hex: {value!r:.80}") from None
 
 
+def word(value: Any, name: str) -> bytes:
+    """A quantity that fits 32 bytes, as 32 big-endian bytes (a storage slot)."""
+    n = quantity(value, name)
+    if n >= 1 << 256:
+        raise bad(name, "more than 32 bytes")
+    return n.to_bytes(32, "big")
+
+
 def data(value: Any, name: str, size: int | None = None) -> bytes:
     """Hex bytes ``0x...`` (of exactly ``size`` bytes when given)."""
     if not isinstance(value, str) or not value.startswith(("0x", "0X")):
@@ -58,3 +66,27 @@ def address(value: Any, name: str) -> bytes:
 
 def hash32(value: Any, name: str) -> bytes:
     return data(value, name, 32)
+
+
+def first(params: Any, name: str) -> Any:
+    """The only, optional, argument (``None`` when ``params`` is empty)."""
+    return positional(params, [name], 0)[0] if params else None
+
+
+def one(params: Any, name: str) -> Any:
+    """The only, required, argument."""
+    (value,) = positional(params, [name], 1)
+    return value
+
+
+def address_and_block(params: Any) -> tuple[bytes, Any]:
+    """``[address, block?]`` (``eth_getBalance`` and its kind): the parsed address and
+    the block argument as given (``None`` when left out)."""
+    addr, block = positional(params, ["address", "block"], 1)
+    return address(addr, "address"), block
+
+
+def address_and_quantity(params: Any, name: str) -> tuple[bytes, int]:
+    """``[address, quantity]`` (``hardhat_setBalance`` and its kind)."""
+    addr, value = positional(params, ["address", name], 2)
+    return address(addr, "address"), quantity(value, name)

@@ -5,8 +5,10 @@ HTTP: ``POST`` a request or a batch (``Content-Type: application/json``), get th
 answer (``204`` when there is none: only notifications).  Bodies over
 :data:`~chain_sim.node.jsonrpc.MAX_REQUEST_BYTES` get ``413``.  WebSocket: one JSON-RPC
 message per text (or binary) frame, answered as they finish (a slow call does not hold
-up the others of the connection); subscriptions push notifications; a client that
-goes away ends its subscriptions.
+up the others of the connection, up to
+:data:`~chain_sim.node.jsonrpc.MAX_IN_FLIGHT` at once: the next message is read when
+one finishes, so a client that floods the socket is slowed by TCP, not buffered);
+subscriptions push notifications; a client that goes away ends its subscriptions.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import trio
 
-from chain_sim.node.jsonrpc import MAX_REQUEST_BYTES, Dispatcher, Session
+from chain_sim.node.jsonrpc import MAX_IN_FLIGHT, MAX_REQUEST_BYTES, Dispatcher, Session
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -95,6 +97,7 @@ class RpcApp:
         await send({"type": "websocket.accept"})
         lock = trio.Lock()
         closed = False
+        in_flight = trio.Semaphore(MAX_IN_FLIGHT)
 
         async def push(obj: dict[str, Any]) -> None:
             if closed:
@@ -117,10 +120,13 @@ class RpcApp:
                     self.dispatcher.log(f"websocket task failed: {type(exc).__name__}: {exc}")
 
             async def answer(text: str | bytes) -> None:
-                reply = await self.dispatcher.handle(text, session)
-                if reply is not None and not closed:
-                    async with lock:
-                        await send({"type": "websocket.send", "text": reply})
+                try:
+                    reply = await self.dispatcher.handle(text, session)
+                    if reply is not None and not closed:
+                        async with lock:
+                            await send({"type": "websocket.send", "text": reply})
+                finally:
+                    in_flight.release()
                 for task in session.take_deferred():
                     nursery.start_soon(guarded, task)
 
@@ -133,6 +139,7 @@ class RpcApp:
                         continue
                     text = msg.get("text")
                     data = text if text is not None else msg.get("bytes") or b""
+                    await in_flight.acquire()
                     nursery.start_soon(guarded, lambda d=data: answer(d))
             finally:
                 closed = True

@@ -82,7 +82,7 @@ class Node:
         for i, raw in enumerate(block.extrinsics):
             ref = TxRef(block.number, i)
             self.xt_index[blake2_256(raw)] = ref
-            tx = eth_view(raw)
+            tx = eth_view(raw, self.chain.ratio)
             if tx is not None:
                 self.eth_index[tx.hash] = ref
 

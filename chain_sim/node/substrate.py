@@ -88,6 +88,12 @@ def encode_events(block: Block, signer_of: list[bytes]) -> bytes:
     return S.compact(len(records)) + b"".join(records)
 
 
+def token_decimals(ratio: int) -> int:
+    """The native token's decimals: 18 (the Ethereum side's) less the ratio's digits
+    (a ratio that is not a power of ten: rounded down)."""
+    return 18 - (len(str(ratio)) - 1)
+
+
 def header_json(hd: Header) -> dict[str, Any]:
     return {"parentHash": h(hd.parent_hash), "number": hex(hd.number),
             "stateRoot": h(hd.state_root), "extrinsicsRoot": h(hd.extrinsics_root),
@@ -152,7 +158,7 @@ class SubstrateApi:
             return fn
 
         async def account_next_index(s: Session, p: Any) -> Any:
-            (who,) = P.positional(p, ["account"], 1)
+            who = P.one(p, "account")
             try:
                 acct = account_id_of(who) if isinstance(who, str) else None
             except ValueError as exc:
@@ -171,7 +177,7 @@ class SubstrateApi:
             return n
 
         async def get_block_hash(s: Session, p: Any) -> Any:
-            arg = P.positional(p, ["number"], 0)[0] if p else None
+            arg = P.first(p, "number")
             async with node.lock:
                 head = chain.head_number
 
@@ -188,12 +194,12 @@ class SubstrateApi:
                 return h(self._head_hash())
 
         async def get_header(s: Session, p: Any) -> Any:
-            bh = P.positional(p, ["hash"], 0)[0] if p else None
+            bh = P.first(p, "hash")
             async with node.lock:
                 return header_json(node.header_of(self._number(bh)))
 
         async def get_block(s: Session, p: Any) -> Any:
-            bh = P.positional(p, ["hash"], 0)[0] if p else None
+            bh = P.first(p, "hash")
             async with node.lock:
                 block = node.block_of(self._number(bh))
             return {"block": {"header": header_json(block.header),
@@ -205,6 +211,7 @@ class SubstrateApi:
                 if not s.can_subscribe or s.nursery is None:
                     raise RpcError(-32601, "subscriptions need a WebSocket connection")
                 sid = f"{next(_SUB_IDS):016x}"
+                s.check_room()
                 recv = node.listen()
 
                 async def pump() -> None:
@@ -218,14 +225,13 @@ class SubstrateApi:
                             hd = header_json(node.header_of(number))
                         await s.notify(notification, sid, hd)
 
-                s.subscriptions[sid] = recv.close
+                s.subscribe(sid, recv.close)
                 s.defer(pump)
                 return sid
             return subscribe
 
         async def unsubscribe(s: Session, p: Any) -> Any:
-            (sid,) = P.positional(p, ["subscription"], 1)
-            cancel = s.subscriptions.pop(str(sid), None)
+            cancel = s.subscriptions.pop(str(P.one(p, "subscription")), None)
             if cancel is None:
                 return False
             cancel()
@@ -237,7 +243,7 @@ class SubstrateApi:
                     "transactionVersion": TRANSACTION_VERSION, "stateVersion": 1}
 
         async def get_metadata(s: Session, p: Any) -> Any:
-            return h(metadata_bytes())
+            return h(metadata_bytes(chain.ratio))
 
         async def get_storage(s: Session, p: Any) -> Any:
             key, bh = P.positional(p, ["key", "hash"], 1)
@@ -267,18 +273,17 @@ class SubstrateApi:
                 return out
 
         async def submit(s: Session, p: Any) -> Any:
-            (xt,) = P.positional(p, ["extrinsic"], 1)
-            return h(await self._submit(P.data(xt, "extrinsic")))
+            return h(await self._submit(P.data(P.one(p, "extrinsic"), "extrinsic")))
 
         async def submit_and_watch(s: Session, p: Any) -> Any:
-            (xt,) = P.positional(p, ["extrinsic"], 1)
-            raw = P.data(xt, "extrinsic")
+            raw = P.data(P.one(p, "extrinsic"), "extrinsic")
             if not s.can_subscribe or s.nursery is None:
                 raise RpcError(-32601, "subscriptions need a WebSocket connection")
+            s.check_room()          # before the extrinsic changes anything
             xt_hash = await self._submit(raw)
             sid = f"{next(_SUB_IDS):016x}"
             done: dict[str, bool] = {"cancelled": False}
-            s.subscriptions[sid] = lambda: done.__setitem__("cancelled", True)
+            s.subscribe(sid, lambda: done.__setitem__("cancelled", True))
 
             async def updates() -> None:
                 pending = next((pt for pt in node.pending if pt.hash == xt_hash), None)
@@ -308,7 +313,8 @@ class SubstrateApi:
         table = {
             "system_chain": constant(CHAIN_NAME), "system_name": constant("pvm-exec-node"),
             "system_version": constant("0.1.0"), "system_chainType": constant("Development"),
-            "system_properties": constant({"ss58Format": SS58_PREFIX, "tokenDecimals": 18,
+            "system_properties": constant({"ss58Format": SS58_PREFIX,
+                                           "tokenDecimals": token_decimals(chain.ratio),
                                            "tokenSymbol": "UNIT"}),
             "system_health": health, "system_accountNextIndex": account_next_index,
             "chain_getBlockHash": get_block_hash, "chain_getHead": get_head,

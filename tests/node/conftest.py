@@ -1,6 +1,6 @@
 """Fixtures: a dev node started as a subprocess on a free port (``--port 0``; the
 fixture waits for its 'listening on' line) and stopped, with everything it opened,
-at the end."""
+at the end; a web3.py client of it and the helpers the web3 tests share."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from web3 import Web3
 
 from chain_sim.workload import Contracts
 
@@ -99,3 +101,52 @@ def node() -> Iterator[NodeProcess]:
 @pytest.fixture(scope="session")
 def contracts() -> Contracts:
     return Contracts.build()
+
+
+@pytest.fixture(scope="module")
+def w3(node: NodeProcess) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(node.http, request_kwargs={"timeout": 120}))
+    assert w3.is_connected()
+    return w3
+
+
+def send(w3: Web3, key: bytes, tx: dict[str, Any]) -> Any:
+    """Signs ``tx`` (EIP-1559; the next nonce and an estimated gas unless given) with
+    ``key``, sends it raw and returns its receipt."""
+    from eth_account import Account as EthAccount
+
+    acct = EthAccount.from_key(key)
+    tx = {"chainId": w3.eth.chain_id, "nonce": w3.eth.get_transaction_count(acct.address),
+          "type": 2, "maxPriorityFeePerGas": 0,
+          "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"], **tx}
+    if "gas" not in tx:
+        tx["gas"] = w3.eth.estimate_gas({k: v for k, v in tx.items()
+                                         if k in ("to", "data", "value")}
+                                        | {"from": acct.address})
+    signed = acct.sign_transaction(tx)
+    h = w3.eth.send_raw_transaction(signed.raw_transaction)
+    return w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.05)
+
+
+def rpc(w3: Web3, method: str, *params: Any) -> Any:
+    """The result of ``method`` (which must not fail)."""
+    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def rpc_error(w3: Web3, method: str, *params: Any) -> Any:
+    """The error object ``method`` answers (it must fail)."""
+    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" in answer, answer
+    return answer["error"]
+
+
+def abi(name: str, contract: str | None = None) -> Any:
+    """The ABI of ``contract`` (default: ``name``) of ``contracts/<name>.sol``."""
+    import json
+
+    from contracts.build import compiled
+
+    out = compiled(name)[contract or name].abi
+    return json.loads(out) if isinstance(out, str) else out

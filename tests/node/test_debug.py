@@ -7,7 +7,6 @@ console.log lines from console.sol's formatting rules (Hardhat's)."""
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -18,38 +17,11 @@ from web3 import Web3
 
 from chain_sim.node.accounts import eth_accounts
 from chain_sim.workload import Contracts
-from tests.node.conftest import NodeProcess
+from tests.node.conftest import NodeProcess, abi, rpc, send
 
 CONSOLE = "0x000000000000000000636f6e736f6c652e6c6f67"
 GAS = 50_000_000_000 // 100
 TRACER = {"tracer": "callTracer"}
-
-
-@pytest.fixture(scope="module")
-def w3(node: NodeProcess) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(node.http, request_kwargs={"timeout": 120}))
-    assert w3.is_connected()
-    return w3
-
-
-def _send(w3: Web3, key: bytes, tx: dict[str, Any]) -> Any:
-    acct = EthAccount.from_key(key)
-    tx = {"chainId": w3.eth.chain_id, "nonce": w3.eth.get_transaction_count(acct.address),
-          "type": 2, "maxPriorityFeePerGas": 0,
-          "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"], **tx}
-    if "gas" not in tx:
-        tx["gas"] = w3.eth.estimate_gas({k: v for k, v in tx.items()
-                                         if k in ("to", "data", "value")}
-                                        | {"from": acct.address})
-    signed = acct.sign_transaction(tx)
-    h = w3.eth.send_raw_transaction(signed.raw_transaction)
-    return w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.05)
-
-
-def _rpc(w3: Web3, method: str, *params: Any) -> Any:
-    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in answer, answer
-    return answer["result"]
 
 
 def _sel(signature: str) -> bytes:
@@ -58,13 +30,6 @@ def _sel(signature: str) -> bytes:
 
 def _hex(b: bytes) -> str:
     return "0x" + b.hex()
-
-
-def _abi(name: str, contract: str) -> Any:
-    from contracts.build import compiled
-
-    abi = compiled(name)[contract].abi
-    return json.loads(abi) if isinstance(abi, str) else abi
 
 
 def _error_string(reason: str) -> bytes:
@@ -76,10 +41,10 @@ def deployed(w3: Web3, contracts: Contracts) -> dict[str, str]:
     """A Child (its code then is on chain for the Factory's ``new Child``) and a
     Factory."""
     key = eth_accounts(1)[0].private_key
-    child = _send(w3, key, {"data": contracts.child_blob + abi_encode(["uint256"], [1]),
+    child = send(w3, key, {"data": contracts.child_blob + abi_encode(["uint256"], [1]),
                             "gas": GAS})
     assert child["status"] == 1
-    factory = _send(w3, key, {"data": contracts.factory_blob, "gas": GAS})
+    factory = send(w3, key, {"data": contracts.factory_blob, "gas": GAS})
     assert factory["status"] == 1
     return {"child": child["contractAddress"], "factory": factory["contractAddress"]}
 
@@ -88,7 +53,7 @@ def _trace_tx(w3: Web3, receipt: Any, config: dict[str, Any] | None = None) -> A
     opts: dict[str, Any] = dict(TRACER)
     if config is not None:
         opts["tracerConfig"] = config
-    return _rpc(w3, "debug_traceTransaction", _hex(bytes(receipt["transactionHash"])), opts)
+    return rpc(w3, "debug_traceTransaction", _hex(bytes(receipt["transactionHash"])), opts)
 
 
 def _check_gas(frame: Any) -> None:
@@ -104,7 +69,7 @@ def test_nested_call_and_delegatecall(w3: Web3, deployed: dict[str, str]) -> Non
     factory, child = deployed["factory"].lower(), deployed["child"].lower()
     head = w3.eth.block_number
     data = _sel("callAdd(address,uint256)") + abi_encode(["address", "uint256"], [child, 3])
-    receipt = _send(w3, a.private_key, {"to": deployed["factory"], "data": data, "value": 0})
+    receipt = send(w3, a.private_key, {"to": deployed["factory"], "data": data, "value": 0})
     assert receipt["status"] == 1
     t = _trace_tx(w3, receipt)
     assert (t["type"], t["from"], t["to"], t["input"]) == (
@@ -124,7 +89,7 @@ def test_nested_call_and_delegatecall(w3: Web3, deployed: dict[str, str]) -> Non
 
     # a delegatecall: Child's code on the Factory's storage (slot 0 is 0 there)
     data = _sel("delegateAdd(address,uint256)") + abi_encode(["address", "uint256"], [child, 9])
-    receipt = _send(w3, a.private_key, {"to": deployed["factory"], "data": data})
+    receipt = send(w3, a.private_key, {"to": deployed["factory"], "data": data})
     t = _trace_tx(w3, receipt)
     (inner,) = t["calls"]
     assert (inner["type"], inner["from"], inner["to"]) == ("DELEGATECALL", factory, child)
@@ -141,7 +106,7 @@ def test_create_with_logs_and_only_top_call(w3: Web3, deployed: dict[str, str]) 
     a = eth_accounts(1)[0]
     factory = deployed["factory"].lower()
     data = _sel("make(uint256)") + abi_encode(["uint256"], [42])
-    receipt = _send(w3, a.private_key, {"to": deployed["factory"], "data": data, "value": 7})
+    receipt = send(w3, a.private_key, {"to": deployed["factory"], "data": data, "value": 7})
     assert receipt["status"] == 1
     made = w3.eth.call({"to": deployed["factory"], "data": _sel("lastChild()")})
     new_child = "0x" + made[-20:].hex()
@@ -171,7 +136,7 @@ def test_revert_reasons(w3: Web3, deployed: dict[str, str]) -> None:
     fail = _sel("fail()")
     # caught inside: the top frame succeeds, the nested one reverted with its reason
     data = _sel("tryFail(address)") + abi_encode(["address"], [child])
-    receipt = _send(w3, a.private_key, {"to": deployed["factory"], "data": data})
+    receipt = send(w3, a.private_key, {"to": deployed["factory"], "data": data})
     assert receipt["status"] == 1
     t = _trace_tx(w3, receipt)
     assert "error" not in t
@@ -184,7 +149,7 @@ def test_revert_reasons(w3: Web3, deployed: dict[str, str]) -> None:
     assert inner["revertReason"] == "child failed"
     assert inner["output"] == _hex(_error_string("child failed"))
     # a reverted transaction (status 0): the top frame carries the reason
-    receipt = _send(w3, a.private_key, {"to": deployed["child"], "data": fail, "gas": GAS})
+    receipt = send(w3, a.private_key, {"to": deployed["child"], "data": fail, "gas": GAS})
     assert receipt["status"] == 0
     t = _trace_tx(w3, receipt)
     assert t["error"] == "execution reverted" and t["revertReason"] == "child failed"
@@ -192,11 +157,11 @@ def test_revert_reasons(w3: Web3, deployed: dict[str, str]) -> None:
     assert int(t["gasUsed"], 16) == receipt["gasUsed"]
     # the same as a traced call, without a transaction; a staticcall inside
     head = w3.eth.block_number
-    call = _rpc(w3, "debug_traceCall", {"from": a.checksum, "to": deployed["child"],
+    call = rpc(w3, "debug_traceCall", {"from": a.checksum, "to": deployed["child"],
                                         "data": _hex(fail)}, "latest", TRACER)
     assert call["error"] == "execution reverted" and call["revertReason"] == "child failed"
     data = _sel("callGet(address)") + abi_encode(["address"], [child])
-    call = _rpc(w3, "debug_traceCall", {"from": a.checksum, "to": deployed["factory"],
+    call = rpc(w3, "debug_traceCall", {"from": a.checksum, "to": deployed["factory"],
                                         "data": _hex(data)}, "latest", TRACER)
     (inner,) = call["calls"]
     assert (inner["type"], inner["to"], inner["input"]) == ("STATICCALL", child, _hex(_sel(
@@ -231,7 +196,7 @@ def test_console_log_printed(w3: Web3, node: NodeProcess) -> None:
     key = a.private_key
     from contracts.build import compiled
 
-    cheats = _send(w3, key, {"data": compiled("Cheats")["Cheats"].blob, "gas": GAS})
+    cheats = send(w3, key, {"data": compiled("Cheats")["Cheats"].blob, "gas": GAS})
     assert cheats["status"] == 1
     address = cheats["contractAddress"]
     # a deployment traces as a top-level CREATE of the blob to the new address
@@ -240,8 +205,8 @@ def test_console_log_printed(w3: Web3, node: NodeProcess) -> None:
                                                address.lower())
     assert t["input"] == _hex(compiled("Cheats")["Cheats"].blob)
     assert int(t["gasUsed"], 16) == cheats["gasUsed"] and "error" not in t
-    contract = w3.eth.contract(address=address, abi=_abi("Cheats", "Cheats"))
-    receipt = _send(w3, key, {"to": address, "data": contract.encode_abi("hello", [5])})
+    contract = w3.eth.contract(address=address, abi=abi("Cheats", "Cheats"))
+    receipt = send(w3, key, {"to": address, "data": contract.encode_abi("hello", [5])})
     assert receipt["status"] == 1
     # Hardhat's formatting: "%s"/"%d" filled in, bools as true/false, bytes32 as hex
     want = ["hello 5", f"sender 0x{a.address.hex()} gave 5", "true", "-5",
@@ -283,7 +248,7 @@ def test_trace_replays_the_earlier_transactions_of_its_block(contracts: Contract
             return bytes(w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
 
         def mine(*hashes: bytes) -> list[Any]:
-            _rpc(w3, "evm_mine")
+            rpc(w3, "evm_mine")
             return [w3.eth.get_transaction_receipt(h) for h in hashes]
 
         (child,) = mine(send(a.private_key, {
@@ -307,3 +272,68 @@ def test_trace_replays_the_earlier_transactions_of_its_block(contracts: Contract
         assert int(t2["gasUsed"], 16) == second["gasUsed"]
     finally:
         assert stop_node(node) == 0
+
+
+def test_trace_substrate_signed_impersonated_and_blocks(w3: Web3,
+                                                         deployed: dict[str, str]) -> None:
+    """debug_traceTransaction of a Substrate-signed extrinsic (by its blake2 hash) and
+    of an impersonated account's transaction; debug_traceBlockByNumber/ByHash list
+    the same frames as {txHash, result}."""
+    from chain_sim.extrinsic import ContractCall, sign
+    from chain_sim.keys import Account, to_address
+
+    factory, child = deployed["factory"].lower(), deployed["child"].lower()
+    data = _sel("callAdd(address,uint256)") + abi_encode(["address", "uint256"], [child, 2])
+    alice = Account.from_uri("//Alice")
+    genesis = bytes.fromhex(rpc(w3, "chain_getBlockHash", 0)[2:])
+    nonce = rpc(w3, "system_accountNextIndex", alice.ss58)
+    xt = sign(alice, ContractCall(bytes.fromhex(factory[2:]), data, 0, GAS), nonce,
+              genesis_hash=genesis)
+    xt_hash = rpc(w3, "author_submitExtrinsic", _hex(xt.encode()))
+    t = rpc(w3, "debug_traceTransaction", xt_hash, TRACER)
+    assert (t["type"], t["from"], t["to"], t["input"], t["value"], t["gas"]) == (
+        "CALL", _hex(to_address(alice.account_id)), factory, _hex(data), "0x0", hex(GAS))
+    (inner,) = t["calls"]
+    assert (inner["type"], inner["from"], inner["to"]) == ("CALL", factory, child)
+    assert inner["input"] == _hex(_sel("add(uint256)") + abi_encode(["uint256"], [2]))
+    assert "error" not in t and t["output"] == inner["output"]
+    _check_gas(t)
+    number = w3.eth.block_number
+    block_hash = _hex(bytes(w3.eth.get_block(number)["hash"]))
+    assert rpc(w3, "debug_traceBlockByNumber", hex(number), TRACER) == [
+        {"txHash": xt_hash, "result": t}]
+    assert rpc(w3, "debug_traceBlockByHash", block_hash, TRACER) == [
+        {"txHash": xt_hash, "result": t}]
+
+    # impersonated, with a value that is no whole number of native units (dust)
+    fresh = EthAccount.create()
+    rpc(w3, "hardhat_setBalance", fresh.address, hex(10**20))
+    rpc(w3, "hardhat_impersonateAccount", fresh.address)
+    make = _sel("make(uint256)") + abi_encode(["uint256"], [3])
+    h = rpc(w3, "eth_sendTransaction", {"from": fresh.address, "to": deployed["factory"],
+                                        "data": _hex(make), "value": hex(5)})
+    receipt = w3.eth.get_transaction_receipt(h)
+    assert receipt["status"] == 1
+    t = rpc(w3, "debug_traceTransaction", h, TRACER)
+    assert (t["type"], t["from"], t["to"], t["value"], t["input"]) == (
+        "CALL", fresh.address.lower(), factory, "0x5", _hex(make))
+    (create,) = t["calls"]
+    assert (create["type"], create["value"]) == ("CREATE", "0x5")
+    assert w3.eth.get_balance(w3.to_checksum_address(create["to"])) == 5    # dust arrived
+    assert int(t["gasUsed"], 16) == receipt["gasUsed"]
+    assert rpc(w3, "debug_traceBlockByNumber", hex(receipt["blockNumber"]), TRACER) == [
+        {"txHash": h, "result": t}]
+    only_top = rpc(w3, "debug_traceBlockByNumber", "latest",
+                   {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": True}})
+    assert only_top == [{"txHash": h, "result": {k: v for k, v in t.items()
+                                                 if k != "calls"}}]
+    # blocks without calls: the genesis, a Dev setter's block
+    assert rpc(w3, "debug_traceBlockByNumber", "0x0", TRACER) == []
+    rpc(w3, "hardhat_setBalance", fresh.address, hex(10**20))
+    assert rpc(w3, "debug_traceBlockByNumber", "latest", TRACER) == []
+    err = w3.provider.make_request("debug_traceBlockByNumber",  # type: ignore[arg-type]
+                                   [hex(w3.eth.block_number + 5), TRACER])["error"]
+    assert (err["code"], err["message"]) == (-32000, "header not found")
+    err = w3.provider.make_request("debug_traceBlockByHash",  # type: ignore[arg-type]
+                                   ["0x" + "55" * 32, TRACER])["error"]
+    assert (err["code"], err["message"]) == (-32000, "header for hash not found")

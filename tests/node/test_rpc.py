@@ -104,6 +104,7 @@ def test_concurrent_clients_both_land(node: NodeProcess) -> None:
     dev = eth_accounts(4)[2:]
     chain_id = 420420420
     start = [int(call(node, "eth_getTransactionCount", a.checksum, "latest"), 16) for a in dev]
+    price = int(call(node, "eth_gasPrice"), 16)
     k = 5
     errors: list[str] = []
     hashes: list[str] = []
@@ -113,7 +114,7 @@ def test_concurrent_clients_both_land(node: NodeProcess) -> None:
         for n in range(k):
             tx = {"type": 2, "chainId": chain_id, "nonce": start[i] + n,
                   "to": dev[1 - i].checksum, "value": 1000 + n, "gas": 1_000_000,
-                  "maxFeePerGas": 10, "maxPriorityFeePerGas": 0}
+                  "maxFeePerGas": price, "maxPriorityFeePerGas": 0}
             raw = EthAccount.sign_transaction(tx, a.private_key).raw_transaction
             try:
                 hashes.append(call(node, "eth_sendRawTransaction", "0x" + bytes(raw).hex()))
@@ -135,3 +136,188 @@ def test_concurrent_clients_both_land(node: NodeProcess) -> None:
     assert len(blocks) == 2 * k             # automine: a block each, in one order
     for i, a in enumerate(dev):
         assert int(call(node, "eth_getTransactionCount", a.checksum), 16) == start[i] + k
+
+
+def test_binds_to_localhost_by_default(node: NodeProcess) -> None:
+    """Without --host the node listens on 127.0.0.1 only (the fixture passes none)."""
+    import argparse
+
+    from chain_sim.node.cli import add_node_parser
+
+    assert node.host == "127.0.0.1"
+    parser = argparse.ArgumentParser()
+    add_node_parser(parser.add_subparsers())
+    assert parser.parse_args(["node"]).host == "127.0.0.1"
+
+
+def test_subscriptions_per_connection_are_limited(node: NodeProcess) -> None:
+    from chain_sim.node.jsonrpc import MAX_SUBSCRIPTIONS
+
+    ws = websocket.create_connection(node.ws, timeout=120)
+    try:
+        def batch(first: int, n: int) -> list[Any]:
+            ws.send(json.dumps([{"jsonrpc": "2.0", "id": first + i,
+                                 "method": "chain_subscribeNewHeads", "params": []}
+                                for i in range(n)]))
+            while True:        # skip the notifications (each subscription's first head)
+                msg = json.loads(ws.recv())
+                if isinstance(msg, list):
+                    return msg
+
+        answers = batch(0, 1000) + batch(1000, MAX_SUBSCRIPTIONS + 1 - 1000)
+        ok = [a for a in answers if "result" in a]
+        refused = [a for a in answers if "error" in a]
+        assert len(ok) == MAX_SUBSCRIPTIONS and len(refused) == 1
+        assert "too many subscriptions" in refused[0]["error"]["message"]
+        # one ended: room for one more
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": "u", "method": "chain_unsubscribeNewHeads",
+                            "params": [ok[0]["result"]]}))
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("id") == "u":
+                assert msg["result"] is True
+                break
+        assert "result" in batch(5000, 1)[0]
+    finally:
+        ws.close()
+    # another connection is not affected
+    assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_websocket_requests_in_flight_are_bounded() -> None:
+    """The server reads a connection's next message only while fewer than
+    MAX_IN_FLIGHT of its requests are being answered (in-process, a dispatcher whose
+    answers wait)."""
+    import trio
+
+    from chain_sim.node.jsonrpc import MAX_IN_FLIGHT, Dispatcher, Session
+    from chain_sim.node.server import RpcApp
+
+    total = MAX_IN_FLIGHT * 3
+    seen = {"running": 0, "peak": 0, "read": 0, "answered": 0}
+
+    class Slow(Dispatcher):
+        async def handle(self, text: str | bytes, session: Session) -> str | None:
+            seen["running"] += 1
+            seen["peak"] = max(seen["peak"], seen["running"])
+            await release.wait()
+            seen["running"] -= 1
+            return "{}"
+
+    async def main() -> None:
+        nonlocal release
+        release = trio.Event()
+        peak_before_release = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal peak_before_release
+            if seen["read"] == 0:
+                seen["read"] += 1
+                return {"type": "websocket.connect"}
+            if seen["read"] <= total:
+                seen["read"] += 1
+                return {"type": "websocket.receive", "text": "{}"}
+            await trio.sleep_forever()
+            raise AssertionError
+
+        async def send(msg: dict[str, Any]) -> None:
+            if msg["type"] == "websocket.send":
+                seen["answered"] += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(RpcApp(Slow())._websocket, receive, send)
+            await trio.testing.wait_all_tasks_blocked()
+            peak_before_release = seen["read"] - 1
+            assert seen["running"] == MAX_IN_FLIGHT and peak_before_release == MAX_IN_FLIGHT + 1
+            release.set()
+            while seen["answered"] < total:
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    release: Any = None
+    import trio.testing  # noqa: F401 - wait_all_tasks_blocked
+
+    trio.run(main)
+    assert seen["peak"] == MAX_IN_FLIGHT and seen["answered"] == total
+
+
+def test_oversized_websocket_message(node: NodeProcess) -> None:
+    """A WebSocket message over MAX_REQUEST_BYTES is not read (the connection is
+    closed, no answer); the node serves the next client."""
+    ws = websocket.create_connection(node.ws, timeout=120)
+    try:
+        ws.send(" " * (MAX_REQUEST_BYTES + 1))
+        try:
+            got = ws.recv()        # '' once the server closes; a read answer would be JSON
+        except (websocket.WebSocketException, OSError):
+            got = ""
+        assert got == ""
+    finally:
+        ws.close()
+    assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_oversized_http_head(node: NodeProcess) -> None:
+    """An HTTP request head of 200 KiB is refused (431: h11 refuses a head still
+    incomplete with more than 64 KiB buffered; hypercorn reads 64 KiB at a time, so
+    the bound is about 128 KiB); the node goes on."""
+    import http.client
+
+    body = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}'
+
+    def post_with_filler(kib: int) -> int:
+        conn = http.client.HTTPConnection(node.host, node.port, timeout=120)
+        try:
+            try:
+                conn.putrequest("POST", "/")
+                conn.putheader("X-Filler", "a" * (kib * 1024))
+                conn.putheader("Content-Type", "application/json")
+                conn.putheader("Content-Length", str(len(body)))
+                conn.endheaders(body)
+                return conn.getresponse().status
+            except (http.client.HTTPException, OSError):
+                return 0          # closed without an answer (perhaps while we sent)
+        finally:
+            conn.close()
+
+    assert post_with_filler(200) in (0, 431)
+    assert post_with_filler(32) == 200
+    assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_work_per_request_is_bounded(monkeypatch: Any) -> None:
+    """The caps on what one request can ask for, in-process through the node's
+    dispatcher (the chain pretends to be 20,000 blocks long for eth_getLogs: the range
+    is refused before any block is read)."""
+    import trio
+
+    from chain_sim.chain import Chain
+    from chain_sim.node.app import build_dispatcher, dev_genesis
+    from chain_sim.node.jsonrpc import Session
+    from chain_sim.node.service import Node
+
+    chain = Chain.create(dev_genesis(), None, backend="interpreter", sandbox=None)
+    dispatcher = build_dispatcher(Node(chain, log=lambda line: None))
+
+    async def ask(method: str, *params: Any) -> Any:
+        text = await dispatcher.handle(json.dumps({"jsonrpc": "2.0", "id": 1,
+                                                   "method": method,
+                                                   "params": list(params)}), Session(None))
+        assert text is not None
+        return json.loads(text)
+
+    async def main() -> None:
+        r = await ask("hardhat_mine", hex(10_001))
+        assert r["error"]["code"] == -32602 and "blocks" in r["error"]["message"]
+        r = await ask("state_getKeysPaged", "0x", 1001)
+        assert r["error"]["code"] == -32602 and "count" in r["error"]["message"]
+        with monkeypatch.context() as m:
+            m.setattr(Chain, "head_number", property(lambda self: 20_000))
+            r = await ask("eth_getLogs", {"fromBlock": "0x0", "toBlock": hex(10_001)})
+            assert r["error"]["code"] == -32000 and "range too large" in r["error"]["message"]
+        assert chain.head_number == 0
+
+    try:
+        trio.run(main)
+    finally:
+        chain.close()

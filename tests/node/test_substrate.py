@@ -49,6 +49,12 @@ def test_chain_metadata_and_balances(substrate: SubstrateInterface) -> None:
     alice = Account.from_uri("//Alice")
     assert _free(substrate, alice.ss58) == DEV_BALANCE
     assert substrate.get_constant("System", "SS58Prefix").value == 42
+    # pallet-revive's value scaling: native 12 decimals, 10^6 wei per native unit;
+    # the dev accounts hold 10^22 wei, dust (wei below a unit) is read by address
+    assert substrate.get_constant("Revive", "NativeToEthRatio").value == 10**6
+    assert substrate.properties["tokenDecimals"] == 12
+    assert DEV_BALANCE * 10**6 == 10**22
+    assert substrate.query("Revive", "AccountDust", ["0x" + "00" * 20]).value == 0
     assert substrate.query("System", "Number").value == int(
         substrate.get_block_header()["header"]["number"])
 
@@ -75,7 +81,7 @@ def test_ed25519_signer(substrate: SubstrateInterface) -> None:
     alice = Keypair.create_from_uri("//Alice")
     ed = Keypair.create_from_seed("0x" + "5e" * 32, crypto_type=KeypairType.ED25519)
     fund = substrate.create_signed_extrinsic(substrate.compose_call(
-        "Balances", "transfer_allow_death", {"dest": ed.ss58_address, "value": 10**18}),
+        "Balances", "transfer_allow_death", {"dest": ed.ss58_address, "value": 10**12}),
         keypair=alice)
     assert substrate.submit_extrinsic(fund, wait_for_inclusion=True).is_success
     back = substrate.create_signed_extrinsic(substrate.compose_call(

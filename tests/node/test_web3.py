@@ -4,7 +4,6 @@ web3 raises it, rejected transactions that change nothing, snapshots."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,48 +14,19 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 
 from chain_sim.node.accounts import eth_accounts
 from chain_sim.workload import Contracts
-from tests.node.conftest import NodeProcess
+from tests.node.conftest import abi, rpc, send
 
 SUPPLY = 10**6
-
-
-@pytest.fixture(scope="module")
-def w3(node: NodeProcess) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(node.http, request_kwargs={"timeout": 120}))
-    assert w3.is_connected()
-    return w3
-
-
-def _send(w3: Web3, key: bytes, tx: dict[str, Any]) -> Any:
-    acct = EthAccount.from_key(key)
-    tx = {"chainId": w3.eth.chain_id, "nonce": w3.eth.get_transaction_count(acct.address),
-          "type": 2, "maxPriorityFeePerGas": w3.eth.max_priority_fee,
-          "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"]
-          + w3.eth.max_priority_fee, **tx}
-    if "gas" not in tx:
-        tx["gas"] = w3.eth.estimate_gas({k: v for k, v in tx.items()
-                                         if k in ("to", "data", "value")}
-                                        | {"from": acct.address})
-    signed = acct.sign_transaction(tx)
-    h = w3.eth.send_raw_transaction(signed.raw_transaction)
-    return w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.05)
 
 
 @pytest.fixture(scope="module")
 def token(w3: Web3, contracts: Contracts) -> Any:
     dev = eth_accounts(2)
     ctor = abi_encode(["string", "string", "uint256"], ["Tok", "TK", SUPPLY])
-    receipt = _send(w3, dev[0].private_key, {"data": contracts.token_blob + ctor})
+    receipt = send(w3, dev[0].private_key, {"data": contracts.token_blob + ctor})
     assert receipt["status"] == 1 and receipt["contractAddress"]
     assert receipt["type"] == 2 and receipt["gasUsed"] > 0
-    return w3.eth.contract(address=receipt["contractAddress"], abi=_abi())
-
-
-def _abi() -> Any:
-    from contracts.build import compiled
-
-    abi = compiled("Token")["Token"].abi
-    return json.loads(abi) if isinstance(abi, str) else abi
+    return w3.eth.contract(address=receipt["contractAddress"], abi=abi("Token"))
 
 
 def test_accounts_chain_and_balances(w3: Web3) -> None:
@@ -109,7 +79,7 @@ def test_revert_reason(w3: Web3, token: Any) -> None:
         token.functions.transferFrom(a.checksum, b.checksum, 1).call({"from": b.checksum})
     # a reverting transaction is included with status 0 and charges its fee
     n = w3.eth.get_transaction_count(b.checksum)
-    receipt = _send(w3, b.private_key, {
+    receipt = send(w3, b.private_key, {
         "to": token.address, "gas": 50_000_000_000 // 100,
         "data": token.encode_abi("transferFrom", [a.checksum, b.checksum, 1])})
     assert receipt["status"] == 0
@@ -123,7 +93,8 @@ def test_rejected_transactions_change_nothing(w3: Web3, token: Any, case: str) -
     poor = EthAccount.create()
     head, bal = w3.eth.block_number, w3.eth.get_balance(a.checksum)
     tx = {"type": 2, "chainId": w3.eth.chain_id, "nonce": w3.eth.get_transaction_count(
-        a.checksum), "to": b.checksum, "value": 1, "gas": 1_000_000, "maxFeePerGas": 10,
+        a.checksum), "to": b.checksum, "value": 1, "gas": 1_000_000,
+        "maxFeePerGas": w3.eth.gas_price,
         "maxPriorityFeePerGas": 0}
     key: Any = a.private_key
     want = ""
@@ -152,7 +123,7 @@ def test_nested_snapshots(w3: Web3, token: Any) -> None:
         return int(token.functions.balanceOf(b.checksum).call())
 
     def transfer(n: int) -> None:
-        r = _send(w3, a.private_key, {"to": token.address, "data": token.encode_abi(
+        r = send(w3, a.private_key, {"to": token.address, "data": token.encode_abi(
             "transfer", [b.checksum, n])})
         assert r["status"] == 1
 
@@ -185,40 +156,35 @@ def test_mine_and_time(w3: Web3) -> None:
 
 
 def test_dev_state_methods(w3: Web3, token: Any, contracts: Contracts) -> None:
-    def rpc(method: str, *params: Any) -> Any:
-        answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-        assert "error" not in answer, answer
-        return answer["result"]
-
     a, b = eth_accounts(2)
     fresh = EthAccount.create()
-    assert rpc("hardhat_setBalance", fresh.address, hex(123)) is True
+    assert rpc(w3, "hardhat_setBalance", fresh.address, hex(123)) is True
     assert w3.eth.get_balance(fresh.address) == 123
-    assert rpc("anvil_setNonce", fresh.address, hex(5)) is True
+    assert rpc(w3, "anvil_setNonce", fresh.address, hex(5)) is True
     assert w3.eth.get_transaction_count(fresh.address) == 5
     # Solidity's slot 2 is totalSupply (decimals is a constant, owner immutable)
     supply = token.functions.totalSupply().call()
     assert int.from_bytes(w3.eth.get_storage_at(token.address, 2), "big") == supply
-    rpc("hardhat_setStorageAt", token.address, "0x2",
+    rpc(w3, "hardhat_setStorageAt", token.address, "0x2",
         "0x" + (supply + 9).to_bytes(32, "big").hex())
     assert token.functions.totalSupply().call() == supply + 9
     other = "0x" + "ab" * 20
-    rpc("hardhat_setCode", other, "0x" + contracts.token_blob.hex())
+    rpc(w3, "hardhat_setCode", other, "0x" + contracts.token_blob.hex())
     assert bytes(w3.eth.get_code(w3.to_checksum_address(other))) == contracts.token_blob
-    copy = w3.eth.contract(address=w3.to_checksum_address(other), abi=_abi())
+    copy = w3.eth.contract(address=w3.to_checksum_address(other), abi=abi("Token"))
     assert copy.functions.totalSupply().call() == 0     # the code, not the storage
     # impersonation: send from an address whose key nobody has
-    _send(w3, a.private_key, {"to": token.address,
+    send(w3, a.private_key, {"to": token.address,
                               "data": token.encode_abi("transfer", [fresh.address, 50])})
-    rpc("hardhat_setBalance", fresh.address, hex(10**20))
-    rpc("hardhat_impersonateAccount", fresh.address)
-    h = rpc("eth_sendTransaction", {"from": fresh.address, "to": token.address,
+    rpc(w3, "hardhat_setBalance", fresh.address, hex(10**20))
+    rpc(w3, "hardhat_impersonateAccount", fresh.address)
+    h = rpc(w3, "eth_sendTransaction", {"from": fresh.address, "to": token.address,
                                     "data": token.encode_abi("transfer", [b.checksum, 20])})
     receipt = w3.eth.get_transaction_receipt(h)
     assert receipt["status"] == 1 and receipt["from"] == fresh.address
     assert token.functions.balanceOf(fresh.address).call() == 30
     assert w3.eth.get_transaction_count(fresh.address) == 6
-    rpc("hardhat_stopImpersonatingAccount", fresh.address)
+    rpc(w3, "hardhat_stopImpersonatingAccount", fresh.address)
     answer = w3.provider.make_request("eth_sendTransaction", [{  # type: ignore[arg-type]
         "from": fresh.address, "to": token.address, "data": "0x"}])
     assert "impersonated" in answer["error"]["message"]
@@ -228,7 +194,7 @@ def test_out_of_gas_is_a_failed_receipt_with_fee(w3: Web3, token: Any) -> None:
     a, b = eth_accounts(2)
     before, n = w3.eth.get_balance(a.checksum), w3.eth.get_transaction_count(a.checksum)
     held = token.functions.balanceOf(b.checksum).call()
-    receipt = _send(w3, a.private_key, {"to": token.address, "gas": 2000, "data":
+    receipt = send(w3, a.private_key, {"to": token.address, "gas": 2000, "data":
                                         token.encode_abi("transfer", [b.checksum, 1])})
     assert receipt["status"] == 0 and 0 < receipt["gasUsed"] <= 2000
     assert w3.eth.get_transaction_count(a.checksum) == n + 1
