@@ -378,24 +378,42 @@ class TestChain:
         blob = _blob(blob)
         code_hash = self.runtime.upload(blob)
         self._blobs[code_hash] = blob
-        self._upload_dependencies(blob, {code_hash})
+        self._upload_dependencies(blob, code_hash, {code_hash})
         return code_hash
 
-    def _upload_dependencies(self, blob: bytes, seen: set[bytes]) -> None:
-        """Uploads every known blob whose code hash ``blob`` embeds (resolc's factory
-        dependencies: a contract that deploys ``new Child()`` carries Child's code hash,
-        as four little-endian 64-bit words)."""
-        known = {h: a.blob for h, a in KNOWN.items()}
-        known.update(self._blobs)
-        for code_hash, dep in known.items():
-            if code_hash in seen:
-                continue
-            words = b"".join(code_hash[i:i + 8][::-1] for i in range(0, 32, 8))
-            if words in blob or code_hash in blob:
-                seen.add(code_hash)
-                if self.state.code(code_hash) is None:
-                    self.runtime.upload(dep)
-                self._upload_dependencies(dep, seen)
+    def _known_blob(self, code_hash: bytes) -> bytes | None:
+        blob = self._blobs.get(code_hash)
+        if blob is None:
+            art = KNOWN.get(code_hash)
+            blob = None if art is None else art.blob
+        return blob
+
+    def _upload_dependencies(self, blob: bytes, code_hash: bytes, seen: set[bytes]) -> None:
+        """Uploads the code ``blob`` deploys, recursively.
+
+        A blob the build produced comes with resolc's ``factoryDependencies`` (the
+        code hashes of the contracts its ``new`` expressions create,
+        :attr:`contracts.build.Artifact.factory_deps`): those are uploaded, nothing is
+        guessed.  Only a blob the build does not know (bytes from elsewhere, with no
+        resolc output to go by) is scanned for the code hashes of known blobs (resolc
+        embeds a child's code hash in the factory's data, as four little-endian 64-bit
+        words)."""
+        art = KNOWN.get(code_hash)
+        if art is not None:
+            deps: list[bytes] = [h for h in art.factory_deps if h not in seen]
+        else:
+            known = {h: a.blob for h, a in KNOWN.items()}
+            known.update(self._blobs)
+            deps = [h for h in known if h not in seen and (
+                b"".join(h[i:i + 8][::-1] for i in range(0, 32, 8)) in blob or h in blob)]
+        for dep_hash in deps:
+            seen.add(dep_hash)
+            dep = self._known_blob(dep_hash)
+            if dep is None:
+                continue  # not built here: instantiating it fails with CodeNotFound + hint
+            if self.state.code(dep_hash) is None:
+                self.runtime.upload(dep)
+            self._upload_dependencies(dep, dep_hash, seen)
 
     def deploy(self, blob: bytes | str | Path, abi: AbiSource | Abi, *ctor_args: Any,
                sender: Address | None = None, value: int = 0, salt: bytes | None = None,
