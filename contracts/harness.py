@@ -36,9 +36,10 @@ and ``chain.expect_emit(...)`` assert what the transactions of a ``with`` block 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,24 +107,45 @@ class Receipt:
     revert_reason: str | None
     error: DecodedError | None
     failure: str | None
-    events: list[DecodedEvent]
+    raw_events: tuple[Event, ...]
+    """The events as the runtime recorded them (``events`` decodes them)."""
     output: bytes
     result: ExecResult
     contract_address: bytes | None = None
     trace: TraceFrame | None = None
     """The call tree (when the transaction failed or ``chain.tracing`` is on)."""
-    trace_text: str | None = None
-    """``trace`` formatted (:func:`contracts.tracing.format_trace`)."""
     console: tuple[str, ...] = ()
     """The console.log lines the transaction printed."""
     contract: str | None = None
     """The name of the contract called or deployed (its address when unnamed)."""
     function: str | None = None
     """The function called (``"(deploy)"`` for a deployment), if known."""
+    decode_event: Callable[[Event], DecodedEvent] | None = field(
+        default=None, repr=False, compare=False)
+    name_source: Callable[[], Names] | None = field(default=None, repr=False, compare=False)
 
     @property
     def reverted(self) -> bool:
         return self.result.reverted
+
+    @functools.cached_property
+    def events(self) -> list[DecodedEvent]:
+        """The events, decoded with every ABI the chain knows (decoded on first use,
+        so a transaction nobody asks about costs no decoding)."""
+        decode = self.decode_event
+        if decode is None:
+            return [DecodedEvent(e.contract, None, {}, e.topics, e.data)
+                    for e in self.raw_events]
+        return [decode(e) for e in self.raw_events]
+
+    @functools.cached_property
+    def trace_text(self) -> str | None:
+        """``trace`` formatted (:func:`contracts.tracing.format_trace`; formatted on
+        first use)."""
+        if self.trace is None:
+            return None
+        return format_trace(self.trace, self.name_source() if self.name_source is not None
+                            else Names())
 
 
 class TransactionFailed(PvmError):
@@ -694,10 +716,10 @@ class TestChain:
                           return_value=value,
                           revert_reason=None if error is None else str(error), error=error,
                           failure=result.error,
-                          events=[self._event(e) for e in result.events],
+                          raw_events=tuple(result.events), decode_event=self._event,
+                          name_source=lambda: self.names,
                           output=result.data, result=result, contract_address=address,
                           trace=trace,
-                          trace_text=None if trace is None else self.format_trace(trace),
                           console=tuple(self.console.lines[self._console_mark:]),
                           contract=None if (to or address) is None
                           else self.name_of(to or address or b"")
