@@ -49,7 +49,7 @@ from contracts.cheats import Mock, MockCalls
 from contracts.console import ConsoleLogger
 from contracts.tracing import Names, format_trace
 from executor.errors import PvmError
-from executor.revive.constants import Limits
+from executor.revive.constants import Limits, ReturnFlags
 from executor.revive.costs import DEFAULT_COSTS, CostTable
 from executor.revive.hashing import keccak256
 from executor.revive.precompiles import precompile_at
@@ -57,6 +57,7 @@ from executor.revive.runtime import ExecResult, ReviveRuntime
 from executor.revive.state import BlockContext, Event, InMemoryState, StorageKey
 from executor.revive.trace import CallTracer, TraceFrame
 
+_REVERT = int(ReturnFlags.REVERT)
 DEFAULT_BALANCE = 10**30
 """The balance of :attr:`TestChain.default_account`."""
 
@@ -255,7 +256,8 @@ class Contract:
         f = self.function(fn, nargs)
         chain = self.chain
         if chain.runtime.contract_at(self.address) is None and precompile_at(
-                self.address) is None:
+                self.address) is None and not any(
+                m.address == self.address for m in chain.mocks.mocks):
             raise NoContractCode(
                 f"cannot call {self.name}.{f.signature}: there is no contract at "
                 f"0x{self.address.hex()} (never deployed here, a wrong address, or "
@@ -332,6 +334,7 @@ class TestChain:
         self.mocks = MockCalls()
         self.runtime.layers = (self.console,)
         self._pranks: list[bytes] = []
+        self._pending_emits: list[ExpectEmit] = []
         self._console_mark = 0
         self.default_account = self.new_account(balance=DEFAULT_BALANCE, label="default")
 
@@ -586,10 +589,14 @@ class TestChain:
 
     def mock_call(self, who: Address | Contract, calldata: bytes, returndata: bytes, *,
                   revert: bool = False) -> None:
-        """Calls that contracts make to ``who`` with input starting with ``calldata``
-        (``b""``: any) return ``returndata`` (revert with it when ``revert``) without
-        running the callee -- ``vm.mockCall`` / ``vm.mockCallRevert``.  ``who`` need
-        not have code.  Calls sent by this harness (``transact``) are not mocked."""
+        """Calls to ``who`` with input starting with ``calldata`` (``b""``: any)
+        return ``returndata`` (revert with it when ``revert``) without running the
+        callee -- ``vm.mockCall`` / ``vm.mockCallRevert``: calls that contracts make
+        (nested frames, through a host-call layer, paying the ``call`` host charges) and
+        the transactions and dry runs this harness sends (``transact``, ``send``,
+        ``call``: answered without running anything, gas used 0, no value moved; a
+        transaction still bumps the sender's nonce).  ``who`` need not have code; the
+        longest matching prefix wins."""
         self.mocks.add(Mock(_address(who), bytes(calldata), bytes(returndata), revert))
         if self.mocks not in self.runtime.layers:
             self.runtime.layers = (*self.runtime.layers, self.mocks)
@@ -619,31 +626,49 @@ class TestChain:
         else:
             raise AssertionError("expect_revert: no transaction in the block reverted")
 
-    @contextmanager
     def expect_emit(self, name: str, args: dict[str, Any] | None = None, *,
-                    emitter: Address | Contract | None = None
-                    ) -> Iterator[list[DecodedEvent]]:
-        """Asserts that a transaction of the block emits event ``name`` whose
-        arguments include ``args`` (from ``emitter`` when given), like forge-std's
-        ``vm.expectEmit``; yields the list of matching events (filled at the end)."""
-        seen: list[DecodedEvent] = []
-        self.on_receipt.append(lambda r: seen.extend(r.events))
-        listener = self.on_receipt[-1]
-        found: list[DecodedEvent] = []
-        try:
-            yield found
-        finally:
-            self.on_receipt.remove(listener)
-        want_from = None if emitter is None else _address(emitter)
-        for e in seen:
-            if e.name == name and (want_from is None or e.address == want_from) and all(
-                    k in e.args and _same(e.args[k], v) for k, v in (args or {}).items()):
-                found.append(e)
-        if not found:
-            got = ", ".join(f"{e.name or '<unknown>'}{e.args}" for e in seen) or "none"
-            raise AssertionError(f"expect_emit: no {name}{args or ''} event"
-                                 f"{' from 0x' + want_from.hex() if want_from else ''};"
-                                 f" events emitted: {got}")
+                    emitter: Address | Contract | None = None) -> ExpectEmit:
+        """Expects event ``name`` whose arguments include ``args`` (from ``emitter``
+        when given), like forge-std's ``vm.expectEmit``.  Two scopes:
+
+        * ``chain.expect_emit(...)`` on its own line: forge's scope -- the **next
+          transaction** (``transact``, ``send`` or ``deploy``; dry runs (``call``) are
+          not transactions and do not count) must emit it, else that transaction
+          raises ``AssertionError``.  Several expectations before one transaction
+          must all be met, by events in the order they were declared (other events
+          may come between), as forge checks them.  An expectation no transaction
+          came to check fails the test at the end (the ``chain`` fixture checks
+          :meth:`check_expectations`).
+        * ``with chain.expect_emit(...) as found:``: some transaction of the ``with``
+          block must emit it; ``found`` lists the matching events afterwards.
+
+        A reverted transaction emits nothing (its events are rolled back)."""
+        return ExpectEmit(self, name, args, None if emitter is None else _address(emitter))
+
+    def check_expectations(self) -> None:
+        """Raises ``AssertionError`` for ``expect_emit`` expectations that no
+        transaction came to check (and forgets them)."""
+        pending, self._pending_emits = self._pending_emits, []
+        if pending:
+            raise AssertionError("expect_emit: no transaction came after "
+                                 + ", ".join(e.describe() for e in pending))
+
+    def _check_pending_emits(self, receipt: Receipt) -> None:
+        pending, self._pending_emits = self._pending_emits, []
+        events = receipt.events if receipt.success else []
+        at = 0
+        for expectation in pending:
+            hit = next((i for i in range(at, len(events)) if expectation.matches(events[i])),
+                       None)
+            if hit is None:
+                got = ", ".join(f"{e.name or '<unknown>'}{e.args}" for e in events) or "none"
+                raise AssertionError(
+                    f"expect_emit: the next transaction ({receipt.contract or '?'}."
+                    f"{receipt.function or '?'}) emitted no {expectation.describe()}"
+                    + (" after the events expected before it" if at else "")
+                    + f"; events emitted: {got}")
+            expectation.found.append(events[hit])
+            at = hit + 1
 
     # ---- internals ----
     def _run(self, plain: Callable[[], ExecResult],
@@ -670,9 +695,25 @@ class TestChain:
             console.sink = sink
             del console.lines[kept:]
 
+    def _mocked(self, to: bytes, data: bytes) -> ExecResult | None:
+        """The outcome of a transaction or dry run to ``to`` that a mock answers
+        (``None``: no mock matches).  Nothing runs and no value moves; gas used is 0."""
+        if not self.mocks.mocks:
+            return None
+        mock = self.mocks.match(to, data)
+        if mock is None:
+            return None
+        self.mocks.hits += 1
+        return ExecResult(_REVERT if mock.revert else 0, mock.data, None, 0)
+
     def _transact(self, to: bytes, data: bytes, sender: Address | None, value: int,
                   gas_limit: int | None, fn: Function | None) -> Receipt:
         origin = self._origin(sender)
+        mocked = self._mocked(to, data)
+        if mocked is not None:
+            self.state.set_nonce(origin, self.state.nonce(origin) + 1)
+            self._console_mark = len(self.console.lines)
+            return self._receipt(mocked, fn, self._abis.get(to), None, None, to)
         result, trace = self._run(
             lambda: self.runtime.call(origin, to, data, value=value, gas_limit=gas_limit),
             lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
@@ -682,6 +723,10 @@ class TestChain:
     def _dry_run(self, to: bytes, data: bytes, sender: Address | None, value: int,
                  gas_limit: int | None, fn: Function | None) -> Receipt:
         origin = self._origin(sender)
+        mocked = self._mocked(to, data)
+        if mocked is not None:
+            self._console_mark = len(self.console.lines)
+            return self._receipt(mocked, fn, self._abis.get(to), None, None, to, notify=False)
         snap = self.state.snapshot()
         try:
             result, trace = self._run(
@@ -731,6 +776,8 @@ class TestChain:
         if notify:
             for listener in list(self.on_receipt):
                 listener(receipt)
+            if self._pending_emits:
+                self._check_pending_emits(receipt)
         if trace is not None:
             for listener in list(self.on_trace):
                 listener(receipt)
@@ -742,8 +789,24 @@ class TestChain:
                 return abi.decode_error(data)
         return None
 
+    def _abi_of_code_at(self, address: bytes) -> Abi | None:
+        """The ABI of the build artifact (or named code) deployed at ``address``."""
+        info = self.state.contract(address)
+        if info is None:
+            return None
+        hit = self._code_names.get(info.code_hash)
+        if hit is not None:
+            return hit[1]
+        abi = self._artifact_abis.get(info.code_hash)
+        if abi is None:
+            art = KNOWN.get(info.code_hash)
+            if art is None:
+                return None
+            abi = self._artifact_abis[info.code_hash] = Abi(art.abi)
+        return abi
+
     def _event(self, e: Event) -> DecodedEvent:
-        own = self._abis.get(e.contract)
+        own = self._abis.get(e.contract) or self._abi_of_code_at(e.contract)
         abis: Sequence[Abi] = self._known_abis if own is None else [own, *self._known_abis]
         if e.topics:
             for abi in abis:
@@ -755,6 +818,45 @@ class TestChain:
                         continue
                     return DecodedEvent(e.contract, ev.name, args, e.topics, e.data)
         return DecodedEvent(e.contract, None, {}, e.topics, e.data)
+
+
+class ExpectEmit:
+    """What :meth:`TestChain.expect_emit` returns: a pending expectation on the next
+    transaction, or, used in ``with``, on the transactions of the block."""
+
+    def __init__(self, chain: TestChain, name: str, args: dict[str, Any] | None,
+                 emitter: bytes | None):
+        self.chain, self.name, self.args, self.emitter = chain, name, dict(args or {}), emitter
+        self.found: list[DecodedEvent] = []
+        self._seen: list[DecodedEvent] = []
+        chain._pending_emits.append(self)
+
+    def matches(self, e: DecodedEvent) -> bool:
+        return e.name == self.name and (self.emitter is None or e.address == self.emitter) \
+            and all(k in e.args and _same(e.args[k], v) for k, v in self.args.items())
+
+    def describe(self) -> str:
+        return (f"{self.name}{self.args or ''} event"
+                + (f" from 0x{self.emitter.hex()}" if self.emitter is not None else ""))
+
+    def _listen(self, receipt: Receipt) -> None:
+        if receipt.success:
+            self._seen.extend(receipt.events)
+
+    def __enter__(self) -> list[DecodedEvent]:
+        self.chain._pending_emits.remove(self)  # block scope instead of the next one
+        self.chain.on_receipt.append(self._listen)
+        return self.found
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        self.chain.on_receipt.remove(self._listen)
+        if kind is not None:
+            return
+        self.found.extend(e for e in self._seen if self.matches(e))
+        if not self.found:
+            got = ", ".join(f"{e.name or '<unknown>'}{e.args}" for e in self._seen) or "none"
+            raise AssertionError(f"expect_emit: no {self.describe()} in the block; "
+                                 f"events emitted: {got}")
 
 
 def _slot(slot: int | bytes) -> bytes:

@@ -27,7 +27,7 @@ last failed transaction (section "pvm trace").  Options:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,7 +157,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(params=list(chain_setups(probe_sandbox=False)))
-def chain(request: pytest.FixtureRequest) -> TestChain:
+def chain(request: pytest.FixtureRequest) -> Iterator[TestChain]:
     setup = str(request.param)
     wanted = request.config.getoption("--pvm-backend", default=None) or []
     if wanted and setup not in wanted:
@@ -170,7 +170,9 @@ def chain(request: pytest.FixtureRequest) -> TestChain:
     backend, sandbox = setups[setup]
     from contracts.harness import TestChain
 
-    return watch(TestChain(backend=backend, sandbox=sandbox), request.config)
+    test_chain = watch(TestChain(backend=backend, sandbox=sandbox), request.config)
+    yield test_chain
+    test_chain.check_expectations()  # an expect_emit no transaction came to check
 
 
 @pytest.fixture
