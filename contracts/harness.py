@@ -13,8 +13,9 @@
 
 Units: balances and values are the integers the contract sees (``msg.value``,
 ``address(this).balance``); the pallet's native-to-EVM ratio is taken as 1, the
-existential deposit as 0, and no transaction fee is charged (``gas_used`` is reported
-only).  Addresses are 20-byte ``bytes`` everywhere (also in decoded results and events);
+existential deposit as 0, and no transaction fee is charged nor deposit held:
+``gas_used`` (PolkaVM gas), ``eth_gas`` (the Ethereum gas pallet-revive would report,
+:mod:`executor.revive.ethgas`) and ``storage_deposit`` are reported only.  Addresses are 20-byte ``bytes`` everywhere (also in decoded results and events);
 arguments of ABI type ``address`` may also be an :class:`Account` or a
 :class:`Contract`.  ABI encoding and decoding is ``eth-abi``'s (:mod:`contracts.abi`).
 
@@ -47,14 +48,16 @@ from contracts.abi import Abi, AbiSource, DecodedError, Function, encode
 from contracts.build import KNOWN
 from contracts.cheats import Mock, MockCalls
 from contracts.console import ConsoleLogger
+from contracts.deposits import DepositMeteredState
 from contracts.tracing import Names, format_trace
 from executor.errors import PvmError
 from executor.revive.constants import Limits, ReturnFlags
 from executor.revive.costs import DEFAULT_COSTS, CostTable
+from executor.revive.ethgas import DEFAULT_ETH_GAS, EthGasSchedule, eth_transact_length
 from executor.revive.hashing import keccak256
 from executor.revive.precompiles import precompile_at
 from executor.revive.runtime import ExecResult, ReviveRuntime
-from executor.revive.state import BlockContext, Event, InMemoryState, StorageKey
+from executor.revive.state import BlockContext, Event, StorageKey
 from executor.revive.trace import CallTracer, TraceFrame
 
 _REVERT = int(ReturnFlags.REVERT)
@@ -121,6 +124,13 @@ class Receipt:
     """The name of the contract called or deployed (its address when unnamed)."""
     function: str | None = None
     """The function called (``"(deploy)"`` for a deployment), if known."""
+    storage_deposit: int = 0
+    """The storage deposit pallet-revive would hold for this transaction (native units;
+    negative: refunded; see :mod:`contracts.deposits`)."""
+    eth_tx: tuple[bytes | None, bytes, int, int, int] | None = field(
+        default=None, repr=False, compare=False)
+    """``(to, input, value, nonce, chain id)`` of the transaction (for ``eth_gas``)."""
+    eth_schedule: EthGasSchedule | None = field(default=None, repr=False, compare=False)
     decode_event: Callable[[Event], DecodedEvent] | None = field(
         default=None, repr=False, compare=False)
     name_source: Callable[[], Names] | None = field(default=None, repr=False, compare=False)
@@ -138,6 +148,36 @@ class Receipt:
             return [DecodedEvent(e.contract, None, {}, e.topics, e.data)
                     for e in self.raw_events]
         return [decode(e) for e in self.raw_events]
+
+    def _eth_length(self, gas: int) -> int:
+        assert self.eth_tx is not None and self.eth_schedule is not None
+        to, data, value, nonce, chain_id = self.eth_tx
+        return eth_transact_length(to=to, data=data, value=value, nonce=nonce,
+                                   chain_id=chain_id, gas=gas,
+                                   gas_price=self.eth_schedule.gas_price)
+
+    @functools.cached_property
+    def eth_gas_estimate(self) -> int | None:
+        """What ``eth_estimateGas`` would answer for this transaction on pallet-revive
+        (:meth:`executor.revive.ethgas.EthGasSchedule.gas_estimate`; the encoded
+        transaction's length counted with this estimate as its gas limit)."""
+        if self.eth_tx is None or self.eth_schedule is None:
+            return None
+        estimate = 0
+        for _ in range(2):  # the gas limit's own bytes are part of the length
+            estimate = self.eth_schedule.gas_estimate(
+                self.gas_used, self._eth_length(estimate), self.storage_deposit)
+        return estimate
+
+    @functools.cached_property
+    def eth_gas(self) -> int | None:
+        """The receipt's ``gasUsed`` an Ethereum client would see on pallet-revive
+        (:meth:`executor.revive.ethgas.EthGasSchedule.gas_used`: the fee paid as gas;
+        the storage deposit is held apart and not in it).  ``gas_used`` is the PolkaVM
+        gas this executor metered."""
+        if self.eth_tx is None or self.eth_schedule is None or self.eth_gas_estimate is None:
+            return None
+        return self.eth_schedule.gas_used(self.gas_used, self._eth_length(self.eth_gas_estimate))
 
     @functools.cached_property
     def trace_text(self) -> str | None:
@@ -299,14 +339,16 @@ class TestChain:
     (``"auto"``: in Linux sandbox workers where they work, ``"linux"``: always there,
     ``None``: in this process); ``check`` the default of ``transact(check=...)``;
     ``block`` the starting block context; ``costs`` and ``limits`` go to the
-    :class:`ReviveRuntime`."""
+    :class:`ReviveRuntime`; ``eth_gas`` prices receipts' Ethereum gas
+    (:class:`~executor.revive.ethgas.EthGasSchedule`)."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, backend: str = "interpreter", *, sandbox: str | None = "auto",
                  check: bool = True, block: BlockContext | None = None,
-                 costs: CostTable = DEFAULT_COSTS, limits: Limits | None = None):
-        self.state = InMemoryState()
+                 costs: CostTable = DEFAULT_COSTS, limits: Limits | None = None,
+                 eth_gas: EthGasSchedule = DEFAULT_ETH_GAS):
+        self.state = DepositMeteredState()
         if block is not None:
             self.state.set_block(block)
         self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox,
@@ -320,6 +362,8 @@ class TestChain:
         self._accounts = 0
         self.check = check
         """The default of ``check`` (raise on failure) for ``transact`` and ``send``."""
+        self.eth_gas = eth_gas
+        """How receipts turn PolkaVM gas and deposits into Ethereum gas."""
         self.tracing = False
         """Trace every transaction (not only failed ones): ``receipt.trace``."""
         self.on_receipt: list[Callable[[Receipt], None]] = []
@@ -451,7 +495,12 @@ class TestChain:
         data = encode(abi.constructor_inputs, ctor_args)
         origin = self._origin(sender)
         blob = _blob(blob)
-        code_hash = self.upload(blob)
+        nonce = self.state.nonce(origin)
+        self.state.start()  # the deposit: the code and what the constructor stores
+        code_hash = self.runtime.upload(blob)
+        self._blobs[code_hash] = blob
+        with self.state.unmetered():
+            self._upload_dependencies(blob, code_hash, {code_hash})
         if name is not None:
             self._code_names[code_hash] = (name, abi)
         kwargs: dict[str, Any] = dict(code_hash=code_hash, data=data, value=value,
@@ -464,7 +513,10 @@ class TestChain:
             self._abis[result.address] = abi
             if name is not None:
                 self._names[result.address] = name
-        receipt = self._receipt(result, None, abi, result.address, trace)
+        receipt = self._receipt(result, None, abi, result.address, trace,
+                                eth_tx=(None, blob + data, value, nonce,
+                                        self.state.block.chain_id),
+                                deposit=self.state.finish(self.eth_gas))
         if not receipt.success or result.address is None:
             label = name or self._code_name(code_hash)
             _raise_for(f"deploy {label}" if label else "deploy", receipt, self.runtime.limits)
@@ -709,25 +761,32 @@ class TestChain:
     def _transact(self, to: bytes, data: bytes, sender: Address | None, value: int,
                   gas_limit: int | None, fn: Function | None) -> Receipt:
         origin = self._origin(sender)
+        nonce = self.state.nonce(origin)
+        eth_tx = (to, data, value, nonce, self.state.block.chain_id)
         mocked = self._mocked(to, data)
         if mocked is not None:
-            self.state.set_nonce(origin, self.state.nonce(origin) + 1)
+            self.state.set_nonce(origin, nonce + 1)
             self._console_mark = len(self.console.lines)
-            return self._receipt(mocked, fn, self._abis.get(to), None, None, to)
+            return self._receipt(mocked, fn, self._abis.get(to), None, None, to, eth_tx=eth_tx)
+        self.state.start()
         result, trace = self._run(
             lambda: self.runtime.call(origin, to, data, value=value, gas_limit=gas_limit),
             lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
                                    gas_limit=gas_limit))
-        return self._receipt(result, fn, self._abis.get(to), None, trace, to)
+        return self._receipt(result, fn, self._abis.get(to), None, trace, to, eth_tx=eth_tx,
+                             deposit=self.state.finish(self.eth_gas))
 
     def _dry_run(self, to: bytes, data: bytes, sender: Address | None, value: int,
                  gas_limit: int | None, fn: Function | None) -> Receipt:
         origin = self._origin(sender)
+        eth_tx = (to, data, value, self.state.nonce(origin), self.state.block.chain_id)
         mocked = self._mocked(to, data)
         if mocked is not None:
             self._console_mark = len(self.console.lines)
-            return self._receipt(mocked, fn, self._abis.get(to), None, None, to, notify=False)
+            return self._receipt(mocked, fn, self._abis.get(to), None, None, to, notify=False,
+                                 eth_tx=eth_tx)
         snap = self.state.snapshot()
+        self.state.start()
         try:
             result, trace = self._run(
                 lambda: self.runtime.call(origin, to, data, value=value,
@@ -735,13 +794,16 @@ class TestChain:
                 lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
                                        gas_limit=gas_limit, bump_nonce=False))
             return self._receipt(result, fn, self._abis.get(to), None, trace, to,
-                                 notify=False)
+                                 notify=False, eth_tx=eth_tx,
+                                 deposit=self.state.finish(self.eth_gas))
         finally:
             self.state.revert(snap)
 
     def _receipt(self, result: ExecResult, fn: Function | None, abi: Abi | None,
                  address: bytes | None, trace: TraceFrame | None = None,
-                 to: bytes | None = None, *, notify: bool = True) -> Receipt:
+                 to: bytes | None = None, *, notify: bool = True,
+                 eth_tx: tuple[bytes | None, bytes, int, int, int] | None = None,
+                 deposit: int = 0) -> Receipt:
         value = None
         if result.success and fn is not None:
             try:
@@ -762,7 +824,8 @@ class TestChain:
                           revert_reason=None if error is None else str(error), error=error,
                           failure=result.error,
                           raw_events=tuple(result.events), decode_event=self._event,
-                          name_source=lambda: self.names,
+                          name_source=lambda: self.names, eth_tx=eth_tx,
+                          eth_schedule=self.eth_gas, storage_deposit=deposit,
                           output=result.data, result=result, contract_address=address,
                           trace=trace,
                           console=tuple(self.console.lines[self._console_mark:]),
