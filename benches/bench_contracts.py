@@ -99,11 +99,11 @@ def transfers(setup: str, n: int, repeats: int) -> dict[str, float]:
         fns[mode] = fn
     samples: dict[str, list[float]] = {m: [] for m in MODES}
     for _ in range(repeats):
-        for mode, fn in fns.items():
+        for mode, run in fns.items():
             gc.collect()
             t0 = time.perf_counter()
             for _ in range(n):
-                fn()
+                run()
             samples[mode].append((time.perf_counter() - t0) * 1000 / n)
     return {m: statistics.median(v) for m, v in samples.items()}
 

@@ -6,9 +6,9 @@ to a mocked address whose input starts with a mocked calldata prefix is answered
 ``a0``, the output copied with the usual variable-output convention -- and the real
 callee never runs, like forge-std's ``vm.mockCall`` / ``vm.mockCallRevert``.  The
 call still pays the ``call`` host charges.  ``TestChain`` answers its own top-level
-transactions and dry runs from the same mocks (:meth:`MockCalls.match`).  The other cheatcodes (``prank``, ``deal``,
-``warp``, ``roll``, ``load``, ``store``) act on the chain state directly; see
-``TestChain``.
+transactions and dry runs from the same mocks (:meth:`MockCalls.match`).  The other
+cheatcodes (``prank``, ``deal``, ``warp``, ``roll``, ``load``, ``store``) act on the
+chain state directly; see ``TestChain``.
 """
 
 from __future__ import annotations

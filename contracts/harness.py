@@ -15,9 +15,11 @@ Units: balances and values are the integers the contract sees (``msg.value``,
 ``address(this).balance``); the pallet's native-to-EVM ratio is taken as 1, the
 existential deposit as 0, and no transaction fee is charged nor deposit held:
 ``gas_used`` (PolkaVM gas), ``eth_gas`` (the Ethereum gas pallet-revive would report,
-:mod:`executor.revive.ethgas`) and ``storage_deposit`` are reported only.  Addresses are 20-byte ``bytes`` everywhere (also in decoded results and events);
-arguments of ABI type ``address`` may also be an :class:`Account` or a
-:class:`Contract`.  ABI encoding and decoding is ``eth-abi``'s (:mod:`contracts.abi`).
+:mod:`executor.revive.ethgas`) and ``storage_deposit`` are reported only.  Addresses
+are 20-byte ``bytes`` everywhere (also in decoded results and events); arguments of
+ABI type ``address`` may also be an :class:`Account` or a :class:`Contract`.  ABI
+encoding and decoding is ``eth-abi``'s (:mod:`contracts.abi`; one-word types directly,
+checked against it).
 
 A transaction (``deploy``, ``transact``, ``send``) bumps the sender's nonce even when it
 reverts; otherwise a reverted transaction changes nothing.  ``call`` is a dry run: it

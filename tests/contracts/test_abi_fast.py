@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import decode as eth_decode
-from eth_abi import encode as eth_encode
+from eth_abi.abi import decode as eth_decode
+from eth_abi.abi import encode as eth_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
