@@ -4,9 +4,10 @@ Measures, per execution setup (interpreter, in-process JIT, sandboxed JIT):
 
 * one ERC-20 ``transfer`` (Token.sol): through ``ReviveRuntime.call`` with no layer and
   with the :class:`~executor.revive.trace.CallTracer` layer (the tree recorded); through
-  ``Contract.transact`` with no layer, with the default console.log layer (``call``
-  only) and with ``chain.tracing = True`` (recorded and formatted as text) -- ms per
-  transaction (median of the repeats) and the ratio to the same path with no layer;
+  ``Contract.transact`` (its event decoded) with no layer, with the default console.log
+  layer (``call`` only), with ``chain.tracing = True`` (the tree recorded) and with the
+  tree also formatted as text -- ms per transaction (median of the repeats) and the
+  ratio to the same path with no layer;
 * a test suite of N steps, each a deploy + a transaction + a dry-run call, on a fresh
   chain -- total seconds.
 
@@ -44,11 +45,15 @@ RESULTS = ROOT / "benches" / "RESULTS.md"
 
 
 MODES = ("runtime, no layer", "runtime, CallTracer layer", "transact, no layer",
-         "transact, console layer", "transact, tracing + text")
+         "transact, console layer", "transact, tracing", "transact, tracing + text")
 """``runtime``: ReviveRuntime.call with the encoded call (what a node does);
-``transact``: Contract.transact (encoding, receipt, decoded events, checks)."""
+``transact``: Contract.transact (encoding, the receipt, checks; the receipt's events
+are decoded when asked, and here each transfer asks for them); ``tracing``:
+``chain.tracing = True`` (the call tree recorded); ``+ text``: the tree also formatted
+as text (``receipt.trace_text``, what ``--pvm-trace`` prints)."""
 BASE = {"runtime, CallTracer layer": "runtime, no layer",
         "transact, console layer": "transact, no layer",
+        "transact, tracing": "transact, no layer",
         "transact, tracing + text": "transact, no layer"}
 
 
@@ -65,8 +70,9 @@ def transfers(setup: str, n: int, repeats: int) -> dict[str, float]:
         token = chain.deploy(art.blob, art.abi, "T", "T", 10**30, sender=alice)
         if "console" not in mode:
             chain.runtime.layers = ()
-        if mode.endswith("tracing + text"):
+        if "tracing" in mode:
             chain.tracing = True
+        text = mode.endswith("+ text")
         runtime, data = chain.runtime, token.encode("transfer", bob, 1)
         tracer = CallTracer()
         a, t = alice.address, token.address
@@ -79,8 +85,12 @@ def transfers(setup: str, n: int, repeats: int) -> dict[str, float]:
                    data: bytes = data, tracer: CallTracer = tracer) -> None:
             assert tracer.trace_call(runtime, a, t, data)[0].success
 
-        def send(token: Contract = token, bob: Account = bob, alice: Account = alice) -> None:
-            token.transact("transfer", bob, 1, sender=alice)
+        def send(token: Contract = token, bob: Account = bob, alice: Account = alice,
+                 text: bool = text) -> None:
+            receipt = token.transact("transfer", bob, 1, sender=alice)
+            assert receipt.events[0].name == "Transfer"
+            if text:
+                assert receipt.trace_text
 
         fn = raw if mode == "runtime, no layer" else traced if mode.startswith("runtime") \
             else send
@@ -89,11 +99,11 @@ def transfers(setup: str, n: int, repeats: int) -> dict[str, float]:
         fns[mode] = fn
     samples: dict[str, list[float]] = {m: [] for m in MODES}
     for _ in range(repeats):
-        for mode, fn in fns.items():
+        for mode, run in fns.items():
             gc.collect()
             t0 = time.perf_counter()
             for _ in range(n):
-                fn()
+                run()
             samples[mode].append((time.perf_counter() - t0) * 1000 / n)
     return {m: statistics.median(v) for m, v in samples.items()}
 
@@ -111,12 +121,12 @@ def suite_seconds(setup: str, steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def table(n: int, repeats: int, steps: int) -> str:
+def table(n: int, repeats: int, steps: int, setups: list[str] | None = None) -> str:
     rows = ["| setup | mode | ms per transfer (median) | ratio to the same path, no layer |",
             "|---|---|---:|---:|"]
     suite = ["| setup | steps (deploy + transact + call) | seconds | ms per step |",
              "|---|---:|---:|---:|"]
-    for setup in chain_setups():
+    for setup in setups or list(chain_setups()):
         ms = transfers(setup, n, repeats)
         for mode, value in ms.items():
             base = ms[BASE.get(mode, mode)]
@@ -136,9 +146,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--append", action="store_true")
+    parser.add_argument("--setup", action="append", default=[],
+                        help="only this setup (interpreter, jit-sandbox, jit-inprocess)")
     args = parser.parse_args()
     n, repeats, steps = (50, 3, 10) if args.quick else (100, 9, 40)
-    text = table(n, repeats, steps)
+    text = table(n, repeats, steps, args.setup)
     print("\n" + text)
     if args.append:
         command = "`.venv/bin/python benches/bench_contracts.py" + \

@@ -10,8 +10,10 @@ arguments), everything else is as ``eth-abi`` has it (``int``, ``bool``, ``str``
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +51,9 @@ def _to_abi(t: Any, value: Any) -> Any:
         return tuple(_to_abi(c, v) for c, v in zip(t.components, value, strict=True))
     if isinstance(t, BasicType) and t.base == "address":
         address = getattr(value, "address", value)
-        if isinstance(address, str):
-            return address
-        return bytes(address)
+        if isinstance(address, bytearray | memoryview):
+            return bytes(address)
+        return address  # bytes, a hex string, or something eth-abi rejects by name
     return value
 
 
@@ -71,17 +73,125 @@ def _from_abi(t: Any, value: Any) -> Any:
 
 
 def encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
-    """``eth_abi.encode`` with :func:`to_abi_value` applied."""
+    """``eth_abi.encode`` with :func:`to_abi_value` applied (one-word static types
+    such as ``uint256``, ``address``, ``bool``, ``bytes32`` are encoded here directly
+    when every value is plainly in range, with the bytes ``eth-abi`` gives; anything
+    else goes to ``eth-abi``, which also raises the errors)."""
     if len(types) != len(values):
         raise TypeError(f"expected {len(types)} values ({', '.join(types)}), got {len(values)}")
+    codecs = _word_codecs(tuple(types))
+    if codecs is not None:
+        words = [enc(v) for (enc, _), v in zip(codecs, values, strict=True)]
+        if None not in words:
+            return b"".join(words)  # type: ignore[arg-type]
     return abi_encode(list(types), [to_abi_value(t, v) for t, v in zip(types, values,
                                                                            strict=True)])
 
 
 def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
-    """``eth_abi.decode`` with :func:`from_abi_value` applied."""
+    """``eth_abi.decode`` with :func:`from_abi_value` applied (one-word static types
+    whose words are well formed are decoded here directly, to the values ``eth-abi``
+    gives; anything else goes to ``eth-abi``, which also raises the errors)."""
+    codecs = _word_codecs(tuple(types))
+    if codecs is not None and len(data) == 32 * len(codecs):
+        out = [dec(data[32 * i:32 * i + 32]) for i, (_, dec) in enumerate(codecs)]
+        if _BAD not in out:
+            return tuple(out)
     values = abi_decode(list(types), data)
     return tuple(from_abi_value(t, v) for t, v in zip(types, values, strict=True))
+
+
+# ---- the one-word fast path of encode/decode ----
+_BAD = object()
+"""What a word decoder returns for a word ``eth-abi`` would reject (strict padding)."""
+_ZERO12 = bytes(12)
+_WORD_TYPE = re.compile(r"(uint|int)(\d*)|address|bool|bytes(\d+)")
+WordCodec = tuple[Callable[[Any], bytes | None], Callable[[bytes], Any]]
+
+
+def _uint_codec(bits: int) -> WordCodec:
+    limit = 1 << bits
+
+    def enc(v: Any) -> bytes | None:
+        return v.to_bytes(32, "big") if type(v) is int and 0 <= v < limit else None
+
+    def dec(w: bytes) -> Any:
+        v = int.from_bytes(w, "big")
+        return v if v < limit else _BAD
+
+    return enc, dec
+
+
+def _int_codec(bits: int) -> WordCodec:
+    low, high = -(1 << (bits - 1)), 1 << (bits - 1)
+
+    def enc(v: Any) -> bytes | None:
+        return v.to_bytes(32, "big", signed=True) if type(v) is int and low <= v < high \
+            else None
+
+    def dec(w: bytes) -> Any:
+        v = int.from_bytes(w, "big", signed=True)
+        return v if low <= v < high else _BAD
+
+    return enc, dec
+
+
+def _address_enc(v: Any) -> bytes | None:
+    a = getattr(v, "address", v)
+    return _ZERO12 + a if type(a) is bytes and len(a) == 20 else None
+
+
+def _address_dec(w: bytes) -> Any:
+    return w[12:] if w[:12] == _ZERO12 else _BAD
+
+
+_TRUE, _FALSE = (1).to_bytes(32, "big"), bytes(32)
+
+
+def _bool_enc(v: Any) -> bytes | None:
+    return (_TRUE if v else _FALSE) if type(v) is bool else None
+
+
+def _bool_dec(w: bytes) -> Any:
+    return True if w == _TRUE else False if w == _FALSE else _BAD
+
+
+def _bytes_codec(n: int) -> WordCodec:
+    pad = bytes(32 - n)
+
+    def enc(v: Any) -> bytes | None:
+        return v + pad if type(v) is bytes and len(v) == n else None
+
+    def dec(w: bytes) -> Any:
+        return w[:n] if w[n:] == pad else _BAD
+
+    return enc, dec
+
+
+@functools.lru_cache(maxsize=1024)
+def _word_codecs(types: tuple[str, ...]) -> tuple[WordCodec, ...] | None:
+    """Per type, a one-word encoder and decoder; ``None`` if any type is not a
+    one-word static type."""
+    codecs: list[WordCodec] = []
+    for t in types:
+        m = _WORD_TYPE.fullmatch(t)
+        if m is None:
+            return None
+        if m.group(1):
+            bits = int(m.group(2) or 256)
+            if bits % 8 or not 8 <= bits <= 256:
+                return None
+            codecs.append(_uint_codec(bits) if m.group(1) == "uint" else _int_codec(bits))
+        elif t == "address":
+            codecs.append((_address_enc, _address_dec))
+        elif t == "bool":
+            codecs.append((_bool_enc, _bool_dec))
+        else:
+            n = int(m.group(3))
+            if not 1 <= n <= 32:
+                return None
+            codecs.append(_bytes_codec(n))
+    return tuple(codecs)
 
 
 @dataclass(frozen=True)
@@ -97,7 +207,7 @@ class Function:
     def signature(self) -> str:
         return f"{self.name}({','.join(self.inputs)})"
 
-    @property
+    @functools.cached_property
     def selector(self) -> bytes:
         return keccak256(self.signature.encode())[:4]
 
@@ -131,7 +241,7 @@ class EventDef:
     def signature(self) -> str:
         return f"{self.name}({','.join(p.type for p in self.params)})"
 
-    @property
+    @functools.cached_property
     def topic(self) -> bytes:
         return keccak256(self.signature.encode())
 
@@ -154,6 +264,7 @@ class EventDef:
         return out
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_static_word(type_str: str) -> bool:
     """Whether an indexed parameter of this type is its value (not its hash) in a topic."""
     t = parse(type_str)

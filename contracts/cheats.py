@@ -5,9 +5,10 @@ to a mocked address whose input starts with a mocked calldata prefix is answered
 -- return data (or revert data) as registered, ``CALLEE_REVERTED`` or ``SUCCESS`` in
 ``a0``, the output copied with the usual variable-output convention -- and the real
 callee never runs, like forge-std's ``vm.mockCall`` / ``vm.mockCallRevert``.  The
-call still pays the ``call`` host charges.  The other cheatcodes (``prank``, ``deal``,
-``warp``, ``roll``, ``load``, ``store``) act on the chain state directly; see
-``TestChain``.
+call still pays the ``call`` host charges.  ``TestChain`` answers its own top-level
+transactions and dry runs from the same mocks (:meth:`MockCalls.match`).  The other
+cheatcodes (``prank``, ``deal``, ``warp``, ``roll``, ``load``, ``store``) act on the
+chain state directly; see ``TestChain``.
 """
 
 from __future__ import annotations

@@ -13,10 +13,13 @@
 
 Units: balances and values are the integers the contract sees (``msg.value``,
 ``address(this).balance``); the pallet's native-to-EVM ratio is taken as 1, the
-existential deposit as 0, and no transaction fee is charged (``gas_used`` is reported
-only).  Addresses are 20-byte ``bytes`` everywhere (also in decoded results and events);
-arguments of ABI type ``address`` may also be an :class:`Account` or a
-:class:`Contract`.  ABI encoding and decoding is ``eth-abi``'s (:mod:`contracts.abi`).
+existential deposit as 0, and no transaction fee is charged nor deposit held:
+``gas_used`` (PolkaVM gas), ``eth_gas`` (the Ethereum gas pallet-revive would report,
+:mod:`executor.revive.ethgas`) and ``storage_deposit`` are reported only.  Addresses
+are 20-byte ``bytes`` everywhere (also in decoded results and events); arguments of
+ABI type ``address`` may also be an :class:`Account` or a :class:`Contract`.  ABI
+encoding and decoding is ``eth-abi``'s (:mod:`contracts.abi`; one-word types directly,
+checked against it).
 
 A transaction (``deploy``, ``transact``, ``send``) bumps the sender's nonce even when it
 reverts; otherwise a reverted transaction changes nothing.  ``call`` is a dry run: it
@@ -36,9 +39,10 @@ and ``chain.expect_emit(...)`` assert what the transactions of a ``with`` block 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +50,19 @@ from contracts.abi import Abi, AbiSource, DecodedError, Function, encode
 from contracts.build import KNOWN
 from contracts.cheats import Mock, MockCalls
 from contracts.console import ConsoleLogger
+from contracts.deposits import DepositMeteredState
 from contracts.tracing import Names, format_trace
 from executor.errors import PvmError
-from executor.revive.constants import Limits
+from executor.revive.constants import Limits, ReturnFlags
 from executor.revive.costs import DEFAULT_COSTS, CostTable
+from executor.revive.ethgas import DEFAULT_ETH_GAS, EthGasSchedule, eth_transact_length
 from executor.revive.hashing import keccak256
 from executor.revive.precompiles import precompile_at
 from executor.revive.runtime import ExecResult, ReviveRuntime
-from executor.revive.state import BlockContext, Event, InMemoryState, StorageKey
+from executor.revive.state import BlockContext, Event, StorageKey
 from executor.revive.trace import CallTracer, TraceFrame
 
+_REVERT = int(ReturnFlags.REVERT)
 DEFAULT_BALANCE = 10**30
 """The balance of :attr:`TestChain.default_account`."""
 
@@ -106,24 +113,82 @@ class Receipt:
     revert_reason: str | None
     error: DecodedError | None
     failure: str | None
-    events: list[DecodedEvent]
+    raw_events: tuple[Event, ...]
+    """The events as the runtime recorded them (``events`` decodes them)."""
     output: bytes
     result: ExecResult
     contract_address: bytes | None = None
     trace: TraceFrame | None = None
     """The call tree (when the transaction failed or ``chain.tracing`` is on)."""
-    trace_text: str | None = None
-    """``trace`` formatted (:func:`contracts.tracing.format_trace`)."""
     console: tuple[str, ...] = ()
     """The console.log lines the transaction printed."""
     contract: str | None = None
     """The name of the contract called or deployed (its address when unnamed)."""
     function: str | None = None
     """The function called (``"(deploy)"`` for a deployment), if known."""
+    storage_deposit: int = 0
+    """The storage deposit pallet-revive would hold for this transaction (native units;
+    negative: refunded; see :mod:`contracts.deposits`)."""
+    eth_tx: tuple[bytes | None, bytes, int, int, int] | None = field(
+        default=None, repr=False, compare=False)
+    """``(to, input, value, nonce, chain id)`` of the transaction (for ``eth_gas``)."""
+    eth_schedule: EthGasSchedule | None = field(default=None, repr=False, compare=False)
+    decode_event: Callable[[Event], DecodedEvent] | None = field(
+        default=None, repr=False, compare=False)
+    name_source: Callable[[], Names] | None = field(default=None, repr=False, compare=False)
 
     @property
     def reverted(self) -> bool:
         return self.result.reverted
+
+    @functools.cached_property
+    def events(self) -> list[DecodedEvent]:
+        """The events, decoded with every ABI the chain knows (decoded on first use,
+        so a transaction nobody asks about costs no decoding)."""
+        decode = self.decode_event
+        if decode is None:
+            return [DecodedEvent(e.contract, None, {}, e.topics, e.data)
+                    for e in self.raw_events]
+        return [decode(e) for e in self.raw_events]
+
+    def _eth_length(self, gas: int) -> int:
+        assert self.eth_tx is not None and self.eth_schedule is not None
+        to, data, value, nonce, chain_id = self.eth_tx
+        return eth_transact_length(to=to, data=data, value=value, nonce=nonce,
+                                   chain_id=chain_id, gas=gas,
+                                   gas_price=self.eth_schedule.gas_price)
+
+    @functools.cached_property
+    def eth_gas_estimate(self) -> int | None:
+        """What ``eth_estimateGas`` would answer for this transaction on pallet-revive
+        (:meth:`executor.revive.ethgas.EthGasSchedule.gas_estimate`; the encoded
+        transaction's length counted with this estimate as its gas limit)."""
+        if self.eth_tx is None or self.eth_schedule is None:
+            return None
+        estimate = 0
+        for _ in range(2):  # the gas limit's own bytes are part of the length
+            estimate = self.eth_schedule.gas_estimate(
+                self.gas_used, self._eth_length(estimate), self.storage_deposit)
+        return estimate
+
+    @functools.cached_property
+    def eth_gas(self) -> int | None:
+        """The receipt's ``gasUsed`` an Ethereum client would see on pallet-revive
+        (:meth:`executor.revive.ethgas.EthGasSchedule.gas_used`: the fee paid as gas;
+        the storage deposit is held apart and not in it).  ``gas_used`` is the PolkaVM
+        gas this executor metered."""
+        if self.eth_tx is None or self.eth_schedule is None or self.eth_gas_estimate is None:
+            return None
+        return self.eth_schedule.gas_used(self.gas_used, self._eth_length(self.eth_gas_estimate))
+
+    @functools.cached_property
+    def trace_text(self) -> str | None:
+        """``trace`` formatted (:func:`contracts.tracing.format_trace`; formatted on
+        first use)."""
+        if self.trace is None:
+            return None
+        return format_trace(self.trace, self.name_source() if self.name_source is not None
+                            else Names())
 
 
 class TransactionFailed(PvmError):
@@ -233,7 +298,8 @@ class Contract:
         f = self.function(fn, nargs)
         chain = self.chain
         if chain.runtime.contract_at(self.address) is None and precompile_at(
-                self.address) is None:
+                self.address) is None and not any(
+                m.address == self.address for m in chain.mocks.mocks):
             raise NoContractCode(
                 f"cannot call {self.name}.{f.signature}: there is no contract at "
                 f"0x{self.address.hex()} (never deployed here, a wrong address, or "
@@ -275,14 +341,16 @@ class TestChain:
     (``"auto"``: in Linux sandbox workers where they work, ``"linux"``: always there,
     ``None``: in this process); ``check`` the default of ``transact(check=...)``;
     ``block`` the starting block context; ``costs`` and ``limits`` go to the
-    :class:`ReviveRuntime`."""
+    :class:`ReviveRuntime`; ``eth_gas`` prices receipts' Ethereum gas
+    (:class:`~executor.revive.ethgas.EthGasSchedule`)."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, backend: str = "interpreter", *, sandbox: str | None = "auto",
                  check: bool = True, block: BlockContext | None = None,
-                 costs: CostTable = DEFAULT_COSTS, limits: Limits | None = None):
-        self.state = InMemoryState()
+                 costs: CostTable = DEFAULT_COSTS, limits: Limits | None = None,
+                 eth_gas: EthGasSchedule = DEFAULT_ETH_GAS):
+        self.state = DepositMeteredState()
         if block is not None:
             self.state.set_block(block)
         self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox,
@@ -296,6 +364,8 @@ class TestChain:
         self._accounts = 0
         self.check = check
         """The default of ``check`` (raise on failure) for ``transact`` and ``send``."""
+        self.eth_gas = eth_gas
+        """How receipts turn PolkaVM gas and deposits into Ethereum gas."""
         self.tracing = False
         """Trace every transaction (not only failed ones): ``receipt.trace``."""
         self.on_receipt: list[Callable[[Receipt], None]] = []
@@ -310,6 +380,7 @@ class TestChain:
         self.mocks = MockCalls()
         self.runtime.layers = (self.console,)
         self._pranks: list[bytes] = []
+        self._pending_emits: list[ExpectEmit] = []
         self._console_mark = 0
         self.default_account = self.new_account(balance=DEFAULT_BALANCE, label="default")
 
@@ -378,24 +449,42 @@ class TestChain:
         blob = _blob(blob)
         code_hash = self.runtime.upload(blob)
         self._blobs[code_hash] = blob
-        self._upload_dependencies(blob, {code_hash})
+        self._upload_dependencies(blob, code_hash, {code_hash})
         return code_hash
 
-    def _upload_dependencies(self, blob: bytes, seen: set[bytes]) -> None:
-        """Uploads every known blob whose code hash ``blob`` embeds (resolc's factory
-        dependencies: a contract that deploys ``new Child()`` carries Child's code hash,
-        as four little-endian 64-bit words)."""
-        known = {h: a.blob for h, a in KNOWN.items()}
-        known.update(self._blobs)
-        for code_hash, dep in known.items():
-            if code_hash in seen:
-                continue
-            words = b"".join(code_hash[i:i + 8][::-1] for i in range(0, 32, 8))
-            if words in blob or code_hash in blob:
-                seen.add(code_hash)
-                if self.state.code(code_hash) is None:
-                    self.runtime.upload(dep)
-                self._upload_dependencies(dep, seen)
+    def _known_blob(self, code_hash: bytes) -> bytes | None:
+        blob = self._blobs.get(code_hash)
+        if blob is None:
+            art = KNOWN.get(code_hash)
+            blob = None if art is None else art.blob
+        return blob
+
+    def _upload_dependencies(self, blob: bytes, code_hash: bytes, seen: set[bytes]) -> None:
+        """Uploads the code ``blob`` deploys, recursively.
+
+        A blob the build produced comes with resolc's ``factoryDependencies`` (the
+        code hashes of the contracts its ``new`` expressions create,
+        :attr:`contracts.build.Artifact.factory_deps`): those are uploaded, nothing is
+        guessed.  Only a blob the build does not know (bytes from elsewhere, with no
+        resolc output to go by) is scanned for the code hashes of known blobs (resolc
+        embeds a child's code hash in the factory's data, as four little-endian 64-bit
+        words)."""
+        art = KNOWN.get(code_hash)
+        if art is not None:
+            deps: list[bytes] = [h for h in art.factory_deps if h not in seen]
+        else:
+            known = {h: a.blob for h, a in KNOWN.items()}
+            known.update(self._blobs)
+            deps = [h for h in known if h not in seen and (
+                b"".join(h[i:i + 8][::-1] for i in range(0, 32, 8)) in blob or h in blob)]
+        for dep_hash in deps:
+            seen.add(dep_hash)
+            dep = self._known_blob(dep_hash)
+            if dep is None:
+                continue  # not built here: instantiating it fails with CodeNotFound + hint
+            if self.state.code(dep_hash) is None:
+                self.runtime.upload(dep)
+            self._upload_dependencies(dep, dep_hash, seen)
 
     def deploy(self, blob: bytes | str | Path, abi: AbiSource | Abi, *ctor_args: Any,
                sender: Address | None = None, value: int = 0, salt: bytes | None = None,
@@ -408,7 +497,12 @@ class TestChain:
         data = encode(abi.constructor_inputs, ctor_args)
         origin = self._origin(sender)
         blob = _blob(blob)
-        code_hash = self.upload(blob)
+        nonce = self.state.nonce(origin)
+        self.state.start()  # the deposit: the code and what the constructor stores
+        code_hash = self.runtime.upload(blob)
+        self._blobs[code_hash] = blob
+        with self.state.unmetered():
+            self._upload_dependencies(blob, code_hash, {code_hash})
         if name is not None:
             self._code_names[code_hash] = (name, abi)
         kwargs: dict[str, Any] = dict(code_hash=code_hash, data=data, value=value,
@@ -421,7 +515,10 @@ class TestChain:
             self._abis[result.address] = abi
             if name is not None:
                 self._names[result.address] = name
-        receipt = self._receipt(result, None, abi, result.address, trace)
+        receipt = self._receipt(result, None, abi, result.address, trace,
+                                eth_tx=(None, blob + data, value, nonce,
+                                        self.state.block.chain_id),
+                                deposit=self.state.finish(self.eth_gas))
         if not receipt.success or result.address is None:
             label = name or self._code_name(code_hash)
             _raise_for(f"deploy {label}" if label else "deploy", receipt, self.runtime.limits)
@@ -546,10 +643,14 @@ class TestChain:
 
     def mock_call(self, who: Address | Contract, calldata: bytes, returndata: bytes, *,
                   revert: bool = False) -> None:
-        """Calls that contracts make to ``who`` with input starting with ``calldata``
-        (``b""``: any) return ``returndata`` (revert with it when ``revert``) without
-        running the callee -- ``vm.mockCall`` / ``vm.mockCallRevert``.  ``who`` need
-        not have code.  Calls sent by this harness (``transact``) are not mocked."""
+        """Calls to ``who`` with input starting with ``calldata`` (``b""``: any)
+        return ``returndata`` (revert with it when ``revert``) without running the
+        callee -- ``vm.mockCall`` / ``vm.mockCallRevert``: calls that contracts make
+        (nested frames, through a host-call layer, paying the ``call`` host charges) and
+        the transactions and dry runs this harness sends (``transact``, ``send``,
+        ``call``: answered without running anything, gas used 0, no value moved; a
+        transaction still bumps the sender's nonce).  ``who`` need not have code; the
+        longest matching prefix wins."""
         self.mocks.add(Mock(_address(who), bytes(calldata), bytes(returndata), revert))
         if self.mocks not in self.runtime.layers:
             self.runtime.layers = (*self.runtime.layers, self.mocks)
@@ -579,31 +680,49 @@ class TestChain:
         else:
             raise AssertionError("expect_revert: no transaction in the block reverted")
 
-    @contextmanager
     def expect_emit(self, name: str, args: dict[str, Any] | None = None, *,
-                    emitter: Address | Contract | None = None
-                    ) -> Iterator[list[DecodedEvent]]:
-        """Asserts that a transaction of the block emits event ``name`` whose
-        arguments include ``args`` (from ``emitter`` when given), like forge-std's
-        ``vm.expectEmit``; yields the list of matching events (filled at the end)."""
-        seen: list[DecodedEvent] = []
-        self.on_receipt.append(lambda r: seen.extend(r.events))
-        listener = self.on_receipt[-1]
-        found: list[DecodedEvent] = []
-        try:
-            yield found
-        finally:
-            self.on_receipt.remove(listener)
-        want_from = None if emitter is None else _address(emitter)
-        for e in seen:
-            if e.name == name and (want_from is None or e.address == want_from) and all(
-                    k in e.args and _same(e.args[k], v) for k, v in (args or {}).items()):
-                found.append(e)
-        if not found:
-            got = ", ".join(f"{e.name or '<unknown>'}{e.args}" for e in seen) or "none"
-            raise AssertionError(f"expect_emit: no {name}{args or ''} event"
-                                 f"{' from 0x' + want_from.hex() if want_from else ''};"
-                                 f" events emitted: {got}")
+                    emitter: Address | Contract | None = None) -> ExpectEmit:
+        """Expects event ``name`` whose arguments include ``args`` (from ``emitter``
+        when given), like forge-std's ``vm.expectEmit``.  Two scopes:
+
+        * ``chain.expect_emit(...)`` on its own line: forge's scope -- the **next
+          transaction** (``transact``, ``send`` or ``deploy``; dry runs (``call``) are
+          not transactions and do not count) must emit it, else that transaction
+          raises ``AssertionError``.  Several expectations before one transaction
+          must all be met, by events in the order they were declared (other events
+          may come between), as forge checks them.  An expectation no transaction
+          came to check fails the test at the end (the ``chain`` fixture checks
+          :meth:`check_expectations`).
+        * ``with chain.expect_emit(...) as found:``: some transaction of the ``with``
+          block must emit it; ``found`` lists the matching events afterwards.
+
+        A reverted transaction emits nothing (its events are rolled back)."""
+        return ExpectEmit(self, name, args, None if emitter is None else _address(emitter))
+
+    def check_expectations(self) -> None:
+        """Raises ``AssertionError`` for ``expect_emit`` expectations that no
+        transaction came to check (and forgets them)."""
+        pending, self._pending_emits = self._pending_emits, []
+        if pending:
+            raise AssertionError("expect_emit: no transaction came after "
+                                 + ", ".join(e.describe() for e in pending))
+
+    def _check_pending_emits(self, receipt: Receipt) -> None:
+        pending, self._pending_emits = self._pending_emits, []
+        events = receipt.events if receipt.success else []
+        at = 0
+        for expectation in pending:
+            hit = next((i for i in range(at, len(events)) if expectation.matches(events[i])),
+                       None)
+            if hit is None:
+                got = ", ".join(f"{e.name or '<unknown>'}{e.args}" for e in events) or "none"
+                raise AssertionError(
+                    f"expect_emit: the next transaction ({receipt.contract or '?'}."
+                    f"{receipt.function or '?'}) emitted no {expectation.describe()}"
+                    + (" after the events expected before it" if at else "")
+                    + f"; events emitted: {got}")
+            expectation.found.append(events[hit])
+            at = hit + 1
 
     # ---- internals ----
     def _run(self, plain: Callable[[], ExecResult],
@@ -630,19 +749,46 @@ class TestChain:
             console.sink = sink
             del console.lines[kept:]
 
+    def _mocked(self, to: bytes, data: bytes) -> ExecResult | None:
+        """The outcome of a transaction or dry run to ``to`` that a mock answers
+        (``None``: no mock matches).  Nothing runs and no value moves; gas used is 0."""
+        if not self.mocks.mocks:
+            return None
+        mock = self.mocks.match(to, data)
+        if mock is None:
+            return None
+        self.mocks.hits += 1
+        return ExecResult(_REVERT if mock.revert else 0, mock.data, None, 0)
+
     def _transact(self, to: bytes, data: bytes, sender: Address | None, value: int,
                   gas_limit: int | None, fn: Function | None) -> Receipt:
         origin = self._origin(sender)
+        nonce = self.state.nonce(origin)
+        eth_tx = (to, data, value, nonce, self.state.block.chain_id)
+        mocked = self._mocked(to, data)
+        if mocked is not None:
+            self.state.set_nonce(origin, nonce + 1)
+            self._console_mark = len(self.console.lines)
+            return self._receipt(mocked, fn, self._abis.get(to), None, None, to, eth_tx=eth_tx)
+        self.state.start()
         result, trace = self._run(
             lambda: self.runtime.call(origin, to, data, value=value, gas_limit=gas_limit),
             lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
                                    gas_limit=gas_limit))
-        return self._receipt(result, fn, self._abis.get(to), None, trace, to)
+        return self._receipt(result, fn, self._abis.get(to), None, trace, to, eth_tx=eth_tx,
+                             deposit=self.state.finish(self.eth_gas))
 
     def _dry_run(self, to: bytes, data: bytes, sender: Address | None, value: int,
                  gas_limit: int | None, fn: Function | None) -> Receipt:
         origin = self._origin(sender)
+        eth_tx = (to, data, value, self.state.nonce(origin), self.state.block.chain_id)
+        mocked = self._mocked(to, data)
+        if mocked is not None:
+            self._console_mark = len(self.console.lines)
+            return self._receipt(mocked, fn, self._abis.get(to), None, None, to, notify=False,
+                                 eth_tx=eth_tx)
         snap = self.state.snapshot()
+        self.state.start()
         try:
             result, trace = self._run(
                 lambda: self.runtime.call(origin, to, data, value=value,
@@ -650,13 +796,16 @@ class TestChain:
                 lambda t: t.trace_call(self.runtime, origin, to, data, value=value,
                                        gas_limit=gas_limit, bump_nonce=False))
             return self._receipt(result, fn, self._abis.get(to), None, trace, to,
-                                 notify=False)
+                                 notify=False, eth_tx=eth_tx,
+                                 deposit=self.state.finish(self.eth_gas))
         finally:
             self.state.revert(snap)
 
     def _receipt(self, result: ExecResult, fn: Function | None, abi: Abi | None,
                  address: bytes | None, trace: TraceFrame | None = None,
-                 to: bytes | None = None, *, notify: bool = True) -> Receipt:
+                 to: bytes | None = None, *, notify: bool = True,
+                 eth_tx: tuple[bytes | None, bytes, int, int, int] | None = None,
+                 deposit: int = 0) -> Receipt:
         value = None
         if result.success and fn is not None:
             try:
@@ -676,10 +825,11 @@ class TestChain:
                           return_value=value,
                           revert_reason=None if error is None else str(error), error=error,
                           failure=result.error,
-                          events=[self._event(e) for e in result.events],
+                          raw_events=tuple(result.events), decode_event=self._event,
+                          name_source=lambda: self.names, eth_tx=eth_tx,
+                          eth_schedule=self.eth_gas, storage_deposit=deposit,
                           output=result.data, result=result, contract_address=address,
                           trace=trace,
-                          trace_text=None if trace is None else self.format_trace(trace),
                           console=tuple(self.console.lines[self._console_mark:]),
                           contract=None if (to or address) is None
                           else self.name_of(to or address or b"")
@@ -691,6 +841,8 @@ class TestChain:
         if notify:
             for listener in list(self.on_receipt):
                 listener(receipt)
+            if self._pending_emits:
+                self._check_pending_emits(receipt)
         if trace is not None:
             for listener in list(self.on_trace):
                 listener(receipt)
@@ -702,8 +854,24 @@ class TestChain:
                 return abi.decode_error(data)
         return None
 
+    def _abi_of_code_at(self, address: bytes) -> Abi | None:
+        """The ABI of the build artifact (or named code) deployed at ``address``."""
+        info = self.state.contract(address)
+        if info is None:
+            return None
+        hit = self._code_names.get(info.code_hash)
+        if hit is not None:
+            return hit[1]
+        abi = self._artifact_abis.get(info.code_hash)
+        if abi is None:
+            art = KNOWN.get(info.code_hash)
+            if art is None:
+                return None
+            abi = self._artifact_abis[info.code_hash] = Abi(art.abi)
+        return abi
+
     def _event(self, e: Event) -> DecodedEvent:
-        own = self._abis.get(e.contract)
+        own = self._abis.get(e.contract) or self._abi_of_code_at(e.contract)
         abis: Sequence[Abi] = self._known_abis if own is None else [own, *self._known_abis]
         if e.topics:
             for abi in abis:
@@ -715,6 +883,45 @@ class TestChain:
                         continue
                     return DecodedEvent(e.contract, ev.name, args, e.topics, e.data)
         return DecodedEvent(e.contract, None, {}, e.topics, e.data)
+
+
+class ExpectEmit:
+    """What :meth:`TestChain.expect_emit` returns: a pending expectation on the next
+    transaction, or, used in ``with``, on the transactions of the block."""
+
+    def __init__(self, chain: TestChain, name: str, args: dict[str, Any] | None,
+                 emitter: bytes | None):
+        self.chain, self.name, self.args, self.emitter = chain, name, dict(args or {}), emitter
+        self.found: list[DecodedEvent] = []
+        self._seen: list[DecodedEvent] = []
+        chain._pending_emits.append(self)
+
+    def matches(self, e: DecodedEvent) -> bool:
+        return e.name == self.name and (self.emitter is None or e.address == self.emitter) \
+            and all(k in e.args and _same(e.args[k], v) for k, v in self.args.items())
+
+    def describe(self) -> str:
+        return (f"{self.name}{self.args or ''} event"
+                + (f" from 0x{self.emitter.hex()}" if self.emitter is not None else ""))
+
+    def _listen(self, receipt: Receipt) -> None:
+        if receipt.success:
+            self._seen.extend(receipt.events)
+
+    def __enter__(self) -> list[DecodedEvent]:
+        self.chain._pending_emits.remove(self)  # block scope instead of the next one
+        self.chain.on_receipt.append(self._listen)
+        return self.found
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        self.chain.on_receipt.remove(self._listen)
+        if kind is not None:
+            return
+        self.found.extend(e for e in self._seen if self.matches(e))
+        if not self.found:
+            got = ", ".join(f"{e.name or '<unknown>'}{e.args}" for e in self._seen) or "none"
+            raise AssertionError(f"expect_emit: no {self.describe()} in the block; "
+                                 f"events emitted: {got}")
 
 
 def _slot(slot: int | bytes) -> bytes:

@@ -20,14 +20,16 @@ last failed transaction (section "pvm trace").  Options:
 * ``--pvm-trace``: trace every transaction and print the trees (shown with ``-s``, or
   under a failing test's captured output);
 * ``--gas-report``: at the end, per contract and function, calls / min / mean /
-  median / max gas used (PolkaVM gas, see contracts/README.md for the units);
+  median / max of the Ethereum gas a client of pallet-revive would see (the receipt's
+  ``gasUsed``), with the PolkaVM gas and the storage deposit beside it (see
+  contracts/README.md for the units);
 * ``--pvm-backend SETUP``: run ``chain`` tests only on that setup (repeatable).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,10 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="print gas used per contract function at the end")
 
 
-_GAS = pytest.StashKey[dict[tuple[str, str], list[int]]]()
+GasRow = tuple[int, int, int]
+"""One successful transaction: (Ethereum gas, PolkaVM gas, storage deposit)."""
+_GAS = pytest.StashKey[dict[tuple[str, str], list[GasRow]]]()
 
 
-def _gas_table(config: pytest.Config) -> dict[tuple[str, str], list[int]]:
+def _gas_table(config: pytest.Config) -> dict[tuple[str, str], list[GasRow]]:
     return config.stash.setdefault(_GAS, {})
 
 
@@ -89,20 +93,31 @@ def watch(chain: TestChain, config: pytest.Config) -> TestChain:
 
         def record(r: Receipt) -> None:
             if r.success and r.function is not None:
-                table.setdefault((r.contract or "?", r.function), []).append(r.gas_used)
+                table.setdefault((r.contract or "?", r.function), []).append(
+                    (r.eth_gas or 0, r.gas_used, r.storage_deposit))
 
         chain.on_receipt.append(record)
     return chain
 
 
-def gas_report(table: dict[tuple[str, str], list[int]]) -> str:
-    """The ``--gas-report`` table: per contract and function, calls, min, mean,
-    median and max gas used by successful transactions."""
-    rows = [("contract", "function", "calls", "min", "mean", "median", "max")]
-    for (contract, function), gas in sorted(table.items()):
+GAS_REPORT_TITLE = ("gas report (Ethereum gas as pallet-revive's eth-rpc reports a receipt's "
+                    "gasUsed; PolkaVM gas as metered here; deposit in native units: "
+                    "see contracts/README.md)")
+
+
+def gas_report(table: dict[tuple[str, str], list[GasRow]]) -> str:
+    """The ``--gas-report`` table: per contract and function, over its successful
+    transactions, calls and min / mean / median / max of the Ethereum gas an
+    Ethereum client would see (the receipt's ``gasUsed``), then the median PolkaVM gas
+    metered here and the median storage deposit (native units, not in the gas)."""
+    rows = [("contract", "function", "calls", "min", "mean", "median", "max",
+             "PolkaVM gas (median)", "deposit (median)")]
+    for (contract, function), entries in sorted(table.items()):
+        gas = [e[0] for e in entries]
         rows.append((contract, function, str(len(gas)), str(min(gas)),
                      str(round(statistics.fmean(gas))), str(round(statistics.median(gas))),
-                     str(max(gas))))
+                     str(max(gas)), str(round(statistics.median(e[1] for e in entries))),
+                     str(round(statistics.median(e[2] for e in entries)))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, r in enumerate(rows):
@@ -117,7 +132,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
     if config.getoption("--gas-report", default=False):
         table = _gas_table(config)
-        terminalreporter.section("gas report (PolkaVM gas; 1 gas = 10,000 ps ref_time)")
+        terminalreporter.section(GAS_REPORT_TITLE)
         terminalreporter.write_line(gas_report(table) if table else "no transactions")
 
 
@@ -157,7 +172,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(params=list(chain_setups(probe_sandbox=False)))
-def chain(request: pytest.FixtureRequest) -> TestChain:
+def chain(request: pytest.FixtureRequest) -> Iterator[TestChain]:
     setup = str(request.param)
     wanted = request.config.getoption("--pvm-backend", default=None) or []
     if wanted and setup not in wanted:
@@ -170,7 +185,9 @@ def chain(request: pytest.FixtureRequest) -> TestChain:
     backend, sandbox = setups[setup]
     from contracts.harness import TestChain
 
-    return watch(TestChain(backend=backend, sandbox=sandbox), request.config)
+    test_chain = watch(TestChain(backend=backend, sandbox=sandbox), request.config)
+    yield test_chain
+    test_chain.check_expectations()  # an expect_emit no transaction came to check
 
 
 @pytest.fixture

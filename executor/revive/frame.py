@@ -16,6 +16,8 @@ from executor.revive.constants import Limits, ReturnFlags
 from executor.revive.costs import CostTable
 from executor.revive.state import ContractInfo, State
 
+_REVERT = int(ReturnFlags.REVERT)  # a plain int: IntFlag operators cost microseconds
+
 
 @dataclass(slots=True)
 class Frame:
@@ -56,12 +58,12 @@ class FrameResult:
 
     @property
     def reverted(self) -> bool:
-        return self.error is None and bool(self.flags & ReturnFlags.REVERT)
+        return self.error is None and bool(self.flags & _REVERT)
 
     @property
     def ok(self) -> bool:
         """Ended without error and without REVERT (its state changes are kept)."""
-        return self.error is None and not self.flags & ReturnFlags.REVERT
+        return self.error is None and not self.flags & _REVERT
 
 
 class Ext(Protocol):

@@ -16,6 +16,7 @@ The runtime is reached only through the frame's :class:`~executor.revive.frame.E
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -294,7 +295,15 @@ def hash_keccak_256(c: Caller, f: Frame) -> None:
     in_ptr, in_len, out_ptr = u32(c, A0), u32(c, A1), u32(c, A2)
     costs = rt(f).costs
     charge(c, costs.hash_keccak_256 + costs.hash_keccak_256_per_word * ((in_len + 31) >> 5))
-    c.write_memory(out_ptr, keccak256(c.read_memory(in_ptr, in_len)))
+    data = c.read_memory(in_ptr, in_len)
+    c.write_memory(out_ptr, _keccak_small(data) if in_len <= 64 else keccak256(data))
+
+
+@functools.lru_cache(maxsize=4096)
+def _keccak_small(data: bytes) -> bytes:
+    """Keccak-256 of short inputs, remembered: Solidity hashes the same mapping slots
+    (key . slot, 64 bytes) over and over, and pycryptodome takes microseconds a hash."""
+    return keccak256(data)
 
 
 # ---- storage ----
@@ -308,9 +317,12 @@ def _storage_key(c: Caller, f: Frame, key_ptr: int, key_len: int) -> StorageKey:
 
 def _storage_flags(c: Caller) -> bool:
     flags = u32(c, A0)
-    if flags & ~int(StorageFlags.TRANSIENT):
+    if flags & ~_TRANSIENT:
         raise ExecError(E.INVALID_STORAGE_FLAGS, f"0x{flags:x}")
-    return bool(flags & StorageFlags.TRANSIENT)
+    return bool(flags & _TRANSIENT)
+
+
+_TRANSIENT = int(StorageFlags.TRANSIENT)  # a plain int: IntFlag operators cost microseconds
 
 
 @host("get_storage")

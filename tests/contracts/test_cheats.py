@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from contracts.abi import ERROR_SELECTOR, Abi, decode, encode
 from contracts.build import compiled
 from contracts.console import CONSOLE_ADDRESS, decode_console, format_console
-from contracts.harness import Account, Contract, Reverted, TestChain, TransactionFailed
+from contracts.harness import (
+    Account,
+    Contract,
+    NoContractCode,
+    Reverted,
+    TestChain,
+    TransactionFailed,
+)
 from contracts.strategies import for_function, for_type
 from executor.revive import keccak256
 from executor.revive.errors import CodeRejected
@@ -125,10 +132,39 @@ def test_mock_call_over_a_real_contract(chain: TestChain, cheats: Contract,
         cheats.call("askOracle", other)
     chain.mock_call(other, PRICE, (5).to_bytes(32, "big"))
     assert cheats.call("askOracle", other) == 5
-    # calls sent by the harness itself are not mocked
+    # transactions and dry runs sent by the harness are mocked too (nothing runs)
     stored = keccak256(b"stored()")[:4]
-    chain.mock_call(other, stored, (1).to_bytes(32, "big"))
     assert chain.send(other, data=stored).output == (7).to_bytes(32, "big")
+    chain.mock_call(other, stored, (1).to_bytes(32, "big"))
+    nonce, hits = chain.nonce(alice), chain.mocks.hits
+    receipt = chain.send(other, data=stored, sender=alice)
+    assert receipt.output == (1).to_bytes(32, "big") and receipt.gas_used == 0
+    assert chain.nonce(alice) == nonce + 1 and chain.mocks.hits == hits + 1
+
+
+ORACLE_ABI = [{"type": "function", "name": "price", "inputs": [], "stateMutability": "view",
+               "outputs": [{"type": "uint256", "name": ""}]}]
+
+
+def test_mock_call_answers_top_level_calls(chain: TestChain, alice: Account) -> None:
+    oracle = chain.at(keccak256(b"oracle")[12:], ORACLE_ABI)  # no code at all
+    chain.mock_call(oracle, PRICE, (77).to_bytes(32, "big"))
+    assert oracle.call("price") == 77
+    balance = chain.balance(alice)
+    receipt = oracle.transact("price", sender=alice, value=5)
+    assert receipt.return_value == 77 and receipt.success
+    assert chain.balance(alice) == balance  # no value moved
+    chain.mock_call(oracle, b"", ERROR_SELECTOR + encode(["string"], ["down"]), revert=True)
+    assert oracle.call("price") == 77  # the longest prefix wins
+    chain.mock_call(oracle, PRICE, ERROR_SELECTOR + encode(["string"], ["stale"]),
+                    revert=True)
+    with pytest.raises(Reverted, match="Error: stale"):
+        oracle.transact("price", sender=alice)
+    with chain.expect_revert("stale"):
+        oracle.call("price")
+    chain.clear_mocked_calls()
+    with pytest.raises(NoContractCode):
+        oracle.call("price")
 
 
 # ---- layers see nested frames ----

@@ -73,6 +73,42 @@ def test_factory_dependencies_are_uploaded_with_the_factory(chain: TestChain,
     assert chain.name_of(child) == "Child" and factory.name == "Factory"
 
 
+def test_factory_dependencies_come_from_resolc_not_from_scanning(
+        chain: TestChain, alice: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What is uploaded with a built blob is resolc's factoryDependencies list, whatever
+    # the blob's bytes hold: a Counter artifact that (say) resolc reported as depending
+    # on Child uploads Child although Counter's code embeds no code hash of it, and a
+    # Factory artifact reported without dependencies uploads nothing
+    arts = compiled("Factory")
+    counter = compiled("Counter")["Counter"]
+    child = arts["Child"]
+    assert not any(h in counter.blob for h in (child.code_hash, b"".join(
+        child.code_hash[i:i + 8][::-1] for i in range(0, 32, 8))))
+    known = {child.code_hash: child,
+             counter.code_hash: contracts.build.Artifact(
+                 "Counter", counter.blob, counter.abi, (child.code_hash,)),
+             arts["Factory"].code_hash: contracts.build.Artifact(
+                 "Factory", arts["Factory"].blob, arts["Factory"].abi, ())}
+    monkeypatch.setattr(contracts.harness, "KNOWN", known)
+    chain.deploy(counter.blob, counter.abi, sender=alice)
+    assert chain.state.code(child.code_hash) == child.blob
+    fresh = TestChain(backend=chain.backend, sandbox=None)
+    factory = fresh.deploy(arts["Factory"].blob, arts["Factory"].abi)
+    assert fresh.state.code(child.code_hash) is None
+    assert factory.transact("make", 1, check=False).failure == "CodeNotFound"
+
+
+def test_a_blob_the_build_does_not_know_is_scanned_for_known_children(
+        chain: TestChain, alice: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    # no resolc output for the factory blob (only Child is known): the fallback finds
+    # Child's code hash embedded in the factory's data
+    child = compiled("Factory")["Child"]
+    monkeypatch.setattr(contracts.harness, "KNOWN", {child.code_hash: child})
+    factory = chain.deploy(compiled("Factory")["Factory"].blob, FACTORY_ABI, sender=alice)
+    assert chain.state.code(child.code_hash) == child.blob
+    assert factory.transact("make", 3, sender=alice).success
+
+
 def test_make_creates_child_at_create1_address(chain: TestChain, factory: Contract,
                                                alice: Account) -> None:
     first, second = rlp_create1(factory.address, 0), rlp_create1(factory.address, 1)

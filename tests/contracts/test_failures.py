@@ -170,6 +170,51 @@ def test_expect_emit(chain: TestChain, token: Contract, alice: Account) -> None:
         token.transact("transfer", bob, 1, sender=alice)
 
 
+def test_expect_emit_applies_to_the_next_transaction(chain: TestChain, token: Contract,
+                                                     alice: Account) -> None:
+    bob = chain.new_account()
+    chain.expect_emit("Transfer", {"from": alice, "to": bob, "value": 5}, emitter=token)
+    assert token.call("balanceOf", alice) == 1000  # a dry run is not the next transaction
+    token.transact("transfer", bob, 5, sender=alice)
+    chain.check_expectations()  # met: nothing pending
+    # only the very next transaction counts, even if a later one would match
+    chain.expect_emit("Transfer", {"value": 1})
+    with pytest.raises(AssertionError, match=r"the next transaction \(Token.transfer\) "
+                                             r"emitted no Transfer\{'value': 1\} event"):
+        token.transact("transfer", bob, 2, sender=alice)
+    token.transact("transfer", bob, 1, sender=alice)  # not checked any more
+    # a reverted transaction emits nothing
+    chain.expect_emit("Transfer")
+    with pytest.raises(AssertionError, match="events emitted: none"):
+        token.transact("transfer", bob, 10**9, sender=alice, check=False)
+    # an expectation no transaction came to check fails at the end of the test
+    chain.expect_emit("Approval")
+    with pytest.raises(AssertionError, match="no transaction came after Approval event"):
+        chain.check_expectations()
+    chain.check_expectations()
+
+
+def test_expect_emit_checks_the_order_of_several(chain: TestChain, factory: Contract,
+                                                 alice: Account) -> None:
+    # make(): the child's constructor emits Created, then the factory emits Deployed
+    chain.expect_emit("Created", {"value": 1})
+    chain.expect_emit("Deployed", {"viaCreate2": False}, emitter=factory)
+    factory.transact("make", 1, sender=alice)
+    chain.expect_emit("Deployed")
+    chain.expect_emit("Created")
+    with pytest.raises(AssertionError, match="no Created event after the events expected"):
+        factory.transact("make", 2, sender=alice)
+
+
+def test_expect_emit_block_scope(chain: TestChain, token: Contract, alice: Account) -> None:
+    bob = chain.new_account()
+    with chain.expect_emit("Transfer", {"value": 3}) as found:
+        token.transact("transfer", bob, 1, sender=alice)  # any transaction of the block
+        token.transact("transfer", bob, 3, sender=alice)
+    assert [e["value"] for e in found] == [3]
+    chain.check_expectations()  # a with-block expectation is not left pending
+
+
 def test_calling_an_address_without_code(chain: TestChain, token: Contract) -> None:
     nobody = keccak256(b"nobody")[12:]
     ghost = chain.at(nobody, compiled("Token")["Token"].abi)

@@ -38,7 +38,7 @@ def run(tmp_path: Path, *args: str) -> str:
 def test_gas_report_and_failing_trace(tmp_path: Path) -> None:
     out = run(tmp_path, "--gas-report", "--pvm-backend", "interpreter")
     assert "1 failed, 1 passed" in out
-    assert "gas report (PolkaVM gas; 1 gas = 10,000 ps ref_time)" in out
+    assert "gas report (Ethereum gas as pallet-revive's eth-rpc reports" in out
     rows = [line for line in out.splitlines() if line.startswith("0x") and "|" in line]
     # successful transactions only: two deployments, two inc (the failed inc is left out)
     assert any("| (deploy) |     2 |" in r for r in rows), out
@@ -55,10 +55,11 @@ def test_pvm_trace_prints_every_transaction(tmp_path: Path) -> None:
 
 
 def test_gas_report_table() -> None:
-    text = gas_report({("Token", "transfer"): [30, 10, 20, 40], ("Token", "(deploy)"): [5]})
+    text = gas_report({("Token", "transfer"): [(30, 3, 0), (10, 1, 5), (20, 2, 5), (40, 4, 9)],
+                       ("Token", "(deploy)"): [(5, 7, 100)]})
     lines = text.splitlines()
     assert lines[0].split("|")[0].strip() == "contract"
     assert [c.strip() for c in lines[2].split("|")] == ["Token", "(deploy)", "1", "5", "5",
-                                                        "5", "5"]
+                                                        "5", "5", "7", "100"]
     assert [c.strip() for c in lines[3].split("|")] == ["Token", "transfer", "4", "10", "25",
-                                                        "25", "40"]
+                                                        "25", "40", "2", "5"]
