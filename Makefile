@@ -135,7 +135,7 @@ peers:
 	sh benches/peers/setup.sh
 
 lint: $(VENV)/.stamp-deps
-	$(VENV)/bin/ruff check executor chain_sim contracts tests tools
+	$(VENV)/bin/ruff check executor chain_sim contracts tests tools benches
 typecheck: build
 	$(VENV)/bin/mypy executor contracts chain_sim
 

@@ -130,7 +130,8 @@ def main() -> int:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     lines += ["", "Flat rows = linear time (at 2^18 instructions the arrays of the program no "
-              "longer fit the caches, which slows the naive build as well).  The reference computes the same model with AVX2; "
+              "longer fit the caches, which slows the naive build as well).  "
+              "The reference computes the same model with AVX2; "
               "this is a scalar C implementation with bitmask state (cost per simulated cycle "
               "proportional to the entries in flight, at most 32)."]
 
