@@ -29,7 +29,7 @@ $(VENV)/.stamp-deps: $(VENV)/.stamp-venv Makefile
 
 # The C core is compiled by cffi during the (editable) install.
 $(VENV)/.stamp-build: $(VENV)/.stamp-deps $(NATIVE_SRC) pyproject.toml setup.py
-	$(PIP) install -q --no-build-isolation -e .
+	$(PIP) install -q --no-build-isolation -e ".[dev,node,node-test]"
 	touch $@
 
 setup: $(VENV)/.stamp-deps

@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benches.results import machine_info, measure, write_section  # noqa: E402
-from executor.asm import ProgramBuilder  # noqa: E402
 from executor.blob import ProgramBlob  # noqa: E402
 from executor.gas import AnyCostModel, CacheModel, FullCostModel  # noqa: E402
 from executor.isa import InstructionSet  # noqa: E402
 from executor.raw import NativeProgram  # noqa: E402
+from executor.tools.asm import ProgramBuilder  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MODELS: list[tuple[str, AnyCostModel | None]] = [

@@ -9,7 +9,7 @@ Peers, each through a small harness in benches/peers/ that prints raw final stat
 @fluffylabs/anan-as (release-mini WebAssembly build, anan_as.mjs), @typeberry/lib (its
 TypeScript interpreter, typeberry.mjs) and tsrkit-pvm (interpreter, Cython and recompiler
 backends, tsrkit_pvm.py under Python 3.12).  Every peer's final state is checked here with
-the rules of our own runner (executor/vectors.py): status, pc, gas, registers, the
+the rules of our own runner (executor/tools/vectors.py): status, pc, gas, registers, the
 page-fault address and every byte of the mapped memory.  Peers that are not installed are
 reported with the command that installs them.
 """
@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT / "benches"))
 
 from results import machine_info, stats, write_section  # noqa: E402
 
-from executor.asm import assemble  # noqa: E402
 from executor.backends import available_backends, new_instance  # noqa: E402
 from executor.raw import NativeProgram, Profile  # noqa: E402
-from executor.vectors import collect, run_json_vector  # noqa: E402
+from executor.tools.asm import assemble  # noqa: E402
+from executor.tools.vectors import collect, run_json_vector  # noqa: E402
 
 PEERS = ROOT / "benches" / "peers"
 VECTORS = ROOT.parent / "shared" / "vectors" / "jam-v0.4" / "programs"
@@ -81,7 +81,7 @@ class Outcome:
         return sum(not p for p in self.problems.values())
 
 
-# --- checking a peer's raw final state, with the rules of executor/vectors.py -------------
+# --- checking a peer's raw final state, with the rules of executor/tools/vectors.py -------------
 
 def check(v: dict[str, Any], r: dict[str, Any]) -> list[tuple[str, str]]:
     """(category, message) for everything that differs from the vector's expectation."""
@@ -195,7 +195,7 @@ def ours_vectors(backend: str, paths: list[Path]) -> Outcome:
 
 
 def our_category(message: str) -> str:
-    """The category of one of executor/vectors.py's problem messages."""
+    """The category of one of executor/tools/vectors.py's problem messages."""
     for prefix, cat in (("status", "status"), ("pc", "pc"), ("gas", "gas"), ("r", "registers"),
                         ("fault address", "fault address"), ("memory", "memory")):
         if message.startswith(prefix):
@@ -429,7 +429,7 @@ def main() -> int:
              f"Vectors: all {total} JAM v0.4 vectors (shared/vectors/jam-v0.4/programs); a "
              "peer passes one when status, pc, gas, all registers, the page-fault address "
              "and every byte of the mapped memory match, as in our runner "
-             "(executor/vectors.py).", "",
+             "(executor/tools/vectors.py).", "",
              f"Loop: {args.iterations:,} iterations of 3 instructions (raw JAM program, "
              f"Latest64 numbering, {gas:,} gas), run until its final `trap`; time of the run "
              f"alone (program loaded or compiled before), median of {args.repeats} runs "

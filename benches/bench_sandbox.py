@@ -26,9 +26,9 @@ from results import machine_info, stats, write_section  # noqa: E402
 
 from executor import Config, Engine, Linker, Module  # noqa: E402
 from executor.aio import Executor  # noqa: E402
-from executor.asm import assemble  # noqa: E402
 from executor.raw import InterruptKind, NativeProgram, RawInstance  # noqa: E402
-from executor.sandbox import Worker  # noqa: E402
+from executor.sandbox import SandboxProcess  # noqa: E402
+from executor.tools.asm import assemble  # noqa: E402
 
 NOOP = assemble("%isa = latest64\n%rw_data_size = 4096\n%stack_size = 4096\n"
                 "pub @main:\n a0 = 42\n ret\n")
@@ -115,11 +115,11 @@ def main() -> int:
     args = ap.parse_args()
     rows = []
 
-    spawn = per_op(lambda: Worker().close(), 20)
+    spawn = per_op(lambda: SandboxProcess().close(), 20)
     rows.append(("cold worker spawn (+ exit)", None, spawn))
 
     prog = NativeProgram(NOOP)
-    worker = Worker()
+    worker = SandboxProcess()
     inst_sb = per_op(lambda: RawInstance(prog, backend="jit", worker=worker).close(), 200)
     inst_ip = per_op(lambda: RawInstance(prog, backend="jit").close(), 200)
     rows.append(("instantiate (warm worker / in-process)", inst_ip, inst_sb))

@@ -23,9 +23,9 @@ from results import machine_info, measure, stats, write_section  # noqa: E402
 
 from executor.backends import available_backends, new_instance  # noqa: E402
 from executor.blob import ProgramBlob  # noqa: E402
-from executor.doom import DEFAULT_WAD, Doom  # noqa: E402
 from executor.native import errbuf, ffi, lib  # noqa: E402
 from executor.raw import InterruptKind, NativeProgram  # noqa: E402
+from executor.tools.doom import DEFAULT_WAD, Doom  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 

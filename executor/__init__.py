@@ -11,8 +11,16 @@ The embedding API::
     instance = linker.instantiate(module)
     assert instance.call("add_numbers", 1, 10) == 111
 
-Host-function conventions: :mod:`executor.hostfn`; calls: :mod:`executor.instance`.
-The names below are imported lazily, so ``import executor`` stays cheap.
+The names below, in the order of their layers (ARCHITECTURE.md, "Python layers"):
+:class:`ProgramBlob` (a parsed ``.polkavm`` blob), :class:`Config`, :class:`Engine`,
+:class:`Module`, :class:`Linker` / :class:`InstancePre` / :class:`HostLayer`,
+:class:`Instance` / :class:`ExportFunc`, :class:`Caller` (what a host function sees),
+:class:`Executor` (many concurrent calls under trio), and the exceptions, all under
+:class:`PvmError`.  Host-function conventions: :mod:`executor.hostfn`; calls:
+:mod:`executor.instance`; pallet-revive contracts: :mod:`executor.revive`.  The tools
+(assembler, vector runner, CLI, ...) are apart, in :mod:`executor.tools`.
+
+The names are imported lazily, so ``import executor`` stays cheap.
 """
 
 from __future__ import annotations
@@ -20,10 +28,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from executor.aio import Executor
+    from executor.blob import ProgramBlob
     from executor.caller import Caller
     from executor.config import Config
-    from executor.engine import Engine, Module
+    from executor.engine import Engine
     from executor.errors import (
+        AssemblerError,
         BlobError,
         ExecutionError,
         GuestFault,
@@ -32,24 +43,31 @@ if TYPE_CHECKING:
         ModuleError,
         OutOfGas,
         PvmError,
+        SandboxError,
         Trap,
     )
     from executor.instance import ExportFunc, Instance
-    from executor.linker import InstancePre, Linker
+    from executor.linker import HostLayer, InstancePre, Linker
+    from executor.module import Module
 
 _LAZY = {
+    "ProgramBlob": "executor.blob",
     "Config": "executor.config",
     "Engine": "executor.engine",
-    "Module": "executor.engine",
+    "Module": "executor.module",
     "Linker": "executor.linker",
     "InstancePre": "executor.linker",
+    "HostLayer": "executor.linker",
     "Instance": "executor.instance",
     "ExportFunc": "executor.instance",
     "Caller": "executor.caller",
+    "Executor": "executor.aio",
     "PvmError": "executor.errors",
     "BlobError": "executor.errors",
     "ModuleError": "executor.errors",
+    "AssemblerError": "executor.errors",
     "ExecutionError": "executor.errors",
+    "SandboxError": "executor.errors",
     "Trap": "executor.errors",
     "OutOfGas": "executor.errors",
     "HostError": "executor.errors",
@@ -58,14 +76,17 @@ _LAZY = {
 }
 
 __all__ = [
+    "AssemblerError",
     "BlobError",
     "Caller",
     "Config",
     "Engine",
     "ExecutionError",
+    "Executor",
     "ExportFunc",
     "GuestFault",
     "HostError",
+    "HostLayer",
     "Instance",
     "InstancePre",
     "Linker",
@@ -73,7 +94,9 @@ __all__ = [
     "Module",
     "ModuleError",
     "OutOfGas",
+    "ProgramBlob",
     "PvmError",
+    "SandboxError",
     "Trap",
 ]
 
@@ -87,3 +110,7 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

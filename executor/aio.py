@@ -80,7 +80,7 @@ import trio
 
 from executor.engine import Engine, Module
 from executor.errors import ExecutionError, PvmError, Trap
-from executor.instance import DEFAULT_GAS
+from executor.instance import DEFAULT_GAS, ModuleLike
 from executor.linker import InstancePre, Linker
 from executor.workers import (
     DEFAULT_SLICE_GAS,
@@ -259,7 +259,7 @@ class Executor:
                    user_data: Any = None) -> int:
         """Calls ``export`` of ``module`` with register arguments; returns ``a0``.
 
-        ``module`` is a :class:`~executor.engine.Module` (imports resolved with
+        ``module`` is a :class:`~executor.module.Module` (imports resolved with
         ``linker``, once per module/linker pair, again after the linker changes)
         or an :class:`~executor.linker.InstancePre`.  ``gas`` is the budget
         (default ``DEFAULT_GAS``).  ``deadline`` (trio clock) and ``timeout``
@@ -449,10 +449,11 @@ class Executor:
             self._links.popitem(last=False)
         return pre
 
-    def _check_engine(self, module: Module) -> None:
-        if module.engine is not self.engine and module.engine.config != self.engine.config:
+    def _check_engine(self, module: ModuleLike) -> None:
+        engine = getattr(module, "engine", None)
+        if engine is not self.engine and getattr(engine, "config", None) != self.engine.config:
             raise ExecutionError("the module was built by an engine with another configuration "
-                                 f"({module.engine.config!r})")
+                                 f"({getattr(engine, 'config', None)!r})")
 
     # ---- state ----
     def stats(self) -> ExecutorStats:
@@ -466,7 +467,7 @@ class Executor:
         return f"Executor({self.engine!r}, workers={self.size})"
 
 
-def _export_pc(module: Module, export: str | int) -> int:
+def _export_pc(module: ModuleLike, export: str | int) -> int:
     if export.__class__ is str:
         pc = module.exports.get(export)
         if pc is not None:
@@ -478,7 +479,7 @@ def _export_pc(module: Module, export: str | int) -> int:
     raise ExecutionError(f"invalid export {export!r}")
 
 
-def _check_args(module: Module, args: tuple[Any, ...]) -> tuple[int, ...]:
+def _check_args(module: ModuleLike, args: tuple[Any, ...]) -> tuple[int, ...]:
     """The register values of ``args``, checked as :meth:`Instance.call` does."""
     if len(args) > 9:
         raise ExecutionError(f"too many arguments: {len(args)} > 9 registers")

@@ -1,4 +1,4 @@
-"""The :class:`Caller` handed to every host function, and the native-ops binding.
+"""The :class:`Caller` handed to every host function.
 
 A host function runs while its guest is stopped at an ``ecalli``.  Through the
 caller it reads and writes the guest's registers, memory and gas.  Every
@@ -6,102 +6,36 @@ memory accessor is bounds-checked: an inaccessible range raises
 :class:`~executor.errors.GuestFault`, which the linker turns into a clean
 :class:`~executor.errors.Trap` of the call (never a Python crash, never a
 write outside guest memory).
+
+The caller reaches the paused guest through the C core's functions on the native
+handle of its :class:`~executor.raw.RawInstance` (registers and gas through direct
+views of the instance's register file and gas counter).  It is the bottom of the
+embedding API's layers (ARCHITECTURE.md): it knows its :class:`~executor.instance.Instance`
+only as the object it hands back from :attr:`Caller.instance`.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from executor.errors import ExecutionError, GuestFault
 from executor.native import ffi, lib
 from executor.raw import NUM_REGS, RawInstance
 
-if TYPE_CHECKING:
-    from executor.instance import Instance
-
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
 _ZEROS = bytes(1 << 16)
 
-_FAST_METHODS = ("run", "reg", "set_reg", "gas", "program_counter", "next_program_counter")
 
-
-class MethodOps:
-    """The ``lib.pvm_instance_*`` subset the call loop uses, implemented with the
-    methods of an instance object (for backends whose instance class overrides
-    :class:`RawInstance` methods; the handle is the instance itself)."""
-
-    def __init__(self) -> None:
-        self.last: Any = None
-
-    @staticmethod
-    def pvm_instance_set_reg(h: RawInstance, r: int, v: int) -> None:
-        h.set_reg(r, v)
-
-    @staticmethod
-    def pvm_instance_reg(h: RawInstance, r: int) -> int:
-        return h.reg(r)
-
-    def pvm_instance_run(self, h: RawInstance) -> int:
-        self.last = h.run()
-        return int(self.last.kind)
-
-    def pvm_instance_ecalli(self, h: RawInstance) -> int:
-        return int(self.last.hostcall or 0)
-
-    def pvm_instance_fault_address(self, h: RawInstance) -> int:
-        return int(self.last.fault_address or 0)
-
-    @staticmethod
-    def pvm_instance_pc(h: RawInstance) -> int:
-        pc = h.program_counter
-        return -1 if pc is None else pc
-
-    @staticmethod
-    def pvm_instance_gas(h: RawInstance) -> int:
-        return h.gas
-
-    @staticmethod
-    def pvm_instance_set_gas(h: RawInstance, gas: int) -> None:
-        h.gas = gas
-
-    @staticmethod
-    def pvm_instance_set_next_pc(h: RawInstance, pc: int) -> None:
-        h.next_program_counter = pc
-
-
-_PLAIN_CLASSES: dict[type, bool] = {}  # class -> keeps RawInstance's methods
-
-
-def bind_ops(raw: RawInstance) -> tuple[Any, Any]:
-    """``(ops, handle)``: ``ops.pvm_instance_x(handle, ...)`` acts on ``raw``.
-
-    When the instance's class keeps :class:`RawInstance`'s implementation of the
-    methods the call loop needs, the C functions are called directly on its
-    native handle (one cffi call each, no Python frame in between); otherwise
-    the instance's own methods are used."""
-    cls = type(raw)
-    plain = _PLAIN_CLASSES.get(cls)
-    if plain is None:
-        plain = _PLAIN_CLASSES[cls] = issubclass(cls, RawInstance) and all(
-            getattr(cls, m) is getattr(RawInstance, m) for m in _FAST_METHODS)
-    if plain and getattr(raw, "_ptr", None) is not None:
-        return lib, raw._ptr
-    return MethodOps(), raw
-
-
-def direct_views(ops: Any, handle: Any) -> tuple[memoryview | None, memoryview | None]:
-    """Views of the register file (13 x u64) and the gas counter (i64) of a
-    native instance, when the C core exports ``pvm_instance_regs_ptr`` and
-    ``pvm_instance_gas_ptr``; ``(None, None)`` otherwise.
+def direct_views(handle: Any) -> tuple[memoryview, memoryview]:
+    """Views of the register file (13 x u64) and the gas counter (i64) of the
+    native instance ``handle`` (``pvm_instance_regs_ptr``, ``pvm_instance_gas_ptr``).
 
     Registers are stored as the C core keeps them: on Latest32 a 32-bit value
     sign-extended to 64 bits (readers mask, writers sign-extend)."""
-    if ops is not lib or not hasattr(lib, "pvm_instance_regs_ptr") or not hasattr(
-            lib, "pvm_instance_gas_ptr"):
-        return None, None
     regs = memoryview(ffi.buffer(lib.pvm_instance_regs_ptr(handle), 8 * NUM_REGS))
     gas = memoryview(ffi.buffer(lib.pvm_instance_gas_ptr(handle), 8))
     return regs.cast("B").cast("Q"), gas.cast("B").cast("q")
@@ -118,9 +52,11 @@ class Caller:
     """
 
     __slots__ = ("_instance", "user_data", "hostcall", "is_64_bit", "_raw", "_ops", "_h",
-                 "_reg", "_set_reg", "_metered", "_mask")
+                 "_reg", "_set_reg", "_metered", "_mask", "_imports")
 
-    def __init__(self, instance: Instance, raw: RawInstance, ops: Any, handle: Any):
+    def __init__(self, instance: Any, raw: RawInstance, imports: Sequence[str | None] = ()):
+        """``instance`` is the :class:`~executor.instance.Instance` running ``raw``
+        (held weakly), ``imports`` its module's import names."""
         # a weak reference: no cycle Instance <-> Caller, so a dropped instance
         # is freed at once (and its memory reused) instead of at the next
         # garbage collection
@@ -129,39 +65,43 @@ class Caller:
         self.hostcall = -1
         self.is_64_bit = raw.is_64_bit
         self._raw = raw
-        self._ops = ops
+        self._imports = tuple(imports)
+        handle = raw._ptr
+        if handle is None:
+            raise ExecutionError("the instance is closed")
+        self._ops: Any = lib
         self._h = handle
         # fast bound accessors used by the generated host-function thunks
-        self._reg: Any = partial(ops.pvm_instance_reg, handle)
-        self._set_reg: Any = partial(ops.pvm_instance_set_reg, handle)
-        rv, _ = direct_views(ops, handle)
-        if rv is not None:
-            if raw.is_64_bit:
-                self._reg = rv.__getitem__
-                self._set_reg = rv.__setitem__
-            else:
-                def reg32(r: int, rv: memoryview = rv, mask: int = MASK32) -> int:
-                    return int(rv[r]) & mask
+        self._reg: Any
+        self._set_reg: Any
+        rv, _ = direct_views(handle)
+        if raw.is_64_bit:
+            self._reg = rv.__getitem__
+            self._set_reg = rv.__setitem__
+        else:
+            def reg32(r: int, rv: memoryview = rv, mask: int = MASK32) -> int:
+                return int(rv[r]) & mask
 
-                def set_reg32(r: int, v: int, rv: memoryview = rv, mask: int = MASK32,
-                              high: int = MASK64 ^ MASK32) -> None:
-                    v &= mask
-                    rv[r] = v | high if v >> 31 else v
-                self._reg = reg32
-                self._set_reg = set_reg32
+            def set_reg32(r: int, v: int, rv: memoryview = rv, mask: int = MASK32,
+                          high: int = MASK64 ^ MASK32) -> None:
+                v &= mask
+                rv[r] = v | high if v >> 31 else v
+            self._reg = reg32
+            self._set_reg = set_reg32
         self._metered = raw.gas_metering
         self._mask = MASK64 if raw.is_64_bit else MASK32
 
-    def _closed(self, ops: Any) -> None:
-        """The instance was closed: every access goes to ``ops``, which raises."""
+    def _rebind(self, ops: Any, handle: Any) -> None:
+        """Reaches the guest through ``ops.pvm_instance_*(handle, ...)`` from now on (a
+        closed instance: an ``ops`` whose every function raises)."""
         self._ops = ops
-        self._h = None
-        self._reg = partial(ops.pvm_instance_reg, None)
-        self._set_reg = partial(ops.pvm_instance_set_reg, None)
+        self._h = handle
+        self._reg = partial(ops.pvm_instance_reg, handle)
+        self._set_reg = partial(ops.pvm_instance_set_reg, handle)
 
     @property
-    def instance(self) -> Instance:
-        """The instance whose guest made this host call."""
+    def instance(self) -> Any:
+        """The :class:`~executor.instance.Instance` whose guest made this host call."""
         inst = self._instance()
         if inst is None:
             raise ExecutionError("the instance of this caller was dropped")
@@ -187,7 +127,7 @@ class Caller:
     @property
     def symbol(self) -> str | None:
         """The import name of the host call being serviced."""
-        names = self.instance.module.imports
+        names = self._imports
         return names[self.hostcall] if 0 <= self.hostcall < len(names) else None
 
     # ---- gas ----

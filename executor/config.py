@@ -1,7 +1,7 @@
 """Engine configuration (the reference's ``Config`` plus ``ModuleConfig`` defaults).
 
 One :class:`Config` is given to an :class:`~executor.engine.Engine`; every
-:class:`~executor.engine.Module` built by that engine starts from these values
+:class:`~executor.module.Module` built by that engine starts from these values
 and may override the per-module ones (page size, metering, paging, ...).
 """
 

@@ -1,34 +1,31 @@
-"""The :class:`Engine` (a validated configuration) and the :class:`Module`
-(a program validated and compiled once, instantiated many times).
+"""The :class:`Engine`: a validated configuration, the first object of the embedding API.
 
 ::
 
     engine = Engine(Config(backend="interpreter"))
-    module = Module(engine, "hello.polkavm")
+    module = engine.module("hello.polkavm")      # Module(engine, "hello.polkavm")
     linker = Linker()
     linker.define("get_third_number", lambda caller: 100)
     instance = linker.instantiate(module)
     assert instance.call("add_numbers", 1, 10) == 111
+
+The engine checks that the configured backend runs on this machine and decides
+whether the JIT runs in a Linux sandbox worker.  It is the top of the API's layers:
+this module -> :mod:`executor.module` -> :mod:`executor.linker` ->
+:mod:`executor.instance` -> :mod:`executor.caller` (ARCHITECTURE.md); ``Module`` is
+importable from here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from executor.backends import available_backends, new_instance
-from executor.blob import ProgramBlob
-from executor.config import Config, GasMetering, check_page_size, normalize_gas_metering
-from executor.errors import ExecutionError, ModuleError
-from executor.gas import AnyCostModel
-from executor.raw import MemoryMap, NativeProgram, RawInstance
+from executor.backends import available_backends
+from executor.config import Config
+from executor.errors import ModuleError
+from executor.module import BlobSource, Module
 
-if TYPE_CHECKING:
-    from executor.instance import Instance
-    from executor.linker import Linker
-
-BlobSource = bytes | bytearray | memoryview | ProgramBlob | str | Path
+__all__ = ["BlobSource", "Engine", "Module"]
 
 
 class Engine:
@@ -61,96 +58,3 @@ class Engine:
     def __repr__(self) -> str:
         return f"Engine({self.config!r})"
 
-
-def _load(blob: BlobSource, strict: bool) -> ProgramBlob:
-    if isinstance(blob, ProgramBlob):
-        if strict:
-            blob.check_strict()
-        return blob
-    if isinstance(blob, bytes | bytearray | memoryview):
-        return ProgramBlob.from_bytes(bytes(blob), strict=strict)
-    if isinstance(blob, str | Path):
-        return ProgramBlob.load(blob, strict=strict)
-    raise TypeError(f"expected blob bytes, a ProgramBlob or a path, got {type(blob).__name__}")
-
-
-class Module:
-    """A program ready to instantiate: parsed, validated and compiled once.
-
-    ``blob`` is the ``.polkavm`` bytes, a :class:`ProgramBlob` or a file path.
-    Keyword arguments override the engine's :class:`Config` for this module
-    (``page_size``, ``gas_metering``, ``dynamic_paging``, ``aux_data_size``,
-    ``step_tracing``, ``cost_model``, ``strict``).
-
-    Attributes: ``exports`` (name -> pc), ``imports`` (import index -> name,
-    ``None`` for an unnamed import), ``memory_map``, ``is_64_bit``, ``blob``,
-    ``program`` (the shared :class:`NativeProgram`).
-    """
-
-    def __init__(self, engine: Engine, blob: BlobSource, *, page_size: int | None = None,
-                 gas_metering: GasMetering | None = None, dynamic_paging: bool | None = None,
-                 aux_data_size: int | None = None, step_tracing: bool | None = None,
-                 cost_model: AnyCostModel | None = None, strict: bool | None = None):
-        cfg = engine.config
-        self.engine = engine
-        self.page_size = check_page_size(cfg.page_size if page_size is None else page_size)
-        self.gas_metering = normalize_gas_metering(
-            cfg.gas_metering if gas_metering is None else gas_metering)
-        self.dynamic_paging = bool(cfg.dynamic_paging if dynamic_paging is None
-                                   else dynamic_paging)
-        self.aux_data_size = cfg.aux_data_size if aux_data_size is None else aux_data_size
-        self.step_tracing = bool(cfg.step_tracing if step_tracing is None else step_tracing)
-        self.cost_model = cfg.cost_model if cost_model is None else cost_model
-        self.strict = bool(cfg.strict if strict is None else strict)
-        self.blob = _load(blob, self.strict)
-        limit = cfg.code_size_limit()
-        if len(self.blob.code) > limit:
-            field = "jit_code_limit" if cfg.backend == "jit" else "interpreter_code_limit"
-            raise ModuleError(f"the code section is {len(self.blob.code)} bytes, more than the "
-                              f"{cfg.backend} backend accepts ({limit} bytes, Config.{field})")
-        self.memory_map = MemoryMap(self.page_size, self.blob.ro_data_size,
-                                    self.blob.rw_data_size, self.blob.stack_size,
-                                    self.aux_data_size)
-        self.program = NativeProgram(self.blob, cost_model=self.cost_model,
-                                     jit_code_limit=cfg.jit_native_code_limit)
-        self.is_64_bit = self.program.is_64_bit
-        exports: dict[str, int] = {}
-        for e in self.blob.exports:
-            if e.name in exports and self.strict:
-                raise ModuleError(f"duplicate export {e.name!r}")
-            exports.setdefault(e.name, e.pc)
-        self.exports: Mapping[str, int] = exports
-        self.imports: tuple[str | None, ...] = tuple(self.blob.import_names())
-
-    @property
-    def backend(self) -> str:
-        return self.engine.backend
-
-    def export_pc(self, name: str) -> int:
-        try:
-            return self.exports[name]
-        except KeyError:
-            raise ExecutionError(f"the module has no export named {name!r} (exports: "
-                                 f"{', '.join(self.exports) or 'none'})") from None
-
-    def new_raw_instance(self) -> RawInstance:
-        """A fresh low-level instance on the engine's backend."""
-        sandbox = self.engine.sandbox
-        inst = new_instance(self.program, self.engine.backend, page_size=self.page_size,
-                            dynamic_paging=self.dynamic_paging,
-                            gas_metering=self.gas_metering, step_tracing=self.step_tracing,
-                            aux_data_size=self.aux_data_size, sandbox=sandbox)
-        if inst.worker is not None:
-            inst.set_stall_timeout(self.engine.config.sandbox_stall_timeout)
-        return inst
-
-    def instantiate(self, linker: Linker | None = None, **kwargs: Any) -> Instance:
-        """Instantiates with ``linker`` (default: an empty one, so the module
-        must import nothing)."""
-        from executor.linker import Linker
-
-        return (linker if linker is not None else Linker()).instantiate(self, **kwargs)
-
-    def __repr__(self) -> str:
-        return (f"Module(isa={self.blob.isa.key}, exports={list(self.exports)}, "
-                f"imports={list(self.imports)})")

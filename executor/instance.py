@@ -17,25 +17,64 @@ Failures raise :class:`~executor.errors.Trap` (with ``pc`` and the export name
 as ``function``), :class:`~executor.errors.OutOfGas`, or
 :class:`~executor.errors.HostError` (the host function's exception chained as
 ``__cause__``).
+
+Layers (ARCHITECTURE.md): :mod:`executor.linker` makes instances; an instance
+sees its module and its host-call table only through the narrow
+:class:`ModuleLike` and :class:`LinkedModule`, and hands every host call a
+:class:`~executor.caller.Caller` (the layer below).
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-from executor.caller import MASK32, MASK64, Caller, bind_ops, direct_views
+from executor.blob import ProgramBlob
+from executor.caller import MASK32, MASK64, Caller, direct_views
 from executor.errors import ExecutionError, GuestFault, HostError, OutOfGas, Trap
-from executor.hostfn import ARG_REGS, INT_TYPES, UNIT_TYPES, to_signed
+from executor.hostfn import ARG_REGS, INT_TYPES, UNIT_TYPES, Thunk, to_signed
 from executor.native import lib
 from executor.raw import RETURN_TO_HOST, InterruptKind, MemoryMap, RawInstance, run_error
 
-if TYPE_CHECKING:
-    from executor.linker import InstancePre
+
+class ModuleLike(Protocol):
+    """What an instance -- and the linker -- use of a module (an
+    :class:`executor.module.Module`, the layer above that reaches down here)."""
+
+    @property
+    def exports(self) -> Mapping[str, int]: ...
+    @property
+    def imports(self) -> tuple[str | None, ...]: ...
+    @property
+    def is_64_bit(self) -> bool: ...
+    @property
+    def blob(self) -> ProgramBlob: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def gas_metering(self) -> Any: ...
+
+    def export_pc(self, name: str) -> int: ...
+
+    def new_raw_instance(self) -> RawInstance: ...
+
+
+class LinkedModule(Protocol):
+    """What an instance takes from its :class:`executor.linker.InstancePre`: the
+    module and the host-call dispatch table (``handlers[i]`` services ``ecalli i``)."""
+
+    @property
+    def module(self) -> ModuleLike: ...
+    @property
+    def handlers(self) -> tuple[Thunk, ...]: ...
+    @property
+    def names(self) -> tuple[str, ...]: ...
+    @property
+    def fallback(self) -> Callable[[Any, int], Any] | None: ...
+
 
 DEFAULT_GAS = 1 << 62
-_ZERO_ARGS = (0,) * len(ARG_REGS)
 _SIGN32 = 1 << 31
 _HIGH32 = MASK64 ^ MASK32
 
@@ -73,15 +112,17 @@ class Instance:
     has step tracing on.
     """
 
-    def __init__(self, pre: InstancePre, raw: RawInstance, *, user_data: Any = None,
+    def __init__(self, pre: LinkedModule, raw: RawInstance, *, user_data: Any = None,
                  gas: int = DEFAULT_GAS):
         module = pre.module
         self.module = module
         self.raw = raw
-        ops, handle = bind_ops(raw)
+        self.caller = Caller(self, raw, module.imports)
+        handle = raw._ptr
+        # the C core's functions on the native handle (_ClosedOps once closed)
+        ops: Any = lib
         self._ops = ops
         self._h = handle
-        self.caller = Caller(self, raw, ops, handle)
         self.caller.user_data = user_data
         self._handlers = pre.handlers
         self._nhandlers = len(pre.handlers)
@@ -91,7 +132,9 @@ class Instance:
         self.is_64_bit = raw.is_64_bit
         self._mask = MASK64 if self.is_64_bit else MASK32
         self._sp = raw.memory_map.default_sp
-        self._rv, self._gv = direct_views(ops, handle)
+        self._rv: memoryview | None
+        self._gv: memoryview | None
+        self._rv, self._gv = direct_views(handle)
         self._rv_template = _register_template(self._sp, self.is_64_bit)
         self._metered = raw.gas_metering
         self._busy = False
@@ -158,6 +201,8 @@ class Instance:
         ops = self._ops
         h = self._h
         rv = self._rv
+        if rv is None:
+            raise ExecutionError("the instance is closed")
         if self._metered:
             gv = self._gv
             if gas is None:
@@ -168,8 +213,6 @@ class Instance:
                 ops.pvm_instance_set_gas(h, gas)
             self._gas_start = gas
             self._gas_used = None
-        if rv is None:
-            return self._invoke_methods(pc, a, export)
         # A native instance: one C call sets the registers and runs
         # (pvm_instance_call), one per resumption, the hostcall number folded
         # into the result (no extra call to fetch it).
@@ -214,52 +257,6 @@ class Instance:
                 else:
                     self._interrupt(r, export)
                 r = resume(h)
-        finally:
-            self._busy = False
-
-    def _invoke_methods(self, pc: int, a: Sequence[int], export: Any) -> int:
-        """The call loop through an instance's methods (MethodOps)."""
-        ops = self._ops
-        h = self._h
-        if len(a) < 9:
-            a = (*a, *_ZERO_ARGS[len(a):])
-        sr = ops.pvm_instance_set_reg
-        # unrolled: one call per register, in register order (execution.md 4)
-        sr(h, 0, RETURN_TO_HOST)
-        sr(h, 1, self._sp)
-        sr(h, 2, a[6])
-        sr(h, 3, a[7])
-        sr(h, 4, a[8])
-        sr(h, 5, 0)
-        sr(h, 6, 0)
-        sr(h, 7, a[0])
-        sr(h, 8, a[1])
-        sr(h, 9, a[2])
-        sr(h, 10, a[3])
-        sr(h, 11, a[4])
-        sr(h, 12, a[5])
-        ops.pvm_instance_set_next_pc(h, pc)
-        run = ops.pvm_instance_run
-        handlers = self._handlers
-        caller = self.caller
-        self._busy = True
-        try:
-            while True:
-                kind = run(h)
-                if kind == _ECALLI:
-                    n = ops.pvm_instance_ecalli(h)
-                    if n < self._nhandlers:
-                        caller.hostcall = n
-                        try:
-                            handlers[n](caller)
-                        except Exception as exc:
-                            self._host_failed(exc, n, export)
-                    else:
-                        self._unknown_hostcall(n, export)
-                elif kind == _FINISHED:
-                    return int(ops.pvm_instance_reg(h, 7))
-                else:
-                    self._interrupt(kind, export)
         finally:
             self._busy = False
 
@@ -316,7 +313,7 @@ class Instance:
                        f"page fault at 0x{page:x} outside the module's memory")
         if ops is lib:
             raise run_error(h)
-        raise ExecutionError(f"unexpected interrupt {kind}")  # pragma: no cover - MethodOps raises
+        raise ExecutionError(f"unexpected interrupt {kind}")  # pragma: no cover - other ops raise
 
     def _map_page(self, page: int) -> bool:
         """Dynamic paging: maps a stack/RO/RW page on demand (execution.md 4.6)."""
@@ -429,7 +426,7 @@ class Instance:
         self._ops = closed
         self._h = None
         self._rv = self._gv = None
-        self.caller._closed(closed)
+        self.caller._rebind(closed, None)
         self.raw.close()
 
     @property

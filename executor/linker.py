@@ -35,19 +35,20 @@ calling another contract) instantiates them from ``layered`` too, so the layers 
 the whole call tree (:class:`~executor.revive.runtime.ReviveRuntime` does).  The
 layered dispatch table is built once per layer stack; with no layer the instance uses
 the plain table, so layers cost nothing when unused.
+
+Layers (ARCHITECTURE.md): :mod:`executor.module` calls down to the linker, the
+linker makes :class:`~executor.instance.Instance` objects; it sees a module only
+as an :class:`~executor.instance.ModuleLike`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from executor.errors import GuestFault, MissingImport
 from executor.hostfn import AsyncThunk, HostFunction, Thunk, is_async_function
-
-if TYPE_CHECKING:
-    from executor.engine import Module
-    from executor.instance import Instance
+from executor.instance import DEFAULT_GAS, Instance, ModuleLike
 
 F = TypeVar("F", bound=Callable[..., Any])
 _LAYERED_CACHE = 8
@@ -149,11 +150,11 @@ class Linker:
         return list(self._functions)
 
     # ---- linking ----
-    def instantiate_pre(self, module: Module) -> InstancePre:
+    def instantiate_pre(self, module: ModuleLike) -> InstancePre:
         """Resolves the module's imports once; see the module docstring."""
         return InstancePre(self, module)
 
-    def instantiate(self, module: Module, *, user_data: Any = None,
+    def instantiate(self, module: ModuleLike, *, user_data: Any = None,
                     gas: int | None = None) -> Instance:
         """``instantiate_pre(module).instantiate(...)``."""
         return self.instantiate_pre(module).instantiate(user_data=user_data, gas=gas)
@@ -193,7 +194,7 @@ class InstancePre:
     Reusable: :meth:`instantiate` makes fresh instances sharing the compiled
     module and the dispatch table."""
 
-    def __init__(self, linker: Linker, module: Module):
+    def __init__(self, linker: Linker, module: ModuleLike):
         self.module = module
         self.linker = linker
         self.generation = linker.generation
@@ -263,7 +264,5 @@ class InstancePre:
 
     def instantiate(self, *, user_data: Any = None, gas: int | None = None) -> Instance:
         """A fresh instance; ``gas`` is its starting gas (default ``DEFAULT_GAS``)."""
-        from executor.instance import DEFAULT_GAS, Instance
-
         return Instance(self, self.module.new_raw_instance(), user_data=user_data,
                         gas=DEFAULT_GAS if gas is None else gas)

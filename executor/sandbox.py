@@ -10,7 +10,7 @@ exit, exit_group).  Guest memory and JIT code are shared memory files: the host
 reads and writes guest memory without copies; the code is mapped
 read+execute in the worker and is never writable there.
 
-:class:`WorkerPool` keeps workers pre-spawned and hands them to instances;
+:class:`SandboxPool` keeps workers pre-spawned and hands them to instances;
 a worker is wiped (memory, registers, gas, code binding) before reuse and
 replaced when it dies.
 """
@@ -24,11 +24,15 @@ from typing import Any
 from executor.errors import SandboxError
 from executor.native import errbuf, errstr, ffi, lib
 
-__all__ = ["SandboxError", "Worker", "WorkerPool", "default_pool", "sandbox_unavailable_reason"]
+__all__ = [
+    "SandboxError", "SandboxPool", "SandboxProcess", "default_pool", "sandbox_unavailable_reason",
+]
 
 
-class Worker:
-    """One sandbox worker process.
+class SandboxProcess:
+    """One sandbox worker process (not to be confused with the executor's
+    :class:`executor.workers.Worker`, an execution slot of :mod:`executor.aio`;
+    a :class:`~executor.workers.SandboxWorker` runs its guests in these).
 
     The native worker is reference counted: an instance bound to it keeps it
     alive, so Python may finalize the two in any order (they often die in
@@ -60,10 +64,10 @@ class Worker:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Worker pid={self.pid} {'alive' if self.alive else 'dead'}>"
+        return f"<SandboxProcess pid={self.pid} {'alive' if self.alive else 'dead'}>"
 
 
-class WorkerPool:
+class SandboxPool:
     """A bounded set of workers: at most ``size`` idle ones are kept for reuse
     (pre-spawned when ``prespawn``), and at most ``max_workers`` exist at once
     (each bound instance holds one; nested contract calls hold one per frame)."""
@@ -71,9 +75,9 @@ class WorkerPool:
     def __init__(self, size: int = 2, *, prespawn: bool = True, max_workers: int = 64):
         self.size = size
         self.max_workers = max(max_workers, size)
-        self._idle: list[Worker] = []
+        self._idle: list[SandboxProcess] = []
         self._lock = threading.Lock()
-        self._lent: dict[int, Worker] = {}  # workers handed out and not returned
+        self._lent: dict[int, SandboxProcess] = {}  # workers handed out and not returned
         self._starting = 0
         self._closed = False
         if prespawn:
@@ -86,11 +90,11 @@ class WorkerPool:
             with self._lock:
                 if len(self._idle) + len(self._lent) >= target:
                     return
-            w = Worker()
+            w = SandboxProcess()
             with self._lock:
                 self._idle.append(w)
 
-    def acquire(self) -> Worker:
+    def acquire(self) -> SandboxProcess:
         with self._lock:
             while self._idle:
                 w = self._idle.pop()
@@ -102,7 +106,7 @@ class WorkerPool:
                 raise SandboxError(f"sandbox worker limit reached ({self.max_workers} in use)")
             self._starting += 1
         try:
-            w = Worker()
+            w = SandboxProcess()
         finally:
             with self._lock:
                 self._starting -= 1
@@ -110,7 +114,7 @@ class WorkerPool:
             self._lent[id(w)] = w
         return w
 
-    def release(self, worker: Worker) -> None:
+    def release(self, worker: SandboxProcess) -> None:
         """Takes a lent worker back: kept idle for reuse if alive and there is
         room, else closed.  (The pool holds every lent worker, so a worker is
         never finalized before the instance using it gives it back, whatever
@@ -140,17 +144,17 @@ class WorkerPool:
             return [w.pid for w in self._idle] + [w.pid for w in self._lent.values()]
 
 
-_default_pool: WorkerPool | None = None
+_default_pool: SandboxPool | None = None
 _default_lock = threading.Lock()
 
 
-def default_pool() -> WorkerPool:
+def default_pool() -> SandboxPool:
     global _default_pool
     with _default_lock:
         if _default_pool is None:
             # keeps enough idle workers for nested contract calls (depth 5) on
             # every core without respawning
-            _default_pool = WorkerPool(size=max(8, 4 * (os.cpu_count() or 2)), prespawn=False)
+            _default_pool = SandboxPool(size=max(8, 4 * (os.cpu_count() or 2)), prespawn=False)
             first_use = True
         else:
             first_use = False
@@ -175,7 +179,7 @@ def _check() -> str | None:
     if not lib.pvm_jit_available(err, 256):
         return f"the JIT cannot run here: {errstr(err)}"
     try:
-        w = Worker()
+        w = SandboxProcess()
     except SandboxError as exc:
         return str(exc)
     w.close()

@@ -230,6 +230,59 @@ def export_name(job: Job) -> str:
     return f"<pc {job.export}>"
 
 
+class InstanceCache:
+    """The instances a worker keeps: one per linked module (:class:`InstancePre`),
+    at most ``max_instances``, the least recently used closed first (with
+    ``close``).  Each call starts from the module's initial memory image, so a
+    kept instance is as good as a fresh one."""
+
+    __slots__ = ("max_instances", "_close", "_entries")
+
+    def __init__(self, max_instances: int, close: Callable[[Instance], None]):
+        self.max_instances = max(1, max_instances)
+        self._close = close
+        self._entries: OrderedDict[int, tuple[InstancePre, Instance]] = OrderedDict()
+
+    def get(self, pre: InstancePre,
+            setup: Callable[[Instance], None] | None = None) -> tuple[Instance, bool]:
+        """An instance of ``pre`` and whether it is new (``setup`` runs on a new one
+        first; if it raises, the instance is closed and the error propagates)."""
+        key = id(pre)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is pre:
+            self._entries.move_to_end(key)
+            return entry[1], False
+        inst = pre.instantiate()
+        if setup is not None:
+            try:
+                setup(inst)
+            except BaseException:
+                inst.raw.close()
+                raise
+        self._entries[key] = (pre, inst)
+        while len(self._entries) > self.max_instances:
+            _, (_, old) = self._entries.popitem(last=False)
+            self._close(old)
+        return inst, True
+
+    def discard(self, inst: Instance) -> None:
+        """Forgets ``inst`` and closes it (its sandbox process died, say)."""
+        for key, (_, cached) in list(self._entries.items()):
+            if cached is inst:
+                del self._entries[key]
+        self._close(inst)
+
+    def clear(self) -> None:
+        """Closes every kept instance."""
+        for _, inst in self._entries.values():
+            self._close(inst)
+        self._entries.clear()
+
+
+def _close_raw(inst: Instance) -> None:
+    inst.raw.close()
+
+
 _names = itertools.count()
 
 
@@ -270,7 +323,7 @@ class ThreadWorker(Worker):
         self._interrupt = False
         self._abandoned = False
         self._closed = False
-        self._instances: OrderedDict[int, tuple[InstancePre, Instance]] = OrderedDict()
+        self._instances = InstanceCache(self.max_instances, _close_raw)
         self._inst: Instance | None = None
         self._job: Job | None = None
         self._reserve = 0       # gas held back from the instance (slicing)
@@ -305,8 +358,6 @@ class ThreadWorker(Worker):
             self._drop_instances()
 
     def _drop_instances(self) -> None:
-        for _, inst in self._instances.values():
-            inst.raw.close()
         self._instances.clear()
         self._inst = None
 
@@ -376,7 +427,8 @@ class ThreadWorker(Worker):
         """Metered guests stop at the next gas slice; unmetered ones only when
         they run in a Linux sandbox worker (whose process is then killed)."""
         module = job.pre.module
-        return module.gas_metering or getattr(module.engine, "sandbox", None) == "linux"
+        return module.gas_metering or getattr(getattr(module, "engine", None), "sandbox",
+                                              None) == "linux"
 
     def interrupt(self) -> None:
         self._interrupt = True
@@ -430,21 +482,8 @@ class ThreadWorker(Worker):
         self._dirty = False
 
     # ---- in the worker thread ----
-    def _instance(self, pre: InstancePre) -> tuple[Instance, bool]:
-        key = id(pre)
-        entry = self._instances.get(key)
-        if entry is not None and entry[0] is pre:
-            self._instances.move_to_end(key)
-            return entry[1], False
-        inst = pre.instantiate()
-        self._instances[key] = (pre, inst)
-        while len(self._instances) > self.max_instances:
-            _, (_, old) = self._instances.popitem(last=False)
-            old.raw.close()
-        return inst, True
-
     def _t_begin(self, job: Job) -> Stop:
-        inst, fresh = self._instance(job.pre)
+        inst, fresh = self._instances.get(job.pre)
         if self._inst is not None and self._inst is not inst:
             self._inst._busy = False
         self._inst = inst
@@ -520,10 +559,7 @@ class ThreadWorker(Worker):
                 return Stop(StopKind.FAILED, error=exc)
 
     def _discard(self, inst: Instance) -> None:
-        for key, (_, cached) in list(self._instances.items()):
-            if cached is inst:
-                del self._instances[key]
-        inst.raw.close()
+        self._instances.discard(inst)
         if self._inst is inst:
             self._inst = None
 
@@ -660,7 +696,7 @@ class LoopWorker(Worker):
         self.checkpoint_every = checkpoint_every
         self._helper: ThreadWorker | None = self._make_helper()
         self._delegated = False  # the current call runs on the helper thread
-        self._instances: OrderedDict[int, tuple[InstancePre, Instance]] = OrderedDict()
+        self._instances = InstanceCache(self.max_instances, self._close_instance)
         self._inst: Instance | None = None
         self._job: Job | None = None
         self._slice = min(slice_gas, DEFAULT_SLICE_GAS)
@@ -694,8 +730,6 @@ class LoopWorker(Worker):
         self._closed = True
         if self._helper is not None:
             await self._helper.aclose()
-        for _, inst in self._instances.values():
-            self._close_instance(inst)
         self._instances.clear()
         self._inst = None
 
@@ -739,7 +773,7 @@ class LoopWorker(Worker):
             self._delegated = True
             return await self._helper.begin(job)
         self._delegated = False
-        inst, fresh = self._instance(job.pre)
+        inst, fresh = self._instances.get(job.pre, self._setup_instance)
         if self._inst is not None and self._inst is not inst:
             self._inst._busy = False
         self._inst = inst
@@ -773,33 +807,12 @@ class LoopWorker(Worker):
         self._job = None
 
     # ---- running on the loop ----
-    def _instance(self, pre: InstancePre) -> tuple[Instance, bool]:
-        key = id(pre)
-        entry = self._instances.get(key)
-        if entry is not None and entry[0] is pre:
-            self._instances.move_to_end(key)
-            return entry[1], False
-        inst = pre.instantiate()
-        try:
-            self._setup_instance(inst)
-        except BaseException:
-            inst.raw.close()
-            raise
-        self._instances[key] = (pre, inst)
-        while len(self._instances) > self.max_instances:
-            _, (_, old) = self._instances.popitem(last=False)
-            self._close_instance(old)
-        return inst, True
-
     def _setup_instance(self, inst: Instance) -> None:
         """Prepares a new instance for this worker (nothing in-process)."""
 
     def _discard(self, inst: Instance) -> None:
         """Drops ``inst`` (its sandbox worker died)."""
-        for key, (_, cached) in list(self._instances.items()):
-            if cached is inst:
-                del self._instances[key]
-        self._close_instance(inst)
+        self._instances.discard(inst)
         if self._inst is inst:
             self._inst = None
 

@@ -158,11 +158,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # a global at the end of the run) is owned, not orphaned: it dies with this
     # process like any worker.  It is closed here and named, but only processes
     # that nothing owns -- ones that would outlive the run -- fail it.
-    owned = {w.pid: w for w in gc.get_objects() if isinstance(w, sandbox.Worker) and w.alive}
+    owned = {w.pid: w for w in gc.get_objects()
+             if isinstance(w, sandbox.SandboxProcess) and w.alive}
     lent = {} if pool is None else {w.pid: w for w in list(pool._lent.values())}
     writer = session.config.get_terminal_writer()
     for pid in [p for p, _ in survivors if p in owned]:
-        holder = _holders(lent[pid], pool and pool._lent) if pid in lent else "a Worker handle"
+        holder = (_holders(lent[pid], pool and pool._lent) if pid in lent
+                  else "a SandboxProcess handle")
         writer.line(f"note: sandbox worker {pid} was still held at the end of the run "
                     f"(appeared during {_ORIGIN.get(pid, 'no single test')}; held by {holder}); "
                     "killed", yellow=True)

@@ -1,12 +1,12 @@
 """Small guest programs for the embedding-API tests and benchmarks (built with
-the project's assembler, executor.asm)."""
+the project's assembler, executor.tools.asm)."""
 
 from __future__ import annotations
 
-from executor.asm import assemble
 from executor.blob import ProgramBlob
 from executor.config import Config
 from executor.engine import Engine, Module
+from executor.tools.asm import assemble
 
 ISAS = ("latest64", "latest32")
 RO_DATA = bytes(range(1, 9))

@@ -28,10 +28,10 @@ from executor import (
     Trap,
 )
 from executor.aio import CallResult, DeadlineExceeded, Executor
-from executor.asm import assemble
 from executor.backends import available_backends
 from executor.errors import GuestFault, SandboxError
 from executor.instance import DEFAULT_GAS
+from executor.tools.asm import assemble
 from executor.workers import Job, Stop, StopKind, ThreadWorker, Worker, WorkerHealth
 from tests.conftest import BLOBS
 from tests.guests import RO_DATA, trampolines

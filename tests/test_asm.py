@@ -1,4 +1,4 @@
-"""The assembler and disassembler (executor.asm).
+"""The assembler and disassembler (executor.tools.asm).
 
 Expected bytes come from the specification (blob-format.md sections 4 and 6, isa.md's
 worked decodes), from the JAM v0.4 vectors (which the reference generated from the same
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from executor.asm import ProgramBuilder, assemble, disassemble, format_instruction
 from executor.blob import Instruction, ProgramBlob
 from executor.errors import AssemblerError
 from executor.isa import REG_NAMES, Form, InstructionSet, ops
+from executor.tools.asm import ProgramBuilder, assemble, disassemble, format_instruction
 from tests.conftest import BLOBS, JAM_VECTORS, SAMPLES, SPECTOOL
 
 HARNESS = re.compile(r"^(pre|post|step):")

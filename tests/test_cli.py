@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.cli import main
+from executor.tools.cli import main
 from tests.conftest import BLOBS, JAM_VECTORS, SAMPLES, SPECTOOL
 
 REAL = sorted(BLOBS.glob("*.polkavm")) + sorted((BLOBS / "c-guests").glob("*.polkavm")) + sorted(

@@ -1,4 +1,4 @@
-"""``pvm-exec run`` (executor.cli_run)."""
+"""``pvm-exec run`` (executor.tools.cli_run)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from executor.backends import available_backends
-from executor.cli_run import add_run_parser, cmd_run, main
 from executor.errors import PvmError
+from executor.tools.cli_run import add_run_parser, cmd_run, main
 from tests.conftest import BLOBS
 from tests.guests import trampolines
 

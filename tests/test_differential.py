@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from executor.backends import available_backends
-from executor.difftest import compare, random_case, run_case
+from executor.tools.difftest import compare, random_case, run_case
 
 pytestmark = [pytest.mark.skipif("jit" not in available_backends(), reason="no JIT here"),
               pytest.mark.asan]  # also run on the ASan/UBSan build (make test-asan)
@@ -38,7 +38,7 @@ def test_jit_without_bmi2_agrees() -> None:
     import sys
 
     code = (
-        "from executor.difftest import compare, random_case, run_case\n"
+        "from executor.tools.difftest import compare, random_case, run_case\n"
         "bad = [s for s in range(1500) if compare(run_case(random_case(s), 'interpreter'),"
         " run_case(random_case(s), 'jit'))]\n"
         "print('divergent', bad)\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from executor.backends import available_backends
-from executor.cli import main
-from executor.doom import parse_key_script
 from executor.errors import PvmError
+from executor.tools.cli import main
+from executor.tools.doom import parse_key_script
 from tests.conftest import WAD
 
 pytestmark = pytest.mark.skipif(not WAD.exists(), reason="freedoom1.wad is installed by make")

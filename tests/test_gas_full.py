@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from executor.asm import ProgramBuilder
 from executor.backends import available_backends
 from executor.config import Config
 from executor.engine import Engine, Module
@@ -33,8 +32,9 @@ from executor.gas import (
 )
 from executor.isa import InstructionSet
 from executor.raw import NativeProgram, Profile
-from executor.spectool import load_test
-from executor.vectors import run_source
+from executor.tools.asm import ProgramBuilder
+from executor.tools.spectool import load_test
+from executor.tools.vectors import run_source
 from tests.conftest import SPECTOOL
 
 L1, L2, L3 = CacheModel.L1_HIT, CacheModel.L2_HIT, CacheModel.L3_HIT
@@ -252,7 +252,7 @@ def test_module_uses_the_full_model() -> None:
 def test_random_programs_agree_under_the_full_model(cache: CacheModel) -> None:
     """Interpreter and JIT charge the same block costs at the same points
     (every interrupt, pc, register, gas and memory equal)."""
-    from executor.difftest import compare, random_case, run_case
+    from executor.tools.difftest import compare, random_case, run_case
 
     model = FullCostModel(cache)
     for seed in range(600):

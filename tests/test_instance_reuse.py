@@ -9,10 +9,10 @@ import gc
 
 import pytest
 
-from executor.asm import assemble
 from executor.backends import available_backends
 from executor.blob import ProgramBlob
 from executor.raw import NativeProgram, RawInstance
+from executor.tools.asm import assemble
 
 SOURCE = """
 %isa = latest64

@@ -15,7 +15,7 @@ from executor.backends import available_backends
 pytestmark = pytest.mark.skipif("jit" not in available_backends(), reason="no JIT here")
 
 GUEST_FAULTS = textwrap.dedent("""
-    from executor.asm import assemble
+    from executor.tools.asm import assemble
     from executor.raw import NativeProgram, RawInstance, InterruptKind
     blob = assemble("%isa = latest64\\npub @main:\\n a1 = u32 [a0]\\n ret\\n")
     for addr in (0x8000, 0x30000, 0xFFFFFFFE):
@@ -60,7 +60,7 @@ def test_crash_without_other_handlers_is_a_plain_segfault() -> None:
 
 RECLAIM = textwrap.dedent("""
     import faulthandler
-    from executor.asm import assemble
+    from executor.tools.asm import assemble
     from executor.native import lib
     from executor.raw import NativeProgram, RawInstance, InterruptKind
     blob = assemble("%isa = latest64\\npub @main:\\n a1 = u32 [a0]\\n ret\\n")

@@ -9,7 +9,7 @@ import pytest
 
 from executor.backends import available_backends
 from executor.blob import ProgramBlob
-from executor.cli import main
+from executor.tools.cli import main
 from tests.conftest import BLOBS
 
 pytestmark = [pytest.mark.skipif("jit" not in available_backends(), reason="no JIT here"),

@@ -11,8 +11,8 @@ import pytest
 
 from executor.backends import available_backends, new_instance
 from executor.blob import ProgramBlob
-from executor.doom import Doom
 from executor.raw import InterruptKind, NativeProgram, RawInstance
+from executor.tools.doom import Doom
 from tests.conftest import BLOBS, WAD
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)

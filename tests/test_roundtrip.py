@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from executor.asm import ProgramBuilder, assemble, disassemble, iter_noncanonical
 from executor.blob import Export, ProgramBlob
 from executor.isa import InstructionSet, opcode_table
+from executor.tools.asm import ProgramBuilder, assemble, disassemble, iter_noncanonical
 from tests.conftest import BLOBS, JAM_VECTORS, SAMPLES
 
 SMALL_BLOBS = [BLOBS / "example-hello-world.polkavm", *sorted(BLOBS.glob("c-guests/*.polkavm")),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from executor.asm import assemble
 from executor.backends import available_backends, new_instance
 from executor.raw import InterruptKind, NativeProgram, RawInstance
+from executor.tools.asm import assemble
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
 

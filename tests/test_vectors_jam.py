@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from executor.backends import available_backends
-from executor.vectors import run_json_vector
+from executor.tools.vectors import run_json_vector
 from tests.conftest import JAM_VECTORS
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
@@ -29,7 +29,7 @@ def test_jam_vector(path: Path, backend: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cli_vectors_summary(capsys: pytest.CaptureFixture[str], backend: str) -> None:
-    from executor.cli import main
+    from executor.tools.cli import main
 
     assert main(["vectors", str(JAM_VECTORS), "--backend", backend]) == 0
     out = capsys.readouterr().out.strip().splitlines()

@@ -13,8 +13,8 @@ import pytest
 
 from executor.backends import available_backends
 from executor.gas import FullCostModel
-from executor.spectool import load_test
-from executor.vectors import run_source
+from executor.tools.spectool import load_test
+from executor.tools.vectors import run_source
 from tests.conftest import SPECTOOL
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)

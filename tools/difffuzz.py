@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from executor.difftest import compare, random_case, run_case  # noqa: E402
+from executor.tools.difftest import compare, random_case, run_case  # noqa: E402
 
 
 def work(args: tuple[int, int, str, str | None]) -> tuple[int, list[tuple[int, str]]]:

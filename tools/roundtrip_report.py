@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from executor.asm import ProgramBuilder, assemble, disassemble, iter_noncanonical  # noqa: E402
 from executor.blob import Instruction, ProgramBlob  # noqa: E402
 from executor.isa import Form, InstructionSet, by_mnemonic  # noqa: E402
+from executor.tools.asm import ProgramBuilder, assemble, disassemble, iter_noncanonical  # noqa: E402
 
 REG_FORMS = {
     Form.RI: (0,), Form.RIO: (0,), Form.RII: (0,), Form.RI64: (0,),

@@ -1,14 +1,20 @@
-"""One contract frame of the call stack, and what a frame ends with."""
+"""One contract frame of the call stack, what a frame ends with, and :class:`Ext`:
+what the host functions see of the runtime running the frame.
+
+The host functions (:mod:`executor.revive.hostfns`) reach the runtime only through
+:class:`Ext` -- the way pallet-revive's host functions see only its ``Ext`` trait --
+so they do not import :mod:`executor.revive.runtime`, which implements it
+(:class:`~executor.revive.runtime.ReviveRuntime`) and builds their linker.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from executor.revive.constants import ReturnFlags
-
-if TYPE_CHECKING:
-    from executor.revive.runtime import ReviveRuntime
+from executor.revive.constants import Limits, ReturnFlags
+from executor.revive.costs import CostTable
+from executor.revive.state import ContractInfo, State
 
 
 @dataclass(slots=True)
@@ -20,7 +26,7 @@ class Frame:
     what ``get_immutable_data`` reads).  ``input`` is ``None`` once forwarded.
     """
 
-    runtime: ReviveRuntime
+    runtime: Ext
     account: bytes
     caller: bytes
     code_hash: bytes
@@ -56,3 +62,31 @@ class FrameResult:
     def ok(self) -> bool:
         """Ended without error and without REVERT (its state changes are kept)."""
         return self.error is None and not self.flags & ReturnFlags.REVERT
+
+
+class Ext(Protocol):
+    """The runtime as a running frame's host functions see it (implemented by
+    :class:`~executor.revive.runtime.ReviveRuntime`)."""
+
+    costs: CostTable
+    limits: Limits
+    state: State
+    stack: list[Frame]
+    origin: bytes
+
+    def contract_at(self, address: bytes) -> ContractInfo | None: ...
+
+    def transfer(self, source: bytes, dest: bytes, value: int) -> bool: ...
+
+    def new_address(self, deployer: bytes, code_hash: bytes, input_data: bytes,
+                    salt: bytes | None, nonce: int) -> bytes: ...
+
+    def ext_call(self, caller: bytes, callee: bytes, value: int, input_data: bytes,
+                 gas_limit: int, *, read_only: bool) -> FrameResult: ...
+
+    def ext_delegate_call(self, parent: Frame, target: bytes, input_data: bytes,
+                          gas_limit: int) -> FrameResult: ...
+
+    def ext_instantiate(self, deployer: bytes, code_hash: bytes, input_data: bytes,
+                        value: int, address: bytes, gas_limit: int, *,
+                        bump_deployer_nonce: bool) -> FrameResult: ...

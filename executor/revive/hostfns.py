@@ -9,6 +9,9 @@ mutating then fail with ``StateChangeDenied`` in a read-only frame.  A function 
 its frame by raising :class:`~executor.revive.errors.ExecError` (the pallet error) or
 :class:`~executor.revive.errors.FrameReturn` (``seal_return``); a bad guest pointer
 raises :class:`~executor.errors.GuestFault` through the Caller (error ``OutOfBounds``).
+
+The runtime is reached only through the frame's :class:`~executor.revive.frame.Ext`
+(``frame.runtime``): this module does not import :mod:`executor.revive.runtime`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from executor.caller import Caller
 from executor.linker import Linker
@@ -32,12 +34,9 @@ from executor.revive.constants import (
     StorageFlags,
 )
 from executor.revive.errors import ExecError, FrameReturn
-from executor.revive.frame import Frame, FrameResult
+from executor.revive.frame import Ext, Frame, FrameResult
 from executor.revive.hashing import keccak256
 from executor.revive.state import Event, StorageKey
-
-if TYPE_CHECKING:
-    from executor.revive.runtime import ReviveRuntime
 
 HostBody = Callable[[Caller, Frame], None]
 
@@ -127,7 +126,7 @@ def own_input(f: Frame) -> bytes:
     return f.input
 
 
-def rt(f: Frame) -> ReviveRuntime:
+def rt(f: Frame) -> Ext:
     return f.runtime
 
 

@@ -131,6 +131,43 @@ static uint64_t cpu_ns(const pvm_worker *w) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* True when the worker is running or waiting for a CPU (state R in
+   /proc/PID/stat).  A worker starved of CPU by a loaded machine uses no CPU
+   time yet is not stalled; only one that is stopped or asleep while the host
+   waits on it is.  Read only when the stall timeout is about to fire. */
+static int runnable(const pvm_worker *w) {
+    char path[48], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)w->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+    return p && p[1] == ' ' && p[2] == 'R';
+}
+
+/* Stall watchdog step: records progress (CPU time used, or runnable) and
+   returns 1 when the worker made none for `stall_ns` (0 = never). */
+static int stalled(const pvm_worker *w, uint64_t now, uint64_t stall_ns, uint64_t *cpu,
+                   uint64_t *progress_at) {
+    uint64_t c = cpu_ns(w);
+    if (c != *cpu) {
+        *cpu = c;
+        *progress_at = now;
+    }
+    if (!stall_ns || now - *progress_at <= stall_ns)
+        return 0;
+    if (runnable(w)) {
+        *progress_at = now;
+        return 0;
+    }
+    return 1;
+}
+
 static int reap(pvm_worker *w, int block) {
     if (w->dead)
         return 1;
@@ -186,16 +223,12 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
             return WAIT_OK;
         if (reap(w, 0))
             return WAIT_DIED;
-        uint64_t now = now_ns(), c = cpu_ns(w);
-        if (c != cpu) {
-            cpu = c;
-            progress_at = now;
-        }
+        uint64_t now = now_ns();
         if (deadline_ns && now - start > deadline_ns) {
             kill_worker(w);
             return WAIT_DEADLINE;
         }
-        if (stall_ns && now - progress_at > stall_ns) {
+        if (stalled(w, now, stall_ns, &cpu, &progress_at)) {
             kill_worker(w);
             return WAIT_STALLED;
         }
@@ -796,15 +829,11 @@ int pvm_sandbox_continue(pvm_instance *vm, uint32_t spin_ns) {
         if (reap(w, 0))
             r = WAIT_DIED;
         else {
-            uint64_t now = now_ns(), c = cpu_ns(w);
-            if (c != w->wait_cpu) {
-                w->wait_cpu = c;
-                w->progress_at = now;
-            }
+            uint64_t now = now_ns();
             if (vm->deadline_ns && now - w->wait_start > vm->deadline_ns) {
                 kill_worker(w);
                 r = WAIT_DEADLINE;
-            } else if (vm->stall_ns && now - w->progress_at > vm->stall_ns) {
+            } else if (stalled(w, now, vm->stall_ns, &w->wait_cpu, &w->progress_at)) {
                 kill_worker(w);
                 r = WAIT_STALLED;
             }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.cli import main
+from executor.tools.cli import main
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.cli import main
+from executor.tools.cli import main
 
 PAGE = 4096
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from contracts.harness import Account, TestChain
-from executor.asm import ProgramBuilder
 from executor.isa import InstructionSet
 from executor.revive import ExecResult
 from executor.revive.constants import CallFlags
+from executor.tools.asm import ProgramBuilder
 from tests.contracts.test_revive_runtime import RW, assemble, seal_return
 
 U32_MAX = 0xFFFFFFFF

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from contracts.harness import Account, TestChain
-from executor.asm import ProgramBuilder
 from executor.blob import ProgramBlob
 from executor.isa import InstructionSet
 from executor.revive import (
@@ -21,6 +20,7 @@ from executor.revive import (
     host_function_names,
     keccak256,
 )
+from executor.tools.asm import ProgramBuilder
 from tests.contracts.abis import COUNTER_BLOB, FACTORY_ABI, FACTORY_BLOB, SAMPLES
 
 RW = 0x20000  # rw data address of a program without ro data (spec 1.2)

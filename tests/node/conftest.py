@@ -43,7 +43,7 @@ class NodeProcess:
 
 def start_node(*args: str) -> NodeProcess:
     """Starts ``pvm-exec node --port 0 ARGS`` and returns once it listens."""
-    cmd = [sys.executable, "-c", "from executor.cli import main; raise SystemExit(main())",
+    cmd = [sys.executable, "-c", "from executor.tools.cli import main; raise SystemExit(main())",
            "node", "--port", "0", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -52,7 +52,7 @@ def test_db_survives_restart_and_verifies(tmp_path: Path) -> None:
             "blockNumber"]
     finally:
         assert stop_node(node) == 0
-    r = subprocess.run([sys.executable, "-c", "from executor.cli import main; "
+    r = subprocess.run([sys.executable, "-c", "from executor.tools.cli import main; "
                         "raise SystemExit(main())", "chain", "verify", "--db", str(db),
                         "--backend", "interpreter"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -17,11 +17,11 @@ import json
 import random
 import sys
 
-from executor.asm import assemble
 from executor.errors import SandboxError
 from executor.native import ffi, lib
 from executor.raw import InterruptKind, NativeProgram, RawInstance
-from executor.sandbox import Worker
+from executor.sandbox import SandboxProcess
+from executor.tools.asm import assemble
 
 SOURCE = """
 %isa = latest64
@@ -84,7 +84,7 @@ def main() -> int:
     prog = NativeProgram(blob)
     pcs = {e.name: e.pc for e in blob.exports}
     main_pc, fault_pc = pcs["main"], pcs["fault"]
-    witness_worker = Worker()
+    witness_worker = SandboxProcess()
     witness = RawInstance(prog, backend="jit", worker=witness_worker)
     expected = run(witness, main_pc, 20), run(witness, fault_pc, 0)
     report: dict[str, dict[str, int]] = {}
@@ -92,7 +92,7 @@ def main() -> int:
     special: dict[str, str] = {}
 
     def case(label: str, offset: int, data: bytes, before_bind: bool = False) -> str:
-        w = Worker()
+        w = SandboxProcess()
         outcome = "accepted"
         inst = None
         try:

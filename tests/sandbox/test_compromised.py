@@ -22,12 +22,12 @@ BUILD = Path(os.environ.get("PVM_TESTING_BUILD", ROOT / "build-testing"))
 
 RAW_WORKER = """
 import sys
-from executor.asm import assemble
+from executor.tools.asm import assemble
 from executor.native import ffi, lib
 from executor.raw import InterruptKind, NativeProgram, RawInstance
-from executor.sandbox import Worker
+from executor.sandbox import SandboxProcess
 
-w = Worker()
+w = SandboxProcess()
 # raw code inside the worker: protect_count = 0x7fffffff; return 42
 off = ffi.new("uint32_t*"); size = ffi.new("uint32_t*"); name = ffi.new("char**")
 k = 0

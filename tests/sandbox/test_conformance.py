@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from executor.difftest import compare, random_case, run_case
-from executor.vectors import collect
+from executor.tools.difftest import compare, random_case, run_case
+from executor.tools.vectors import collect
 from tests.conftest import JAM_VECTORS, SPECTOOL
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
@@ -14,13 +14,13 @@ pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asa
 
 @pytest.fixture(autouse=True)
 def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from executor import vectors
+    from executor.tools import vectors
 
     monkeypatch.setattr(vectors, "SANDBOX", "linux")
 
 
 def test_jam_vectors_sandboxed() -> None:
-    from executor.vectors import run_path
+    from executor.tools.vectors import run_path
 
     results = [run_path(p, backend="jit") for p in collect([JAM_VECTORS])]
     failures = [r.line() for r in results if not r.ok]
@@ -28,7 +28,7 @@ def test_jam_vectors_sandboxed() -> None:
 
 
 def test_spectool_sources_sandboxed() -> None:
-    from executor.vectors import run_path
+    from executor.tools.vectors import run_path
 
     results = [run_path(p, backend="jit") for p in collect([SPECTOOL])]
     failures = [r.line() for r in results if not r.ok]
@@ -36,7 +36,7 @@ def test_spectool_sources_sandboxed() -> None:
 
 
 def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    from executor.cli import main
+    from executor.tools.cli import main
 
     assert main(["vectors", str(JAM_VECTORS), "--backend", "jit", "--sandbox", "linux"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "201 passed, 0 failed"
@@ -53,7 +53,7 @@ def test_differential_sandboxed(block: int) -> None:
 def test_doom_in_the_sandbox_matches_the_reference() -> None:
     import json
 
-    from executor.doom import Doom
+    from executor.tools.doom import Doom
     from tests.conftest import BLOBS, WAD
 
     if not WAD.exists():

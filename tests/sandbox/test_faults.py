@@ -1,4 +1,4 @@
-"""Worker faults: killed, past a deadline, reused -- the host and the other
+"""SandboxProcess faults: killed, past a deadline, reused -- the host and the other
 workers carry on, and nothing of one instance is visible to the next."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
-from executor.asm import assemble
 from executor.errors import ExecutionError
 from executor.raw import InterruptKind, NativeProgram, RawInstance
-from executor.sandbox import Worker, WorkerPool
+from executor.sandbox import SandboxPool, SandboxProcess
+from executor.tools.asm import assemble
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
 
@@ -27,7 +27,7 @@ def run_hello(inst: RawInstance) -> int:
 
 
 def test_killed_worker_gives_a_clean_error_and_others_carry_on() -> None:
-    a, b = Worker(), Worker()
+    a, b = SandboxProcess(), SandboxProcess()
     ia = RawInstance(NativeProgram(HELLO), backend="jit", worker=a)
     ib = RawInstance(NativeProgram(HELLO), backend="jit", worker=b)
     assert run_hello(ia) == 42
@@ -43,7 +43,7 @@ def test_killed_worker_gives_a_clean_error_and_others_carry_on() -> None:
 
 
 def test_deadline_kills_the_worker_and_the_pool_replaces_it() -> None:
-    pool = WorkerPool(size=1)
+    pool = SandboxPool(size=1)
     w = pool.acquire()
     inst = RawInstance(NativeProgram(LOOP), backend="jit", worker=w, gas_metering=False)
     inst.set_deadline(0.2)
@@ -62,7 +62,7 @@ def test_deadline_kills_the_worker_and_the_pool_replaces_it() -> None:
 
 
 def test_reused_worker_shows_nothing_of_the_previous_instance() -> None:
-    w = Worker()
+    w = SandboxProcess()
     secret = RawInstance(NativeProgram(HELLO), backend="jit", worker=w)
     rw = secret.memory_map.rw_data_address
     secret.write_memory(rw, b"secret!!")
@@ -86,12 +86,12 @@ def test_reused_worker_shows_nothing_of_the_previous_instance() -> None:
 
 
 def test_memory_is_shared_without_copies() -> None:
-    w = Worker()
+    w = SandboxProcess()
     inst = RawInstance(NativeProgram(HELLO), backend="jit", worker=w)
     rw = inst.memory_map.rw_data_address
     view = inst.memory_view(rw, 16)
     src = "%isa = latest64\n%rw_data_size = 4096\npub @main:\n u64 [a0] = a1\n ret\n"
-    store = RawInstance(NativeProgram(assemble(src)), backend="jit", worker=Worker())
+    store = RawInstance(NativeProgram(assemble(src)), backend="jit", worker=SandboxProcess())
     store.close()
     inst.close()
     inst = RawInstance(NativeProgram(assemble(src)), backend="jit", worker=w)
@@ -110,7 +110,7 @@ def test_memory_is_shared_without_copies() -> None:
 def test_pool_is_bounded_and_reuses_workers() -> None:
     from executor.sandbox import SandboxError
 
-    pool = WorkerPool(size=2, max_workers=3)
+    pool = SandboxPool(size=2, max_workers=3)
     assert pool.in_use == 0
     a, b, c = pool.acquire(), pool.acquire(), pool.acquire()
     assert len({a.pid, b.pid, c.pid}) == 3 and pool.in_use == 3

@@ -8,15 +8,15 @@ import os
 
 import pytest
 
-from executor.cli import main
-from executor.doctor import NAMESPACES, worker_report
-from executor.sandbox import Worker
+from executor.sandbox import SandboxProcess
+from executor.tools.cli import main
+from executor.tools.doctor import NAMESPACES, worker_report
 
 pytestmark = pytest.mark.asan  # also run on the ASan/UBSan build (make test-asan)
 
 
 def test_worker_is_isolated() -> None:
-    w = Worker()
+    w = SandboxProcess()
     try:
         r = worker_report(w.pid)
         assert r["seccomp_mode"] == 2
@@ -32,7 +32,7 @@ def test_worker_is_isolated() -> None:
 
 
 def test_root_filesystem_is_empty() -> None:
-    w = Worker()
+    w = SandboxProcess()
     try:
         assert os.listdir(f"/proc/{w.pid}/root") == []
         mounts = open(f"/proc/{w.pid}/mounts").read().splitlines()
@@ -42,7 +42,7 @@ def test_root_filesystem_is_empty() -> None:
 
 
 def test_no_usable_network_interface() -> None:
-    w = Worker()
+    w = SandboxProcess()
     try:
         lines = open(f"/proc/{w.pid}/net/dev").read().splitlines()[2:]
         names = [ln.split(":")[0].strip() for ln in lines]
@@ -54,7 +54,7 @@ def test_no_usable_network_interface() -> None:
 
 
 def test_worker_keeps_no_files_open() -> None:
-    w = Worker()
+    w = SandboxProcess()
     try:
         # one descriptor only: the eventfd it may write to wake an event loop
         assert os.listdir(f"/proc/{w.pid}/fd") == ["8"]

@@ -1,6 +1,6 @@
 """Spectool test sources (``.txt``): harness lines, expectations and memory setup.
 
-A source is assembler text (:mod:`executor.asm`) plus harness lines that start in
+A source is assembler text (:mod:`executor.tools.asm`) plus harness lines that start in
 column 0 (shared/spec/test-vectors.md section 6)::
 
     pre: a0 = 0x10          initial register (ABI name or r0..r12; decimal, 0x…, 0b…)
@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from executor.asm import ProgramBuilder, parse_int
 from executor.blob import ProgramBlob
 from executor.errors import AssemblerError
 from executor.isa import REG_NAMES, InstructionSet
 from executor.native import errbuf, errstr, ffi, lib
+from executor.tools.asm import ProgramBuilder, parse_int
 
 __all__ = [
     "DEFAULT_GAS",

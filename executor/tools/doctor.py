@@ -35,7 +35,7 @@ def worker_report(pid: int) -> dict[str, Any]:
 
 def doctor() -> dict[str, Any]:
     from executor.backends import available_backends, jit_unavailable_reason
-    from executor.sandbox import SandboxError, Worker
+    from executor.sandbox import SandboxError, SandboxProcess
 
     report: dict[str, Any] = {"backends": available_backends(), "sandbox_linux": False,
                               "reason": None, "worker": None}
@@ -44,7 +44,7 @@ def doctor() -> dict[str, Any]:
         report["reason"] = f"the JIT cannot run here: {jit_reason}"
         return report
     try:
-        w = Worker()
+        w = SandboxProcess()
     except SandboxError as exc:
         report["reason"] = str(exc)
         return report

@@ -16,11 +16,11 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from executor.asm import format_instruction
 from executor.blob import ProgramBlob
 from executor.errors import PvmError
 from executor.native import errbuf, errstr, ffi, lib
 from executor.raw import NativeProgram
+from executor.tools.asm import format_instruction
 
 _LINE = re.compile(r"^\s*([0-9a-f]+):\t([0-9a-f ]+?)\s*\t(.*)$")
 

@@ -123,7 +123,7 @@ def run_json_vector(path: Path, *, backend: str = "interpreter") -> VectorResult
 def run_source(path: Path, *, backend: str = "interpreter", check_gas: bool = False,
                cost_model: AnyCostModel | None = None) -> VectorResult:
     """Runs one spectool ``.txt`` source through the assembler (PolkaVM 0.35 rules)."""
-    from executor.spectool import initial_steps, load_test
+    from executor.tools.spectool import initial_steps, load_test
 
     res = VectorResult(path.stem, str(path), True)
     try:

@@ -45,7 +45,7 @@ def _load_blob(path: str) -> Any:
             raise PvmError(f"{path}: not a JAM test vector ({exc!r})") from exc
         return ProgramBlob.from_code_blob(code, InstructionSet.LATEST64)
     if path.endswith(".txt"):
-        from executor.spectool import load_test
+        from executor.tools.spectool import load_test
 
         _read_text(path, "spectool source")  # a clear error for a missing or binary file
         return load_test(Path(path)).blob
@@ -95,19 +95,19 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_disasm(args: argparse.Namespace) -> int:
     if args.native:
-        from executor.native_disasm import native_listing
+        from executor.tools.native_disasm import native_listing
 
         sys.stdout.write(native_listing(_load_blob(args.blob),
                                         metered=args.gas_metering == "sync", raw=args.raw))
         return 0
-    from executor.asm import disassemble
+    from executor.tools.asm import disassemble
 
     sys.stdout.write(disassemble(_load_blob(args.blob), raw=args.raw))
     return 0
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    from executor.asm import assemble
+    from executor.tools.asm import assemble
 
     path = Path(args.source)
     blob = assemble(_read_text(path, "assembler source"), path=str(path))
@@ -118,8 +118,8 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 
 def cmd_vectors(args: argparse.Namespace) -> int:
-    from executor import vectors
-    from executor.vectors import collect, run_path
+    from executor.tools import vectors
+    from executor.tools.vectors import collect, run_path
 
     vectors.SANDBOX = args.sandbox
 
@@ -173,7 +173,7 @@ def _to_stderr(data: bytes) -> None:
 def cmd_doom(args: argparse.Namespace) -> int:
     import time
 
-    from executor.doom import DEFAULT_WAD, Doom, fnv1a64, parse_key_script, save_png
+    from executor.tools.doom import DEFAULT_WAD, Doom, fnv1a64, parse_key_script, save_png
 
     wad = Path(args.wad) if args.wad else DEFAULT_WAD
     if not wad.exists():
@@ -231,7 +231,7 @@ def cmd_doom(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from executor.doctor import doctor
+    from executor.tools.doctor import doctor
 
     report = doctor()
     if args.json:
@@ -247,6 +247,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
               f"{w['no_new_privs']}, CapEff {w['cap_eff']}, isolated namespaces "
               f"{', '.join(w['namespaces_isolated'])}")
     return 0
+
+
+PLUGIN_GROUP = "pvm_exec.commands"
+"""The entry-point group of subcommands other packages add to ``pvm-exec``: each entry
+point is ``add_parser(subparsers)`` (``chain_sim`` registers ``chain`` and ``node`` in
+pyproject.toml), so the library and its tools never import those packages."""
+
+
+def add_plugin_parsers(sub: Any) -> None:
+    """Adds the subcommands registered under :data:`PLUGIN_GROUP`, in name order."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        ep.load()(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,17 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
-    from executor.cli_run import add_run_parser
+    from executor.tools.cli_run import add_run_parser
 
     add_run_parser(sub)
 
-    from chain_sim.cli import add_chain_parser
-
-    add_chain_parser(sub)
-
-    from chain_sim.node.cli import add_node_parser
-
-    add_node_parser(sub)
+    add_plugin_parsers(sub)
 
     p = sub.add_parser("doom", help="run doom.polkavm")
     p.add_argument("--blob", default=str(_shared() / "blobs" / "doom.polkavm"))
@@ -321,8 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _shared() -> Path:
     """The team's shared/ folder next to the checkout (for default data paths)."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     return here.parent / "shared"
+
+
+_EXTRAS = {"chain": "chain", "node": "node", "doom": "doom"}
+"""The pyproject extra each subcommand with optional dependencies needs."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -334,6 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as exc:  # a command whose optional dependencies are missing
+        print(f"pvm-exec: error: {args.command} needs the Python package {exc.name!r}, which "
+              f"is not installed (pip install 'pvm-executor[{_EXTRAS.get(args.command, 'dev')}]')",
+              file=sys.stderr)
+        return 2
     except OSError as exc:  # an input or output file the command could not use
         where = f" {exc.filename}" if exc.filename else ""
         print(f"pvm-exec: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)

@@ -123,7 +123,7 @@ def _constant(value: int) -> Callable[[Any], int]:
 
 
 def _tracer(module: Any, err: TextIO) -> Callable[[Any, int], None]:
-    from executor.asm import format_instruction
+    from executor.tools.asm import format_instruction
 
     text = {i.pc: format_instruction(i) for i in module.blob.instructions()}
 
@@ -175,7 +175,7 @@ def _print_gas(instance: Any, out: TextIO) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry (``python -m executor.cli_run run ...``)."""
+    """Stand-alone entry (``python -m executor.tools.cli_run run ...``)."""
     ap = argparse.ArgumentParser(prog="pvm-exec")
     add_run_parser(ap.add_subparsers(dest="command", required=True))
     args = ap.parse_args(argv)
