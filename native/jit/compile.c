@@ -8,8 +8,9 @@
  * and this file is built with -Wswitch-enum -Werror (the pragma below), so
  * an op without a lowering is a build error, never a trap at run time.
  *
- * Adding an instruction (done once for this file's switch, see the report
- * of the `native` branch):
+ * Adding an instruction (followed once with a probe row: the build failed
+ * at both places named in step 2 until both lowerings existed; the probe
+ * was then taken out again):
  *   1. one row in native/isa.def: name, mnemonic, operand form, opcode per
  *      instruction set, flags, gas pipeline class, operation class, width,
  *      signedness (what the columns mean: the comment at its top);
@@ -20,7 +21,7 @@
  *      added to the case list of its class), and the interpreter's
  *      L_<NAME> handler in interp_body.h;
  *   4. a vector or assembler test of its semantics, and the differential
- *      fuzzer (executor difftest) over both backends.
+ *      fuzzer (tools/difffuzz.py) over both backends.
  *
  * Register assignment: the 13 guest registers live in rcx rbx rbp rsi rdi
  * r8..r15; rax and rdx are scratch; rsp points at a small frame holding the
