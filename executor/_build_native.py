@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "native"
 
 SOURCES = [
-    "isa.c", "decode.c", "memory.c", "gas.c", "program.c", "instance.c", "interp.c",
+    "isa.c", "decode.c", "memory.c", "gas.c", "program.c", "vm.c", "interp.c", "instance.c",
     "jit/compile.c", "jit/runtime.c", "sandbox/host.c",
 ]
 

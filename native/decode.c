@@ -18,8 +18,13 @@ uint32_t pvm_skip(const uint8_t *bitmask, uint32_t code_len, uint32_t pc) {
     uint32_t byte = start >> 3, shift = start & 7;
     uint32_t nbytes = (code_len + 7) >> 3;
     uint64_t window = 0;
-    for (uint32_t k = 0; k < 5 && byte + k < nbytes; k++)
-        window |= (uint64_t)bitmask[byte + k] << (8 * k);
+    if (byte + 8 <= nbytes) {
+        memcpy(&window, bitmask + byte, 8); /* little-endian: byte k at bits 8k */
+        window &= (UINT64_C(1) << 40) - 1;  /* the 5 bytes the slow path reads */
+    } else {
+        for (uint32_t k = 0; k < 5 && byte + k < nbytes; k++)
+            window |= (uint64_t)bitmask[byte + k] << (8 * k);
+    }
     window >>= shift;
     uint64_t avail = code_len - start; /* bits that belong to real code */
     if (avail < 32)
@@ -29,14 +34,12 @@ uint32_t pvm_skip(const uint8_t *bitmask, uint32_t code_len, uint32_t pc) {
 }
 
 /* imm(p, l): l-byte little-endian integer, sign-extended from 8*l bits. */
-static int32_t read_imm(const uint8_t *b, unsigned p, unsigned l) {
+static inline int32_t read_imm(const uint8_t *b, unsigned p, unsigned l) {
     if (l == 0)
         return 0;
-    uint32_t v = 0;
-    for (unsigned i = 0; i < l; i++)
-        v |= (uint32_t)b[p + i] << (8 * i);
-    unsigned shift = 32 - 8 * l;
-    if (shift == 0)
+    uint32_t v; /* b holds 24 bytes, p + 4 <= 24: read 4, keep l */
+    memcpy(&v, b + p, 4);
+    if (l == 4)
         return (int32_t)v;
     /* sign-extend without relying on implementation-defined shifts */
     uint32_t sign = 1u << (8 * l - 1);
@@ -74,9 +77,15 @@ void pvm_decode_one(int isa, const uint8_t *code, uint32_t code_len, const uint8
         return;
     }
     /* operand bytes: at most 16 after the opcode, zero past the code end */
-    uint8_t b[24] = {0};
+    uint8_t b[24];
     uint32_t avail = code_len - pc - 1;
-    memcpy(b, code + pc + 1, avail < 16 ? avail : 16);
+    if (avail >= 16) {
+        memcpy(b, code + pc + 1, 16);
+        memset(b + 16, 0, 8);
+    } else {
+        memset(b, 0, sizeof b);
+        memcpy(b, code + pc + 1, avail);
+    }
     unsigned form = pvm_isa_table[op].form;
     out->form = (uint8_t)form;
     unsigned l1, l2;

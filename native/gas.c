@@ -49,7 +49,7 @@ enum pipe_class {
 };
 
 static const uint8_t OP_CLASS[PVM_OP_INVALID] = {
-#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE) PC_##PIPE,
+#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE, CLASS, W, SG) PC_##PIPE,
 #include "isa.def"
 #undef PVM_INSN
 };

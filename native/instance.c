@@ -1,14 +1,27 @@
 /*
- * instance.c -- creating instances, host access to registers, gas and
- * memory, and the entry rules of run() (execution.md 2, gas.md 3).
+ * instance.c -- the public instance API: picks the backend an instance's
+ * configuration asks for and holds its operation table (vm.h), host access
+ * to registers, gas and memory, and the entry rules of run()
+ * (execution.md 2, gas.md 3).  The top of the native layers: it calls down
+ * into the backends, nothing calls up into it.
  */
-#include "instance.h"
+#include "interp.h"
 #include "jit/jit.h"
+#include "sandbox/sandbox.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define NONE PVM_NONE_U32
+
+/* The backend an instance's configuration asks for, NULL if none. */
+static const pvm_backend *backend_for(const pvm_instance_config *cfg) {
+    switch (cfg->backend) {
+    case PVM_BACKEND_INTERPRETER: return &pvm_backend_interp;
+    case PVM_BACKEND_JIT: return cfg->worker ? &pvm_backend_sandbox : &pvm_backend_jit;
+    default: return NULL;
+    }
+}
 
 pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *cfg,
                                const uint8_t *ro_data, uint32_t ro_len,
@@ -18,74 +31,41 @@ pvm_instance *pvm_instance_new(const pvm_program *p, const pvm_instance_config *
         pvm_set_err(err, err_len, "missing program or configuration");
         return NULL;
     }
+    const pvm_backend *be = backend_for(cfg);
+    if (!be) {
+        pvm_set_err(err, err_len, "unknown backend %d", cfg->backend);
+        return NULL;
+    }
     pvm_instance *vm = calloc(1, sizeof *vm);
     if (!vm) {
         pvm_set_err(err, err_len, "out of memory");
         return NULL;
     }
     vm->prog = p;
-    if (cfg->backend == PVM_BACKEND_JIT) {
-        char reason[128];
-        if (!pvm_jit_available(reason, sizeof reason)) {
-            pvm_set_err(err, err_len, "the JIT cannot run here: %s", reason);
-            free(vm);
-            return NULL;
-        }
-        if (cfg->step_tracing) {
-            pvm_set_err(err, err_len, "step tracing runs on the interpreter, not the JIT");
-            free(vm);
-            return NULL;
-        }
-        vm->jit = (struct pvm_jit_code *)pvm_program_jit(p, cfg->gas_metering != PVM_GAS_NONE, err, err_len);
-        if (!vm->jit) {
-            free(vm);
-            return NULL;
-        }
-    } else if (cfg->backend == PVM_BACKEND_INTERPRETER) {
-        if (!pvm_program_interp(p, err, err_len)) {
-            free(vm);
-            return NULL;
-        }
-    } else {
-        pvm_set_err(err, err_len, "unknown backend %d", cfg->backend);
+    vm->resume = NONE;
+    pvm_image img = {ro_data, ro_len, rw_data, rw_len};
+    if (be->instantiate(vm, cfg, &img, err, err_len) != 0) {
         free(vm);
         return NULL;
     }
-    vm->jit_resume = NONE;
-    if (cfg->worker) {
-        if (cfg->backend != PVM_BACKEND_JIT) {
-            pvm_set_err(err, err_len, "a sandbox worker runs JIT code only");
-            free(vm);
-            return NULL;
-        }
-        if (pvm_sandbox_bind(vm, cfg->worker, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
-            free(vm);
-            return NULL;
-        }
-    } else if (pvm_memory_init(&vm->mem, cfg, ro_data, ro_len, rw_data, rw_len, err, err_len) != 0) {
-        free(vm);
-        return NULL;
-    } else if (vm->jit) {
-        pvm_jit_reclaim_signals();
-    }
+    vm->backend = be;
     vm->gas_metering = cfg->gas_metering;
     vm->step_tracing = cfg->step_tracing;
-    vm->pc = vm->next_pc = vm->resume_rec = vm->step_skip = NONE;
+    vm->pc = vm->next_pc = vm->resume = vm->step_skip = NONE;
     return vm;
 }
 
 void pvm_instance_free(pvm_instance *vm) {
     if (!vm)
         return;
-    pvm_memory_destroy(&vm->mem);
-    pvm_sandbox_unbind(vm);
+    vm->backend->release(vm);
     free(vm);
 }
 
 int pvm_instance_reset_memory(pvm_instance *vm) {
     memset(vm->regs, 0, sizeof vm->regs);
-    vm->pc = vm->next_pc = vm->resume_rec = vm->step_skip = vm->jit_resume = NONE;
-    return pvm_memory_reset(&vm->mem);
+    vm->pc = vm->next_pc = vm->resume = vm->step_skip = NONE;
+    return vm->backend->reset(vm);
 }
 
 const char *pvm_instance_error(const pvm_instance *vm) { return vm->error; }
@@ -114,15 +94,13 @@ int64_t pvm_instance_next_pc(const pvm_instance *vm) {
 
 void pvm_instance_set_next_pc(pvm_instance *vm, uint32_t pc) {
     vm->next_pc = pc;
-    vm->resume_rec = NONE;
-    vm->jit_resume = NONE;
+    vm->resume = NONE;
     vm->step_skip = NONE;
 }
 
 void pvm_instance_clear_next_pc(pvm_instance *vm) {
     vm->next_pc = NONE;
-    vm->resume_rec = NONE;
-    vm->jit_resume = NONE;
+    vm->resume = NONE;
 }
 
 uint32_t pvm_instance_ecalli(const pvm_instance *vm) { return vm->ecalli; }
@@ -130,15 +108,11 @@ uint32_t pvm_instance_fault_address(const pvm_instance *vm) { return vm->fault_p
 int pvm_instance_fault_is_write(const pvm_instance *vm) { return vm->fault_write; }
 
 int pvm_instance_read(const pvm_instance *vm, uint32_t addr, uint8_t *buf, uint32_t len) {
-    if (!pvm_memory_host_accessible(&vm->mem, addr, len, 0))
-        return -1;
-    if (len)
-        memcpy(buf, vm->mem.base + addr, len);
-    return 0;
+    return vm->backend->read(vm, addr, buf, len);
 }
 
 int pvm_instance_write(pvm_instance *vm, uint32_t addr, const uint8_t *buf, uint32_t len) {
-    return pvm_memory_host_write(&vm->mem, addr, buf, len);
+    return vm->backend->write(vm, addr, buf, len);
 }
 
 int pvm_instance_is_accessible(const pvm_instance *vm, uint32_t addr, uint32_t len, int write) {
@@ -157,11 +131,7 @@ int pvm_instance_unmap(pvm_instance *vm, uint32_t addr, uint32_t len) {
     return pvm_memory_unmap_pages(&vm->mem, addr, len);
 }
 
-uint32_t pvm_instance_sbrk(pvm_instance *vm, uint32_t size) {
-    if (vm->mem.dynamic)
-        return 0;
-    return pvm_memory_sbrk(&vm->mem, size);
-}
+uint32_t pvm_instance_sbrk(pvm_instance *vm, uint32_t size) { return vm->backend->sbrk(vm, size); }
 
 uint32_t pvm_instance_heap_size(const pvm_instance *vm) { return vm->mem.heap_size; }
 const pvm_memory_map *pvm_instance_memory_map(const pvm_instance *vm) { return &vm->mem.map; }
@@ -196,7 +166,6 @@ static int enter_at_next_pc(pvm_instance *vm, uint32_t *insn, int *mid) {
 }
 
 int pvm_instance_run(pvm_instance *vm) {
-    const pvm_program *p = vm->prog;
     vm->error[0] = 0;
     if (vm->next_pc == NONE) {
         snprintf(vm->error, sizeof vm->error, "failed to run: next program counter is not set");
@@ -206,22 +175,14 @@ int pvm_instance_run(pvm_instance *vm) {
         vm->pc = NONE;
         return PVM_INT_NOT_ENOUGH_GAS;
     }
-    if (vm->jit && vm->jit_resume != NONE)
-        return pvm_jit_run(vm, vm->jit_resume);
-    if (!vm->jit && vm->resume_rec != NONE)
-        return pvm_interp_run(vm, vm->resume_rec);
+    if (vm->resume != NONE)
+        return vm->backend->run(vm, NONE, 0);
     uint32_t ii;
     int entered_mid_block;
     int k = enter_at_next_pc(vm, &ii, &entered_mid_block);
     if (k >= 0)
         return k;
-    if (vm->jit)
-        return pvm_jit_run(vm, entered_mid_block ? vm->jit->insn_off[ii] : pvm_jit_charge_off(p, vm->jit, ii));
-    const uint32_t *insn_rec = p->interp->insn_rec;
-    if (!entered_mid_block)
-        return pvm_interp_run(vm, insn_rec[ii] - 1); /* the block's CHARGE record */
-    vm->resume_rec = insn_rec[ii]; /* paid: a Step or retry must not charge again */
-    return pvm_interp_run(vm, vm->resume_rec);
+    return vm->backend->run(vm, ii, entered_mid_block);
 }
 
 int64_t pvm_instance_resume(pvm_instance *vm) {
@@ -245,102 +206,3 @@ int64_t pvm_instance_call(pvm_instance *vm, uint32_t pc, uint64_t arg0, uint64_t
     return pvm_instance_enter(vm, pc);
 }
 
-int pvm_exec_memset(pvm_instance *vm, int is32, int64_t *gas, int metered) {
-    pvm_memory *mem = &vm->mem;
-    uint64_t *R = vm->regs;
-    uint32_t dst = (uint32_t)R[7];
-    uint32_t count = (uint32_t)R[9];
-    uint8_t byte = (uint8_t)R[8];
-    uint32_t written = 0;
-    int stop = 0;
-    while (count > 0) {
-        if (metered && *gas <= 0) {
-            stop = PVM_INT_NOT_ENOUGH_GAS;
-            break;
-        }
-        uint32_t n = count;
-        if (metered && (uint64_t)*gas < n)
-            n = (uint32_t)*gas;
-        uint32_t room = mem->page_size - (dst & (mem->page_size - 1));
-        if (n > room)
-            n = room;
-        if (!pvm_memory_fast_ok(mem, dst, 1, PVM_PERM_WRITE)) {
-            int k = pvm_memory_guest_check(mem, dst, 1, 1, &vm->fault_page, &vm->fault_write);
-            stop = k == PVM_ACCESS_FAULT ? PVM_INT_SEGFAULT : PVM_INT_TRAP;
-            break;
-        }
-        memset(mem->base + dst, byte, n);
-        dst += n;
-        written += n;
-        count -= n;
-        if (metered)
-            *gas -= n;
-    }
-    R[7] = R[7] + written;
-    if (is32) {
-        R[7] = (uint64_t)(int64_t)(int32_t)(uint32_t)R[7];
-        R[9] = (uint64_t)(int64_t)(int32_t)count;
-    } else {
-        R[9] = count;
-    }
-    return stop;
-}
-
-uint64_t pvm_exec_sbrk(pvm_instance *vm, int is32, uint64_t size) {
-    uint32_t res;
-    if (vm->mem.dynamic)
-        res = 0; /* not available with dynamic paging (execution.md 3.4) */
-    else if (is32)
-        res = pvm_memory_sbrk(&vm->mem, (uint32_t)size);
-    else
-        res = pvm_memory_sbrk(&vm->mem, size > UINT32_MAX ? 0 : (uint32_t)size);
-    return (uint64_t)(int64_t)(int32_t)res;
-}
-
-int pvm_jit_available(char *reason, size_t reason_len) {
-#if defined(__x86_64__) && defined(__linux__)
-    return pvm_jit_cpu_ok(reason, reason_len);
-#else
-    pvm_set_err(reason, reason_len, "the JIT targets x86-64 Linux");
-    return 0;
-#endif
-}
-
-int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char *err, size_t err_len) {
-    const pvm_jit_code *c = pvm_program_jit(p, metered, err, err_len);
-    if (!c)
-        return -1;
-    if (code_size)
-        *code_size = c->code_len;
-    return 0;
-}
-
-const uint8_t *pvm_program_jit_code(const pvm_program *p, int metered, size_t *len) {
-    const pvm_jit_code *c = p->jit[metered ? 1 : 0];
-    if (!c)
-        return NULL;
-    if (len)
-        *len = c->code_len;
-    return c->code;
-}
-
-int64_t pvm_program_jit_offset(const pvm_program *p, int metered, uint32_t pc) {
-    const pvm_jit_code *c = p->jit[metered ? 1 : 0];
-    if (!c)
-        return -1;
-    uint32_t i = pvm_program_insn_at(p, pc);
-    if (i == NONE)
-        return -1;
-    uint32_t off = p->insn_block[i] == i ? pvm_jit_charge_off(p, c, i) : c->insn_off[i];
-    return off == NONE ? -1 : (int64_t)off;
-}
-
-int pvm_program_jit_sections(const pvm_program *p, int metered, uint32_t *out) {
-    const pvm_jit_code *c = p->jit[metered ? 1 : 0];
-    if (!c)
-        return -1;
-    out[0] = c->body_off;
-    out[1] = c->cold_off;
-    out[2] = c->table_off;
-    return 0;
-}

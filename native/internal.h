@@ -13,14 +13,28 @@
 #define PVM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PVM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Internal operation numbers: the rows of isa.def. */
-enum pvm_op {
-#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE) PVM_OP_##NAME,
+/* Internal operation numbers: the rows of isa.def, `invalid`, then the
+   lowered forms the program analysis gives an instruction in context
+   (pvm_program_lower): every backend implements every one of them, and the
+   JIT's lowering is a switch over this enum with no default, so a row
+   without a lowering does not build. */
+typedef enum pvm_op {
+#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE, CLASS, W, SG) PVM_OP_##NAME,
 #include "isa.def"
 #undef PVM_INSN
     PVM_OP_INVALID,
-    PVM_OP_COUNT_WITH_INVALID
-};
+    PVM_XOP_TRAP,            /* trap at pc (a jump or branch to an invalid target, ...) */
+    PVM_XOP_LOAD_IMM_TRAP,   /* load_imm_and_jump to an invalid target: write, then trap */
+    PVM_XOP_MUL_UPPER_SS_32, /* Latest32 forms of the 64-bit-only semantics */
+    PVM_XOP_MUL_UPPER_UU_32,
+    PVM_XOP_MUL_UPPER_SU_32,
+    PVM_XOP_REVERSE_BYTE_32,
+    PVM_XOP_SBRK_32,
+    PVM_XOP_MEMSET_32,
+} pvm_op;
+
+#define PVM_OP_COUNT_WITH_INVALID (PVM_OP_INVALID + 1)
+#define PVM_LOWERED_COUNT (PVM_XOP_MEMSET_32 + 1)
 
 #define PVM_NUM_REGS 13
 #define PVM_BITMASK_MAX 24u

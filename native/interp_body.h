@@ -9,7 +9,7 @@
 
 static int INTERP_FN(pvm_instance *vm, uint32_t start_rec) {
     static const void *const labels[PVM_XOP_COUNT] = {
-#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE) [PVM_OP_##NAME] = &&L_##NAME,
+#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE, CLASS, W, SG) [PVM_OP_##NAME] = &&L_##NAME,
 #include "isa.def"
 #undef PVM_INSN
         [PVM_OP_INVALID] = &&L_XTRAP,
@@ -24,7 +24,7 @@ static int INTERP_FN(pvm_instance *vm, uint32_t start_rec) {
         [PVM_XOP_MEMSET_32] = &&L_XMEMSET_32,
     };
     const pvm_program *const prog = vm->prog;
-    const pvm_interp_code *const ic = prog->interp;
+    const pvm_interp_code *const ic = pvm_interp_code_of(prog);
     const pvm_rec *const recs = ic->recs;
     const pvm_rec *ip = recs + start_rec;
     uint64_t *const R = vm->regs;
@@ -43,7 +43,7 @@ static int INTERP_FN(pvm_instance *vm, uint32_t start_rec) {
             vm->step_skip = idx_;                                            \
             uint32_t spc_ = ip->op == PVM_XOP_CHARGE ? ip[1].pc : ip->pc;    \
             vm->pc = vm->next_pc = spc_;                                     \
-            vm->resume_rec = idx_;                                           \
+            vm->resume = idx_;                                           \
             result = PVM_INT_STEP;                                           \
             goto out;                                                        \
         }                                                                    \
@@ -79,7 +79,7 @@ L_XCHARGE:
         int64_t cost = (int64_t)ip->t;
         if (PVM_UNLIKELY(gas < cost)) {
             vm->pc = vm->next_pc = ip->pc;
-            vm->resume_rec = (uint32_t)(ip - recs);
+            vm->resume = (uint32_t)(ip - recs);
             result = PVM_INT_NOT_ENOUGH_GAS;
             goto out;
         }
@@ -110,7 +110,7 @@ L_ECALLI:
     vm->ecalli = ip->t;
     vm->pc = ip->pc;
     vm->next_pc = ip[1].pc;
-    vm->resume_rec = (uint32_t)(ip - recs) + 1;
+    vm->resume = (uint32_t)(ip - recs) + 1;
     result = PVM_INT_ECALLI;
     goto out;
 
@@ -301,9 +301,9 @@ L_XMEMSET_32: {
             goto out_trap;
         }
         vm->next_pc = ip->pc;
-        vm->resume_rec = (uint32_t)(ip - recs);
+        vm->resume = (uint32_t)(ip - recs);
 #if INTERP_STEP
-        vm->step_skip = vm->resume_rec;
+        vm->step_skip = vm->resume;
 #endif
         result = stop;
         goto out;
@@ -315,7 +315,7 @@ dynamic_jump:
     if (A == PVM_ADDR_RETURN_TO_HOST) {
         vm->pc = ip->pc;
         vm->next_pc = PVM_NONE_U32;
-        vm->resume_rec = PVM_NONE_U32;
+        vm->resume = PVM_NONE_U32;
         result = PVM_INT_FINISHED;
         goto out;
     }
@@ -335,16 +335,16 @@ access_fault:
         goto out_trap;
     }
     vm->next_pc = ip->pc;
-    vm->resume_rec = (uint32_t)(ip - recs);
+    vm->resume = (uint32_t)(ip - recs);
 #if INTERP_STEP
-    vm->step_skip = vm->resume_rec;
+    vm->step_skip = vm->resume;
 #endif
     result = PVM_INT_SEGFAULT;
     goto out;
 
 out_trap:
     vm->next_pc = PVM_NONE_U32;
-    vm->resume_rec = PVM_NONE_U32;
+    vm->resume = PVM_NONE_U32;
 out:
     vm->gas = gas;
     return result;

@@ -7,8 +7,8 @@
 #include <string.h>
 
 const pvm_insn_info pvm_isa_table[PVM_OP_INVALID] = {
-#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE) \
-    {MN, PVM_FORM_##FORM, (uint8_t)(FLAGS), {R, L32, L64, J}},
+#define PVM_INSN(NAME, MN, FORM, R, L32, L64, J, FLAGS, PIPE, CLASS, W, SG) \
+    {MN, PVM_FORM_##FORM, (uint8_t)(FLAGS), {R, L32, L64, J}, PVM_K_##CLASS, W, PVM_SG_##SG},
 #include "isa.def"
 #undef PVM_INSN
 };

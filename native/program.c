@@ -1,7 +1,8 @@
 /*
  * program.c -- builds a pvm_program: decodes the code once, finds basic
  * blocks and valid jump targets (isa.md 6.1), computes gas per block
- * (gas.md 2) and lowers everything into the record stream of interp.c.
+ * (gas.md 2), and says how each instruction is lowered in its context
+ * (pvm_program_lower) -- the analysis both backends build on.
  */
 #include "program.h"
 
@@ -11,9 +12,6 @@
 #include <string.h>
 
 #define NONE PVM_NONE_U32
-
-
-#include <pthread.h>
 
 static int validate_jam(const pvm_program *p, char *err, size_t err_len) {
     if (p->code_len == 0 || !pvm_bit(p->bitmask, 0)) {
@@ -39,15 +37,6 @@ static int validate_jam(const pvm_program *p, char *err, size_t err_len) {
     }
 }
 
-static void interp_free(pvm_interp_code *ic) {
-    if (!ic)
-        return;
-    free(ic->recs);
-    free(ic->insn_rec);
-    free(ic->jt_rec);
-    free(ic);
-}
-
 void pvm_program_free(pvm_program *p) {
     if (!p)
         return;
@@ -60,9 +49,9 @@ void pvm_program_free(pvm_program *p) {
     free(p->block_cost);
     free(p->starts);
     free(p->starts_rank);
-    interp_free(p->interp);
-    pvm_jit_free(p->jit[0]);
-    pvm_jit_free(p->jit[1]);
+    for (int k = 0; k < PVM_CACHE_COUNT; k++)
+        if (p->cache[k].code)
+            p->cache[k].release(p->cache[k].code);
     free(p);
 }
 
@@ -79,10 +68,10 @@ void pvm_program_insn(const pvm_program *p, uint32_t i, pvm_insn *out) {
     pvm_decode_one(p->isa, p->code, p->code_len, p->bitmask, pc, out);
 }
 
-static unsigned lower_op(const pvm_program *p, unsigned op) {
+static pvm_op lower_op(const pvm_program *p, pvm_op op) {
     if (p->is_64)
         return op;
-    switch (op) {
+    switch ((unsigned)op) {
     case PVM_OP_MUL_UPPER_SIGNED_SIGNED: return PVM_XOP_MUL_UPPER_SS_32;
     case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_UU_32;
     case PVM_OP_MUL_UPPER_SIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_SU_32;
@@ -93,9 +82,9 @@ static unsigned lower_op(const pvm_program *p, unsigned op) {
     }
 }
 
-unsigned pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target) {
+pvm_op pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target) {
     *target = NONE;
-    unsigned op = in->op;
+    pvm_op op = (pvm_op)in->op;
     if (op >= PVM_OP_INVALID)
         return PVM_XOP_TRAP;
     if (op == PVM_OP_JUMP || op == PVM_OP_LOAD_IMM_AND_JUMP) {
@@ -119,124 +108,6 @@ unsigned pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *t
             return PVM_XOP_TRAP; /* PolkaVM 0.35: trap at the fallthrough itself */
     }
     return lower_op(p, op);
-}
-
-static void fill_rec(pvm_rec *r, const pvm_insn *in, unsigned op) {
-    memset(r, 0, sizeof *r);
-    r->op = (uint8_t)op;
-    r->pc = in->pc;
-    switch (in->form) {
-    case PVM_FORM_I: r->t = (uint32_t)in->imm1; break;
-    case PVM_FORM_II: r->t = (uint32_t)in->imm1; r->i = in->imm2; break;
-    case PVM_FORM_RI: r->a = in->ra; r->i = in->imm1; r->t = (uint32_t)in->imm1; break;
-    case PVM_FORM_RIO: r->a = in->ra; r->i = in->imm1; break;
-    case PVM_FORM_RII: r->a = in->ra; r->t = (uint32_t)in->imm1; r->i = in->imm2; break;
-    case PVM_FORM_RR: r->a = in->rd; r->b = in->ra; break;
-    case PVM_FORM_RRI: r->a = in->ra; r->b = in->rb; r->i = in->imm1; r->t = (uint32_t)in->imm1; break;
-    case PVM_FORM_RRO: r->a = in->ra; r->b = in->rb; break;
-    case PVM_FORM_RRII: r->a = in->ra; r->b = in->rb; r->i = in->imm1; r->t = (uint32_t)in->imm2; break;
-    case PVM_FORM_RRR: r->a = in->rd; r->b = in->ra; r->c = in->rb; break;
-    case PVM_FORM_RI64:
-        r->a = in->ra;
-        r->i = (int32_t)(uint32_t)in->imm64;
-        r->t = (uint32_t)(in->imm64 >> 32);
-        break;
-    default: break;
-    }
-}
-
-/* The interpreter's records: a CHARGE record before every block, one record
-   per reachable instruction, a CHARGE + TRAP pair after a fallthrough into an
-   invalid block, and a final TRAP sentinel. */
-static pvm_interp_code *build_interp(const pvm_program *p) {
-    uint32_t n = p->insn_count;
-    pvm_interp_code *ic = calloc(1, sizeof *ic);
-    if (!ic)
-        return NULL;
-    ic->insn_rec = malloc((n ? n : 1) * sizeof(uint32_t));
-    ic->jt_rec = malloc((p->jump_table_len ? p->jump_table_len : 1) * sizeof(uint32_t));
-    if (!ic->insn_rec || !ic->jt_rec)
-        goto oom;
-    /* 1. number the records */
-    uint64_t r = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        ic->insn_rec[i] = NONE;
-        if (p->insn_block[i] == NONE)
-            continue;
-        if (p->insn_block[i] == i)
-            r++;
-        ic->insn_rec[i] = (uint32_t)r++;
-        if (!(p->insn_flags[i] & PVM_IF_IMPLICIT) && p->code[p->insn_pc[i]] ==
-                (uint8_t)pvm_isa_table[PVM_OP_FALLTHROUGH].opcode[p->isa]) {
-            pvm_insn in;
-            uint32_t t;
-            pvm_program_insn(p, i, &in);
-            if (pvm_falls_into_invalid(p, &in, pvm_program_lower(p, &in, &t)))
-                r += 2;
-        }
-    }
-    if (r >= NONE)
-        goto oom;
-    ic->rec_count = (uint32_t)r;
-    ic->recs = malloc(((size_t)r + 1) * sizeof(pvm_rec));
-    if (!ic->recs)
-        goto oom;
-    /* 2. fill them */
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t k = ic->insn_rec[i];
-        if (k == NONE)
-            continue;
-        pvm_insn in;
-        pvm_program_insn(p, i, &in);
-        if (p->insn_block[i] == i) {
-            pvm_rec *c = &ic->recs[k - 1];
-            memset(c, 0, sizeof *c);
-            c->op = PVM_XOP_CHARGE;
-            c->pc = in.pc;
-            c->t = p->block_cost[i];
-        }
-        uint32_t t;
-        unsigned op = pvm_program_lower(p, &in, &t);
-        fill_rec(&ic->recs[k], &in, op);
-        if (t != NONE)
-            ic->recs[k].t = ic->insn_rec[t] - 1; /* the target's CHARGE record */
-        if (pvm_falls_into_invalid(p, &in, op)) {
-            pvm_rec *c = &ic->recs[k + 1], *tr = &ic->recs[k + 2];
-            memset(c, 0, 2 * sizeof *c);
-            c->op = PVM_XOP_CHARGE;
-            c->pc = in.pc + in.len;
-            c->t = p->invalid_block_cost;
-            tr->op = PVM_XOP_TRAP;
-            tr->pc = in.pc + in.len;
-        }
-    }
-    /* a sentinel so that falling past the last record traps */
-    memset(&ic->recs[r], 0, sizeof(pvm_rec));
-    ic->recs[r].op = PVM_XOP_TRAP;
-    ic->recs[r].pc = p->code_len;
-    for (uint32_t k = 0; k < p->jump_table_len; k++) {
-        uint32_t t = pvm_program_target(p, p->jump_table[k]);
-        ic->jt_rec[k] = t == NONE ? NONE : ic->insn_rec[t] - 1;
-    }
-    return ic;
-oom:
-    interp_free(ic);
-    return NULL;
-}
-
-static pthread_mutex_t interp_lock = PTHREAD_MUTEX_INITIALIZER;
-
-const pvm_interp_code *pvm_program_interp(const pvm_program *cp, char *err, size_t err_len) {
-    pvm_program *p = (pvm_program *)cp;
-    pthread_mutex_lock(&interp_lock);
-    pvm_interp_code *ic = p->interp;
-    if (!ic) {
-        ic = p->interp = build_interp(p);
-        if (!ic)
-            pvm_set_err(err, err_len, "out of memory while building the interpreter's records");
-    }
-    pthread_mutex_unlock(&interp_lock);
-    return ic;
 }
 
 pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,

@@ -1,53 +1,26 @@
 /*
- * program.h -- a validated program: the shared analysis (instruction
- * starts, basic blocks, valid jump targets, gas per block) and, built on
- * demand, the pre-decoded record stream the interpreter runs.
+ * program.h -- a validated program: the analysis every backend shares
+ * (instruction starts, basic blocks, valid jump targets, gas per block, the
+ * lowered form and the operands of each instruction).  Backends keep what
+ * they build from it (interpreter records, machine code) in its cache
+ * slots; nothing here depends on their formats.
  */
 #ifndef PVM_PROGRAM_H
 #define PVM_PROGRAM_H
 
 #include "internal.h"
 
-/* Extra record operations beyond the instructions of isa.def. */
-enum pvm_xop {
-    PVM_XOP_CHARGE = PVM_OP_COUNT_WITH_INVALID, /* charge i gas for the block that follows */
-    PVM_XOP_TRAP,            /* trap at pc */
-    PVM_XOP_LOAD_IMM_TRAP,   /* load_imm_and_jump to an invalid target: write, then trap */
-    PVM_XOP_MUL_UPPER_SS_32, /* Latest32 forms of the 64-bit-only semantics */
-    PVM_XOP_MUL_UPPER_UU_32,
-    PVM_XOP_MUL_UPPER_SU_32,
-    PVM_XOP_REVERSE_BYTE_32,
-    PVM_XOP_SBRK_32,
-    PVM_XOP_MEMSET_32,
-    PVM_XOP_COUNT
-};
-
-/* One pre-decoded record (16 bytes).  Operand use per op:
-     a, b, c : registers (RRR: a=rd b=ra c=rb; RRI: a=ra b=rb; RR: a=rd b=ra)
-     t       : target record index, or a 32-bit immediate / address / offset;
-               the block cost of a CHARGE; the upper half of a load_imm64
-     i       : 32-bit immediate, sign-extended to 64 bits on use (the lower
-               half of a load_imm64) */
-typedef struct {
-    uint8_t op;
-    uint8_t a, b, c;
-    uint32_t pc;
-    uint32_t t;
-    int32_t i;
-} pvm_rec;
-_Static_assert(PVM_XOP_COUNT <= 256, "record ops fit a byte");
-_Static_assert(sizeof(pvm_rec) == 16, "records are 16 bytes");
-
 /* Per-instruction flags of the shared analysis. */
 enum { PVM_IF_TARGET = 1, PVM_IF_IMPLICIT = 2 };
 
-/* The interpreter's records, built on the first interpreter instance. */
+/* Code a backend built from a program (the interpreter's records, the JIT's
+   machine code), kept with the program and released with it through the
+   backend's own function: the analysis knows nothing of its format. */
+enum { PVM_CACHE_INTERP = 0, PVM_CACHE_JIT = 1 /* + metered: 1 unmetered, 2 metered */, PVM_CACHE_COUNT = 3 };
 typedef struct {
-    pvm_rec *recs;
-    uint32_t rec_count;
-    uint32_t *insn_rec;      /* per insn: record index, NONE if none */
-    uint32_t *jt_rec;        /* per jump-table entry: CHARGE record of the target, NONE if invalid */
-} pvm_interp_code;
+    void *code;
+    void (*release)(void *code);
+} pvm_program_cache;
 
 /* The program analysis every backend shares (isa.md 6.1, gas.md 2): the
    listing (every instruction start plus an implicit `invalid` wherever
@@ -79,11 +52,8 @@ struct pvm_program {
     uint32_t real_count;
     size_t jit_code_limit;   /* most bytes of machine code the JIT may emit */
 
-    pvm_interp_code *interp; /* built on first use (pvm_program_interp) */
-    struct pvm_jit_code *jit[2]; /* JIT code (unmetered, metered), built on first use */
+    pvm_program_cache cache[PVM_CACHE_COUNT]; /* built by the backends on first use */
 };
-
-void pvm_jit_free(struct pvm_jit_code *c);
 
 /* Insn index of the real instruction starting at pc, NONE if none. */
 static inline uint32_t pvm_program_insn_at(const pvm_program *p, uint32_t pc) {
@@ -116,18 +86,56 @@ static inline bool pvm_next_valid(const pvm_program *p, const pvm_insn *in) {
 }
 
 /* What a backend runs for a reachable instruction: its op, or one of the
-   PVM_XOP_* forms (a trap for an invalid static target, the Latest32
+   lowered PVM_XOP_* forms (a trap for an invalid static target, the Latest32
    variants ...); *target gets the insn index of a static jump/branch target.
-   Shared by the interpreter's records and the JIT. */
-unsigned pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target);
+   Shared by the interpreter and the JIT. */
+pvm_op pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target);
 
 /* A `fallthrough` whose next(o) is no instruction falls into a one-instruction
    `invalid` block there (JAM trailer / gap). */
-static inline bool pvm_falls_into_invalid(const pvm_program *p, const pvm_insn *in, unsigned lowered) {
+static inline bool pvm_falls_into_invalid(const pvm_program *p, const pvm_insn *in, pvm_op lowered) {
     return lowered == PVM_OP_FALLTHROUGH && !pvm_next_valid(p, in);
 }
 
-/* The interpreter's records, built once (thread-safe). NULL on failure. */
-const pvm_interp_code *pvm_program_interp(const pvm_program *p, char *err, size_t err_len);
+/* An instruction's operands in the one shape every backend reads them in,
+   whatever its form (isa.md 3):
+     a, b, c : registers -- RRR: a=rd b=ra c=rb; RR: a=rd b=ra; otherwise
+               a=ra b=rb
+     imm     : the value immediate, sign-extended to 64 bits (RI, RIO, RRI,
+               RRII: the first immediate; II, RII: the second; RI64: the
+               literal)
+     addr    : the 32-bit address / offset / host call number immediate (I,
+               II, RI, RII, RRI: the first immediate; RRII: the second) */
+typedef struct {
+    uint8_t a, b, c;
+    uint64_t imm;
+    uint32_t addr;
+} pvm_operands;
+
+static inline void pvm_insn_operands(const pvm_insn *in, pvm_operands *o) {
+    uint64_t sx1 = (uint64_t)(int64_t)in->imm1, sx2 = (uint64_t)(int64_t)in->imm2;
+    o->a = o->b = o->c = 0;
+    o->imm = 0;
+    o->addr = 0;
+    switch (in->form) {
+    case PVM_FORM_I: o->addr = (uint32_t)in->imm1; break;
+    case PVM_FORM_II: o->addr = (uint32_t)in->imm1; o->imm = sx2; break;
+    case PVM_FORM_RI: o->a = in->ra; o->imm = sx1; o->addr = (uint32_t)in->imm1; break;
+    case PVM_FORM_RIO: o->a = in->ra; o->imm = sx1; break;
+    case PVM_FORM_RII: o->a = in->ra; o->addr = (uint32_t)in->imm1; o->imm = sx2; break;
+    case PVM_FORM_RR: o->a = in->rd; o->b = in->ra; break;
+    case PVM_FORM_RRI: o->a = in->ra; o->b = in->rb; o->imm = sx1; o->addr = (uint32_t)in->imm1; break;
+    case PVM_FORM_RRO: o->a = in->ra; o->b = in->rb; break;
+    case PVM_FORM_RRII: o->a = in->ra; o->b = in->rb; o->imm = sx1; o->addr = (uint32_t)in->imm2; break;
+    case PVM_FORM_RRR: o->a = in->rd; o->b = in->ra; o->c = in->rb; break;
+    case PVM_FORM_RI64: o->a = in->ra; o->imm = in->imm64; break;
+    default: break; /* A, O: none */
+    }
+}
+
+/* The table row of op (NULL for `invalid` and the lowered forms). */
+static inline const pvm_insn_info *pvm_op_row(pvm_op op) {
+    return (unsigned)op < PVM_OP_INVALID ? &pvm_isa_table[op] : NULL;
+}
 
 #endif

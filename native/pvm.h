@@ -34,12 +34,31 @@ enum {
     PVM_F_TERM = 1, PVM_F_NOFALL = 2, PVM_F_LOAD = 4, PVM_F_STORE = 8, PVM_F_BRANCH = 16
 };
 
+/* What an instruction computes (isa.def's CLASS column): with the width and
+   signedness columns, what every backend needs to know to implement it.
+   EQ..GE are comparisons (branches, set_*); MIN/MAX select by one. */
+enum {
+    PVM_K_TRAP = 0, PVM_K_NOP, PVM_K_ECALL, PVM_K_MEMSET, PVM_K_SBRK, PVM_K_JUMP, PVM_K_MOV,
+    PVM_K_LOAD, PVM_K_STORE, PVM_K_EQ, PVM_K_NE, PVM_K_LT, PVM_K_LE, PVM_K_GT, PVM_K_GE,
+    PVM_K_ADD, PVM_K_SUB, PVM_K_MUL, PVM_K_MULH, PVM_K_DIV, PVM_K_REM, PVM_K_NEG_ADD,
+    PVM_K_AND, PVM_K_OR, PVM_K_XOR, PVM_K_ANDN, PVM_K_ORN, PVM_K_XNOR, PVM_K_SHL, PVM_K_SHR,
+    PVM_K_SAR, PVM_K_ROL, PVM_K_ROR, PVM_K_CMOV_Z, PVM_K_CMOV_NZ, PVM_K_MIN, PVM_K_MAX,
+    PVM_K_POPCNT, PVM_K_CLZ, PVM_K_CTZ, PVM_K_EXT, PVM_K_BSWAP, PVM_K_COUNT
+};
+
+/* Signedness (isa.def's SG column): X none, U unsigned, S signed, SU
+   signed by unsigned (mul_upper_signed_unsigned). */
+enum { PVM_SG_X = 0, PVM_SG_U, PVM_SG_S, PVM_SG_SU };
+
 /* One row of the instruction table. */
 typedef struct {
     const char *mnemonic;
     uint8_t form;
     uint8_t flags;
     int16_t opcode[4];          /* per instruction set, -1 if absent */
+    uint8_t cls;                /* PVM_K_* */
+    uint8_t width;              /* bits: memory access, or operation (32: result sign-extended); 0 if none */
+    uint8_t sign;               /* PVM_SG_* */
 } pvm_insn_info;
 
 int pvm_op_count(void);                              /* rows of isa.def; the op of `invalid` */

@@ -193,3 +193,37 @@ def test_spec_summary_sentence() -> None:
     for mn, code in revive_codes.items():
         expected = code - 1 if 102 <= code <= 111 else code
         assert jam_codes[mn] == expected, mn
+
+
+def test_width_signedness_and_class_columns_agree_with_the_mnemonics() -> None:
+    """native/isa.def's CLASS / width / SG columns (what the JIT lowers by) say
+    what each mnemonic says: memory width and sign from `_u16` / `_i8`,
+    32-bit operations from `_32`, signedness from `signed` / `unsigned`."""
+    k = {name: getattr(lib, f"PVM_K_{name}") for name in ("LOAD", "STORE", "DIV", "REM", "MEMSET")}
+    sg_x, sg_u, sg_s = lib.PVM_SG_X, lib.PVM_SG_U, lib.PVM_SG_S
+    checked = 0
+    for op in range(lib.pvm_op_count()):
+        info = lib.pvm_op_info(op)
+        mn = ffi.string(info.mnemonic).decode()
+        mem = re.search(r"_(u|i)(8|16|32|64)$", mn)
+        is_load = bool(info.flags & lib.PVM_F_LOAD)
+        is_store = bool(info.flags & lib.PVM_F_STORE) and mn != "memset"
+        assert (info.cls == k["LOAD"]) == is_load, mn
+        assert (info.cls == k["STORE"]) == is_store, mn
+        if is_load or is_store:
+            assert mem is not None, mn
+            assert info.width == int(mem.group(2)), mn
+            want = sg_x if is_store else (sg_s if mem.group(1) == "i" else sg_u)
+            assert info.sign == want, mn
+        elif mn.endswith("_32") and not mn.startswith("branch"):
+            assert info.width == 32, mn
+        elif mn.endswith("_64") or mn in {"and", "or", "xor", "add_imm", "maximum", "minimum"}:
+            assert info.width == 64, mn
+        if "unsigned" in mn and "signed_unsigned" not in mn:
+            assert info.sign == sg_u, mn
+        elif "signed" in mn and "signed_unsigned" not in mn:
+            assert info.sign == sg_s, mn
+        if mn.startswith(("div_", "rem_")):
+            assert info.cls == k["DIV" if mn.startswith("div") else "REM"], mn
+        checked += 1
+    assert checked == lib.pvm_op_count() > 100

@@ -1,6 +1,28 @@
 /*
  * compile.c -- PolkaVM -> x86-64, one pass over the decoded program.
  *
+ * Driven by the instruction table: each instruction is lowered by the one
+ * case of emit_insn() for its op (internal.h's pvm_op: the rows of isa.def
+ * and the lowered forms of program.c), reading its operand width,
+ * signedness and operation class from its row.  The switch has no default
+ * and this file is built with -Wswitch-enum -Werror (the pragma below), so
+ * an op without a lowering is a build error, never a trap at run time.
+ *
+ * Adding an instruction (followed once with a probe row: the build failed
+ * at both places named in step 2 until both lowerings existed; the probe
+ * was then taken out again):
+ *   1. one row in native/isa.def: name, mnemonic, operand form, opcode per
+ *      instruction set, flags, gas pipeline class, operation class, width,
+ *      signedness (what the columns mean: the comment at its top);
+ *   2. build (`make build`): it fails here, "enumeration value
+ *      'PVM_OP_<NAME>' not handled in switch", and in interp_body.h, "label
+ *      'L_<NAME>' used but not defined";
+ *   3. one lowering here: a `case PVM_OP_<NAME>:` in emit_insn (or the op
+ *      added to the case list of its class), and the interpreter's
+ *      L_<NAME> handler in interp_body.h;
+ *   4. a vector or assembler test of its semantics, and the differential
+ *      fuzzer (tools/difffuzz.py) over both backends.
+ *
  * Register assignment: the 13 guest registers live in rcx rbx rbp rsi rdi
  * r8..r15; rax and rdx are scratch; rsp points at a small frame holding the
  * instance pointer [rsp+0], the gas counter [rsp+8] and a spare slot.
@@ -16,6 +38,10 @@
 #include "jit.h"
 #include "emit_x64.h"
 
+/* A lowering missing from emit_insn's switch must not build. */
+#pragma GCC diagnostic error "-Wswitch"
+#pragma GCC diagnostic error "-Wswitch-enum"
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +54,9 @@ _Static_assert(offsetof(pvm_instance, gas) == PVM_VMCTX_GAS, "vmctx layout");
 
 static const int HREG[PVM_NUM_REGS] = {RCX, RBX, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15};
 #define H(r) HREG[(r)]
+
+/* machine code per guest instruction, for prefaulting the code buffer */
+#define JIT_BYTES_PER_INSN_GUESS 18u
 
 #define FRAME_CTX 0
 #define FRAME_GAS 8
@@ -132,10 +161,8 @@ static void emit_prologue_epilogue(jctx *j) {
     static const int saved[] = {RBX, RBP, R12, R13, R14, R15};
     /* enter(vm = rdi, target = rsi) */
     j->c->enter_off = (uint32_t)b->len;
-    for (int k = 0; k < 6; k++) {
-        x_rex(b, 0, 0, saved[k], 0);
-        xb8(b, 0x50 + (saved[k] & 7));
-    }
+    for (int k = 0; k < 6; k++)
+        x_push(b, saved[k]);
     x_alu_imm(b, SZ64, ALU_SUB, RSP, FRAME_SIZE);
     static const uint8_t mov_st[] = {0x89}, mov_ld[] = {0x8B};
     x_frame(b, mov_st, 1, RDI, FRAME_CTX, 1);
@@ -160,81 +187,62 @@ static void emit_prologue_epilogue(jctx *j) {
     x_ptr(b, SZ64, mov_st, 1, RDX, RAX, PVM_VMCTX_GAS);
     x_frame(b, mov_ld, 1, RAX, FRAME_SPARE, 1);
     x_alu_imm(b, SZ64, ALU_ADD, RSP, FRAME_SIZE);
-    for (int k = 5; k >= 0; k--) {
-        x_rex(b, 0, 0, saved[k], 0);
-        xb8(b, 0x58 + (saved[k] & 7));
-    }
-    xb8(b, 0xC3);
+    for (int k = 5; k >= 0; k--)
+        x_pop(b, saved[k]);
+    x_ret(b);
 }
 
 /* gas charge at a block start: sub [rsp+8], cost ; js cold(oog) -- always
    CHARGE_LEN bytes, so a block's charge is found from its code's offset */
 #define CHARGE_LEN 15
+static const uint8_t OP_ALU_IMM32[] = {0x81}; /* group 1, imm32 */
+
 static void emit_charge(jctx *j, uint32_t pc, uint32_t cost, uint32_t resume_off) {
     if (!j->metered)
         return;
     xbuf *b = &j->b;
-    static const uint8_t op81[] = {0x81};
-    x_frame(b, op81, 1, ALU_SUB, FRAME_GAS, 1);
+    x_frame(b, OP_ALU_IMM32, 1, ALU_SUB, FRAME_GAS, 1);
     xb32(b, cost);
     size_t at = x_jcc(b, CC_S);
     uint32_t site = add_site(j, JIT_SITE_OOG, pc, 0, NONE, resume_off);
     jump_to_cold(j, at, site, cost);
 }
 
-int pvm_jit_mem_width(unsigned op) {
-    switch (op) {
-    case PVM_OP_LOAD_U8: case PVM_OP_LOAD_I8: case PVM_OP_STORE_U8: case PVM_OP_STORE_IMM_U8:
-    case PVM_OP_STORE_IMM_INDIRECT_U8: case PVM_OP_STORE_INDIRECT_U8:
-    case PVM_OP_LOAD_INDIRECT_U8: case PVM_OP_LOAD_INDIRECT_I8:
-        return 1;
-    case PVM_OP_LOAD_U16: case PVM_OP_LOAD_I16: case PVM_OP_STORE_U16: case PVM_OP_STORE_IMM_U16:
-    case PVM_OP_STORE_IMM_INDIRECT_U16: case PVM_OP_STORE_INDIRECT_U16:
-    case PVM_OP_LOAD_INDIRECT_U16: case PVM_OP_LOAD_INDIRECT_I16:
-        return 2;
-    case PVM_OP_LOAD_U32: case PVM_OP_LOAD_I32: case PVM_OP_STORE_U32: case PVM_OP_STORE_IMM_U32:
-    case PVM_OP_STORE_IMM_INDIRECT_U32: case PVM_OP_STORE_INDIRECT_U32:
-    case PVM_OP_LOAD_INDIRECT_U32: case PVM_OP_LOAD_INDIRECT_I32:
-        return 4;
-    default:
-        return 8;
-    }
-}
-
-/* Emits a guest load into host register dst. */
-static void emit_load(xbuf *b, unsigned op, int dst, int base, int32_t disp) {
+/* Emits a guest load of the row's width and signedness into host register
+   dst (the result always fills all 64 bits). */
+static void emit_load(xbuf *b, const pvm_insn_info *row, int dst, int base, int32_t disp) {
     static const uint8_t movzx8[] = {0x0F, 0xB6}, movsx8[] = {0x0F, 0xBE}, movzx16[] = {0x0F, 0xB7},
                          movsx16[] = {0x0F, 0xBF}, mov[] = {0x8B}, movsxd[] = {0x63};
-    switch (op) {
-    case PVM_OP_LOAD_U8: case PVM_OP_LOAD_INDIRECT_U8: x_mem(b, SZ32, movzx8, 2, dst, base, disp); break;
-    case PVM_OP_LOAD_I8: case PVM_OP_LOAD_INDIRECT_I8: x_mem(b, SZ64, movsx8, 2, dst, base, disp); break;
-    case PVM_OP_LOAD_U16: case PVM_OP_LOAD_INDIRECT_U16: x_mem(b, SZ32, movzx16, 2, dst, base, disp); break;
-    case PVM_OP_LOAD_I16: case PVM_OP_LOAD_INDIRECT_I16: x_mem(b, SZ64, movsx16, 2, dst, base, disp); break;
-    case PVM_OP_LOAD_U32: case PVM_OP_LOAD_INDIRECT_U32: x_mem(b, SZ32, mov, 1, dst, base, disp); break;
-    case PVM_OP_LOAD_I32: case PVM_OP_LOAD_INDIRECT_I32: x_mem(b, SZ64, movsxd, 1, dst, base, disp); break;
-    default: x_mem(b, SZ64, mov, 1, dst, base, disp); break;
+    int sx = row->sign == PVM_SG_S;
+    switch (row->width) {
+    case 8: x_mem(b, sx ? SZ64 : SZ32, sx ? movsx8 : movzx8, 2, dst, base, disp); break;
+    case 16: x_mem(b, sx ? SZ64 : SZ32, sx ? movsx16 : movzx16, 2, dst, base, disp); break;
+    case 32: x_mem(b, sx ? SZ64 : SZ32, sx ? movsxd : mov, 1, dst, base, disp); break;
+    default: x_mem(b, SZ64, mov, 1, dst, base, disp); break; /* 64 */
     }
 }
 
-static void emit_store_reg(xbuf *b, int width, int src, int base, int32_t disp) {
+/* x86 operand size of a table width in bits */
+static int size_of_bits(unsigned bits) { return (int)bits / 8; }
+
+static void emit_store_reg(xbuf *b, const pvm_insn_info *row, int src, int base, int32_t disp) {
     static const uint8_t mov8[] = {0x88}, mov[] = {0x89};
-    if (width == 1)
-        x_mem(b, SZ8, mov8, 1, src, base, disp);
-    else
-        x_mem(b, width == 2 ? SZ16 : width == 4 ? SZ32 : SZ64, mov, 1, src, base, disp);
+    int size = size_of_bits(row->width);
+    x_mem(b, size, size == SZ8 ? mov8 : mov, 1, src, base, disp);
 }
 
-static void emit_store_imm(xbuf *b, int width, uint64_t imm, int base, int32_t disp) {
+static void emit_store_imm(xbuf *b, const pvm_insn_info *row, uint64_t imm, int base, int32_t disp) {
     static const uint8_t c6[] = {0xC6}, c7[] = {0xC7};
-    if (width == 1) {
+    int size = size_of_bits(row->width);
+    if (size == SZ8) {
         x_mem(b, SZ8, c6, 1, 0, base, disp);
         xb8(b, (uint8_t)imm);
-    } else if (width == 2) {
+    } else if (size == SZ16) {
         x_mem(b, SZ16, c7, 1, 0, base, disp);
         uint16_t v = (uint16_t)imm;
         xb_bytes(b, &v, 2);
     } else {
-        x_mem(b, width == 4 ? SZ32 : SZ64, c7, 1, 0, base, disp);
+        x_mem(b, size, c7, 1, 0, base, disp); /* 64: the imm32 sign-extended */
         xb32(b, (uint32_t)imm);
     }
 }
@@ -317,10 +325,10 @@ static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
     x_mov(b, SZ64, dst, RAX);
 }
 
-/* division family: kind 0 divu 1 divs 2 remu 3 rems */
-static void emit_div(xbuf *b, int is32, int kind, int dst, int a, int c) {
+/* division and remainder (isa.md 5.4: never trap): signed or not, the
+   quotient or the remainder */
+static void emit_div(xbuf *b, int is32, int sgn, int rem, int dst, int a, int c) {
     int size = is32 ? SZ32 : SZ64;
-    int sgn = kind == 1 || kind == 3, rem = kind >= 2;
     x_test(b, size, c, c);
     size_t jz = x_jcc(b, CC_E);
     size_t jovf = 0, jovf2 = 0;
@@ -339,16 +347,11 @@ static void emit_div(xbuf *b, int is32, int kind, int dst, int a, int c) {
     }
     x_mov(b, SZ64, RAX, a);
     if (sgn) {
-        if (is32)
-            xb8(b, 0x99); /* cdq */
-        else {
-            xb8(b, 0x48);
-            xb8(b, 0x99); /* cqo */
-        }
-        x_grp3(b, size, 7, c);
+        x_sign_rdx(b, size);
+        x_grp3(b, size, GRP3_IDIV, c);
     } else {
         x_mov_imm(b, RDX, 0);
-        x_grp3(b, size, 6, c);
+        x_grp3(b, size, GRP3_DIV, c);
     }
     int res = rem ? RDX : RAX;
     if (is32)
@@ -383,60 +386,51 @@ static void emit_div(xbuf *b, int is32, int kind, int dst, int a, int c) {
         patch_rel(b, jdone2, b->len);
 }
 
-static int branch_cc(unsigned op) {
-    switch (op) {
-    case PVM_OP_BRANCH_EQ: case PVM_OP_BRANCH_EQ_IMM: return CC_E;
-    case PVM_OP_BRANCH_NOT_EQ: case PVM_OP_BRANCH_NOT_EQ_IMM: return CC_NE;
-    case PVM_OP_BRANCH_LESS_UNSIGNED: case PVM_OP_BRANCH_LESS_UNSIGNED_IMM: return CC_B;
-    case PVM_OP_BRANCH_LESS_SIGNED: case PVM_OP_BRANCH_LESS_SIGNED_IMM: return CC_L;
-    case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED: case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED_IMM: return CC_AE;
-    case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED: case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: return CC_GE;
-    case PVM_OP_BRANCH_LESS_OR_EQUAL_SIGNED_IMM: return CC_LE;
-    case PVM_OP_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: return CC_BE;
-    case PVM_OP_BRANCH_GREATER_SIGNED_IMM: return CC_G;
-    case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM: return CC_A;
-    default: return CC_E;
-    }
-}
+/* The x86 condition of a comparison class, [class][signed]. */
+static const uint8_t CC_OF[PVM_K_COUNT][2] = {
+    [PVM_K_EQ] = {CC_E, CC_E},   [PVM_K_NE] = {CC_NE, CC_NE}, [PVM_K_LT] = {CC_B, CC_L},
+    [PVM_K_LE] = {CC_BE, CC_LE}, [PVM_K_GT] = {CC_A, CC_G},   [PVM_K_GE] = {CC_AE, CC_GE},
+};
+static int cc_of(unsigned cls, unsigned sign) { return CC_OF[cls][sign == PVM_SG_S]; }
+
+/* The x86 group-1 operation of an ALU class, and the shift/rotate of a shift class. */
+static const uint8_t ALU_OF[PVM_K_COUNT] = {
+    [PVM_K_ADD] = ALU_ADD, [PVM_K_SUB] = ALU_SUB, [PVM_K_AND] = ALU_AND, [PVM_K_OR] = ALU_OR,
+    [PVM_K_XOR] = ALU_XOR,
+};
+static const uint8_t SHIFT_OF[PVM_K_COUNT] = {
+    [PVM_K_SHL] = SH_SHL, [PVM_K_SHR] = SH_SHR, [PVM_K_SAR] = SH_SAR, [PVM_K_ROL] = SH_ROL,
+    [PVM_K_ROR] = SH_ROR,
+};
+/* The F3 0F bit count of a counting class. */
+static const uint8_t BITCOUNT_OF[PVM_K_COUNT] = {
+    [PVM_K_POPCNT] = F3_POPCNT, [PVM_K_CLZ] = F3_LZCNT, [PVM_K_CTZ] = F3_TZCNT,
+};
 
 /* dynamic jump to the guest address in eax (pc for traps / finish) */
 static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     xbuf *b = &j->b;
     uint32_t trap = add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE);
     uint32_t fin = add_site(j, JIT_SITE_FINISHED, pc, 0, NONE, NONE);
-    /* cmp eax, 0xFFFF0000 */
-    xb8(b, 0x3D);
-    xb32(b, PVM_ADDR_RETURN_TO_HOST);
+    x_cmp_eax_imm32(b, PVM_ADDR_RETURN_TO_HOST);
     jcc_exit(j, CC_E, fin);
-    /* test al, 1 */
-    xb8(b, 0xA8);
-    xb8(b, 1);
+    x_test_al_imm8(b, 1); /* odd: no jump table address */
     jcc_exit(j, CC_NE, trap);
     x_shift_imm(b, SZ32, SH_SHR, RAX, 1);
     x_alu_imm(b, SZ32, ALU_SUB, RAX, 1);
-    /* cmp eax, len (unsigned) */
-    xb8(b, 0x3D);
-    xb32(b, j->p->jump_table_len);
+    x_cmp_eax_imm32(b, j->p->jump_table_len); /* unsigned: index past the table */
     jcc_exit(j, CC_AE, trap);
-    /* lea rdx, [rip + table] (patched once the table's place is known) */
-    xb8(b, 0x48);
-    xb8(b, 0x8D);
-    xb8(b, 0x15);
+    /* rdx = the jump table (rel32 patched once the table's place is known) */
+    size_t tab = x_lea_rdx_rip(b, 0);
     GROW(j->tabfix, j->ntabfix, j->captabfix, 1);
     if (!j->oom)
-        j->tabfix[j->ntabfix++] = (uint32_t)b->len;
-    xb32(b, 0);
-    /* mov eax, [rdx + rax*4] : the target's offset from the code start, 0 if invalid */
-    xb8(b, 0x8B);
-    xb8(b, 0x04);
-    xb8(b, 0x82);
+        j->tabfix[j->ntabfix++] = (uint32_t)tab;
+    /* eax = the target's offset from the code start, 0 if invalid */
+    x_load_eax_rdx_rax4(b);
     x_test(b, SZ32, RAX, RAX);
     jcc_exit(j, CC_E, trap);
-    /* lea rdx, [rip - here] = the code start */
-    xb8(b, 0x48);
-    xb8(b, 0x8D);
-    xb8(b, 0x15);
-    xb32(b, (uint32_t)(-(int64_t)(b->len + 4)));
+    /* rdx = the code start (rip-relative back to offset 0) */
+    x_lea_rdx_rip(b, (uint32_t)(-(int64_t)(b->len + 7)));
     x_alu_rr(b, SZ64, ALU_ADD, RAX, RDX);
     x_jmp_reg(b, RAX);
 }
@@ -446,42 +440,31 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     const pvm_program *p = j->p;
     xbuf *b = &j->b;
     uint32_t target_insn;
-    unsigned op = pvm_program_lower(p, in, &target_insn);
-    int is32x = !p->is_64; /* Latest32 */
-    /* operands: A B C registers; ival the (sign-extended) immediate; tval
-       the 32-bit immediate / address / offset */
-    unsigned ra = 0, rb = 0, rc = 0;
-    uint64_t ival = 0;
-    uint32_t tval = 0;
-    uint64_t sx1 = (uint64_t)(int64_t)in->imm1, sx2 = (uint64_t)(int64_t)in->imm2;
-    switch (in->form) {
-    case PVM_FORM_I: tval = (uint32_t)in->imm1; break;
-    case PVM_FORM_II: tval = (uint32_t)in->imm1; ival = sx2; break;
-    case PVM_FORM_RI: ra = in->ra; ival = sx1; tval = (uint32_t)in->imm1; break;
-    case PVM_FORM_RIO: ra = in->ra; ival = sx1; break;
-    case PVM_FORM_RII: ra = in->ra; tval = (uint32_t)in->imm1; ival = sx2; break;
-    case PVM_FORM_RR: ra = in->rd; rb = in->ra; break;
-    case PVM_FORM_RRI: ra = in->ra; rb = in->rb; ival = sx1; tval = (uint32_t)in->imm1; break;
-    case PVM_FORM_RRO: ra = in->ra; rb = in->rb; break;
-    case PVM_FORM_RRII: ra = in->ra; rb = in->rb; ival = sx1; tval = (uint32_t)in->imm2; break;
-    case PVM_FORM_RRR: ra = in->rd; rb = in->ra; rc = in->rb; break;
-    case PVM_FORM_RI64: ra = in->ra; ival = in->imm64; break;
-    default: break;
-    }
-    int A = H(ra), B = H(rb), C = H(rc);
-    int32_t imm = (int32_t)ival;
+    pvm_op op = pvm_program_lower(p, in, &target_insn);
+    /* the row of the instruction (its width, signedness and class); the
+       lowered forms (no row) state theirs in their cases */
+    const pvm_insn_info *row = pvm_op_row(op);
+    pvm_operands o;
+    pvm_insn_operands(in, &o);
+    int A = H(o.a), B = H(o.b), C = H(o.c);
+    uint64_t ival = o.imm;          /* the value immediate, sign-extended */
+    int32_t imm = (int32_t)o.imm;   /* ... as an x86 imm32 / displacement */
+    int32_t addr = (int32_t)o.addr; /* the address / offset immediate */
+    int is32 = row && row->width == 32; /* 32-bit operation: result sign-extended */
+    int size = is32 ? SZ32 : SZ64;
     uint32_t pc = in->pc;
 
     switch (op) {
-    case PVM_XOP_TRAP:
+    /* traps and control */
     case PVM_OP_TRAP:
     case PVM_OP_INVALID:
+    case PVM_XOP_TRAP:
         exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
-        return;
+        break;
     case PVM_XOP_LOAD_IMM_TRAP:
         x_mov_imm(b, A, ival);
         exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
-        return;
+        break;
     case PVM_OP_FALLTHROUGH:
         if (pvm_falls_into_invalid(p, in, op)) {
             /* the one-instruction invalid block at next(o) */
@@ -490,293 +473,252 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
             emit_charge(j, n, p->invalid_block_cost, here);
             exit_via(j, add_site(j, JIT_SITE_TRAP, n, 0, NONE, NONE));
         }
-        return;
+        break;
     case PVM_OP_UNLIKELY:
-        return;
+        break;
     case PVM_OP_ECALLI: {
         uint32_t next = ii + 1; /* resume offset patched when the next insn is emitted */
-        uint32_t site = add_site(j, JIT_SITE_ECALLI, pc, tval, next, NONE);
+        uint32_t site = add_site(j, JIT_SITE_ECALLI, pc, o.addr, next, NONE);
         exit_via(j, site);
-        return;
+        break;
     }
+    /* done by C in the runtime (vm.c), with the op saying which */
     case PVM_OP_MEMSET:
     case PVM_XOP_MEMSET_32:
     case PVM_OP_SBRK:
     case PVM_XOP_SBRK_32:
         exit_via(j, add_site(j, JIT_SITE_HELPER, pc, op, ii, NONE));
-        return;
+        break;
     case PVM_OP_LOAD_IMM:
     case PVM_OP_LOAD_IMM64:
         x_mov_imm(b, A, ival);
-        return;
+        break;
     case PVM_OP_MOVE_REG:
         x_mov(b, SZ64, A, B);
-        return;
+        break;
 
-    /* memory */
+    /* memory: width and signedness from the row */
     case PVM_OP_LOAD_U8: case PVM_OP_LOAD_I8: case PVM_OP_LOAD_U16: case PVM_OP_LOAD_I16:
     case PVM_OP_LOAD_U32: case PVM_OP_LOAD_I32: case PVM_OP_LOAD_U64:
-        emit_load(b, op, A, -1, (int32_t)tval);
-        return;
+        emit_load(b, row, A, -1, addr);
+        break;
     case PVM_OP_LOAD_INDIRECT_U8: case PVM_OP_LOAD_INDIRECT_I8: case PVM_OP_LOAD_INDIRECT_U16:
     case PVM_OP_LOAD_INDIRECT_I16: case PVM_OP_LOAD_INDIRECT_U32: case PVM_OP_LOAD_INDIRECT_I32:
     case PVM_OP_LOAD_INDIRECT_U64:
-        emit_load(b, op, A, B, imm);
-        return;
+        emit_load(b, row, A, B, imm);
+        break;
     case PVM_OP_STORE_U8: case PVM_OP_STORE_U16: case PVM_OP_STORE_U32: case PVM_OP_STORE_U64:
-        emit_store_reg(b, pvm_jit_mem_width(op), A, -1, (int32_t)tval);
-        return;
+        emit_store_reg(b, row, A, -1, addr);
+        break;
     case PVM_OP_STORE_INDIRECT_U8: case PVM_OP_STORE_INDIRECT_U16: case PVM_OP_STORE_INDIRECT_U32:
     case PVM_OP_STORE_INDIRECT_U64:
-        emit_store_reg(b, pvm_jit_mem_width(op), A, B, imm);
-        return;
+        emit_store_reg(b, row, A, B, imm);
+        break;
     case PVM_OP_STORE_IMM_U8: case PVM_OP_STORE_IMM_U16: case PVM_OP_STORE_IMM_U32:
     case PVM_OP_STORE_IMM_U64:
-        emit_store_imm(b, pvm_jit_mem_width(op), ival, -1, (int32_t)tval);
-        return;
+        emit_store_imm(b, row, ival, -1, addr);
+        break;
     case PVM_OP_STORE_IMM_INDIRECT_U8: case PVM_OP_STORE_IMM_INDIRECT_U16:
     case PVM_OP_STORE_IMM_INDIRECT_U32: case PVM_OP_STORE_IMM_INDIRECT_U64:
-        emit_store_imm(b, pvm_jit_mem_width(op), ival, A, (int32_t)tval);
-        return;
+        emit_store_imm(b, row, ival, A, addr);
+        break;
 
-    /* control flow */
-    case PVM_OP_JUMP: {
-        size_t at = x_jmp(b);
-        jump_to_insn(j, at, target_insn);
-        return;
-    }
-    case PVM_OP_LOAD_IMM_AND_JUMP: {
+    /* jumps and branches: the condition from the row's class and signedness */
+    case PVM_OP_JUMP:
+        jump_to_insn(j, x_jmp(b), target_insn);
+        break;
+    case PVM_OP_LOAD_IMM_AND_JUMP:
         x_mov_imm(b, A, ival);
-        size_t at = x_jmp(b);
-        jump_to_insn(j, at, target_insn);
-        return;
-    }
+        jump_to_insn(j, x_jmp(b), target_insn);
+        break;
     case PVM_OP_JUMP_INDIRECT:
         x_lea32(b, RAX, A, imm);
         emit_dynamic_jump(j, pc);
-        return;
+        break;
     case PVM_OP_LOAD_IMM_AND_JUMP_INDIRECT:
-        x_lea32(b, RAX, B, (int32_t)tval);
+        x_lea32(b, RAX, B, addr);
         x_mov_imm(b, A, ival);
         emit_dynamic_jump(j, pc);
-        return;
+        break;
     case PVM_OP_BRANCH_EQ: case PVM_OP_BRANCH_NOT_EQ: case PVM_OP_BRANCH_LESS_UNSIGNED:
     case PVM_OP_BRANCH_LESS_SIGNED: case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED:
-    case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED: {
+    case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED:
         x_alu_rr(b, SZ64, ALU_CMP, A, B);
-        size_t at = x_jcc(b, branch_cc(op));
-        jump_to_insn(j, at, target_insn);
-        return;
-    }
+        jump_to_insn(j, x_jcc(b, cc_of(row->cls, row->sign)), target_insn);
+        break;
     case PVM_OP_BRANCH_EQ_IMM: case PVM_OP_BRANCH_NOT_EQ_IMM: case PVM_OP_BRANCH_LESS_UNSIGNED_IMM:
     case PVM_OP_BRANCH_LESS_SIGNED_IMM: case PVM_OP_BRANCH_GREATER_OR_EQUAL_UNSIGNED_IMM:
     case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: case PVM_OP_BRANCH_LESS_OR_EQUAL_SIGNED_IMM:
     case PVM_OP_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: case PVM_OP_BRANCH_GREATER_SIGNED_IMM:
-    case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM: {
+    case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM:
         x_alu_imm(b, SZ64, ALU_CMP, A, imm);
-        size_t at = x_jcc(b, branch_cc(op));
-        jump_to_insn(j, at, target_insn);
-        return;
-    }
+        jump_to_insn(j, x_jcc(b, cc_of(row->cls, row->sign)), target_insn);
+        break;
 
-    /* RRI arithmetic: A = B op imm */
-    case PVM_OP_ADD_IMM_32: alu_imm(b, 1, ALU_ADD, A, B, imm); return;
-    case PVM_OP_ADD_IMM_64: alu_imm(b, 0, ALU_ADD, A, B, imm); return;
-    case PVM_OP_AND_IMM: alu_imm(b, 0, ALU_AND, A, B, imm); return;
-    case PVM_OP_XOR_IMM: alu_imm(b, 0, ALU_XOR, A, B, imm); return;
-    case PVM_OP_OR_IMM: alu_imm(b, 0, ALU_OR, A, B, imm); return;
-    case PVM_OP_MUL_IMM_32: x_imul_imm(b, SZ32, RAX, B, imm); w32_from_rax(b, A); return;
-    case PVM_OP_MUL_IMM_64: x_imul_imm(b, SZ64, A, B, imm); return;
-    case PVM_OP_SET_LESS_THAN_UNSIGNED_IMM: set_cc_cmp_imm(b, CC_B, A, B, imm); return;
-    case PVM_OP_SET_LESS_THAN_SIGNED_IMM: set_cc_cmp_imm(b, CC_L, A, B, imm); return;
-    case PVM_OP_SET_GREATER_THAN_UNSIGNED_IMM: set_cc_cmp_imm(b, CC_A, A, B, imm); return;
-    case PVM_OP_SET_GREATER_THAN_SIGNED_IMM: set_cc_cmp_imm(b, CC_G, A, B, imm); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_32:
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_32:
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32:
-    case PVM_OP_ROTATE_RIGHT_IMM_32: {
-        int sh = op == PVM_OP_SHIFT_LOGICAL_LEFT_IMM_32 ? SH_SHL
-               : op == PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_32 ? SH_SHR
-               : op == PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32 ? SH_SAR : SH_ROR;
-        if (A != B)
-            x_mov(b, SZ32, A, B);
-        x_shift_imm(b, SZ32, sh, A, (unsigned)imm & 31);
-        x_movsxd(b, A, A);
-        return;
-    }
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64:
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_64:
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_64:
-    case PVM_OP_ROTATE_RIGHT_IMM_64: {
-        int sh = op == PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64 ? SH_SHL
-               : op == PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_64 ? SH_SHR
-               : op == PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_64 ? SH_SAR : SH_ROR;
-        x_mov(b, SZ64, A, B);
-        x_shift_imm(b, SZ64, sh, A, (unsigned)imm & 63);
-        return;
-    }
-    case PVM_OP_NEGATE_AND_ADD_IMM_32:
-        x_mov_imm(b, RAX, ival);
-        x_alu_rr(b, SZ32, ALU_SUB, RAX, B);
+    /* ALU, A = B op imm / A = B op C: operation and width from the row */
+    case PVM_OP_ADD_IMM_32: case PVM_OP_ADD_IMM_64: case PVM_OP_AND_IMM: case PVM_OP_XOR_IMM:
+    case PVM_OP_OR_IMM:
+        alu_imm(b, is32, ALU_OF[row->cls], A, B, imm);
+        break;
+    case PVM_OP_ADD_32: case PVM_OP_ADD_64: case PVM_OP_SUB_32: case PVM_OP_SUB_64: case PVM_OP_AND:
+    case PVM_OP_XOR: case PVM_OP_OR:
+        alu3(b, is32, ALU_OF[row->cls], A, B, C);
+        break;
+    case PVM_OP_MUL_IMM_32:
+        x_imul_imm(b, SZ32, RAX, B, imm);
         w32_from_rax(b, A);
-        return;
-    case PVM_OP_NEGATE_AND_ADD_IMM_64:
+        break;
+    case PVM_OP_MUL_IMM_64:
+        x_imul_imm(b, SZ64, A, B, imm);
+        break;
+    case PVM_OP_MUL_32: case PVM_OP_MUL_64:
+        x_mov(b, SZ64, RAX, B);
+        x_imul_rr(b, size, RAX, C);
+        if (is32)
+            w32_from_rax(b, A);
+        else
+            x_mov(b, SZ64, A, RAX);
+        break;
+    case PVM_OP_NEGATE_AND_ADD_IMM_32: case PVM_OP_NEGATE_AND_ADD_IMM_64:
         x_mov_imm(b, RAX, ival);
-        x_alu_rr(b, SZ64, ALU_SUB, RAX, B);
-        x_mov(b, SZ64, A, RAX);
-        return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_SHL, A, RAX, B); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_SHR, A, RAX, B); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_SAR, A, RAX, B); return;
-    case PVM_OP_ROTATE_RIGHT_IMM_ALT_32: x_mov_imm(b, RAX, ival); shift_var(b, 1, SH_ROR, A, RAX, B); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_SHL, A, RAX, B); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_SHR, A, RAX, B); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_SAR, A, RAX, B); return;
-    case PVM_OP_ROTATE_RIGHT_IMM_ALT_64: x_mov_imm(b, RAX, ival); shift_var(b, 0, SH_ROR, A, RAX, B); return;
-    case PVM_OP_CMOV_IF_ZERO_IMM:
-    case PVM_OP_CMOV_IF_NOT_ZERO_IMM:
+        x_alu_rr(b, size, ALU_SUB, RAX, B);
+        if (is32)
+            w32_from_rax(b, A);
+        else
+            x_mov(b, SZ64, A, RAX);
+        break;
+    case PVM_OP_SET_LESS_THAN_UNSIGNED_IMM: case PVM_OP_SET_LESS_THAN_SIGNED_IMM:
+    case PVM_OP_SET_GREATER_THAN_UNSIGNED_IMM: case PVM_OP_SET_GREATER_THAN_SIGNED_IMM:
+        set_cc_cmp_imm(b, cc_of(row->cls, row->sign), A, B, imm);
+        break;
+    case PVM_OP_SET_LESS_THAN_UNSIGNED: case PVM_OP_SET_LESS_THAN_SIGNED:
+        set_cc_cmp_rr(b, cc_of(row->cls, row->sign), A, B, C);
+        break;
+
+    /* shifts and rotates: A = B sh imm; ALT: A = imm sh B; A = B sh C */
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_32:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32: case PVM_OP_ROTATE_RIGHT_IMM_32:
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_64:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_64: case PVM_OP_ROTATE_RIGHT_IMM_64:
+        if (A != B)
+            x_mov(b, size, A, B);
+        x_shift_imm(b, size, SHIFT_OF[row->cls], A, (unsigned)imm & (row->width - 1u));
+        if (is32)
+            x_movsxd(b, A, A);
+        break;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: case PVM_OP_ROTATE_RIGHT_IMM_ALT_32:
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: case PVM_OP_ROTATE_RIGHT_IMM_ALT_64:
+        x_mov_imm(b, RAX, ival);
+        shift_var(b, is32, SHIFT_OF[row->cls], A, RAX, B);
+        break;
+    case PVM_OP_SHIFT_LOGICAL_LEFT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_32:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: case PVM_OP_ROTATE_LEFT_32: case PVM_OP_ROTATE_RIGHT_32:
+    case PVM_OP_SHIFT_LOGICAL_LEFT_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_64:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_64: case PVM_OP_ROTATE_LEFT_64: case PVM_OP_ROTATE_RIGHT_64:
+        shift_var(b, is32, SHIFT_OF[row->cls], A, B, C);
+        break;
+
+    /* conditional moves, min / max */
+    case PVM_OP_CMOV_IF_ZERO_IMM: case PVM_OP_CMOV_IF_NOT_ZERO_IMM:
         x_mov_imm(b, RAX, ival);
         x_test(b, SZ64, B, B);
-        x_cmov(b, SZ64, op == PVM_OP_CMOV_IF_ZERO_IMM ? CC_E : CC_NE, A, RAX);
-        return;
-
-    /* RRR: A = B op C */
-    case PVM_OP_ADD_32: alu3(b, 1, ALU_ADD, A, B, C); return;
-    case PVM_OP_ADD_64: alu3(b, 0, ALU_ADD, A, B, C); return;
-    case PVM_OP_SUB_32: alu3(b, 1, ALU_SUB, A, B, C); return;
-    case PVM_OP_SUB_64:
-        if (A == C && A != B) {
-            x_mov(b, SZ64, RAX, B);
-            x_alu_rr(b, SZ64, ALU_SUB, RAX, C);
-            x_mov(b, SZ64, A, RAX);
-        } else {
-            alu3(b, 0, ALU_SUB, A, B, C);
-        }
-        return;
-    case PVM_OP_AND: alu3(b, 0, ALU_AND, A, B, C); return;
-    case PVM_OP_XOR: alu3(b, 0, ALU_XOR, A, B, C); return;
-    case PVM_OP_OR: alu3(b, 0, ALU_OR, A, B, C); return;
-    case PVM_OP_MUL_32:
-        x_mov(b, SZ64, RAX, B);
-        x_imul_rr(b, SZ32, RAX, C);
-        w32_from_rax(b, A);
-        return;
-    case PVM_OP_MUL_64:
-        x_mov(b, SZ64, RAX, B);
-        x_imul_rr(b, SZ64, RAX, C);
+        x_cmov(b, SZ64, row->cls == PVM_K_CMOV_Z ? CC_E : CC_NE, A, RAX);
+        break;
+    case PVM_OP_CMOV_IF_ZERO: case PVM_OP_CMOV_IF_NOT_ZERO:
+        x_test(b, SZ64, C, C);
+        x_cmov(b, SZ64, row->cls == PVM_K_CMOV_Z ? CC_E : CC_NE, A, B);
+        break;
+    case PVM_OP_MAXIMUM: case PVM_OP_MAXIMUM_UNSIGNED: case PVM_OP_MINIMUM: case PVM_OP_MINIMUM_UNSIGNED:
+        /* A = B if B > C (max) / B < C (min), else C */
+        x_mov(b, SZ64, RAX, C);
+        x_alu_rr(b, SZ64, ALU_CMP, B, C);
+        x_cmov(b, SZ64, cc_of(row->cls == PVM_K_MAX ? PVM_K_GT : PVM_K_LT, row->sign), RAX, B);
         x_mov(b, SZ64, A, RAX);
-        return;
-    case PVM_OP_MUL_UPPER_SIGNED_SIGNED:
+        break;
+
+    /* multiply high (the Latest32 forms on the low 32 bits) */
+    case PVM_OP_MUL_UPPER_SIGNED_SIGNED: case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED:
         x_mov(b, SZ64, RAX, B);
-        x_grp3(b, SZ64, 5, C);
+        x_grp3(b, SZ64, row->sign == PVM_SG_S ? GRP3_IMUL : GRP3_MUL, C);
         x_mov(b, SZ64, A, RDX);
-        return;
-    case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED:
-        x_mov(b, SZ64, RAX, B);
-        x_grp3(b, SZ64, 4, C);
-        x_mov(b, SZ64, A, RDX);
-        return;
+        break;
     case PVM_OP_MUL_UPPER_SIGNED_UNSIGNED: {
+        /* unsigned high half, less C when B is negative */
         x_mov(b, SZ64, RAX, B);
-        x_grp3(b, SZ64, 4, C);
+        x_grp3(b, SZ64, GRP3_MUL, C);
         x_test(b, SZ64, B, B);
         size_t at = x_jcc(b, CC_NS);
         x_alu_rr(b, SZ64, ALU_SUB, RDX, C);
         patch_rel(b, at, b->len);
         x_mov(b, SZ64, A, RDX);
-        return;
+        break;
     }
     case PVM_XOP_MUL_UPPER_SS_32:
-        x_movsxd(b, RAX, B);
-        x_movsxd(b, RDX, C);
-        x_imul_rr(b, SZ64, RAX, RDX);
-        x_shift_imm(b, SZ64, SH_SAR, RAX, 32);
-        w32_from_rax(b, A);
-        return;
     case PVM_XOP_MUL_UPPER_UU_32:
-        x_mov(b, SZ32, RAX, B);
-        x_mov(b, SZ32, RDX, C);
+    case PVM_XOP_MUL_UPPER_SU_32: {
+        /* the 64-bit product of the 32-bit operands, its upper half */
+        int sb = op != PVM_XOP_MUL_UPPER_UU_32, sc = op == PVM_XOP_MUL_UPPER_SS_32;
+        if (sb)
+            x_movsxd(b, RAX, B);
+        else
+            x_mov(b, SZ32, RAX, B);
+        if (sc)
+            x_movsxd(b, RDX, C);
+        else
+            x_mov(b, SZ32, RDX, C);
         x_imul_rr(b, SZ64, RAX, RDX);
-        x_shift_imm(b, SZ64, SH_SHR, RAX, 32);
+        x_shift_imm(b, SZ64, sb ? SH_SAR : SH_SHR, RAX, 32);
         w32_from_rax(b, A);
-        return;
-    case PVM_XOP_MUL_UPPER_SU_32:
-        x_movsxd(b, RAX, B);
-        x_mov(b, SZ32, RDX, C);
-        x_imul_rr(b, SZ64, RAX, RDX);
-        x_shift_imm(b, SZ64, SH_SAR, RAX, 32);
-        w32_from_rax(b, A);
-        return;
-    case PVM_OP_SET_LESS_THAN_UNSIGNED: set_cc_cmp_rr(b, CC_B, A, B, C); return;
-    case PVM_OP_SET_LESS_THAN_SIGNED: set_cc_cmp_rr(b, CC_L, A, B, C); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_32: shift_var(b, 1, SH_SHL, A, B, C); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_32: shift_var(b, 1, SH_SHR, A, B, C); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: shift_var(b, 1, SH_SAR, A, B, C); return;
-    case PVM_OP_ROTATE_LEFT_32: shift_var(b, 1, SH_ROL, A, B, C); return;
-    case PVM_OP_ROTATE_RIGHT_32: shift_var(b, 1, SH_ROR, A, B, C); return;
-    case PVM_OP_SHIFT_LOGICAL_LEFT_64: shift_var(b, 0, SH_SHL, A, B, C); return;
-    case PVM_OP_SHIFT_LOGICAL_RIGHT_64: shift_var(b, 0, SH_SHR, A, B, C); return;
-    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_64: shift_var(b, 0, SH_SAR, A, B, C); return;
-    case PVM_OP_ROTATE_LEFT_64: shift_var(b, 0, SH_ROL, A, B, C); return;
-    case PVM_OP_ROTATE_RIGHT_64: shift_var(b, 0, SH_ROR, A, B, C); return;
-    case PVM_OP_DIV_UNSIGNED_32: emit_div(b, 1, 0, A, B, C); return;
-    case PVM_OP_DIV_SIGNED_32: emit_div(b, 1, 1, A, B, C); return;
-    case PVM_OP_REM_UNSIGNED_32: emit_div(b, 1, 2, A, B, C); return;
-    case PVM_OP_REM_SIGNED_32: emit_div(b, 1, 3, A, B, C); return;
-    case PVM_OP_DIV_UNSIGNED_64: emit_div(b, 0, 0, A, B, C); return;
-    case PVM_OP_DIV_SIGNED_64: emit_div(b, 0, 1, A, B, C); return;
-    case PVM_OP_REM_UNSIGNED_64: emit_div(b, 0, 2, A, B, C); return;
-    case PVM_OP_REM_SIGNED_64: emit_div(b, 0, 3, A, B, C); return;
-    case PVM_OP_CMOV_IF_ZERO:
-    case PVM_OP_CMOV_IF_NOT_ZERO:
-        x_test(b, SZ64, C, C);
-        x_cmov(b, SZ64, op == PVM_OP_CMOV_IF_ZERO ? CC_E : CC_NE, A, B);
-        return;
-    case PVM_OP_AND_INVERTED:
-    case PVM_OP_OR_INVERTED:
+        break;
+    }
+
+    /* division and remainder */
+    case PVM_OP_DIV_UNSIGNED_32: case PVM_OP_DIV_SIGNED_32: case PVM_OP_REM_UNSIGNED_32:
+    case PVM_OP_REM_SIGNED_32: case PVM_OP_DIV_UNSIGNED_64: case PVM_OP_DIV_SIGNED_64:
+    case PVM_OP_REM_UNSIGNED_64: case PVM_OP_REM_SIGNED_64:
+        emit_div(b, is32, row->sign == PVM_SG_S, row->cls == PVM_K_REM, A, B, C);
+        break;
+
+    /* bitwise with an inverted operand */
+    case PVM_OP_AND_INVERTED: case PVM_OP_OR_INVERTED:
         x_mov(b, SZ64, RAX, C);
-        x_grp3(b, SZ64, 2, RAX);
-        x_alu_rr(b, SZ64, op == PVM_OP_AND_INVERTED ? ALU_AND : ALU_OR, RAX, B);
+        x_grp3(b, SZ64, GRP3_NOT, RAX);
+        x_alu_rr(b, SZ64, row->cls == PVM_K_ANDN ? ALU_AND : ALU_OR, RAX, B);
         x_mov(b, SZ64, A, RAX);
-        return;
+        break;
     case PVM_OP_XNOR:
         x_mov(b, SZ64, RAX, B);
         x_alu_rr(b, SZ64, ALU_XOR, RAX, C);
-        x_grp3(b, SZ64, 2, RAX);
+        x_grp3(b, SZ64, GRP3_NOT, RAX);
         x_mov(b, SZ64, A, RAX);
-        return;
-    case PVM_OP_MAXIMUM: case PVM_OP_MAXIMUM_UNSIGNED: case PVM_OP_MINIMUM: case PVM_OP_MINIMUM_UNSIGNED: {
-        int cc = op == PVM_OP_MAXIMUM ? CC_G : op == PVM_OP_MAXIMUM_UNSIGNED ? CC_A
-               : op == PVM_OP_MINIMUM ? CC_L : CC_B;
-        x_mov(b, SZ64, RAX, C);
-        x_alu_rr(b, SZ64, ALU_CMP, B, C);
-        x_cmov(b, SZ64, cc, RAX, B);
-        x_mov(b, SZ64, A, RAX);
-        return;
-    }
+        break;
 
     /* RR: A = f(B) */
-    case PVM_OP_COUNT_SET_BITS_32: x_f3(b, SZ32, 0xB8, A, B); return;
-    case PVM_OP_COUNT_SET_BITS_64: x_f3(b, SZ64, 0xB8, A, B); return;
-    case PVM_OP_COUNT_LEADING_ZERO_BITS_32: x_f3(b, SZ32, 0xBD, A, B); return;
-    case PVM_OP_COUNT_LEADING_ZERO_BITS_64: x_f3(b, SZ64, 0xBD, A, B); return;
-    case PVM_OP_COUNT_TRAILING_ZERO_BITS_32: x_f3(b, SZ32, 0xBC, A, B); return;
-    case PVM_OP_COUNT_TRAILING_ZERO_BITS_64: x_f3(b, SZ64, 0xBC, A, B); return;
-    case PVM_OP_SIGN_EXTEND_8: x_movsx8(b, A, B); return;
-    case PVM_OP_SIGN_EXTEND_16: x_movsx16(b, A, B); return;
-    case PVM_OP_ZERO_EXTEND_16: x_movzx16(b, A, B); return;
-    case PVM_OP_REVERSE_BYTE: x_mov(b, SZ64, A, B); x_bswap(b, SZ64, A); return;
+    case PVM_OP_COUNT_SET_BITS_32: case PVM_OP_COUNT_SET_BITS_64:
+    case PVM_OP_COUNT_LEADING_ZERO_BITS_32: case PVM_OP_COUNT_LEADING_ZERO_BITS_64:
+    case PVM_OP_COUNT_TRAILING_ZERO_BITS_32: case PVM_OP_COUNT_TRAILING_ZERO_BITS_64:
+        x_f3(b, size, BITCOUNT_OF[row->cls], A, B);
+        break;
+    case PVM_OP_SIGN_EXTEND_8: case PVM_OP_SIGN_EXTEND_16: case PVM_OP_ZERO_EXTEND_16:
+        if (row->sign != PVM_SG_S)
+            x_movzx16(b, A, B); /* the one zero extension: 16 bits */
+        else if (row->width == 8)
+            x_movsx8(b, A, B);
+        else
+            x_movsx16(b, A, B);
+        break;
+    case PVM_OP_REVERSE_BYTE:
+        x_mov(b, SZ64, A, B);
+        x_bswap(b, SZ64, A);
+        break;
     case PVM_XOP_REVERSE_BYTE_32:
         x_mov(b, SZ32, RAX, B);
         x_bswap(b, SZ32, RAX);
         w32_from_rax(b, A);
-        return;
-    default:
         break;
     }
-    (void)is32x;
-    /* unreachable for a well-formed table: trap rather than run garbage */
-    exit_via(j, add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE));
 }
 
 void pvm_jit_free(pvm_jit_code *c) {
@@ -832,6 +774,20 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         pvm_set_err(err, err_len, "cannot reserve memory for JIT code");
         goto fail;
     }
+    /* Fault in, in one call, the pages the code will most likely use (about
+       17 bytes per instruction in real programs): one page fault per 4 KiB
+       written costs more than the writing.  Only a hint: the unused rest is
+       unmapped at the end, and a kernel without MADV_POPULATE_WRITE faults
+       pages in one by one as before. */
+#ifdef MADV_POPULATE_WRITE
+    {
+        size_t guess = ((size_t)n * JIT_BYTES_PER_INSN_GUESS + 4095) & ~(size_t)4095;
+        if (guess > j->b.cap)
+            guess = j->b.cap;
+        if (guess)
+            (void)madvise(j->b.p, guess, MADV_POPULATE_WRITE);
+    }
+#endif
     size_t mem_cap = 0, mem_insn_cap = 0;
 
     emit_prologue_epilogue(j);
@@ -851,8 +807,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         }
         c->insn_off[i] = (uint32_t)j->b.len;
         unsigned op = in.op;
-        if (op < PVM_OP_INVALID && (pvm_isa_table[op].flags & (PVM_F_LOAD | PVM_F_STORE)) &&
-            op != PVM_OP_MEMSET) {
+        if (op < PVM_OP_INVALID && (pvm_isa_table[op].cls == PVM_K_LOAD || pvm_isa_table[op].cls == PVM_K_STORE)) {
             GROW(c->mem_off, mem_count, mem_cap, 1);
             if (j->oom)
                 break;
@@ -879,15 +834,14 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     for (size_t k = 0; k < j->ncold && !j->b.oom; k++) {
         patch_rel(&j->b, j->cold[k].at, j->b.len);
         if (j->cold[k].cost) {
-            static const uint8_t op81[] = {0x81};
-            x_frame(&j->b, op81, 1, ALU_ADD, FRAME_GAS, 1);
+            x_frame(&j->b, OP_ALU_IMM32, 1, ALU_ADD, FRAME_GAS, 1);
             xb32(&j->b, j->cold[k].cost);
         }
         exit_via(j, j->cold[k].site);
     }
     /* the jump table: u32 offsets from the code start, read-only data after the code */
     while (j->b.len % 4 && !j->b.oom)
-        xb8(&j->b, 0xCC);
+        x_int3(&j->b);
     size_t table_at = j->b.len;
     c->table_off = (uint32_t)table_at;
     for (uint32_t k = 0; k < p->jump_table_len && !j->b.oom; k++) {

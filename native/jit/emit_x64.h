@@ -196,7 +196,9 @@ static inline void x_alu_imm(xbuf *b, int size, int alu, int dst, int32_t imm) {
     }
 }
 
-/* group 3 (F7): 2 not, 3 neg, 4 mul, 5 imul, 6 div, 7 idiv */
+/* group 3 (F7 /n), one operand: not, neg, and the rdx:rax forms of mul,
+   imul, div, idiv */
+enum { GRP3_NOT = 2, GRP3_NEG = 3, GRP3_MUL = 4, GRP3_IMUL = 5, GRP3_DIV = 6, GRP3_IDIV = 7 };
 static inline void x_grp3(xbuf *b, int size, int n, int rm) {
     static const uint8_t op[] = {0xF7};
     x_rr(b, size, op, 1, n, rm);
@@ -273,7 +275,8 @@ static inline void x_bswap(xbuf *b, int size, int r) {
     xb8(b, 0xC8 + (r & 7));
 }
 
-/* F3 0F xx: B8 popcnt, BD lzcnt, BC tzcnt */
+/* F3 0F xx: the bit counts */
+enum { F3_POPCNT = 0xB8, F3_TZCNT = 0xBC, F3_LZCNT = 0xBD };
 static inline void x_f3(xbuf *b, int size, uint8_t opc, int dst, int src) {
     xb8(b, 0xF3);
     uint8_t op[2] = {0x0F, opc};
@@ -310,6 +313,54 @@ static inline size_t x_jmp(xbuf *b) {
     xb32(b, 0);
     return at;
 }
+/* cdq (size 4) / cqo (size 8): rdx = the sign of rax, before idiv */
+static inline void x_sign_rdx(xbuf *b, int size) {
+    if (size == SZ64)
+        xb8(b, 0x48); /* REX.W */
+    xb8(b, 0x99);
+}
+
+/* cmp eax, imm32 (short form) */
+static inline void x_cmp_eax_imm32(xbuf *b, uint32_t imm) {
+    xb8(b, 0x3D);
+    xb32(b, imm);
+}
+
+/* test al, imm8 */
+static inline void x_test_al_imm8(xbuf *b, uint8_t imm) {
+    xb8(b, 0xA8);
+    xb8(b, imm);
+}
+
+/* lea rdx, [rip + rel32]: returns the offset of the rel32 (from the end of
+   the instruction, which is where it ends) */
+static inline size_t x_lea_rdx_rip(xbuf *b, uint32_t rel) {
+    xb8(b, 0x48);
+    xb8(b, 0x8D);
+    xb8(b, 0x15); /* ModRM: rdx, [rip + disp32] */
+    size_t at = b->len;
+    xb32(b, rel);
+    return at;
+}
+
+/* mov eax, [rdx + rax*4] (a jump table entry) */
+static inline void x_load_eax_rdx_rax4(xbuf *b) {
+    xb8(b, 0x8B);
+    xb8(b, 0x04); /* ModRM: eax, SIB */
+    xb8(b, 0x82); /* SIB: scale 4, index rax, base rdx */
+}
+
+static inline void x_push(xbuf *b, int r) {
+    x_rex(b, 0, 0, r, 0);
+    xb8(b, 0x50 + (r & 7));
+}
+static inline void x_pop(xbuf *b, int r) {
+    x_rex(b, 0, 0, r, 0);
+    xb8(b, 0x58 + (r & 7));
+}
+static inline void x_ret(xbuf *b) { xb8(b, 0xC3); }
+static inline void x_int3(xbuf *b) { xb8(b, 0xCC); }
+
 static inline void x_jmp_reg(xbuf *b, int r) {
     x_rex(b, 0, 0, r, 0);
     xb8(b, 0xFF);

@@ -3,7 +3,9 @@
  *
  * compile.c turns a pvm_program into machine code (one pass over the
  * decoded instructions); runtime.c enters it, services its exits and turns
- * machine faults into Trap / Segfault interrupts.
+ * machine faults into Trap / Segfault interrupts, and is the in-process
+ * backend; the sandbox backend (sandbox/host.c) runs the same code in a
+ * worker and shares runtime.c's exit handling.
  *
  * The machine code is position independent (the jump table is read-only data
  * after the code, addressed RIP-relative, holding offsets from the code
@@ -14,7 +16,7 @@
 #ifndef PVM_JIT_H
 #define PVM_JIT_H
 
-#include "../instance.h"
+#include "../vm.h"
 
 enum {
     JIT_SITE_TRAP = 1,     /* trap at pc */
@@ -62,22 +64,31 @@ static inline uint32_t pvm_jit_charge_off(const pvm_program *p, const pvm_jit_co
     return c->insn_off[i] - c->charge_len;
 }
 
+/* compile.c: the program's machine code (one pass over the shared analysis). */
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len);
 void pvm_jit_free(pvm_jit_code *c);
-int pvm_jit_cpu_ok(char *reason, size_t len);
-int pvm_jit_mem_width(unsigned op);
+
+/* runtime.c: the code of a program, compiled once per metering mode and
+   kept in the program's cache. */
 const pvm_jit_code *pvm_program_jit(const pvm_program *p, int metered, char *err, size_t err_len);
-int pvm_jit_run(pvm_instance *vm, uint32_t native_off);
+int pvm_jit_cpu_ok(char *reason, size_t len);
+/* What instantiating JIT code needs, in-process or in a worker: the CPU
+   check, the configuration check, the code (vm->jit).  0, or -1 with err. */
+int pvm_jit_prepare(pvm_instance *vm, const pvm_instance_config *cfg, char *err, size_t err_len);
+/* Where generated code is entered for a backend's run(vm, insn, mid). */
+static inline uint32_t pvm_jit_entry_off(const pvm_instance *vm, uint32_t insn, int mid) {
+    if (insn == PVM_NONE_U32)
+        return vm->resume;
+    return mid ? vm->jit->insn_off[insn] : pvm_jit_charge_off(vm->prog, vm->jit, insn);
+}
 /* What an exit from generated code means: an interrupt kind, or -1 to
    continue at *native_off (after a helper ran).  Shared by both homes. */
 int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off);
 /* Classifies a fault at code offset `off` with guest registers `regs`:
    0 if it was a guest memory access (vm updated), -1 otherwise. */
 int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs);
-int pvm_sandbox_run(pvm_instance *vm, uint32_t native_off);
-int pvm_sandbox_bind(pvm_instance *vm, struct pvm_worker *w, const pvm_instance_config *cfg,
-                     const uint8_t *ro, uint32_t ro_len, const uint8_t *rw, uint32_t rw_len,
-                     char *err, size_t err_len);
-void pvm_sandbox_unbind(pvm_instance *vm);
+
+/* The in-process JIT backend. */
+extern const pvm_backend pvm_backend_jit;
 
 #endif

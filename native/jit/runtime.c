@@ -1,6 +1,7 @@
 /*
- * runtime.c -- running JIT code in-process: CPU feature checks, entering
- * the code with the GS base on the guest region, servicing exits, and a
+ * runtime.c -- the in-process JIT backend: CPU feature checks, the
+ * per-program code cache, entering the code with the GS base on the guest
+ * region, servicing exits (shared with the sandbox backend), and a
  * SIGSEGV/SIGBUS handler that turns guest memory faults into Trap or
  * Segfault interrupts (and chains every other signal to whoever had it).
  */
@@ -143,13 +144,13 @@ int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs)
     int write = (pvm_isa_table[op].flags & PVM_F_STORE) != 0;
     uint32_t page = 0;
     int wp = 0;
-    int k = pvm_memory_guest_check(&vm->mem, addr, (uint32_t)pvm_jit_mem_width(op), write, &page, &wp);
+    int k = pvm_memory_guest_check(&vm->mem, addr, pvm_isa_table[op].width / 8u, write, &page, &wp);
     vm->pc = in->pc;
     if (k == PVM_ACCESS_FAULT) {
         vm->fault_page = page;
         vm->fault_write = wp;
         vm->jit_fault_kind = PVM_INT_SEGFAULT;
-        vm->jit_resume = c->insn_off[ii];
+        vm->resume = c->insn_off[ii];
     } else {
         vm->jit_fault_kind = PVM_INT_TRAP;
     }
@@ -229,7 +230,7 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
             return PVM_INT_SEGFAULT;
         }
         vm->next_pc = NONE;
-        vm->jit_resume = NONE;
+        vm->resume = NONE;
         return PVM_INT_TRAP;
     }
     if (site >= c->site_count) {
@@ -250,11 +251,11 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
         vm->pc = s->pc;
         vm->ecalli = s->arg;
         vm->next_pc = p->insn_pc[s->insn];
-        vm->jit_resume = s->resume_off;
+        vm->resume = s->resume_off;
         return PVM_INT_ECALLI;
     case JIT_SITE_OOG:
         vm->pc = vm->next_pc = s->pc;
-        vm->jit_resume = s->resume_off;
+        vm->resume = s->resume_off;
         return PVM_INT_NOT_ENOUGH_GAS;
     case JIT_SITE_HELPER: {
         uint32_t ii = s->insn;
@@ -271,7 +272,7 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
                     return PVM_INT_TRAP;
                 }
                 vm->next_pc = s->pc;
-                vm->jit_resume = c->insn_off[ii];
+                vm->resume = c->insn_off[ii];
                 return stop;
             }
         }
@@ -284,10 +285,9 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
     }
 }
 
-int pvm_jit_run(pvm_instance *vm, uint32_t native_off) {
+static int jit_run(pvm_instance *vm, uint32_t insn, int mid) {
     const pvm_jit_code *c = vm->jit;
-    if (vm->worker)
-        return pvm_sandbox_run(vm, native_off);
+    uint32_t native_off = pvm_jit_entry_off(vm, insn, mid);
     if (ensure_handlers() != 0 || set_gs((uintptr_t)vm->mem.base) != 0) {
         snprintf(vm->error, sizeof vm->error, "cannot set up the JIT runtime (signal handler or GS base)");
         return PVM_INT_ERROR;
@@ -297,7 +297,7 @@ int pvm_jit_run(pvm_instance *vm, uint32_t native_off) {
     memcpy(&enter, &entry, sizeof enter);
     for (;;) {
         vm->jit_fault_kind = 0;
-        vm->jit_resume = NONE;
+        vm->resume = NONE;
         tls_vm = vm;
         uint32_t site = enter(vm, c->code + native_off);
         tls_vm = NULL;
@@ -335,16 +335,115 @@ static void write_perf_map(const pvm_program *p, const pvm_jit_code *c) {
 /* ---- per-program compiled code, built once per metering mode ---- */
 static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void jit_release_code(void *c) { pvm_jit_free(c); }
+
 const pvm_jit_code *pvm_program_jit(const pvm_program *cp, int metered, char *err, size_t err_len) {
     pvm_program *p = (pvm_program *)cp;
+    pvm_program_cache *slot = &p->cache[PVM_CACHE_JIT + (metered ? 1 : 0)];
     pthread_mutex_lock(&compile_lock);
-    pvm_jit_code *c = p->jit[metered ? 1 : 0];
+    pvm_jit_code *c = slot->code;
     if (!c) {
         c = pvm_jit_compile(p, metered, err, err_len);
-        p->jit[metered ? 1 : 0] = c;
+        if (c) {
+            slot->release = jit_release_code;
+            slot->code = c;
+        }
         if (c && getenv("PVM_PERF_MAP"))
             write_perf_map(p, c);
     }
     pthread_mutex_unlock(&compile_lock);
     return c;
+}
+
+static const pvm_jit_code *compiled(const pvm_program *p, int metered) {
+    return p->cache[PVM_CACHE_JIT + (metered ? 1 : 0)].code;
+}
+
+int pvm_jit_available(char *reason, size_t reason_len) {
+#if defined(__x86_64__) && defined(__linux__)
+    return pvm_jit_cpu_ok(reason, reason_len);
+#else
+    pvm_set_err(reason, reason_len, "the JIT targets x86-64 Linux");
+    return 0;
+#endif
+}
+
+int pvm_jit_prepare(pvm_instance *vm, const pvm_instance_config *cfg, char *err, size_t err_len) {
+    char reason[128];
+    if (!pvm_jit_available(reason, sizeof reason)) {
+        pvm_set_err(err, err_len, "the JIT cannot run here: %s", reason);
+        return -1;
+    }
+    if (cfg->step_tracing) {
+        pvm_set_err(err, err_len, "step tracing runs on the interpreter, not the JIT");
+        return -1;
+    }
+    vm->jit = (pvm_jit_code *)pvm_program_jit(vm->prog, cfg->gas_metering != PVM_GAS_NONE, err, err_len);
+    return vm->jit ? 0 : -1;
+}
+
+/* ---- the in-process backend ---- */
+
+static int jit_instantiate(pvm_instance *vm, const pvm_instance_config *cfg, const pvm_image *img,
+                           char *err, size_t err_len) {
+    if (pvm_jit_prepare(vm, cfg, err, err_len) != 0)
+        return -1;
+    if (pvm_memory_init(&vm->mem, cfg, img->ro, img->ro_len, img->rw, img->rw_len, err, err_len) != 0)
+        return -1;
+    pvm_jit_reclaim_signals();
+    return 0;
+}
+
+static void jit_release(pvm_instance *vm) { pvm_memory_destroy(&vm->mem); }
+
+const pvm_backend pvm_backend_jit = {
+    .name = "jit",
+    .instantiate = jit_instantiate,
+    .release = jit_release,
+    .run = jit_run,
+    .reset = pvm_vm_reset,
+    .read = pvm_vm_read,
+    .write = pvm_vm_write,
+    .sbrk = pvm_vm_sbrk,
+};
+
+/* ---- tools: the compiled code of a program ---- */
+
+int pvm_program_compile_jit(pvm_program *p, int metered, size_t *code_size, char *err, size_t err_len) {
+    const pvm_jit_code *c = pvm_program_jit(p, metered, err, err_len);
+    if (!c)
+        return -1;
+    if (code_size)
+        *code_size = c->code_len;
+    return 0;
+}
+
+const uint8_t *pvm_program_jit_code(const pvm_program *p, int metered, size_t *len) {
+    const pvm_jit_code *c = compiled(p, metered);
+    if (!c)
+        return NULL;
+    if (len)
+        *len = c->code_len;
+    return c->code;
+}
+
+int64_t pvm_program_jit_offset(const pvm_program *p, int metered, uint32_t pc) {
+    const pvm_jit_code *c = compiled(p, metered);
+    if (!c)
+        return -1;
+    uint32_t i = pvm_program_insn_at(p, pc);
+    if (i == NONE)
+        return -1;
+    uint32_t off = p->insn_block[i] == i ? pvm_jit_charge_off(p, c, i) : c->insn_off[i];
+    return off == NONE ? -1 : (int64_t)off;
+}
+
+int pvm_program_jit_sections(const pvm_program *p, int metered, uint32_t *out) {
+    const pvm_jit_code *c = compiled(p, metered);
+    if (!c)
+        return -1;
+    out[0] = c->body_off;
+    out[1] = c->cold_off;
+    out[2] = c->table_off;
+    return 0;
 }

@@ -22,7 +22,7 @@
  * killed.
  */
 #define _GNU_SOURCE
-#include "../jit/jit.h"
+#include "sandbox.h"
 #include "protocol.h"
 
 #include <errno.h>
@@ -566,9 +566,9 @@ static int protect_hook(void *ctx, uint64_t addr, uint64_t len, int prot) {
     return 0;
 }
 
-int pvm_sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config *cfg,
-                     const uint8_t *ro, uint32_t ro_len, const uint8_t *rw, uint32_t rw_len,
-                     char *err, size_t err_len) {
+static int sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config *cfg,
+                        const uint8_t *ro, uint32_t ro_len, const uint8_t *rw, uint32_t rw_len,
+                        char *err, size_t err_len) {
     if (w->dead || w->busy) {
         pvm_set_err(err, err_len, w->dead ? "the sandbox worker is dead" : "the sandbox worker is in use");
         return -1;
@@ -612,7 +612,7 @@ int pvm_sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config 
     return 0;
 }
 
-void pvm_sandbox_unbind(pvm_instance *vm) {
+static void sandbox_unbind(pvm_instance *vm) {
     pvm_worker *w = vm->worker;
     if (!w)
         return;
@@ -674,7 +674,7 @@ static int run_post(pvm_instance *vm, pvm_worker *w, uint32_t native_off) {
     w->gas_in = vm->gas;
     w->native_off = native_off;
     vm->jit_fault_kind = 0;
-    vm->jit_resume = NONE;
+    vm->resume = NONE;
     post(w, PVM_SBX_CMD_RUN);
     return 0;
 }
@@ -757,7 +757,8 @@ static int async_drive(pvm_instance *vm, pvm_worker *w, uint32_t native_off) {
     }
 }
 
-int pvm_sandbox_run(pvm_instance *vm, uint32_t native_off) {
+static int sandbox_run(pvm_instance *vm, uint32_t insn, int mid) {
+    uint32_t native_off = pvm_jit_entry_off(vm, insn, mid);
     pvm_worker *w = vm->worker;
     vm->error_kind = 0;
     if (w->inflight)
@@ -852,6 +853,31 @@ int pvm_sandbox_continue(pvm_instance *vm, uint32_t spin_ns) {
 }
 
 int pvm_sandbox_inflight(const pvm_instance *vm) { return vm->worker && vm->worker->inflight; }
+
+/* ---- the backend ---- */
+
+static int sandbox_instantiate(pvm_instance *vm, const pvm_instance_config *cfg, const pvm_image *img,
+                               char *err, size_t err_len) {
+    if (pvm_jit_prepare(vm, cfg, err, err_len) != 0)
+        return -1;
+    return sandbox_bind(vm, cfg->worker, cfg, img->ro, img->ro_len, img->rw, img->rw_len, err, err_len);
+}
+
+static void sandbox_release(pvm_instance *vm) {
+    pvm_memory_destroy(&vm->mem);
+    sandbox_unbind(vm);
+}
+
+const pvm_backend pvm_backend_sandbox = {
+    .name = "sandbox",
+    .instantiate = sandbox_instantiate,
+    .release = sandbox_release,
+    .run = sandbox_run,
+    .reset = pvm_vm_reset,
+    .read = pvm_vm_read,
+    .write = pvm_vm_write,
+    .sbrk = pvm_vm_sbrk,
+};
 
 #ifdef PVM_SANDBOX_TESTING
 /* Test-only (never in the default build): run raw machine code inside a
