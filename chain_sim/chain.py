@@ -207,6 +207,16 @@ class Chain:
         assert n is not None
         return n
 
+    def value_at(self, key: bytes, number: int) -> bytes | None:
+        """A storage value as of block ``number`` (the undo records walked back
+        from the head)."""
+        value = self.db.get(key)
+        for n in range(self.head_number, number, -1):
+            undo = self.db.undo(n)
+            if key in undo:
+                value = undo[key]
+        return value
+
     @property
     def head(self) -> Header:
         return self.header(self.head_number)

@@ -151,13 +151,7 @@ class EthApi:
 
     def _state_value(self, key: bytes, number: int) -> bytes | None:
         """A storage value as of block ``number`` (undo records walked back)."""
-        db = self.chain.db
-        value = db.get(key)
-        for n in range(self.chain.head_number, number, -1):
-            undo = db.undo(n)
-            if key in undo:
-                value = undo[key]
-        return value
+        return self.chain.value_at(key, number)
 
     def _account(self, address: bytes, number: int) -> tuple[int, int]:
         """``(nonce, balance in wei)`` of ``address`` as of block ``number``."""

@@ -131,13 +131,7 @@ class SubstrateApi:
         if key == EVENTS_KEY:
             block = self.node.block_of(number)
             return encode_events(block, [self._signer(x) for x in block.extrinsics])
-        db = self.chain.db
-        value = db.get(key)
-        for n in range(self.chain.head_number, number, -1):
-            undo = db.undo(n)
-            if key in undo:
-                value = undo[key]
-        return value
+        return self.chain.value_at(key, number)
 
     def _head_hash(self) -> bytes:
         return self.node.header_of(self.chain.head_number).hash
