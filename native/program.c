@@ -191,9 +191,20 @@ static int analyse(pvm_program *p) {
         } else {
             if (pc >= code_len)
                 break;
-            pvm_decode_one(p->isa, p->code, code_len, bm, pc, &in);
-            /* the next set bit after pc */
-            uint32_t q = pc + 1;
+            if (full) {
+                pvm_decode_one(p->isa, p->code, code_len, bm, pc, &in);
+            } else {
+                /* the simple model needs no operands: op and length only
+                   (the JIT decodes them as it emits) */
+                memset(&in, 0, sizeof in);
+                in.pc = pc;
+                in.len = 1 + pvm_skip(bm, code_len, pc);
+                in.opcode = p->code[pc];
+                in.op = pvm_opcode_map[p->isa][p->code[pc]];
+            }
+            /* the next set bit after pc: none before pc + len (the skip is
+               the distance to it, capped at 24: isa.md 2.2) */
+            uint32_t q = pc + in.len;
             while (q < code_len) {
                 if ((q & 7) == 0 && bm[q >> 3] == 0) {
                     q += 8;
