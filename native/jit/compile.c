@@ -789,6 +789,24 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     }
 #endif
     size_t mem_cap = 0, mem_insn_cap = 0;
+    /* Room for what a program of this size typically needs (every block has
+       an out-of-gas site and stub; real programs have under one static jump
+       per four instructions and one memory access per two), so the arrays
+       are not copied over and over as they grow; unused room is never
+       touched, and the kept tables are shrunk at the end. */
+    {
+        size_t blocks = (size_t)p->block_count + n / 16 + 64;
+        GROW(c->sites, 0, j->sites_cap, blocks);
+        GROW(j->cold, 0, j->capcold, blocks);
+        GROW(j->fix, 0, j->capfix, (size_t)n / 4 + 64);
+        GROW(c->mem_off, 0, mem_cap, (size_t)n / 2 + 64);
+        if (j->oom)
+            goto oom;
+        c->mem_insn = malloc(mem_cap * sizeof(uint32_t));
+        if (!c->mem_insn)
+            goto oom;
+        mem_insn_cap = mem_cap;
+    }
 
     emit_prologue_epilogue(j);
     c->body_off = (uint32_t)j->b.len;
@@ -899,6 +917,14 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         pvm_jit_site *q = realloc(c->sites, c->site_count * sizeof *q);
         if (q)
             c->sites = q;
+    }
+    if (c->mem_count) {
+        uint32_t *q = realloc(c->mem_off, c->mem_count * sizeof *q);
+        if (q)
+            c->mem_off = q;
+        q = realloc(c->mem_insn, c->mem_count * sizeof *q);
+        if (q)
+            c->mem_insn = q;
     }
     static uint64_t next_id = 1;
     c->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
