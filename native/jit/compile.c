@@ -319,8 +319,16 @@ static void set_cc_cmp_rr(xbuf *b, int cc, int dst, int a, int c) {
     x_mov(b, SZ64, dst, RAX);
 }
 
+/* cmp a, imm -- as test a, a when imm is 0 (the same CF, OF, SF, ZF) */
+static void cmp_imm(xbuf *b, int a, int32_t imm) {
+    if (imm == 0)
+        x_test(b, SZ64, a, a);
+    else
+        x_alu_imm(b, SZ64, ALU_CMP, a, imm);
+}
+
 static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
-    x_alu_imm(b, SZ64, ALU_CMP, a, imm);
+    cmp_imm(b, a, imm);
     x_setcc(b, cc, RAX);
     x_mov(b, SZ64, dst, RAX);
 }
@@ -551,7 +559,7 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: case PVM_OP_BRANCH_LESS_OR_EQUAL_SIGNED_IMM:
     case PVM_OP_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: case PVM_OP_BRANCH_GREATER_SIGNED_IMM:
     case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM:
-        x_alu_imm(b, SZ64, ALU_CMP, A, imm);
+        cmp_imm(b, A, imm);
         jump_to_insn(j, x_jcc(b, cc_of(row->cls, row->sign)), target_insn);
         break;
 

@@ -154,12 +154,20 @@ static inline void xi_mem(xi *i, int size, const uint8_t *op, int n, int reg, in
     if (base < 0) {
         xi8(i, 0x04 | ((reg & 7) << 3));
         xi8(i, 0x25);
-    } else {
-        xi8(i, 0x80 | ((reg & 7) << 3) | (base & 7));
-        if ((base & 7) == 4)
-            xi8(i, 0x24);
+        xi32(i, (uint32_t)disp);
+        return;
     }
-    xi32(i, (uint32_t)disp);
+    /* the shortest displacement: none (except for a base of rbp / r13,
+       whose mod 00 means disp32 alone), 8 bits, or 32 (the 8-bit one is
+       sign-extended to 32 bits, so the 32-bit sum is the same) */
+    unsigned mod = disp == 0 && (base & 7) != 5 ? 0x00 : disp >= -128 && disp <= 127 ? 0x40 : 0x80;
+    xi8(i, mod | ((reg & 7) << 3) | (base & 7));
+    if ((base & 7) == 4)
+        xi8(i, 0x24); /* SIB: base rsp / r12, no index */
+    if (mod == 0x40)
+        xi8(i, (uint8_t)disp);
+    else if (mod == 0x80)
+        xi32(i, (uint32_t)disp);
 }
 static inline void x_mem(xbuf *b, int size, const uint8_t *op, int n, int reg, int base, int32_t disp) {
     xi i = XI_INIT;
