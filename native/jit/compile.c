@@ -107,7 +107,7 @@ typedef struct {
         }                                                                           \
     } while (0)
 
-static uint32_t add_site(jctx *j, int kind, uint32_t pc, uint32_t arg, uint32_t insn, uint32_t resume) {
+static inline __attribute__((always_inline)) uint32_t add_site(jctx *j, int kind, uint32_t pc, uint32_t arg, uint32_t insn, uint32_t resume) {
     GROW(j->c->sites, j->c->site_count, j->sites_cap, 1);
     if (j->oom)
         return 0;
@@ -120,7 +120,7 @@ static uint32_t add_site(jctx *j, int kind, uint32_t pc, uint32_t arg, uint32_t 
     return j->c->site_count++;
 }
 
-static void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
+static inline __attribute__((always_inline)) void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
     GROW(j->fix, j->nfix, j->capfix, 1);
     if (j->oom)
         return;
@@ -129,7 +129,7 @@ static void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
     j->nfix++;
 }
 
-static void jump_to_cold(jctx *j, size_t at, uint32_t site, uint32_t cost) {
+static inline __attribute__((always_inline)) void jump_to_cold(jctx *j, size_t at, uint32_t site, uint32_t cost) {
     GROW(j->cold, j->ncold, j->capcold, 1);
     if (j->oom)
         return;
