@@ -406,3 +406,52 @@ def test_websocket_details(node: NodeProcess) -> None:
     finally:
         ws.close()
     assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_blocks_after_a_revert_are_the_new_ones() -> None:
+    """The node keeps its newest blocks decoded: after evm_revert and a new block at
+    the same height, the block and receipt queries answer the new block, and the
+    reverted transaction has no receipt (in-process, through the dispatcher)."""
+    import trio
+
+    from chain_sim.chain import Chain
+    from chain_sim.node.app import build_dispatcher, dev_genesis
+    from chain_sim.node.jsonrpc import Session
+    from chain_sim.node.service import Node
+
+    chain = Chain.create(dev_genesis(), None, backend="interpreter", sandbox=None)
+    dispatcher = build_dispatcher(Node(chain, log=lambda line: None))
+    a, b = eth_accounts(2)
+
+    async def ask(method: str, *params: Any) -> Any:
+        text = await dispatcher.handle(json.dumps({"jsonrpc": "2.0", "id": 1,
+                                                   "method": method,
+                                                   "params": list(params)}), Session(None))
+        assert text is not None
+        answer = json.loads(text)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def transfer(value: int) -> str:
+        tx = {"type": 2, "chainId": 420420420, "nonce": 0, "to": b.checksum, "value": value,
+              "gas": 1_000_000, "maxFeePerGas": 10**15, "maxPriorityFeePerGas": 0}
+        return "0x" + bytes(EthAccount.sign_transaction(tx, a.private_key).raw_transaction).hex()
+
+    async def main() -> None:
+        snap = await ask("evm_snapshot")
+        first = await ask("eth_sendRawTransaction", transfer(1))
+        old = await ask("eth_getBlockByNumber", "0x1", False)
+        assert old["transactions"] == [first]
+        assert (await ask("eth_getTransactionReceipt", first))["blockHash"] == old["hash"]
+        assert await ask("evm_revert", snap) is True
+        second = await ask("eth_sendRawTransaction", transfer(2))
+        new = await ask("eth_getBlockByNumber", "0x1", False)
+        assert new["transactions"] == [second] and new["hash"] != old["hash"]
+        assert new["hash"] == "0x" + chain.header(1).hash.hex()
+        assert (await ask("eth_getTransactionReceipt", second))["blockHash"] == new["hash"]
+        assert await ask("eth_getTransactionReceipt", first) is None
+
+    try:
+        trio.run(main)
+    finally:
+        chain.close()
