@@ -1,9 +1,13 @@
 """HTTP POST and WebSocket JSON-RPC on one port, served on trio with h11 (HTTP/1.1)
 and wsproto (WebSocket), both from the python-hyper project.
 
-A connection is one trio task.  HTTP/1.1 (keep-alive): each request is parsed once by
-h11 and answered in the connection's task with one ``send``: the response head and
-body together (``204`` when there is nothing to answer: only notifications).
+A connection is one trio task.  HTTP/1.1 (keep-alive): a plain JSON-RPC POST (see
+:func:`_plain_post`: the request line, one Host, one Content-Length, visible-ASCII
+header lines, nothing else asked) is parsed once, strictly, and answered in the
+connection's task with one ``send``, head and body together (``204`` when there is
+nothing to answer: only notifications).  Any other request -- another method, a
+chunked body, ``Expect``, an upgrade, anything odd or malformed -- hands the
+connection to h11, which answers it (or refuses it: ``400``) as the standard says.
 Bodies over :data:`~chain_sim.node.jsonrpc.MAX_REQUEST_BYTES` get ``413``; a request
 head still incomplete after :data:`MAX_HEAD_BYTES` buffered gets ``431`` (the head is
 read :data:`READ_CHUNK` bytes at a time, so the bound is about 128 KiB); an idle
@@ -21,6 +25,7 @@ away ends its subscriptions.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -56,6 +61,14 @@ Receive = Callable[[], Awaitable["str | bytes | None"]]
 SendText = Callable[[str], Awaitable[None]]
 
 
+async def _receive(stream: trio.SocketStream) -> bytes:
+    """The next bytes of ``stream`` (b"": closed); _Closed after KEEP_ALIVE_SECONDS
+    without any."""
+    with trio.move_on_after(KEEP_ALIVE_SECONDS):
+        return await stream.receive_some(READ_CHUNK)
+    raise _Closed
+
+
 def _too_large() -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": None, "error": {
         "code": -32600, "message": f"request too large (limit {MAX_REQUEST_BYTES} bytes)"}}
@@ -78,14 +91,60 @@ class RpcServer:
         connection, a protocol error or a bug ends this connection only)."""
         try:
             async with stream:
-                await self._http(stream)
+                rest = await self._fast_http(stream)
+                if rest is not None:
+                    await self._http(stream, rest)
         except (trio.BrokenResourceError, trio.ClosedResourceError, _Closed, OSError):
             pass
         except Exception as exc:  # noqa: BLE001 - logged, the node goes on
             self.dispatcher.log(f"connection failed: {type(exc).__name__}: {exc}")
 
-    async def _http(self, stream: trio.SocketStream) -> None:
+    async def _fast_http(self, stream: trio.SocketStream) -> bytes | None:
+        """Answers the connection's plain JSON-RPC POSTs (see :func:`_plain_post`)
+        until a request is anything else; returns the bytes read from that request
+        on (h11 takes the connection over from them), or None once it has closed."""
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD_BYTES:
+                    return buf
+                data = await _receive(stream)
+                if not data:
+                    return buf or None
+                buf += data
+                continue
+            plain = _plain_post(buf[:end])
+            if plain is None:
+                return buf
+            size, close = plain
+            total = end + 4 + size
+            if len(buf) < total:
+                parts = [buf]
+                have = len(buf)
+                while have < total:
+                    data = await _receive(stream)
+                    if not data:
+                        return None
+                    parts.append(data)
+                    have += len(data)
+                buf = b"".join(parts)
+            body, buf = buf[end + 4:total], buf[total:]
+            answer = await self.dispatcher.handle(body, Session(None))
+            if answer is None:
+                out = _HEAD_204 + (_CLOSE if close else b"") + b"\r\n"
+            else:
+                data = answer.encode()
+                out = (_HEAD_200 + b"%d\r\n" % len(data) + (_CLOSE if close else b"")
+                       + b"\r\n" + data)
+            await stream.send_all(out)
+            if close:
+                return None
+
+    async def _http(self, stream: trio.SocketStream, data: bytes = b"") -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        if data:
+            conn.receive_data(data)
 
         async def next_event() -> Any:
             while True:
@@ -301,6 +360,55 @@ class RpcServer:
                 closed = True
                 session.close()
                 nursery.cancel_scope.cancel()
+
+
+_CORS_LINES = b"".join(b"%s: %s\r\n" % kv for kv in _CORS)
+_HEAD_200 = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + _CORS_LINES
+             + b"content-length: ")
+_HEAD_204 = (b"HTTP/1.1 204 No Content\r\ncontent-type: application/json\r\n" + _CORS_LINES
+             + b"content-length: 0\r\n")
+_CLOSE = b"connection: close\r\n"
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(rb"[\x21-\x7e]*(?:[ \t]+[\x21-\x7e]+)*")
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+_DIGITS = re.compile(rb"[0-9]{1,10}")
+
+
+def _plain_post(head: bytes) -> tuple[int, bool] | None:
+    """``(Content-Length, close after)`` when request head ``head`` is a plain
+    HTTP/1.1 POST -- request line ``POST <target> HTTP/1.1``, CRLF-separated
+    ``name: value`` lines of visible ASCII, exactly one Host and one Content-Length (at
+    most MAX_REQUEST_BYTES), no Transfer-Encoding, Expect or Upgrade -- else None:
+    anything else, odd or malformed, goes to h11, which answers it or refuses it."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if (len(parts) != 3 or parts[0] != b"POST" or parts[2] != b"HTTP/1.1"
+            or _TARGET.fullmatch(parts[1]) is None):
+        return None
+    size = -1
+    hosts = 0
+    close = False
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            return None
+        value = value.strip(b" \t")
+        if _VALUE.fullmatch(value) is None:
+            return None
+        name = name.lower()
+        if name == b"content-length":
+            if size >= 0 or _DIGITS.fullmatch(value) is None:
+                return None
+            size = int(value)
+        elif name == b"host":
+            hosts += 1
+        elif name == b"connection":
+            close = b"close" in value.lower()
+        elif name in (b"transfer-encoding", b"expect", b"upgrade"):
+            return None
+    if size < 0 or size > MAX_REQUEST_BYTES or hosts != 1:
+        return None
+    return size, close
 
 
 def _is_websocket(request: h11.Request) -> bool:

@@ -455,3 +455,67 @@ def test_blocks_after_a_revert_are_the_new_ones() -> None:
         trio.run(main)
     finally:
         chain.close()
+
+
+def test_only_plain_posts_take_the_fast_path() -> None:
+    """The server answers plain JSON-RPC POSTs itself and hands every other request
+    to h11 (which answers or refuses it): what counts as plain."""
+    from chain_sim.node.server import _plain_post
+
+    ok = b"POST / HTTP/1.1\r\nHost: a:1\r\nContent-Type: application/json\r\nContent-Length: 12"
+    assert _plain_post(ok) == (12, False)
+    assert _plain_post(ok + b"\r\nConnection: close") == (12, True)
+    assert _plain_post(ok.replace(b"Content-Length", b"content-LENGTH")) == (12, False)
+    for odd in [
+        ok.replace(b"POST", b"GET"),
+        ok.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        ok.replace(b"POST /", b"POST  /"),
+        ok + b"\r\nContent-Length: 12",                    # two lengths
+        ok.replace(b"Content-Length: 12", b"Content-Length: +12"),
+        ok.replace(b"Content-Length: 12", b"Content-Length: 1 2"),
+        ok.replace(b"Content-Length: 12", b"X: 1"),         # no length
+        ok.replace(b"Host: a:1\r\n", b""),                  # no Host
+        ok + b"\r\nHost: b",                                # two Hosts
+        ok + b"\r\nTransfer-Encoding: chunked",
+        ok + b"\r\nExpect: 100-continue",
+        ok + b"\r\nUpgrade: h2c",
+        ok + b"\r\n folded",                                # obs-fold
+        ok + b"\r\nBad Name: x",
+        ok + b"\r\nX: a\nContent-Length: 5",                # a bare LF
+        ok + b"\r\nX: \x00",
+        ok.replace(b"12", str(MAX_REQUEST_BYTES + 1).encode()),
+    ]:
+        assert _plain_post(odd) is None, odd
+
+
+def test_odd_http_requests_are_refused(node: NodeProcess) -> None:
+    """Requests off the fast path are h11's: ambiguous lengths, no Host, obs-fold
+    get 400 and the connection closes; HTTP/1.0 is answered; 'Connection: close' is
+    honoured; the node goes on."""
+    import socket
+
+    body = b'{"jsonrpc":"2.0","id":5,"method":"eth_chainId"}'
+
+    def exchange(raw: bytes) -> bytes:
+        with socket.create_connection((node.host, node.port), timeout=120) as s:
+            s.sendall(raw)
+            out = b""
+            while True:          # the server closes the connection after answering
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+
+    n = len(body)
+    for raw in [b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n"
+                b"\r\n%s" % (n, n + 1, body),
+                b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (n, body),
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n folded\r\n\r\n%s"
+                % (n, body)]:
+        assert exchange(raw).startswith(b"HTTP/1.1 400"), raw
+    answer = exchange(b"POST / HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (n, body))
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'"result": "0x190f1b44"}')
+    answer = exchange(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (n, body))
+    assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer.lower()
+    assert call(node, "eth_chainId") == hex(420420420)
