@@ -269,8 +269,14 @@ class RpcServer:
         closing = False
 
         async def send_bytes(data: bytes) -> None:
-            async with send_lock:
+            try:              # no scheduler round when the socket is free (the usual)
+                send_lock.acquire_nowait()
+            except trio.WouldBlock:
+                await send_lock.acquire()
+            try:
                 await stream.send_all(data)
+            finally:
+                send_lock.release()
 
         async def send_text(text: str) -> None:
             if closing:
@@ -354,7 +360,10 @@ class RpcServer:
                     data = await receive()
                     if data is None:
                         break
-                    await in_flight.acquire()
+                    try:      # no scheduler round while there is room (the usual)
+                        in_flight.acquire_nowait()
+                    except trio.WouldBlock:
+                        await in_flight.acquire()
                     nursery.start_soon(guarded, lambda d=data: answer(d))
             finally:
                 closed = True

@@ -100,10 +100,21 @@ class Node:
         """``fn`` under the chain lock: in a worker thread when blocks go through the
         executor, else in the trio thread itself (chain work is serialised by the lock
         anyway, and a thread hop costs more than a dry run: bench_node.py)."""
-        async with self.lock:
+        await self._acquire()
+        try:
             if self.executor is None:
                 return fn()
             return await trio.to_thread.run_sync(fn)
+        finally:
+            self.lock.release()
+
+    async def _acquire(self) -> None:
+        """Takes :attr:`lock`: at once when it is free (no round through the
+        scheduler: most requests find it free), else waiting for it."""
+        try:
+            self.lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self.lock.acquire()
 
     def _timestamp(self) -> int:
         head = self.chain.head_number
@@ -118,8 +129,11 @@ class Node:
     async def mine(self, raws: list[bytes], *, timestamp: int | None = None) -> BuildResult:
         """Builds the next block from ``raws``: invalid ones are left out (automine:
         :class:`InvalidTransaction` is raised and nothing is mined)."""
-        async with self.lock:
+        await self._acquire()
+        try:
             result = await self._mine_locked(raws, timestamp)
+        finally:
+            self.lock.release()
         self._announce(result.block.number)
         return result
 
