@@ -41,6 +41,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.utilities import LocalProtocolError
 
 from chain_sim.node.jsonrpc import MAX_IN_FLIGHT, MAX_REQUEST_BYTES, Dispatcher, Session
 
@@ -309,7 +310,8 @@ class RpcServer:
                         closing = True
                         try:
                             await send_bytes(ws.send(event.response()))
-                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError,
+                                LocalProtocolError):
                             pass
                         return None
                 data = await stream.receive_some(READ_CHUNK)

@@ -405,6 +405,14 @@ def test_websocket_details(node: NodeProcess) -> None:
         assert frame.opcode == websocket.ABNF.OPCODE_CLOSE
     finally:
         ws.close()
+    ws = websocket.create_connection(node.ws, timeout=120)
+    try:        # a text message that is not UTF-8: closed with 1007, nothing answered
+        ws.send_frame(websocket.ABNF.create_frame(b"\xff\xfe", websocket.ABNF.OPCODE_TEXT))
+        frame = ws.recv_data_frame(control_frame=True)[1]
+        assert frame.opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1007
+    finally:
+        ws.close()
     assert call(node, "eth_chainId") == hex(420420420)
 
 
