@@ -264,6 +264,22 @@ def node_call_latency(node: NodeProcess, contracts: Contracts, token: bytes, n: 
     return out
 
 
+def server_cost(node: NodeProcess, transport: str, n: int) -> tuple[float, float]:
+    """(the node's CPU seconds, wall seconds) per ``eth_chainId`` round trip on one
+    connection: what the server and dispatcher cost on their own (no chain work)."""
+    c = HttpClient(node) if transport == "http" else WsClient(node)
+    for _ in range(50):
+        c.call("eth_chainId")
+    cpu0 = process_cpu(node.proc.pid)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        c.call("eth_chainId")
+    wall = time.perf_counter() - t0
+    cpu = process_cpu(node.proc.pid) - cpu0
+    c.close()
+    return cpu / n, wall / n
+
+
 def api_baseline(contracts: Contracts, senders: list[EthDevAccount], total: int,
                  backend: str, sandbox: str | None, calls: int
                  ) -> tuple[float, float, list[float]]:
@@ -376,6 +392,7 @@ def main() -> int:
                       "--backend", args.backend)
     rows: list[tuple[str, float, float, float, float]] = []   # label, node/api tx/s, CPU
     lat_rows: list[tuple[str, list[float]]] = []
+    cost_rows: list[tuple[str, tuple[float, float]]] = []
     results: dict[tuple[str, int], list[tuple[float, float]]] = {}
     api_rates: list[float] = []
     api_cpus: list[float] = []
@@ -385,6 +402,7 @@ def main() -> int:
         for transport in ("http", "ws"):
             lat_rows.append((transport, node_call_latency(node, contracts, token, calls,
                                                           transport)))
+            cost_rows.append((transport, server_cost(node, transport, 10 * calls)))
         for _ in range(repeats):      # node and baseline interleaved: the same load
             for transport in ("http", "ws"):
                 for clients in (1, 4, 8):
@@ -402,10 +420,10 @@ def main() -> int:
     api = statistics.median(api_rates)
     api_cpu = statistics.median(api_cpus)
     load_after = os.getloadavg()
-    for (transport, clients), xs in results.items():
+    for (transport, clients), runs in results.items():
         rows.append((f"{transport.upper()}, {clients} client{'s' if clients > 1 else ''}",
-                     statistics.median(x[0] for x in xs), api,
-                     statistics.median(x[1] for x in xs), api_cpu))
+                     statistics.median(x[0] for x in runs), api,
+                     statistics.median(x[1] for x in runs), api_cpu))
     api_call = statistics.median(api_lat)
     print("in-process dispatcher ...", file=sys.stderr, flush=True)
     disp_lat, disp_rate = dispatcher_latency(contracts, args.backend, sandbox, calls)
@@ -452,6 +470,12 @@ def main() -> int:
                  f"{statistics.median(disp_lat) / api_call:.2f} |")
     lines.append(f"| Python API (`Chain.dry_run`) | {api_call * 1e3:.2f} | "
                  f"{sorted(api_lat)[int(len(api_lat) * 0.9)] * 1e3:.2f} | 1.00 |")
+    lines += ["", f"The server and dispatcher alone: `eth_chainId`, {10 * calls} sequential "
+              "requests on one connection, the node's CPU (/proc) and the wall time per "
+              "round trip:", "", "| transport | node CPU us/request | wall us/request |",
+              "|---|---:|---:|"]
+    for transport, (cpu, wall) in cost_rows:
+        lines.append(f"| {transport.upper()} | {cpu * 1e6:.0f} | {wall * 1e6:.0f} |")
     body = "\n".join(lines) + "\n"
     print(body)
     if args.write:
