@@ -253,7 +253,7 @@ def test_oversized_websocket_message(node: NodeProcess) -> None:
 
 def test_oversized_http_head(node: NodeProcess) -> None:
     """An HTTP request head of 200 KiB is refused (431: h11 refuses a head still
-    incomplete with more than 64 KiB buffered; hypercorn reads 64 KiB at a time, so
+    incomplete with more than 64 KiB buffered; the server reads 64 KiB at a time, so
     the bound is about 128 KiB); the node goes on."""
     import http.client
 
