@@ -689,16 +689,36 @@ static void sandbox_unbind(pvm_instance *vm) {
         worker_destroy(w);
 }
 
+static int punch(pvm_worker *w, uint64_t addr, uint64_t len) {
+    if (!len)
+        return 0;
+    return fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)addr, (off_t)len);
+}
+
+/* Drops every page the guest could reach: the regions of a standard layout
+   (with the heap), or all of memory with dynamic paging.  Done here, not left
+   to the memory reset alone, so that a reset which restores only what it saw
+   change could not carry a page the worker wrote over to the next tenant. */
+static int drop_guest_pages(pvm_worker *w, const pvm_memory *m) {
+    if (m->dynamic)
+        return punch(w, 0, PVM_SBX_GUEST_SIZE);
+    const pvm_memory_map *mm = &m->map;
+    uint64_t rw_len = m->rw_end > mm->rw_data_address ? (uint64_t)m->rw_end - mm->rw_data_address : 0;
+    if (rw_len < mm->rw_data_size)
+        rw_len = mm->rw_data_size;
+    return punch(w, mm->ro_data_address, mm->ro_data_size) | punch(w, mm->rw_data_address, rw_len) |
+           punch(w, mm->stack_address_low, mm->stack_size) | punch(w, mm->aux_data_address, mm->aux_data_size);
+}
+
 /* Frees an instance's guest memory, or parks it on its worker for the next
-   instance of the same layout: every page dropped (the whole file, whatever
-   the worker wrote), then the initial image laid out again by the memory
-   reset, so what is parked is the module's initial memory and nothing else. */
+   instance of the same layout: every page the guest could reach dropped, then
+   the initial image laid out again by the memory reset, so what is parked is
+   the module's initial memory and nothing else. */
 static void release_memory(pvm_instance *vm) {
     pvm_worker *w = vm->worker;
     if (w && !w->dead && !w->inflight && vm->mem.base && vm->mem.memfd == w->guest_fd) {
         drop_parked(w);
-        if (fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)PVM_SBX_GUEST_SIZE) == 0 &&
-            pvm_memory_reset(&vm->mem) == 0 && !w->dead) {
+        if (drop_guest_pages(w, &vm->mem) == 0 && pvm_memory_reset(&vm->mem) == 0 && !w->dead) {
             w->parked = vm->mem;
             w->has_parked = 1;
             memset(&vm->mem, 0, sizeof vm->mem);
