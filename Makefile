@@ -12,7 +12,7 @@ WAD := /usr/share/games/doom/freedoom1.wad
 ASAN_MARKS ?= asan
 PYDEPS := setuptools>=77 wheel cffi>=1.16 trio>=0.22 scalecodec>=1.2 substrate-interface>=1.7 pycryptodome>=3.20 eth-abi>=5 pytest>=8 pytest-trio>=0.8 greenlet>=3 hypothesis>=6.100 mypy>=1.10 ruff>=0.5 pillow>=10 coincurve>=20 py-ecc>=7
 # the dev node (pvm-exec node, the [node] extra) and its client tests
-PYDEPS += hypercorn>=0.17 eth-account==0.13.7 eth-utils==5.3.1 rlp>=4 web3==7.16.0 websocket-client>=1.6
+PYDEPS += h11>=0.14,<1 wsproto>=1.2,<2 eth-account==0.13.7 eth-utils==5.3.1 rlp>=4 web3==7.16.0 websocket-client>=1.6
 
 .PHONY: all setup build build-testing build-asan contracts contracts-demo node-js demo test test-fast test-asan fuzz lint typecheck bench peers clean apt
 

@@ -16,9 +16,10 @@ clock starts; every receipt is checked (status 1).
 from __future__ import annotations
 
 import argparse
-import http.client
+import base64
 import json
 import os
+import socket
 import statistics
 import sys
 import threading
@@ -65,42 +66,129 @@ def sign_deploy(contracts: Contracts, key: bytes, nonce: int) -> bytes:
 
 
 class HttpClient:
+    """A lean JSON-RPC client over one keep-alive HTTP/1.1 connection (a raw socket:
+    the bench's clients share the machine with the node, so they must cost little;
+    http.client costs ~0.4 ms of CPU per request here, more than the node's server)."""
+
     def __init__(self, node: NodeProcess) -> None:
-        self.conn = http.client.HTTPConnection(node.host, node.port, timeout=300)
+        self.sock = socket.create_connection((node.host, node.port), timeout=300)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.head = (f"POST / HTTP/1.1\r\nHost: {node.host}:{node.port}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: ").encode()
+        self.buf = b""
         self.n = 0
+
+    def _read_answer(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            self._fill()
+        head = self.buf[:end].lower().split(b"\r\n")
+        if not head[0].startswith(b"http/1.1 200"):
+            raise RuntimeError(f"HTTP answer {head[0]!r}")
+        size = next(int(line[15:]) for line in head if line.startswith(b"content-length:"))
+        while len(self.buf) < end + 4 + size:
+            self._fill()
+        body, self.buf = self.buf[end + 4:end + 4 + size], self.buf[end + 4 + size:]
+        return body
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise RuntimeError("the node closed the connection")
+        self.buf += data
 
     def call(self, method: str, *params: Any) -> Any:
         self.n += 1
         body = json.dumps({"jsonrpc": "2.0", "id": self.n, "method": method,
-                           "params": list(params)})
-        self.conn.request("POST", "/", body, {"Content-Type": "application/json"})
-        answer = json.loads(self.conn.getresponse().read())
+                           "params": list(params)}).encode()
+        self.sock.sendall(self.head + b"%d\r\n\r\n" % len(body) + body)
+        answer = json.loads(self._read_answer())
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
 
     def close(self) -> None:
-        self.conn.close()
+        self.sock.close()
 
 
 class WsClient:
-    def __init__(self, node: NodeProcess) -> None:
-        import websocket
+    """A lean JSON-RPC client over one WebSocket (a raw socket, RFC 6455 framing:
+    masked text frames out, unmasked frames in)."""
 
-        self.ws = websocket.create_connection(node.ws, timeout=300)
+    def __init__(self, node: NodeProcess) -> None:
+        self.sock = socket.create_connection((node.host, node.port), timeout=300)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET / HTTP/1.1\r\nHost: {node.host}:{node.port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                           ).encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"no WebSocket: {head[:60]!r}")
         self.n = 0
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise RuntimeError("the node closed the connection")
+        self.buf += data
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send(self, text: str) -> None:
+        data = text.encode()
+        n = len(data)
+        if n < 126:
+            head = bytes([0x81, 0x80 | n])
+        elif n < 65536:
+            head = bytes([0x81, 0xFE]) + n.to_bytes(2, "big")
+        else:
+            head = bytes([0x81, 0xFF]) + n.to_bytes(8, "big")
+        mask = os.urandom(4)
+        pad = (mask * (n // 4 + 1))[:n]
+        masked = (int.from_bytes(data, "big") ^ int.from_bytes(pad, "big")).to_bytes(n, "big")
+        self.sock.sendall(head + mask + masked)
+
+    def recv(self) -> bytes:
+        b0, b1 = self._take(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(self._take(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self._take(8), "big")
+        payload = self._take(n)
+        if b0 & 0x0F != 1 or not b0 & 0x80:
+            raise RuntimeError(f"unexpected frame {b0:#x}")
+        return payload
 
     def call(self, method: str, *params: Any) -> Any:
         self.n += 1
-        self.ws.send(json.dumps({"jsonrpc": "2.0", "id": self.n, "method": method,
-                                 "params": list(params)}))
-        answer = json.loads(self.ws.recv())
+        self.send(json.dumps({"jsonrpc": "2.0", "id": self.n, "method": method,
+                              "params": list(params)}))
+        answer = json.loads(self.recv())
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
 
     def close(self) -> None:
-        self.ws.close()
+        self.sock.close()
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (/proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def setup_node(node: NodeProcess, contracts: Contracts, senders: list[EthDevAccount]
@@ -121,9 +209,10 @@ def setup_node(node: NodeProcess, contracts: Contracts, senders: list[EthDevAcco
 
 
 def node_throughput(node: NodeProcess, contracts: Contracts, token: bytes,
-                    senders: list[EthDevAccount], per_client: int, transport: str) -> float:
-    """tx/s of ``len(senders)`` concurrent clients, each sending ``per_client``
-    transfers and fetching each receipt."""
+                    senders: list[EthDevAccount], per_client: int, transport: str
+                    ) -> tuple[float, float]:
+    """(tx/s, the node's CPU seconds per tx) of ``len(senders)`` concurrent clients,
+    each sending ``per_client`` transfers and fetching each receipt."""
     probe = HttpClient(node)
     signed = []
     for s in senders:
@@ -148,15 +237,18 @@ def node_throughput(node: NodeProcess, contracts: Contracts, token: bytes,
     for t in threads:
         t.start()
     start.wait()
+    cpu0 = process_cpu(node.proc.pid)
     t0 = time.perf_counter()
     for t in threads:
         t.join()
     dt = time.perf_counter() - t0
+    cpu = process_cpu(node.proc.pid) - cpu0
     for c in clients:
         c.close()
     if errors:
         raise RuntimeError(f"{len(errors)} transfers failed: {errors[:2]}")
-    return len(senders) * per_client / dt
+    n = len(senders) * per_client
+    return n / dt, cpu / n
 
 
 def node_call_latency(node: NodeProcess, contracts: Contracts, token: bytes, n: int,
@@ -172,9 +264,27 @@ def node_call_latency(node: NodeProcess, contracts: Contracts, token: bytes, n: 
     return out
 
 
+def server_cost(node: NodeProcess, transport: str, n: int) -> tuple[float, float]:
+    """(the node's CPU seconds, wall seconds) per ``eth_chainId`` round trip on one
+    connection: what the server and dispatcher cost on their own (no chain work)."""
+    c = HttpClient(node) if transport == "http" else WsClient(node)
+    for _ in range(50):
+        c.call("eth_chainId")
+    cpu0 = process_cpu(node.proc.pid)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        c.call("eth_chainId")
+    wall = time.perf_counter() - t0
+    cpu = process_cpu(node.proc.pid) - cpu0
+    c.close()
+    return cpu / n, wall / n
+
+
 def api_baseline(contracts: Contracts, senders: list[EthDevAccount], total: int,
-                 backend: str, sandbox: str | None, calls: int) -> tuple[float, list[float]]:
-    """(tx/s building one-transfer blocks, eth_call-equivalent dry-run latencies)."""
+                 backend: str, sandbox: str | None, calls: int
+                 ) -> tuple[float, float, list[float]]:
+    """(tx/s building one-transfer blocks, CPU seconds per tx, eth_call-equivalent
+    dry-run latencies)."""
     chain = Chain.create(dev_genesis(), None, backend=backend, sandbox=sandbox)
     owner = eth_accounts(1)[0]
     ts = chain.head.timestamp
@@ -192,11 +302,13 @@ def api_baseline(contracts: Contracts, senders: list[EthDevAccount], total: int,
     per = total // len(senders)
     signed = [sign_transfer(contracts, s.private_key, k, token, bytes(20), 1)
               for k in range(per) for s in senders]
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     for raw in signed:
         if not mine(raw).success:
             raise RuntimeError("a baseline transfer failed")
     rate = len(signed) / (time.perf_counter() - t0)
+    cpu = (time.process_time() - cpu0) / len(signed)
     data = contracts.token_abi.function("balanceOf").encode_call([bytes(20)])
     lat = []
     for _ in range(calls):
@@ -205,7 +317,7 @@ def api_baseline(contracts: Contracts, senders: list[EthDevAccount], total: int,
         lat.append(time.perf_counter() - t1)
         assert r.success
     chain.close()
-    return rate, lat
+    return rate, cpu, lat
 
 
 def dispatcher_latency(contracts: Contracts, backend: str, sandbox: str | None,
@@ -278,35 +390,40 @@ def main() -> int:
     sandbox = None if args.sandbox == "none" else args.sandbox
     node = start_node("--workers", str(args.workers), "--sandbox", args.sandbox,
                       "--backend", args.backend)
-    rows: list[tuple[str, float, float]] = []   # (label, node tx/s, api tx/s)
+    rows: list[tuple[str, float, float, float, float]] = []   # label, node/api tx/s, CPU
     lat_rows: list[tuple[str, list[float]]] = []
+    cost_rows: list[tuple[str, tuple[float, float]]] = []
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    api_rates: list[float] = []
+    api_cpus: list[float] = []
+    api_lat: list[float] = []
     try:
         token = setup_node(node, contracts, senders)
         for transport in ("http", "ws"):
             lat_rows.append((transport, node_call_latency(node, contracts, token, calls,
                                                           transport)))
-        results: dict[tuple[str, int], list[float]] = {}
-        for _ in range(repeats):
+            cost_rows.append((transport, server_cost(node, transport, 10 * calls)))
+        for _ in range(repeats):      # node and baseline interleaved: the same load
             for transport in ("http", "ws"):
                 for clients in (1, 4, 8):
                     print(f"{transport} x{clients} ...", file=sys.stderr, flush=True)
                     results.setdefault((transport, clients), []).append(node_throughput(
                         node, contracts, token, senders[:clients], per_client, transport))
+            print("baseline ...", file=sys.stderr, flush=True)
+            rate, cpu, lat = api_baseline(contracts, senders[:4], 4 * per_client,
+                                          args.backend, sandbox, calls)
+            api_rates.append(rate)
+            api_cpus.append(cpu)
+            api_lat += lat
     finally:
         stop_node(node)
-    print("baseline ...", file=sys.stderr, flush=True)
-    api_rates = []
-    api_lat: list[float] = []
-    for _ in range(repeats):
-        rate, lat = api_baseline(contracts, senders[:4], 4 * per_client, args.backend,
-                                 sandbox, calls)
-        api_rates.append(rate)
-        api_lat += lat
     api = statistics.median(api_rates)
+    api_cpu = statistics.median(api_cpus)
     load_after = os.getloadavg()
-    for (transport, clients), xs in results.items():
+    for (transport, clients), runs in results.items():
         rows.append((f"{transport.upper()}, {clients} client{'s' if clients > 1 else ''}",
-                     statistics.median(xs), api))
+                     statistics.median(x[0] for x in runs), api,
+                     statistics.median(x[1] for x in runs), api_cpu))
     api_call = statistics.median(api_lat)
     print("in-process dispatcher ...", file=sys.stderr, flush=True)
     disp_lat, disp_rate = dispatcher_latency(contracts, args.backend, sandbox, calls)
@@ -323,15 +440,21 @@ def main() -> int:
         "`Token.transfer` transactions (eth_sendRawTransaction, then "
         "eth_getTransactionReceipt, status checked), clients concurrent; baseline: the "
         "same transfers as one-transaction blocks through `Chain.build_block` in this "
-        f"process, same backend. Medians of {repeats} repeat(s).",
+        f"process, same backend, run between the node's rounds. Medians of {repeats} "
+        "repeat(s). The clients are lean raw-socket JSON-RPC clients (keep-alive HTTP/1.1, "
+        "WebSocket), threads of the bench process. CPU: the node process's user+system "
+        "time (/proc) per transaction against the baseline's process time per "
+        "transaction -- less sensitive to the machine's load than the rates.",
         "",
-        "| transport, clients | node tx/s | Python API tx/s | node / API |",
-        "|---|---:|---:|---:|",
+        "| transport, clients | node tx/s | Python API tx/s | node / API | node CPU ms/tx "
+        "| API CPU ms/tx | API CPU / node CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, rate, base in rows:
-        lines.append(f"| {label} | {rate:,.0f} | {base:,.0f} | {rate / base:.2f} |")
+    for label, rate, base, cpu, base_cpu in rows:
+        lines.append(f"| {label} | {rate:,.0f} | {base:,.0f} | {rate / base:.2f} | "
+                     f"{cpu * 1e3:.2f} | {base_cpu * 1e3:.2f} | {base_cpu / cpu:.2f} |")
     lines.append(f"| the node's dispatcher in-process (no socket), 1 client | "
-                 f"{disp_rate:,.0f} | {api:,.0f} | {disp_rate / api:.2f} |")
+                 f"{disp_rate:,.0f} | {api:,.0f} | {disp_rate / api:.2f} | | | |")
     lines += ["", f"`eth_call` (`balanceOf`) latency, {calls} sequential calls on one "
               "connection, against `Chain.dry_run` of the same call in-process:", "",
               "| transport | median ms | p90 ms | node / API (median) |", "|---|---:|---:|---:|"]
@@ -347,6 +470,12 @@ def main() -> int:
                  f"{statistics.median(disp_lat) / api_call:.2f} |")
     lines.append(f"| Python API (`Chain.dry_run`) | {api_call * 1e3:.2f} | "
                  f"{sorted(api_lat)[int(len(api_lat) * 0.9)] * 1e3:.2f} | 1.00 |")
+    lines += ["", f"The server and dispatcher alone: `eth_chainId`, {10 * calls} sequential "
+              "requests on one connection, the node's CPU (/proc) and the wall time per "
+              "round trip:", "", "| transport | node CPU us/request | wall us/request |",
+              "|---|---:|---:|"]
+    for transport, (cpu, wall) in cost_rows:
+        lines.append(f"| {transport.upper()} | {cpu * 1e6:.0f} | {wall * 1e6:.0f} |")
     body = "\n".join(lines) + "\n"
     print(body)
     if args.write:

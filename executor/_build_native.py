@@ -57,7 +57,10 @@ def _cdef() -> str:
 
 
 def _cflags() -> list[str]:
-    flags = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
+    # hidden: only the module init is exported, so calls inside the core (the
+    # decoder from the JIT and the analysis) bind directly instead of through the PLT
+    flags = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing",
+             "-fvisibility=hidden"]
     if os.environ.get("PVM_SANDBOX_TESTING") == "1":
         flags.append("-DPVM_SANDBOX_TESTING")
     extra = os.environ.get("PVM_EXTRA_CFLAGS", "")

@@ -68,48 +68,6 @@ void pvm_program_insn(const pvm_program *p, uint32_t i, pvm_insn *out) {
     pvm_decode_one(p->isa, p->code, p->code_len, p->bitmask, pc, out);
 }
 
-static pvm_op lower_op(const pvm_program *p, pvm_op op) {
-    if (p->is_64)
-        return op;
-    switch ((unsigned)op) {
-    case PVM_OP_MUL_UPPER_SIGNED_SIGNED: return PVM_XOP_MUL_UPPER_SS_32;
-    case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_UU_32;
-    case PVM_OP_MUL_UPPER_SIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_SU_32;
-    case PVM_OP_REVERSE_BYTE: return PVM_XOP_REVERSE_BYTE_32;
-    case PVM_OP_SBRK: return PVM_XOP_SBRK_32;
-    case PVM_OP_MEMSET: return PVM_XOP_MEMSET_32;
-    default: return op;
-    }
-}
-
-pvm_op pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target) {
-    *target = NONE;
-    pvm_op op = (pvm_op)in->op;
-    if (op >= PVM_OP_INVALID)
-        return PVM_XOP_TRAP;
-    if (op == PVM_OP_JUMP || op == PVM_OP_LOAD_IMM_AND_JUMP) {
-        uint32_t t = pvm_program_target(p, in->target);
-        if (t == NONE)
-            return op == PVM_OP_JUMP ? PVM_XOP_TRAP : PVM_XOP_LOAD_IMM_TRAP;
-        *target = t;
-        return op;
-    }
-    if (pvm_isa_table[op].flags & PVM_F_BRANCH) {
-        uint32_t t = pvm_program_target(p, in->target);
-        uint32_t f = pvm_next_valid(p, in) ? pvm_program_target(p, in->pc + in->len) : NONE;
-        if (t == NONE || f == NONE)
-            return PVM_XOP_TRAP;
-        *target = t;
-        return op;
-    }
-    if (op == PVM_OP_FALLTHROUGH && !pvm_next_valid(p, in)) {
-        uint64_t nx = (uint64_t)in->pc + in->len;
-        if (nx >= p->code_len && !(p->flags & PVM_PROG_JAM_FALLTHROUGH))
-            return PVM_XOP_TRAP; /* PolkaVM 0.35: trap at the fallthrough itself */
-    }
-    return lower_op(p, op);
-}
-
 pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                              const uint8_t *bitmask, uint32_t bitmask_len,
                              const uint32_t *jump_table, uint32_t jump_table_len,
@@ -131,8 +89,14 @@ static int analyse(pvm_program *p) {
     const uint8_t *bm = p->bitmask;
     size_t words = ((size_t)code_len + 64) / 64 + 1;
     size_t real = 0;
-    for (uint32_t k = 0; k < (code_len + 7) / 8; k++)
-        real += (size_t)__builtin_popcount(bm[k]);
+    uint32_t bm_len = (code_len + 7) / 8, k8 = 0;
+    for (; k8 + 8 <= bm_len; k8 += 8) {
+        uint64_t w;
+        memcpy(&w, bm + k8, 8);
+        real += pvm_popcount64(w);
+    }
+    for (; k8 < bm_len; k8++)
+        real += pvm_popcount64(bm[k8]);
     /* every real instruction adds at most one implicit invalid, plus one at 0 */
     size_t cap = 2 * real + 1;
     p->starts = calloc(words, sizeof(uint64_t));
@@ -143,8 +107,12 @@ static int analyse(pvm_program *p) {
     p->block_cost = malloc(cap * sizeof(uint32_t));
     if (!p->starts || !p->starts_rank || !p->insn_pc || !p->insn_flags || !p->insn_block || !p->block_cost)
         return -1;
-    for (uint32_t k = 0; k < (code_len + 7) / 8; k++)
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p->starts, bm, bm_len); /* byte k at bits 8k of its word */
+#else
+    for (uint32_t k = 0; k < bm_len; k++)
         p->starts[k >> 3] |= (uint64_t)bm[k] << (8 * (k & 7));
+#endif
 
     pvm_pipe sim;
     int full = p->cost_kind == PVM_COST_FULL;
@@ -191,9 +159,20 @@ static int analyse(pvm_program *p) {
         } else {
             if (pc >= code_len)
                 break;
-            pvm_decode_one(p->isa, p->code, code_len, bm, pc, &in);
-            /* the next set bit after pc */
-            uint32_t q = pc + 1;
+            if (full) {
+                pvm_decode_one(p->isa, p->code, code_len, bm, pc, &in);
+            } else {
+                /* the simple model needs no operands: op and length only
+                   (the JIT decodes them as it emits) */
+                memset(&in, 0, sizeof in);
+                in.pc = pc;
+                in.len = 1 + pvm_skip(bm, code_len, pc);
+                in.opcode = p->code[pc];
+                in.op = pvm_opcode_map[p->isa][p->code[pc]];
+            }
+            /* the next set bit after pc: none before pc + len (the skip is
+               the distance to it, capped at 24: isa.md 2.2) */
+            uint32_t q = pc + in.len;
             while (q < code_len) {
                 if ((q & 7) == 0 && bm[q >> 3] == 0) {
                     q += 8;
@@ -275,7 +254,7 @@ static int analyse(pvm_program *p) {
     uint32_t acc = 0;
     for (size_t w = 0; w < words; w++) {
         p->starts_rank[w] = acc;
-        acc += (uint32_t)__builtin_popcountll(p->starts[w]);
+        acc += pvm_popcount64(p->starts[w]);
     }
     return 0;
 }

@@ -55,13 +55,22 @@ struct pvm_program {
     pvm_program_cache cache[PVM_CACHE_COUNT]; /* built by the backends on first use */
 };
 
+/* Set bits of x, without a library call (the core is built for any
+   x86-64, so __builtin_popcountll is a call to libgcc's table version). */
+static inline uint32_t pvm_popcount64(uint64_t x) {
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+    return (uint32_t)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+
 /* Insn index of the real instruction starting at pc, NONE if none. */
 static inline uint32_t pvm_program_insn_at(const pvm_program *p, uint32_t pc) {
     if (pc >= p->code_len || !pvm_bit(p->bitmask, pc))
         return PVM_NONE_U32;
     uint32_t w = pc >> 6;
     uint64_t below = p->starts[w] & ((UINT64_C(1) << (pc & 63)) - 1);
-    return p->starts_rank[w] + (uint32_t)__builtin_popcountll(below);
+    return p->starts_rank[w] + pvm_popcount64(below);
 }
 
 /* Decodes listing entry i (an implicit entry is an `invalid` of length 1). */
@@ -88,8 +97,49 @@ static inline bool pvm_next_valid(const pvm_program *p, const pvm_insn *in) {
 /* What a backend runs for a reachable instruction: its op, or one of the
    lowered PVM_XOP_* forms (a trap for an invalid static target, the Latest32
    variants ...); *target gets the insn index of a static jump/branch target.
-   Shared by the interpreter and the JIT. */
-pvm_op pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target);
+   Shared by the interpreter and the JIT (inline: the JIT calls it for every
+   instruction).  pvm_lower_op: the op's Latest32 form where it has one. */
+static inline pvm_op pvm_lower_op(const pvm_program *p, pvm_op op) {
+    if (p->is_64)
+        return op;
+    switch ((unsigned)op) {
+    case PVM_OP_MUL_UPPER_SIGNED_SIGNED: return PVM_XOP_MUL_UPPER_SS_32;
+    case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_UU_32;
+    case PVM_OP_MUL_UPPER_SIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_SU_32;
+    case PVM_OP_REVERSE_BYTE: return PVM_XOP_REVERSE_BYTE_32;
+    case PVM_OP_SBRK: return PVM_XOP_SBRK_32;
+    case PVM_OP_MEMSET: return PVM_XOP_MEMSET_32;
+    default: return op;
+    }
+}
+
+static inline pvm_op pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target) {
+    *target = PVM_NONE_U32;
+    pvm_op op = (pvm_op)in->op;
+    if (op >= PVM_OP_INVALID)
+        return PVM_XOP_TRAP;
+    if (op == PVM_OP_JUMP || op == PVM_OP_LOAD_IMM_AND_JUMP) {
+        uint32_t t = pvm_program_target(p, in->target);
+        if (t == PVM_NONE_U32)
+            return op == PVM_OP_JUMP ? PVM_XOP_TRAP : PVM_XOP_LOAD_IMM_TRAP;
+        *target = t;
+        return op;
+    }
+    if (pvm_isa_table[op].flags & PVM_F_BRANCH) {
+        uint32_t t = pvm_program_target(p, in->target);
+        uint32_t f = pvm_next_valid(p, in) ? pvm_program_target(p, in->pc + in->len) : PVM_NONE_U32;
+        if (t == PVM_NONE_U32 || f == PVM_NONE_U32)
+            return PVM_XOP_TRAP;
+        *target = t;
+        return op;
+    }
+    if (op == PVM_OP_FALLTHROUGH && !pvm_next_valid(p, in)) {
+        uint64_t nx = (uint64_t)in->pc + in->len;
+        if (nx >= p->code_len && !(p->flags & PVM_PROG_JAM_FALLTHROUGH))
+            return PVM_XOP_TRAP; /* PolkaVM 0.35: trap at the fallthrough itself */
+    }
+    return pvm_lower_op(p, op);
+}
 
 /* A `fallthrough` whose next(o) is no instruction falls into a one-instruction
    `invalid` block there (JAM trailer / gap). */

@@ -238,7 +238,7 @@ for backend in ("interpreter", "jit"):
     instance.close()
 bad = sorted(m for m in sys.modules if m.split(".")[0] in (
     "eth_abi", "PIL", "substrateinterface", "chain_sim", "contracts", "coincurve", "py_ecc",
-    "greenlet", "rlp", "eth_account", "eth_utils", "hypercorn")
+    "greenlet", "rlp", "eth_account", "eth_utils", "h11", "wsproto")
     or m.startswith("executor.tools"))
 print("loaded:", bad)
 assert "executor.instance" in sys.modules

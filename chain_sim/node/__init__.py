@@ -2,7 +2,7 @@
 ``hardhat node`` are for the EVM, for PolkaVM contracts.
 
 * :mod:`chain_sim.node.jsonrpc` -- the dispatcher (batches, notifications, errors)
-* :mod:`chain_sim.node.server` -- HTTP POST and WebSocket on one port (hypercorn, trio)
+* :mod:`chain_sim.node.server` -- HTTP POST and WebSocket on one port (h11 and wsproto on trio)
 * :mod:`chain_sim.node.service` -- the chain, its lock, mining, indexes, snapshots
 * :mod:`chain_sim.node.eth` -- Ethereum RPC and the Hardhat/anvil dev methods
 * :mod:`chain_sim.node.substrate`, :mod:`chain_sim.node.metadata` -- Substrate RPC and

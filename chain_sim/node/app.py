@@ -6,13 +6,14 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from chain_sim.chain import Chain, GenesisConfig
 from chain_sim.node.accounts import DEV_BALANCE_WEI, DEV_RATIO, eth_accounts, substrate_accounts
-from chain_sim.node.jsonrpc import MAX_REQUEST_BYTES, Dispatcher, Session
+from chain_sim.node.jsonrpc import Dispatcher, Session
 from chain_sim.node.service import Node
 
 
@@ -67,26 +68,12 @@ def print_accounts(chain: Chain) -> None:
 
 
 async def serve(node: Node, host: str, port: int) -> None:
-    from hypercorn.config import Config
-    from hypercorn.trio import serve as hypercorn_serve
+    from chain_sim.node.server import RpcServer
 
-    from chain_sim.node.server import RpcApp
-
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.websocket_max_message_size = MAX_REQUEST_BYTES
-    config.h11_max_incomplete_size = 64 * 1024
-    config.accesslog = None
-    config.errorlog = "-"
-    config.loglevel = "WARNING"
-    config.keep_alive_timeout = 60
-    app = RpcApp(build_dispatcher(node))
+    server = RpcServer(build_dispatcher(node))
 
     async with trio.open_nursery() as nursery:
         stop = trio.Event()
-
-        async def shutdown() -> None:
-            await stop.wait()
 
         async def signals() -> None:
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
@@ -95,11 +82,10 @@ async def serve(node: Node, host: str, port: int) -> None:
                     return
 
         nursery.start_soon(signals)
-        binds = await nursery.start(lambda task_status=trio.TASK_STATUS_IGNORED:
-                                    hypercorn_serve(app, config,  # type: ignore[arg-type]
-                                                    shutdown_trigger=shutdown,
-                                                    task_status=task_status))
-        bound = binds[0].split("://", 1)[1] if binds else f"{host}:{port}"
+        listeners = await nursery.start(partial(trio.serve_tcp, server.handle_connection,
+                                                port, host=host))
+        addr, bound_port = listeners[0].socket.getsockname()[:2]
+        bound = f"[{addr}]:{bound_port}" if ":" in addr else f"{addr}:{bound_port}"
         if node.block_time is not None:
             nursery.start_soon(node.miner)
         print(f"listening on ws://{bound} (http on the same port)", flush=True)

@@ -1,109 +1,337 @@
-"""HTTP POST and WebSocket JSON-RPC on one port: an ASGI app served by hypercorn on
-trio.
+"""HTTP POST and WebSocket JSON-RPC on one port, served on trio with h11 (HTTP/1.1)
+and wsproto (WebSocket), both from the python-hyper project.
 
-HTTP: ``POST`` a request or a batch (``Content-Type: application/json``), get the
-answer (``204`` when there is none: only notifications).  Bodies over
-:data:`~chain_sim.node.jsonrpc.MAX_REQUEST_BYTES` get ``413``.  WebSocket: one JSON-RPC
-message per text (or binary) frame, answered as they finish (a slow call does not hold
-up the others of the connection, up to
-:data:`~chain_sim.node.jsonrpc.MAX_IN_FLIGHT` at once: the next message is read when
-one finishes, so a client that floods the socket is slowed by TCP, not buffered);
-subscriptions push notifications; a client that goes away ends its subscriptions.
+A connection is one trio task.  HTTP/1.1 (keep-alive): a plain JSON-RPC POST (see
+:func:`_plain_post`: the request line, one Host, one Content-Length, visible-ASCII
+header lines, nothing else asked) is parsed once, strictly, and answered in the
+connection's task with one ``send``, head and body together (``204`` when there is
+nothing to answer: only notifications).  Any other request -- another method, a
+chunked body, ``Expect``, an upgrade, anything odd or malformed -- hands the
+connection to h11, which answers it (or refuses it: ``400``) as the standard says.
+Bodies over :data:`~chain_sim.node.jsonrpc.MAX_REQUEST_BYTES` get ``413``; a request
+head still incomplete after :data:`MAX_HEAD_BYTES` buffered gets ``431`` (the head is
+read :data:`READ_CHUNK` bytes at a time, so the bound is about 128 KiB); an idle
+connection is closed after :data:`KEEP_ALIVE_SECONDS`.
+
+A ``GET`` with ``Upgrade: websocket`` becomes a WebSocket: one JSON-RPC message per
+text (or binary) message, answered as they finish (a slow call does not hold up the
+others of the connection, up to :data:`~chain_sim.node.jsonrpc.MAX_IN_FLIGHT` at once:
+the next message is read when one finishes, so a client that floods the socket is
+slowed by TCP, not buffered); a message over ``MAX_REQUEST_BYTES`` closes the
+connection (``1009``) unread; subscriptions push notifications; a client that goes
+away ends its subscriptions.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
+import h11
 import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError
 
 from chain_sim.node.jsonrpc import MAX_IN_FLIGHT, MAX_REQUEST_BYTES, Dispatcher, Session
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+MAX_HEAD_BYTES = 64 * 1024
+"""h11's bound on a request head still incomplete (``431`` past it)."""
+READ_CHUNK = 64 * 1024
+"""Bytes read from a socket at a time."""
+KEEP_ALIVE_SECONDS = 60.0
+"""An HTTP connection with no request for this long is closed."""
 
 _CORS = [(b"access-control-allow-origin", b"*"),
          (b"access-control-allow-headers", b"content-type"),
          (b"access-control-allow-methods", b"POST, GET, OPTIONS")]
+_JSON = b"application/json"
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+
+Receive = Callable[[], Awaitable["str | bytes | None"]]
+SendText = Callable[[str], Awaitable[None]]
 
 
-class RpcApp:
-    """The ASGI application."""
+async def _receive(stream: trio.SocketStream) -> bytes:
+    """The next bytes of ``stream`` (b"": closed); _Closed after KEEP_ALIVE_SECONDS
+    without any."""
+    with trio.move_on_after(KEEP_ALIVE_SECONDS):
+        return await stream.receive_some(READ_CHUNK)
+    raise _Closed
+
+
+def _too_large() -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32600, "message": f"request too large (limit {MAX_REQUEST_BYTES} bytes)"}}
+        ).encode()
+
+
+class _Closed(Exception):
+    """The peer went away (or must be dropped)."""
+
+
+class RpcServer:
+    """Serves ``dispatcher`` on trio socket streams (:meth:`handle_connection`)."""
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(receive, send)
-        elif kind == "lifespan":
+    # ---- one connection ----
+    async def handle_connection(self, stream: trio.SocketStream) -> None:
+        """Serves one TCP connection until it closes; never raises (a broken
+        connection, a protocol error or a bug ends this connection only)."""
+        try:
+            async with stream:
+                rest = await self._fast_http(stream)
+                if rest is not None:
+                    await self._http(stream, rest)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, _Closed, OSError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - logged, the node goes on
+            self.dispatcher.log(f"connection failed: {type(exc).__name__}: {exc}")
+
+    async def _fast_http(self, stream: trio.SocketStream) -> bytes | None:
+        """Answers the connection's plain JSON-RPC POSTs (see :func:`_plain_post`)
+        until a request is anything else; returns the bytes read from that request
+        on (h11 takes the connection over from them), or None once it has closed."""
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD_BYTES:
+                    return buf
+                data = await _receive(stream)
+                if not data:
+                    return buf or None
+                buf += data
+                continue
+            plain = _plain_post(buf[:end])
+            if plain is None:
+                return buf
+            size, close = plain
+            total = end + 4 + size
+            if len(buf) < total:
+                parts = [buf]
+                have = len(buf)
+                while have < total:
+                    data = await _receive(stream)
+                    if not data:
+                        return None
+                    parts.append(data)
+                    have += len(data)
+                buf = b"".join(parts)
+            body, buf = buf[end + 4:total], buf[total:]
+            answer = await self.dispatcher.handle(body, Session(None))
+            if answer is None:
+                out = _HEAD_204 + (_CLOSE if close else b"") + b"\r\n"
+            else:
+                data = answer.encode()
+                out = (_HEAD_200 + b"%d\r\n" % len(data) + (_CLOSE if close else b"")
+                       + b"\r\n" + data)
+            await stream.send_all(out)
+            if close:
+                return None
+
+    async def _http(self, stream: trio.SocketStream, data: bytes = b"") -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        if data:
+            conn.receive_data(data)
+
+        async def next_event() -> Any:
             while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    await self._refuse(stream, conn, exc.error_status_hint)
+                    raise _Closed from None
+                if event is not h11.NEED_DATA:
+                    return event
+                if conn.they_are_waiting_for_100_continue:
+                    await stream.send_all(conn.send(h11.InformationalResponse(
+                        status_code=100, headers=[])) or b"")
+                with trio.move_on_after(KEEP_ALIVE_SECONDS):
+                    data = await stream.receive_some(READ_CHUNK)
+                    conn.receive_data(data)
+                    continue
+                raise _Closed         # idle too long
 
-    async def _respond(self, send: Send, status: int, body: bytes,
-                       ctype: bytes = b"application/json") -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", ctype),
-                                (b"content-length", str(len(body)).encode()), *_CORS]})
-        await send({"type": "http.response.body", "body": body})
+        while True:
+            event = await next_event()
+            if event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                return
+            if not isinstance(event, h11.Request):
+                raise _Closed
+            if _is_websocket(event):
+                while True:
+                    event2 = await next_event()
+                    if event2 is h11.PAUSED or isinstance(event2, h11.EndOfMessage):
+                        break
+                data, _ = conn.trailing_data
+                await self._websocket(stream, event, data)
+                return
+            if event.method == b"OPTIONS":
+                await self._drain(next_event)
+                await self._respond(stream, conn, 204, b"")
+            elif event.method != b"POST":
+                await self._drain(next_event)
+                await self._respond(stream, conn, 405,
+                                    b"JSON-RPC: POST a request (or use WebSocket)\n",
+                                    b"text/plain")
+            else:
+                chunks: list[bytes] = []
+                size = 0
+                while True:
+                    part = await next_event()
+                    if isinstance(part, h11.EndOfMessage):
+                        break
+                    if not isinstance(part, h11.Data):
+                        raise _Closed
+                    size += len(part.data)
+                    if size > MAX_REQUEST_BYTES:
+                        await self._respond(stream, conn, 413, _too_large(), close=True)
+                        raise _Closed
+                    chunks.append(part.data)
+                answer = await self.dispatcher.handle(
+                    chunks[0] if len(chunks) == 1 else b"".join(chunks), Session(None))
+                if answer is None:
+                    await self._respond(stream, conn, 204, b"")
+                else:
+                    await self._respond(stream, conn, 200, answer.encode())
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+                raise _Closed
+            conn.start_next_cycle()
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope.get("method", "GET")
-        if method == "OPTIONS":
-            await self._respond(send, 204, b"")
-            return
-        if method != "POST":
-            await self._respond(send, 405, b"JSON-RPC: POST a request (or use WebSocket)\n",
-                                b"text/plain")
-            return
-        chunks: list[bytes] = []
+    @staticmethod
+    async def _drain(next_event: Callable[[], Awaitable[Any]]) -> None:
+        """Skips a request's body (bounded: at most MAX_REQUEST_BYTES)."""
         size = 0
         while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
+            part = await next_event()
+            if isinstance(part, h11.EndOfMessage):
                 return
-            part = msg.get("body", b"")
-            size += len(part)
+            if not isinstance(part, h11.Data):
+                raise _Closed
+            size += len(part.data)
             if size > MAX_REQUEST_BYTES:
-                body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
-                    "code": -32600, "message": f"request too large (limit "
-                                               f"{MAX_REQUEST_BYTES} bytes)"}}).encode()
-                await self._respond(send, 413, body)
-                return
-            chunks.append(part)
-            if not msg.get("more_body", False):
-                break
-        answer = await self.dispatcher.handle(b"".join(chunks), Session(None))
-        if answer is None:
-            await self._respond(send, 204, b"")
-        else:
-            await self._respond(send, 200, answer.encode())
+                raise _Closed
 
-    async def _websocket(self, receive: Receive, send: Send) -> None:
-        msg = await receive()
-        if msg["type"] != "websocket.connect":
+    @staticmethod
+    async def _respond(stream: trio.SocketStream, conn: h11.Connection, status: int,
+                       body: bytes, ctype: bytes = _JSON, *, close: bool = False) -> None:
+        headers = [(b"content-type", ctype), (b"content-length", b"%d" % len(body)), *_CORS]
+        if close:
+            headers.append((b"connection", b"close"))
+        out = conn.send(h11.Response(status_code=status, headers=headers,
+                                     reason=_REASONS[status])) or b""
+        if body:
+            out += conn.send(h11.Data(data=body)) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        await stream.send_all(out)
+
+    @staticmethod
+    async def _refuse(stream: trio.SocketStream, conn: h11.Connection, status: int) -> None:
+        """The answer to a request h11 could not parse (when one can still be sent)."""
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        await send({"type": "websocket.accept"})
-        lock = trio.Lock()
-        closed = False
+        body = f"bad request ({status})\n".encode()
+        try:
+            out = conn.send(h11.Response(status_code=status, reason=_REASONS.get(status, b""),
+                                         headers=[
+                (b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body)),
+                (b"connection", b"close")])) or b""
+            out += conn.send(h11.Data(data=body)) or b""
+            out += conn.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError:
+            return
+        await stream.send_all(out)
+
+    # ---- WebSocket ----
+    async def _websocket(self, stream: trio.SocketStream, request: h11.Request,
+                         trailing: bytes) -> None:
+        ws = WSConnection(ConnectionType.SERVER)
+        ws.initiate_upgrade_connection(list(request.headers), request.target)
+        send_lock = trio.Lock()
+        pending: list[Any] = list(ws.events())
+        if not pending or not isinstance(pending[0], Request):
+            raise _Closed
+        await stream.send_all(ws.send(AcceptConnection()))
+        if trailing:
+            ws.receive_data(trailing)
+        closing = False
+
+        async def send_bytes(data: bytes) -> None:
+            try:              # no scheduler round when the socket is free (the usual)
+                send_lock.acquire_nowait()
+            except trio.WouldBlock:
+                await send_lock.acquire()
+            try:
+                await stream.send_all(data)
+            finally:
+                send_lock.release()
+
+        async def send_text(text: str) -> None:
+            if closing:
+                return
+            await send_bytes(ws.send(TextMessage(data=text)))
+
+        async def receive() -> str | bytes | None:
+            """The next whole message (None: the connection ended)."""
+            nonlocal closing
+            parts: list[Any] = []
+            size = 0
+            while True:
+                for event in ws.events():
+                    if isinstance(event, TextMessage | BytesMessage):
+                        size += len(event.data)
+                        if size > MAX_REQUEST_BYTES:
+                            closing = True
+                            await send_bytes(ws.send(CloseConnection(
+                                code=1009, reason="message too big")))
+                            return None
+                        parts.append(event.data)
+                        if event.message_finished:
+                            if len(parts) == 1:
+                                return parts[0]         # type: ignore[no-any-return]
+                            return ("".join(parts) if isinstance(event, TextMessage)
+                                    else b"".join(parts))
+                    elif isinstance(event, Ping):
+                        await send_bytes(ws.send(event.response()))
+                    elif isinstance(event, CloseConnection):
+                        closing = True
+                        try:
+                            await send_bytes(ws.send(event.response()))
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError,
+                                LocalProtocolError):
+                            pass
+                        return None
+                data = await stream.receive_some(READ_CHUNK)
+                if not data:
+                    closing = True
+                    return None
+                ws.receive_data(data)
+
+        await self.serve_messages(receive, send_text)
+
+    async def serve_messages(self, receive: Receive, send_text: SendText) -> None:
+        """Answers the JSON-RPC messages ``receive`` returns (until it returns None)
+        with ``send_text``, at most MAX_IN_FLIGHT at once; the connection's
+        subscriptions end with it."""
         in_flight = trio.Semaphore(MAX_IN_FLIGHT)
+        closed = False
 
         async def push(obj: dict[str, Any]) -> None:
-            if closed:
-                return
-            async with lock:
-                await send({"type": "websocket.send", "text": json.dumps(obj)})
+            if not closed:
+                await send_text(json.dumps(obj))
 
         async with trio.open_nursery() as nursery:
             session = Session(push)
@@ -119,12 +347,11 @@ class RpcApp:
                 except Exception as exc:  # noqa: BLE001 - logged, the node goes on
                     self.dispatcher.log(f"websocket task failed: {type(exc).__name__}: {exc}")
 
-            async def answer(text: str | bytes) -> None:
+            async def answer(data: str | bytes) -> None:
                 try:
-                    reply = await self.dispatcher.handle(text, session)
+                    reply = await self.dispatcher.handle(data, session)
                     if reply is not None and not closed:
-                        async with lock:
-                            await send({"type": "websocket.send", "text": reply})
+                        await send_text(reply)
                 finally:
                     in_flight.release()
                 for task in session.take_deferred():
@@ -132,16 +359,73 @@ class RpcApp:
 
             try:
                 while True:
-                    msg = await receive()
-                    if msg["type"] == "websocket.disconnect":
+                    data = await receive()
+                    if data is None:
                         break
-                    if msg["type"] != "websocket.receive":
-                        continue
-                    text = msg.get("text")
-                    data = text if text is not None else msg.get("bytes") or b""
-                    await in_flight.acquire()
+                    try:      # no scheduler round while there is room (the usual)
+                        in_flight.acquire_nowait()
+                    except trio.WouldBlock:
+                        await in_flight.acquire()
                     nursery.start_soon(guarded, lambda d=data: answer(d))
             finally:
                 closed = True
                 session.close()
                 nursery.cancel_scope.cancel()
+
+
+_CORS_LINES = b"".join(b"%s: %s\r\n" % kv for kv in _CORS)
+_HEAD_200 = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + _CORS_LINES
+             + b"content-length: ")
+_HEAD_204 = (b"HTTP/1.1 204 No Content\r\ncontent-type: application/json\r\n" + _CORS_LINES
+             + b"content-length: 0\r\n")
+_CLOSE = b"connection: close\r\n"
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(rb"[\x21-\x7e]*(?:[ \t]+[\x21-\x7e]+)*")
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+_DIGITS = re.compile(rb"[0-9]{1,10}")
+
+
+def _plain_post(head: bytes) -> tuple[int, bool] | None:
+    """``(Content-Length, close after)`` when request head ``head`` is a plain
+    HTTP/1.1 POST -- request line ``POST <target> HTTP/1.1``, CRLF-separated
+    ``name: value`` lines of visible ASCII, exactly one Host and one Content-Length (at
+    most MAX_REQUEST_BYTES), no Transfer-Encoding, Expect or Upgrade -- else None:
+    anything else, odd or malformed, goes to h11, which answers it or refuses it."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if (len(parts) != 3 or parts[0] != b"POST" or parts[2] != b"HTTP/1.1"
+            or _TARGET.fullmatch(parts[1]) is None):
+        return None
+    size = -1
+    hosts = 0
+    close = False
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            return None
+        value = value.strip(b" \t")
+        if _VALUE.fullmatch(value) is None:
+            return None
+        name = name.lower()
+        if name == b"content-length":
+            if size >= 0 or _DIGITS.fullmatch(value) is None:
+                return None
+            size = int(value)
+        elif name == b"host":
+            hosts += 1
+        elif name == b"connection":
+            close = b"close" in value.lower()
+        elif name in (b"transfer-encoding", b"expect", b"upgrade"):
+            return None
+    if size < 0 or size > MAX_REQUEST_BYTES or hosts != 1:
+        return None
+    return size, close
+
+
+def _is_websocket(request: h11.Request) -> bool:
+    if request.method != b"GET":
+        return False
+    for name, value in request.headers:
+        if name == b"upgrade" and value.lower() == b"websocket":
+            return True
+    return False

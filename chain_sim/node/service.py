@@ -33,6 +33,9 @@ from chain_sim.storage_keys import blake2_256
 
 T = TypeVar("T")
 
+RECENT_BLOCKS = 64
+"""Blocks the node keeps decoded (the newest it built)."""
+
 
 @dataclass(frozen=True)
 class TxRef:
@@ -71,6 +74,7 @@ class Node:
         self.impersonated: set[bytes] = set()       # hardhat_impersonateAccount
         self.console_muted = False                  # console.log lines not printed
         chain.strict_build = block_time is None      # automine: a rejection mines nothing
+        self._recent: dict[int, Block] = {}          # the blocks this node built, newest
         self._index_blocks(1)
 
     # ---- indexes ----
@@ -96,13 +100,26 @@ class Node:
         """``fn`` under the chain lock: in a worker thread when blocks go through the
         executor, else in the trio thread itself (chain work is serialised by the lock
         anyway, and a thread hop costs more than a dry run: bench_node.py)."""
-        async with self.lock:
+        await self._acquire()
+        try:
             if self.executor is None:
                 return fn()
             return await trio.to_thread.run_sync(fn)
+        finally:
+            self.lock.release()
+
+    async def _acquire(self) -> None:
+        """Takes :attr:`lock`: at once when it is free (no round through the
+        scheduler: most requests find it free), else waiting for it."""
+        try:
+            self.lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self.lock.acquire()
 
     def _timestamp(self) -> int:
-        parent = self.chain.head.timestamp
+        head = self.chain.head_number
+        parent = (self._recent[head].header if head in self._recent
+                  else self.chain.head).timestamp
         if self.next_timestamp_ms is not None:
             ts = self.next_timestamp_ms
         else:
@@ -112,8 +129,11 @@ class Node:
     async def mine(self, raws: list[bytes], *, timestamp: int | None = None) -> BuildResult:
         """Builds the next block from ``raws``: invalid ones are left out (automine:
         :class:`InvalidTransaction` is raised and nothing is mined)."""
-        async with self.lock:
+        await self._acquire()
+        try:
             result = await self._mine_locked(raws, timestamp)
+        finally:
+            self.lock.release()
         self._announce(result.block.number)
         return result
 
@@ -125,7 +145,15 @@ class Node:
             result = self.chain.build_block(raws, timestamp=ts)
         self.next_timestamp_ms = None
         self._index_block(result.block)
+        self._remember(result.block)
         return result
+
+    def _remember(self, block: Block) -> None:
+        """Keeps the last :data:`RECENT_BLOCKS` blocks built (receipts and block queries
+        of new transactions read them without decoding them from the database)."""
+        self._recent[block.number] = block
+        if len(self._recent) > RECENT_BLOCKS:
+            del self._recent[min(self._recent)]
 
     async def submit(self, raw: bytes) -> bytes:
         """Submits an extrinsic; returns its hash.  Automine: mined at once, raising
@@ -201,6 +229,7 @@ class Node:
                 del self.snapshots[k]
             await trio.to_thread.run_sync(lambda: self.chain.rewind(number))
             self._unindex_after(number)
+            self._recent.clear()
             return True
 
     # ---- reads (call under the lock) ----
@@ -208,13 +237,14 @@ class Node:
         return self.chain.header(number)
 
     def block_of(self, number: int) -> Block:
-        return self.chain.block(number)
+        block = self._recent.get(number)
+        return self.chain.block(number) if block is None else block
 
     def number_of_hash(self, block_hash: bytes) -> int | None:
         return self.chain.db.block_number(block_hash)
 
     def receipt_of(self, ref: TxRef) -> tuple[Block, bytes, Receipt]:
-        block = self.chain.block(ref.number)
+        block = self.block_of(ref.number)
         return block, block.extrinsics[ref.index], block.receipts[ref.index]
 
 

@@ -107,7 +107,7 @@ typedef struct {
         }                                                                           \
     } while (0)
 
-static uint32_t add_site(jctx *j, int kind, uint32_t pc, uint32_t arg, uint32_t insn, uint32_t resume) {
+static inline __attribute__((always_inline)) uint32_t add_site(jctx *j, int kind, uint32_t pc, uint32_t arg, uint32_t insn, uint32_t resume) {
     GROW(j->c->sites, j->c->site_count, j->sites_cap, 1);
     if (j->oom)
         return 0;
@@ -120,7 +120,7 @@ static uint32_t add_site(jctx *j, int kind, uint32_t pc, uint32_t arg, uint32_t 
     return j->c->site_count++;
 }
 
-static void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
+static inline __attribute__((always_inline)) void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
     GROW(j->fix, j->nfix, j->capfix, 1);
     if (j->oom)
         return;
@@ -129,7 +129,7 @@ static void jump_to_insn(jctx *j, size_t at, uint32_t target_insn) {
     j->nfix++;
 }
 
-static void jump_to_cold(jctx *j, size_t at, uint32_t site, uint32_t cost) {
+static inline __attribute__((always_inline)) void jump_to_cold(jctx *j, size_t at, uint32_t site, uint32_t cost) {
     GROW(j->cold, j->ncold, j->capcold, 1);
     if (j->oom)
         return;
@@ -319,8 +319,16 @@ static void set_cc_cmp_rr(xbuf *b, int cc, int dst, int a, int c) {
     x_mov(b, SZ64, dst, RAX);
 }
 
+/* cmp a, imm -- as test a, a when imm is 0 (the same CF, OF, SF, ZF) */
+static void cmp_imm(xbuf *b, int a, int32_t imm) {
+    if (imm == 0)
+        x_test(b, SZ64, a, a);
+    else
+        x_alu_imm(b, SZ64, ALU_CMP, a, imm);
+}
+
 static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
-    x_alu_imm(b, SZ64, ALU_CMP, a, imm);
+    cmp_imm(b, a, imm);
     x_setcc(b, cc, RAX);
     x_mov(b, SZ64, dst, RAX);
 }
@@ -551,7 +559,7 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     case PVM_OP_BRANCH_GREATER_OR_EQUAL_SIGNED_IMM: case PVM_OP_BRANCH_LESS_OR_EQUAL_SIGNED_IMM:
     case PVM_OP_BRANCH_LESS_OR_EQUAL_UNSIGNED_IMM: case PVM_OP_BRANCH_GREATER_SIGNED_IMM:
     case PVM_OP_BRANCH_GREATER_UNSIGNED_IMM:
-        x_alu_imm(b, SZ64, ALU_CMP, A, imm);
+        cmp_imm(b, A, imm);
         jump_to_insn(j, x_jcc(b, cc_of(row->cls, row->sign)), target_insn);
         break;
 
@@ -789,6 +797,24 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     }
 #endif
     size_t mem_cap = 0, mem_insn_cap = 0;
+    /* Room for what a program of this size typically needs (every block has
+       an out-of-gas site and stub; real programs have under one static jump
+       per four instructions and one memory access per two), so the arrays
+       are not copied over and over as they grow; unused room is never
+       touched, and the kept tables are shrunk at the end. */
+    {
+        size_t blocks = (size_t)p->block_count + n / 16 + 64;
+        GROW(c->sites, 0, j->sites_cap, blocks);
+        GROW(j->cold, 0, j->capcold, blocks);
+        GROW(j->fix, 0, j->capfix, (size_t)n / 4 + 64);
+        GROW(c->mem_off, 0, mem_cap, (size_t)n / 2 + 64);
+        if (j->oom)
+            goto oom;
+        c->mem_insn = malloc(mem_cap * sizeof(uint32_t));
+        if (!c->mem_insn)
+            goto oom;
+        mem_insn_cap = mem_cap;
+    }
 
     emit_prologue_epilogue(j);
     c->body_off = (uint32_t)j->b.len;
@@ -899,6 +925,14 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         pvm_jit_site *q = realloc(c->sites, c->site_count * sizeof *q);
         if (q)
             c->sites = q;
+    }
+    if (c->mem_count) {
+        uint32_t *q = realloc(c->mem_off, c->mem_count * sizeof *q);
+        if (q)
+            c->mem_off = q;
+        q = realloc(c->mem_insn, c->mem_count * sizeof *q);
+        if (q)
+            c->mem_insn = q;
     }
     static uint64_t next_id = 1;
     c->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);

@@ -86,63 +86,121 @@ static inline void xb_patch32(xbuf *b, size_t at, uint32_t v) {
 /* operand size */
 enum { SZ8 = 1, SZ16 = 2, SZ32 = 4, SZ64 = 8 };
 
+/* One instruction is assembled in a local buffer (which the compiler keeps
+   out of memory: nothing can alias it) and copied into the code with one
+   fixed-size copy and one bounds check, instead of a bounds check, a store
+   and a reload of the buffer's length per byte. */
+#define XI_MAX 32
+typedef struct {
+    uint8_t t[XI_MAX];
+    unsigned n;
+} xi;
+#define XI_INIT {{0}, 0}
+static inline void xi8(xi *i, unsigned v) { i->t[i->n++] = (uint8_t)v; }
+static inline void xi32(xi *i, uint32_t v) {
+    memcpy(i->t + i->n, &v, 4);
+    i->n += 4;
+}
+static inline void xi_ops(xi *i, const uint8_t *op, int n) {
+    for (int k = 0; k < n; k++)
+        xi8(i, op[k]);
+}
+static inline void xi_put(xbuf *b, const xi *i) {
+    if (b->len + XI_MAX <= b->cap) {
+        memcpy(b->p + b->len, i->t, XI_MAX); /* the bytes past n are written over later */
+        b->len += i->n;
+    } else {
+        xb_bytes(b, i->t, i->n);
+    }
+}
+
 /* REX prefix for reg (ModRM.reg), rm (ModRM.rm / base), index */
-static inline void x_rex(xbuf *b, int w, int reg, int rm, int force) {
+static inline void xi_rex(xi *i, int w, int reg, int rm, int force) {
     unsigned rex = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((rm & 8) ? 1 : 0);
     if (rex != 0x40 || force)
-        xb8(b, rex);
+        xi8(i, rex);
+}
+static inline void x_rex(xbuf *b, int w, int reg, int rm, int force) {
+    xi i = XI_INIT;
+    xi_rex(&i, w, reg, rm, force);
+    xi_put(b, &i);
 }
 
 /* op reg, rm (register-direct).  opcode bytes in op[0..n). */
-static inline void x_rr(xbuf *b, int size, const uint8_t *op, int n, int reg, int rm) {
+static inline void xi_rr(xi *i, int size, const uint8_t *op, int n, int reg, int rm) {
     if (size == SZ16)
-        xb8(b, 0x66);
+        xi8(i, 0x66);
     /* byte registers spl/bpl/sil/dil need a REX prefix */
     int force = size == SZ8 && ((reg >= 4 && reg < 8) || (rm >= 4 && rm < 8));
-    x_rex(b, size == SZ64, reg, rm, force);
-    xb_bytes(b, op, (size_t)n);
-    xb8(b, 0xC0 | ((reg & 7) << 3) | (rm & 7));
+    xi_rex(i, size == SZ64, reg, rm, force);
+    xi_ops(i, op, n);
+    xi8(i, 0xC0 | ((reg & 7) << 3) | (rm & 7));
+}
+static inline void x_rr(xbuf *b, int size, const uint8_t *op, int n, int reg, int rm) {
+    xi i = XI_INIT;
+    xi_rr(&i, size, op, n, reg, rm);
+    xi_put(b, &i);
 }
 
 /* op reg, gs:[base32 + disp32]; base < 0 means absolute disp32 */
-static inline void x_mem(xbuf *b, int size, const uint8_t *op, int n, int reg, int base, int32_t disp) {
-    xb8(b, 0x65); /* gs */
+static inline void xi_mem(xi *i, int size, const uint8_t *op, int n, int reg, int base, int32_t disp) {
+    xi8(i, 0x65); /* gs */
     if (size == SZ16)
-        xb8(b, 0x66);
-    xb8(b, 0x67); /* 32-bit addressing */
+        xi8(i, 0x66);
+    xi8(i, 0x67); /* 32-bit addressing */
     int force = size == SZ8 && reg >= 4 && reg < 8;
-    x_rex(b, size == SZ64, reg, base < 0 ? 0 : base, force);
-    xb_bytes(b, op, (size_t)n);
+    xi_rex(i, size == SZ64, reg, base < 0 ? 0 : base, force);
+    xi_ops(i, op, n);
     if (base < 0) {
-        xb8(b, 0x04 | ((reg & 7) << 3));
-        xb8(b, 0x25);
-    } else {
-        xb8(b, 0x80 | ((reg & 7) << 3) | (base & 7));
-        if ((base & 7) == 4)
-            xb8(b, 0x24);
+        xi8(i, 0x04 | ((reg & 7) << 3));
+        xi8(i, 0x25);
+        xi32(i, (uint32_t)disp);
+        return;
     }
-    xb32(b, (uint32_t)disp);
+    /* the shortest displacement: none (except for a base of rbp / r13,
+       whose mod 00 means disp32 alone), 8 bits, or 32 (the 8-bit one is
+       sign-extended to 32 bits, so the 32-bit sum is the same) */
+    unsigned mod = disp == 0 && (base & 7) != 5 ? 0x00 : disp >= -128 && disp <= 127 ? 0x40 : 0x80;
+    xi8(i, mod | ((reg & 7) << 3) | (base & 7));
+    if ((base & 7) == 4)
+        xi8(i, 0x24); /* SIB: base rsp / r12, no index */
+    if (mod == 0x40)
+        xi8(i, (uint8_t)disp);
+    else if (mod == 0x80)
+        xi32(i, (uint32_t)disp);
+}
+static inline void x_mem(xbuf *b, int size, const uint8_t *op, int n, int reg, int base, int32_t disp) {
+    xi i = XI_INIT;
+    xi_mem(&i, size, op, n, reg, base, disp);
+    xi_put(b, &i);
 }
 
 /* op reg, [rsp + disp8] (the JIT frame), 64-bit */
+static inline void xi_frame(xi *i, const uint8_t *op, int n, int reg, int8_t disp, int w) {
+    xi_rex(i, w, reg, RSP, 0);
+    xi_ops(i, op, n);
+    xi8(i, 0x44 | ((reg & 7) << 3));
+    xi8(i, 0x24);
+    xi8(i, (uint8_t)disp);
+}
 static inline void x_frame(xbuf *b, const uint8_t *op, int n, int reg, int8_t disp, int w) {
-    x_rex(b, w, reg, RSP, 0);
-    xb_bytes(b, op, (size_t)n);
-    xb8(b, 0x44 | ((reg & 7) << 3));
-    xb8(b, 0x24);
-    xb8(b, (uint8_t)disp);
+    xi i = XI_INIT;
+    xi_frame(&i, op, n, reg, disp, w);
+    xi_put(b, &i);
 }
 
 /* op reg, [base64 + disp32] (plain, no segment), 64-bit or 32-bit */
 static inline void x_ptr(xbuf *b, int size, const uint8_t *op, int n, int reg, int base, int32_t disp) {
+    xi i = XI_INIT;
     if (size == SZ16)
-        xb8(b, 0x66);
-    x_rex(b, size == SZ64, reg, base, size == SZ8 && reg >= 4 && reg < 8);
-    xb_bytes(b, op, (size_t)n);
-    xb8(b, 0x80 | ((reg & 7) << 3) | (base & 7));
+        xi8(&i, 0x66);
+    xi_rex(&i, size == SZ64, reg, base, size == SZ8 && reg >= 4 && reg < 8);
+    xi_ops(&i, op, n);
+    xi8(&i, 0x80 | ((reg & 7) << 3) | (base & 7));
     if ((base & 7) == 4)
-        xb8(b, 0x24);
-    xb32(b, (uint32_t)disp);
+        xi8(&i, 0x24);
+    xi32(&i, (uint32_t)disp);
+    xi_put(b, &i);
 }
 
 static const uint8_t OP_MOV_RM_R[] = {0x89};
@@ -157,23 +215,26 @@ static inline void x_mov(xbuf *b, int size, int dst, int src) {
 
 /* mov dst, imm (smallest encoding that yields the 64-bit value) */
 static inline void x_mov_imm(xbuf *b, int dst, uint64_t v) {
+    xi i = XI_INIT;
     if (v == 0) {
         static const uint8_t op[] = {0x31};
-        x_rr(b, SZ32, op, 1, dst, dst); /* xor r32, r32 */
+        xi_rr(&i, SZ32, op, 1, dst, dst); /* xor r32, r32 */
     } else if (v <= 0xFFFFFFFFu) {
-        x_rex(b, 0, 0, dst, 0);
-        xb8(b, 0xB8 + (dst & 7));
-        xb32(b, (uint32_t)v);
+        xi_rex(&i, 0, 0, dst, 0);
+        xi8(&i, 0xB8 + (dst & 7));
+        xi32(&i, (uint32_t)v);
     } else if ((int64_t)v >= INT32_MIN && (int64_t)v < 0) {
-        x_rex(b, 1, 0, dst, 0);
-        xb8(b, 0xC7);
-        xb8(b, 0xC0 | (dst & 7));
-        xb32(b, (uint32_t)v);
+        xi_rex(&i, 1, 0, dst, 0);
+        xi8(&i, 0xC7);
+        xi8(&i, 0xC0 | (dst & 7));
+        xi32(&i, (uint32_t)v);
     } else {
-        x_rex(b, 1, 0, dst, 0);
-        xb8(b, 0xB8 + (dst & 7));
-        xb64(b, v);
+        xi_rex(&i, 1, 0, dst, 0);
+        xi8(&i, 0xB8 + (dst & 7));
+        xi32(&i, (uint32_t)v);
+        xi32(&i, (uint32_t)(v >> 32));
     }
+    xi_put(b, &i);
 }
 
 /* ALU group 1: /n = 0 add, 1 or, 4 and, 5 sub, 6 xor, 7 cmp */
@@ -185,15 +246,17 @@ static inline void x_alu_rr(xbuf *b, int size, int alu, int dst, int src) {
 }
 
 static inline void x_alu_imm(xbuf *b, int size, int alu, int dst, int32_t imm) {
+    xi i = XI_INIT;
     if (imm >= -128 && imm <= 127) {
         static const uint8_t op[] = {0x83};
-        x_rr(b, size, op, 1, alu, dst);
-        xb8(b, (uint8_t)imm);
+        xi_rr(&i, size, op, 1, alu, dst);
+        xi8(&i, (uint8_t)imm);
     } else {
         static const uint8_t op[] = {0x81};
-        x_rr(b, size, op, 1, alu, dst);
-        xb32(b, (uint32_t)imm);
+        xi_rr(&i, size, op, 1, alu, dst);
+        xi32(&i, (uint32_t)imm);
     }
+    xi_put(b, &i);
 }
 
 /* group 3 (F7 /n), one operand: not, neg, and the rdx:rax forms of mul,
@@ -208,8 +271,10 @@ static inline void x_grp3(xbuf *b, int size, int n, int rm) {
 enum { SH_ROL = 0, SH_ROR = 1, SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
 static inline void x_shift_imm(xbuf *b, int size, int n, int rm, unsigned amount) {
     static const uint8_t op[] = {0xC1};
-    x_rr(b, size, op, 1, n, rm);
-    xb8(b, amount);
+    xi i = XI_INIT;
+    xi_rr(&i, size, op, 1, n, rm);
+    xi8(&i, amount);
+    xi_put(b, &i);
 }
 static inline void x_shift_cl(xbuf *b, int size, int n, int rm) {
     static const uint8_t op[] = {0xD3};
@@ -222,8 +287,10 @@ static inline void x_imul_rr(xbuf *b, int size, int dst, int src) {
 }
 static inline void x_imul_imm(xbuf *b, int size, int dst, int src, int32_t imm) {
     static const uint8_t op[] = {0x69};
-    x_rr(b, size, op, 1, dst, src);
-    xb32(b, (uint32_t)imm);
+    xi i = XI_INIT;
+    xi_rr(&i, size, op, 1, dst, src);
+    xi32(&i, (uint32_t)imm);
+    xi_put(b, &i);
 }
 
 static inline void x_movsxd(xbuf *b, int dst, int src) { /* dst64 = sx(src32) */
@@ -301,16 +368,20 @@ static inline void x_lea32(xbuf *b, int dst, int base, int32_t disp) {
 
 /* jumps: return the offset of the rel32 to patch */
 static inline size_t x_jcc(xbuf *b, int cc) {
-    xb8(b, 0x0F);
-    xb8(b, 0x80 + cc);
-    size_t at = b->len;
-    xb32(b, 0);
+    xi i = XI_INIT;
+    xi8(&i, 0x0F);
+    xi8(&i, 0x80 + cc);
+    xi32(&i, 0);
+    size_t at = b->len + 2;
+    xi_put(b, &i);
     return at;
 }
 static inline size_t x_jmp(xbuf *b) {
-    xb8(b, 0xE9);
-    size_t at = b->len;
-    xb32(b, 0);
+    xi i = XI_INIT;
+    xi8(&i, 0xE9);
+    xi32(&i, 0);
+    size_t at = b->len + 1;
+    xi_put(b, &i);
     return at;
 }
 /* cdq (size 4) / cqo (size 8): rdx = the sign of rax, before idiv */

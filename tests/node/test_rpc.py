@@ -191,7 +191,7 @@ def test_websocket_requests_in_flight_are_bounded() -> None:
     import trio
 
     from chain_sim.node.jsonrpc import MAX_IN_FLIGHT, Dispatcher, Session
-    from chain_sim.node.server import RpcApp
+    from chain_sim.node.server import RpcServer
 
     total = MAX_IN_FLIGHT * 3
     seen = {"running": 0, "peak": 0, "read": 0, "answered": 0}
@@ -207,28 +207,22 @@ def test_websocket_requests_in_flight_are_bounded() -> None:
     async def main() -> None:
         nonlocal release
         release = trio.Event()
-        peak_before_release = 0
 
-        async def receive() -> dict[str, Any]:
-            nonlocal peak_before_release
-            if seen["read"] == 0:
+        async def receive() -> str | bytes | None:
+            if seen["read"] < total:
                 seen["read"] += 1
-                return {"type": "websocket.connect"}
-            if seen["read"] <= total:
-                seen["read"] += 1
-                return {"type": "websocket.receive", "text": "{}"}
+                return "{}"
             await trio.sleep_forever()
             raise AssertionError
 
-        async def send(msg: dict[str, Any]) -> None:
-            if msg["type"] == "websocket.send":
-                seen["answered"] += 1
+        async def send(text: str) -> None:
+            seen["answered"] += 1
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(RpcApp(Slow())._websocket, receive, send)
+            nursery.start_soon(RpcServer(Slow()).serve_messages, receive, send)
             await trio.testing.wait_all_tasks_blocked()
-            peak_before_release = seen["read"] - 1
-            assert seen["running"] == MAX_IN_FLIGHT and peak_before_release == MAX_IN_FLIGHT + 1
+            # 64 being answered, the 65th read and waiting for room, no 66th read
+            assert seen["running"] == MAX_IN_FLIGHT and seen["read"] == MAX_IN_FLIGHT + 1
             release.set()
             while seen["answered"] < total:
                 await trio.sleep(0.01)
@@ -259,7 +253,7 @@ def test_oversized_websocket_message(node: NodeProcess) -> None:
 
 def test_oversized_http_head(node: NodeProcess) -> None:
     """An HTTP request head of 200 KiB is refused (431: h11 refuses a head still
-    incomplete with more than 64 KiB buffered; hypercorn reads 64 KiB at a time, so
+    incomplete with more than 64 KiB buffered; the server reads 64 KiB at a time, so
     the bound is about 128 KiB); the node goes on."""
     import http.client
 
@@ -321,3 +315,215 @@ def test_work_per_request_is_bounded(monkeypatch: Any) -> None:
         trio.run(main)
     finally:
         chain.close()
+
+
+def _http_exchange(node: NodeProcess, raw: bytes,
+                   answers: int) -> list[tuple[str, dict[str, str], bytes]]:
+    """Sends ``raw`` on one connection and reads ``answers`` responses (status line,
+    headers, body by Content-Length)."""
+    import socket
+
+    out = []
+    with socket.create_connection((node.host, node.port), timeout=120) as s:
+        s.sendall(raw)
+        buf = b""
+        while len(out) < answers:
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                assert chunk, (out, buf)
+                buf += chunk
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            status, *lines = head.decode().split("\r\n")
+            headers = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines)}
+            n = int(headers.get("content-length", "0"))
+            while len(buf) < n:
+                chunk = s.recv(65536)
+                assert chunk
+                buf += chunk
+            out.append((status, headers, buf[:n]))
+            buf = buf[n:]
+    return out
+
+
+def test_http_details(node: NodeProcess) -> None:
+    """What the server's own HTTP/1.1 path promises: CORS preflight, 405 for other
+    methods, keep-alive with pipelined requests answered in order, a chunked body,
+    'Expect: 100-continue'."""
+    req = b'{"jsonrpc":"2.0","id":%d,"method":"eth_chainId"}'
+    status, headers, body = _http_exchange(
+        node, b"OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: http://a\r\n\r\n", 1)[0]
+    assert status.startswith("HTTP/1.1 204") and headers["access-control-allow-origin"] == "*"
+    status, _, body = _http_exchange(node, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)[0]
+    assert status.startswith("HTTP/1.1 405") and b"POST" in body
+    pipelined = b"".join(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(req % i), req % i)
+                         for i in range(3))
+    answers = _http_exchange(node, pipelined, 3)
+    assert [json.loads(b)["id"] for _, _, b in answers] == [0, 1, 2]
+    assert all(s.startswith("HTTP/1.1 200") for s, _, _ in answers)
+    assert answers[0][1]["content-type"] == "application/json"
+    body = req % 9
+    chunked = (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + b"%x\r\n%s\r\n" % (10, body[:10]) + b"%x\r\n%s\r\n" % (len(body) - 10, body[10:])
+               + b"0\r\n\r\n")
+    status, _, answer = _http_exchange(node, chunked, 1)[0]
+    assert json.loads(answer) == {"jsonrpc": "2.0", "id": 9, "result": hex(420420420)}
+    import socket
+
+    with socket.create_connection((node.host, node.port), timeout=120) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        buf = b""
+        while b"\r\n\r\n" not in buf:      # the 100 comes before the body is sent
+            buf += sock.recv(65536)
+        assert buf.startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        buf = buf.split(b"\r\n\r\n", 1)[1]
+        while not buf.endswith(b"}"):
+            buf += sock.recv(65536)
+        assert buf.startswith(b"HTTP/1.1 200") and b'"id": 9' in buf
+
+
+def test_websocket_details(node: NodeProcess) -> None:
+    """Pings are answered, a message in fragments is answered once whole, a binary
+    message is answered like a text one, a close is answered."""
+    ws = websocket.create_connection(node.ws, timeout=120)
+    try:
+        ws.ping(b"hi")
+        frame = ws.recv_data_frame(control_frame=True)[1]
+        assert frame.opcode == websocket.ABNF.OPCODE_PONG and frame.data == b"hi"
+        msg = b'{"jsonrpc":"2.0","id":3,"method":"eth_chainId"}'
+        ws.send_frame(websocket.ABNF.create_frame(msg[:7], websocket.ABNF.OPCODE_TEXT, fin=0))
+        ws.send_frame(websocket.ABNF.create_frame(msg[7:20], websocket.ABNF.OPCODE_CONT,
+                                                  fin=0))
+        ws.send_frame(websocket.ABNF.create_frame(msg[20:], websocket.ABNF.OPCODE_CONT, fin=1))
+        assert json.loads(ws.recv())["id"] == 3
+        ws.send_binary(msg.replace(b"3", b"4"))
+        assert json.loads(ws.recv())["id"] == 4
+        ws.send_close()
+        frame = ws.recv_data_frame(control_frame=True)[1]
+        assert frame.opcode == websocket.ABNF.OPCODE_CLOSE
+    finally:
+        ws.close()
+    ws = websocket.create_connection(node.ws, timeout=120)
+    try:        # a text message that is not UTF-8: closed with 1007, nothing answered
+        ws.send_frame(websocket.ABNF.create_frame(b"\xff\xfe", websocket.ABNF.OPCODE_TEXT))
+        frame = ws.recv_data_frame(control_frame=True)[1]
+        assert frame.opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1007
+    finally:
+        ws.close()
+    assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_blocks_after_a_revert_are_the_new_ones() -> None:
+    """The node keeps its newest blocks decoded: after evm_revert and a new block at
+    the same height, the block and receipt queries answer the new block, and the
+    reverted transaction has no receipt (in-process, through the dispatcher)."""
+    import trio
+
+    from chain_sim.chain import Chain
+    from chain_sim.node.app import build_dispatcher, dev_genesis
+    from chain_sim.node.jsonrpc import Session
+    from chain_sim.node.service import Node
+
+    chain = Chain.create(dev_genesis(), None, backend="interpreter", sandbox=None)
+    dispatcher = build_dispatcher(Node(chain, log=lambda line: None))
+    a, b = eth_accounts(2)
+
+    async def ask(method: str, *params: Any) -> Any:
+        text = await dispatcher.handle(json.dumps({"jsonrpc": "2.0", "id": 1,
+                                                   "method": method,
+                                                   "params": list(params)}), Session(None))
+        assert text is not None
+        answer = json.loads(text)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def transfer(value: int) -> str:
+        tx = {"type": 2, "chainId": 420420420, "nonce": 0, "to": b.checksum, "value": value,
+              "gas": 1_000_000, "maxFeePerGas": 10**15, "maxPriorityFeePerGas": 0}
+        return "0x" + bytes(EthAccount.sign_transaction(tx, a.private_key).raw_transaction).hex()
+
+    async def main() -> None:
+        snap = await ask("evm_snapshot")
+        first = await ask("eth_sendRawTransaction", transfer(1))
+        old = await ask("eth_getBlockByNumber", "0x1", False)
+        assert old["transactions"] == [first]
+        assert (await ask("eth_getTransactionReceipt", first))["blockHash"] == old["hash"]
+        assert await ask("evm_revert", snap) is True
+        second = await ask("eth_sendRawTransaction", transfer(2))
+        new = await ask("eth_getBlockByNumber", "0x1", False)
+        assert new["transactions"] == [second] and new["hash"] != old["hash"]
+        assert new["hash"] == "0x" + chain.header(1).hash.hex()
+        assert (await ask("eth_getTransactionReceipt", second))["blockHash"] == new["hash"]
+        assert await ask("eth_getTransactionReceipt", first) is None
+
+    try:
+        trio.run(main)
+    finally:
+        chain.close()
+
+
+def test_only_plain_posts_take_the_fast_path() -> None:
+    """The server answers plain JSON-RPC POSTs itself and hands every other request
+    to h11 (which answers or refuses it): what counts as plain."""
+    from chain_sim.node.server import _plain_post
+
+    ok = b"POST / HTTP/1.1\r\nHost: a:1\r\nContent-Type: application/json\r\nContent-Length: 12"
+    assert _plain_post(ok) == (12, False)
+    assert _plain_post(ok + b"\r\nConnection: close") == (12, True)
+    assert _plain_post(ok.replace(b"Content-Length", b"content-LENGTH")) == (12, False)
+    for odd in [
+        ok.replace(b"POST", b"GET"),
+        ok.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        ok.replace(b"POST /", b"POST  /"),
+        ok + b"\r\nContent-Length: 12",                    # two lengths
+        ok.replace(b"Content-Length: 12", b"Content-Length: +12"),
+        ok.replace(b"Content-Length: 12", b"Content-Length: 1 2"),
+        ok.replace(b"Content-Length: 12", b"X: 1"),         # no length
+        ok.replace(b"Host: a:1\r\n", b""),                  # no Host
+        ok + b"\r\nHost: b",                                # two Hosts
+        ok + b"\r\nTransfer-Encoding: chunked",
+        ok + b"\r\nExpect: 100-continue",
+        ok + b"\r\nUpgrade: h2c",
+        ok + b"\r\n folded",                                # obs-fold
+        ok + b"\r\nBad Name: x",
+        ok + b"\r\nX: a\nContent-Length: 5",                # a bare LF
+        ok + b"\r\nX: \x00",
+        ok.replace(b"12", str(MAX_REQUEST_BYTES + 1).encode()),
+    ]:
+        assert _plain_post(odd) is None, odd
+
+
+def test_odd_http_requests_are_refused(node: NodeProcess) -> None:
+    """Requests off the fast path are h11's: ambiguous lengths, no Host, obs-fold
+    get 400 and the connection closes; HTTP/1.0 is answered; 'Connection: close' is
+    honoured; the node goes on."""
+    import socket
+
+    body = b'{"jsonrpc":"2.0","id":5,"method":"eth_chainId"}'
+
+    def exchange(raw: bytes) -> bytes:
+        with socket.create_connection((node.host, node.port), timeout=120) as s:
+            s.sendall(raw)
+            out = b""
+            while True:          # the server closes the connection after answering
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+
+    n = len(body)
+    for raw in [b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n"
+                b"\r\n%s" % (n, n + 1, body),
+                b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (n, body),
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n folded\r\n\r\n%s"
+                % (n, body)]:
+        assert exchange(raw).startswith(b"HTTP/1.1 400"), raw
+    answer = exchange(b"POST / HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (n, body))
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'"result": "0x190f1b44"}')
+    answer = exchange(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (n, body))
+    assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer.lower()
+    assert call(node, "eth_chainId") == hex(420420420)
