@@ -10,6 +10,9 @@ Measures, on a warm instance:
 * instantiating example-hello-world.polkavm and c-guests/bench.polkavm (1 MB
   of .bss) from a ready ``InstancePre`` (imports resolved once, as the
   reference measurements do; the previous instance is dropped each time),
+* instantiating example-hello-world.polkavm through the documented API,
+  ``linker.instantiate(module)`` then ``close()`` (every backend, the sandbox
+  too),
 
 for the interpreter, the JIT in-process (``sandbox=None``) and the JIT in a
 Linux sandbox worker (calls only; where the sandbox works),
@@ -130,6 +133,14 @@ def workloads(backend: str, n: int, sandbox: str | None = None
         "noop()": (noop, n, None),
         "ecalli round trip (trivial host fn)": (loop_n, max(1, n // PER_LOOP), loop_0),
     }
+    hello_module = Module(engine, BLOBS / "example-hello-world.polkavm")
+
+    def inst_linker(k: int) -> None:  # the documented API, instance closed each time
+        for _ in range(k):
+            linker.instantiate(hello_module).close()
+
+    out["instantiate hello-world (`linker.instantiate` + close)"] = (
+        inst_linker, max(10, n // 20), None)
     if sandbox is None:
         # as the reference measures it: imports resolved once (InstancePre)
         hello_pre = linker.instantiate_pre(Module(engine, BLOBS / "example-hello-world.polkavm"))

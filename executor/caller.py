@@ -54,9 +54,11 @@ class Caller:
     __slots__ = ("_instance", "user_data", "hostcall", "is_64_bit", "_raw", "_ops", "_h",
                  "_reg", "_set_reg", "_metered", "_mask", "_imports")
 
-    def __init__(self, instance: Any, raw: RawInstance, imports: Sequence[str | None] = ()):
+    def __init__(self, instance: Any, raw: RawInstance, imports: Sequence[str | None] = (),
+                 views: tuple[memoryview, memoryview] | None = None):
         """``instance`` is the :class:`~executor.instance.Instance` running ``raw``
-        (held weakly), ``imports`` its module's import names."""
+        (held weakly), ``imports`` its module's import names, ``views`` the
+        :func:`direct_views` of ``raw`` when the instance has them already."""
         # a weak reference: no cycle Instance <-> Caller, so a dropped instance
         # is freed at once (and its memory reused) instead of at the next
         # garbage collection
@@ -74,7 +76,7 @@ class Caller:
         # fast bound accessors used by the generated host-function thunks
         self._reg: Any
         self._set_reg: Any
-        rv, _ = direct_views(handle)
+        rv = (views if views is not None else direct_views(handle))[0]
         if raw.is_64_bit:
             self._reg = rv.__getitem__
             self._set_reg = rv.__setitem__

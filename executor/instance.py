@@ -85,6 +85,11 @@ _SEGFAULT = int(InterruptKind.SEGFAULT)
 _NOT_ENOUGH_GAS = int(InterruptKind.NOT_ENOUGH_GAS)
 _STEP = int(InterruptKind.STEP)
 _HOSTCALL = int(lib.PVM_CALL_HOSTCALL)  # pvm_instance_call/resume: 8 + hostcall number
+# the C entry points of a call, looked up once (an attribute of the cffi lib
+# costs a lookup each time)
+_CALL = lib.pvm_instance_call
+_ENTER = lib.pvm_instance_enter
+_RESUME = lib.pvm_instance_resume
 
 StepHook = Callable[["Instance", int], None]
 
@@ -112,16 +117,27 @@ class Instance:
     has step tracing on.
     """
 
+    _inline = True
+    """:meth:`call` runs the call loop itself (False in a subclass with its own
+    :meth:`_invoke`, which then runs every call)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_invoke" in vars(cls):
+            cls._inline = False
+
     def __init__(self, pre: LinkedModule, raw: RawInstance, *, user_data: Any = None,
                  gas: int = DEFAULT_GAS):
         module = pre.module
         self.module = module
         self.raw = raw
-        self.caller = Caller(self, raw, module.imports)
         handle = raw._ptr
-        # the C core's functions on the native handle (_ClosedOps once closed)
-        ops: Any = lib
-        self._ops = ops
+        self._rv: memoryview | None
+        self._gv: memoryview | None
+        self._rv, self._gv = views = direct_views(handle)
+        self.caller = Caller(self, raw, module.imports, views=views)
+        # the C core's functions on the native handle (_CLOSED once closed)
+        self._ops: Any = lib
         self._h = handle
         self.caller.user_data = user_data
         self._handlers = pre.handlers
@@ -129,13 +145,10 @@ class Instance:
         self._names = pre.names
         self._fallback = pre.fallback
         self._exports = module.exports
-        self.is_64_bit = raw.is_64_bit
-        self._mask = MASK64 if self.is_64_bit else MASK32
+        self.is_64_bit = is_64_bit = raw.is_64_bit
+        self._mask = MASK64 if is_64_bit else MASK32
         self._sp = raw.memory_map.default_sp
-        self._rv: memoryview | None
-        self._gv: memoryview | None
-        self._rv, self._gv = direct_views(handle)
-        self._rv_template = _register_template(self._sp, self.is_64_bit)
+        self._rv_template = _register_template(self._sp, is_64_bit)
         self._metered = raw.gas_metering
         self._busy = False
         self._gas_start: int | None = None
@@ -143,7 +156,7 @@ class Instance:
         self._typed: dict[tuple[Any, ...], ExportFunc] = {}
         self.on_step: StepHook | None = None
         if self._metered:
-            ops.pvm_instance_set_gas(handle, gas)
+            views[1][0] = gas
 
     # ---- calls ----
     def call(self, export: str | int, *args: int, gas: int | None = None) -> int:
@@ -152,15 +165,68 @@ class Instance:
         if pc is None:
             pc = self._resolve(export)
         n = len(args)
+        if n > 2 or not self._inline:
+            return self._invoke(pc, self._plain_args(args), export, gas)
+        # The common case inline (no further Python frame): up to two
+        # arguments, one C call that sets the registers and runs, one per
+        # resumption after a host call.
+        mask = self._mask
+        a0 = a1 = 0
         if n:
-            mask = self._mask
-            for a in args:
-                if a.__class__ is not int or not 0 <= a <= mask:
-                    args = tuple(self._plain_arg(x) for x in args)
-                    break
-            if n > 9:
-                raise ExecutionError(f"too many arguments: {n} > 9 registers")
-        return self._invoke(pc, args, export, gas)
+            a0 = args[0]
+            if a0.__class__ is not int or not 0 <= a0 <= mask:
+                a0 = self._plain_arg(a0)
+            if n == 2:
+                a1 = args[1]
+                if a1.__class__ is not int or not 0 <= a1 <= mask:
+                    a1 = self._plain_arg(a1)
+        if self._busy:
+            raise ExecutionError("the instance is already running a call (re-entrant call)")
+        h = self._h
+        if h is None:
+            raise ExecutionError("the instance is closed")
+        if self._metered:
+            gv = self._gv
+            if gas is None:
+                gas = gv[0]  # type: ignore[index]
+            else:
+                gv[0] = gas  # type: ignore[index]
+            self._gas_start = gas
+            self._gas_used = None
+        raw = self.raw
+        raw._finished = False  # keep RawInstance's view (program_counter None after Finished)
+        self._busy = True
+        try:
+            r = _CALL(h, pc, a0, a1)
+            while r:  # not Finished
+                if r >= _HOSTCALL:
+                    k = r - _HOSTCALL
+                    if k < self._nhandlers:
+                        caller = self.caller
+                        caller.hostcall = k
+                        try:
+                            self._handlers[k](caller)
+                        except Exception as exc:
+                            self._host_failed(exc, k, export)
+                    else:
+                        self._unknown_hostcall(k, export)
+                else:
+                    self._interrupt(r, export)
+                r = _RESUME(h)
+            raw._finished = True
+            return self._rv[7] & mask  # type: ignore[index]
+        finally:
+            self._busy = False
+
+    def _plain_args(self, args: tuple[Any, ...]) -> tuple[int, ...]:
+        mask = self._mask
+        for a in args:
+            if a.__class__ is not int or not 0 <= a <= mask:
+                args = tuple(self._plain_arg(x) for x in args)
+                break
+        if len(args) > 9:
+            raise ExecutionError(f"too many arguments: {len(args)} > 9 registers")
+        return args
 
     def typed_func(self, export: str | int, params: Sequence[str] = (),
                    result: str | None = None) -> ExportFunc:
@@ -198,19 +264,16 @@ class Instance:
         zeroed except ra and sp."""
         if self._busy:
             raise ExecutionError("the instance is already running a call (re-entrant call)")
-        ops = self._ops
         h = self._h
         rv = self._rv
-        if rv is None:
+        if rv is None or h is None:
             raise ExecutionError("the instance is closed")
         if self._metered:
             gv = self._gv
             if gas is None:
-                gas = gv[0] if gv is not None else int(ops.pvm_instance_gas(h))
-            elif gv is not None:
-                gv[0] = gas
+                gas = gv[0]  # type: ignore[index]
             else:
-                ops.pvm_instance_set_gas(h, gas)
+                gv[0] = gas  # type: ignore[index]
             self._gas_start = gas
             self._gas_used = None
         # A native instance: one C call sets the registers and runs
@@ -220,16 +283,16 @@ class Instance:
         raw._finished = False  # keep RawInstance's view (program_counter None after Finished)
         handlers = self._handlers
         caller = self.caller
-        resume = lib.pvm_instance_resume
+        resume = _RESUME
         n = len(a)
         self._busy = True
         try:
             if n == 0:
-                r = lib.pvm_instance_call(h, pc, 0, 0)
+                r = _CALL(h, pc, 0, 0)
             elif n == 1:
-                r = lib.pvm_instance_call(h, pc, a[0], 0)
+                r = _CALL(h, pc, a[0], 0)
             elif n == 2:
-                r = lib.pvm_instance_call(h, pc, a[0], a[1])
+                r = _CALL(h, pc, a[0], a[1])
             else:
                 rv[:] = self._rv_template
                 if self.is_64_bit:
@@ -239,7 +302,7 @@ class Instance:
                     for i in range(n):
                         v = a[i]
                         rv[ARG_REGS[i]] = v | _HIGH32 if v & _SIGN32 else v
-                r = lib.pvm_instance_enter(h, pc)
+                r = _ENTER(h, pc)
             while True:
                 if r == _FINISHED:
                     raw._finished = True
@@ -420,18 +483,17 @@ class Instance:
         done on leaving a ``with`` block; closing twice is harmless."""
         if self._busy:
             raise ExecutionError("cannot close an instance while it runs a call")
-        if self._ops.__class__ is _ClosedOps:
+        if self._h is None:
             return
-        closed = _ClosedOps()
-        self._ops = closed
+        self._ops = _CLOSED
         self._h = None
         self._rv = self._gv = None
-        self.caller._rebind(closed, None)
+        self.caller._rebind(_CLOSED, None)
         self.raw.close()
 
     @property
     def closed(self) -> bool:
-        return self._ops.__class__ is _ClosedOps
+        return self._h is None
 
     def __enter__(self) -> Instance:
         return self
@@ -450,7 +512,11 @@ class _ClosedOps:
     def __getattr__(self, name: str) -> Any:
         def closed(*args: Any) -> Any:
             raise ExecutionError("the instance is closed")
+        setattr(self, name, closed)  # made once per name
         return closed
+
+
+_CLOSED = _ClosedOps()
 
 
 class ExportFunc:

@@ -28,6 +28,10 @@ from executor.instance import Instance
 from executor.linker import Linker
 from executor.raw import MemoryMap, NativeProgram, RawInstance
 
+_DEFAULT_STALL_S = 5.0
+"""The stall timeout a sandbox worker starts every instance with
+(PVM_SBX_DEFAULT_STALL_NS in native/sandbox/protocol.h)."""
+
 
 class EngineSettings(Protocol):
     """What a :class:`Module` reads of its engine (an :class:`executor.engine.Engine`):
@@ -102,6 +106,7 @@ class Module:
             exports.setdefault(e.name, e.pc)
         self.exports: Mapping[str, int] = exports
         self.imports: tuple[str | None, ...] = tuple(self.blob.import_names())
+        self._raw_kwargs: dict[str, Any] | None = None
 
     @property
     def backend(self) -> str:
@@ -116,13 +121,20 @@ class Module:
 
     def new_raw_instance(self) -> RawInstance:
         """A fresh low-level instance on the engine's backend."""
+        kwargs = self._raw_kwargs
+        if kwargs is not None:  # an in-process backend, known to work here
+            return RawInstance(self.program, **kwargs)
         sandbox = self.engine.sandbox
-        inst = new_instance(self.program, self.engine.backend, page_size=self.page_size,
-                            dynamic_paging=self.dynamic_paging,
-                            gas_metering=self.gas_metering, step_tracing=self.step_tracing,
-                            aux_data_size=self.aux_data_size, sandbox=sandbox)
+        kwargs = {"page_size": self.page_size, "dynamic_paging": self.dynamic_paging,
+                  "gas_metering": self.gas_metering, "step_tracing": self.step_tracing,
+                  "aux_data_size": self.aux_data_size}
+        inst = new_instance(self.program, self.engine.backend, sandbox=sandbox, **kwargs)
         if inst.worker is not None:
-            inst.set_stall_timeout(self.engine.config.sandbox_stall_timeout)
+            timeout = self.engine.config.sandbox_stall_timeout
+            if timeout != _DEFAULT_STALL_S:  # a worker starts with the default
+                inst.set_stall_timeout(timeout)
+        else:  # checked once: the next ones go straight to C
+            self._raw_kwargs = {**kwargs, "backend": inst.backend}
         return inst
 
     def instantiate(self, linker: Linker | None = None, **kwargs: Any) -> Instance:

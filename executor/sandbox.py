@@ -115,13 +115,15 @@ class SandboxPool:
         return w
 
     def release(self, worker: SandboxProcess) -> None:
-        """Takes a lent worker back: kept idle for reuse if alive and there is
-        room, else closed.  (The pool holds every lent worker, so a worker is
+        """Takes a lent worker back: kept idle for reuse if there is room, else
+        closed.  Whether it still lives is asked when it is lent again
+        (:meth:`acquire`), not here: that costs a system call, and one per
+        instance is enough.  (The pool holds every lent worker, so a worker is
         never finalized before the instance using it gives it back, whatever
         order the garbage collector runs finalizers in.)"""
         with self._lock:
             self._lent.pop(id(worker), None)
-            if worker.alive and len(self._idle) < self.size and not self._closed:
+            if worker._ptr is not None and len(self._idle) < self.size and not self._closed:
                 self._idle.append(worker)
                 return
         worker.close()

@@ -60,6 +60,13 @@ struct pvm_worker {
     int refs;                     /* the owner (pvm_worker_free) + a bound instance */
     clockid_t cpu_clock;          /* the worker's CPU-time clock (stall detection) */
     uint32_t protect_count;       /* host-private: queued protection records */
+    uint64_t last_addr, last_len; /* host-private: the range of the last queued record */
+    /* the last tenant's guest memory, kept mapped on this side with its initial
+       image restored (pvm_memory_reset) after that tenant left: the next
+       instance with the same memory layout and initial data takes it as it is
+       (no mapping, no layout, no protection round trip) */
+    pvm_memory parked;
+    int has_parked;
     uint32_t code_len, enter_off, exit_off; /* host-private copies of what RUN needs */
     /* the event loop's side (pvm_sandbox_set_async): the worker writes event_fd
        when it hands the page back while host_waiting == PVM_SBX_WAIT_EVENT;
@@ -214,6 +221,10 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
         uint32_t f = __atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE);
         if (f == PVM_SBX_DONE)
             return WAIT_OK;
+        /* a dead worker is found here, before sleeping (not before every
+           request: that would cost a system call per call) */
+        if (reap(w, 0))
+            return WAIT_DIED;
         struct timespec ts = {0, 20 * 1000 * 1000};
         __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_FUTEX, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_SEQ_CST) == f)
@@ -221,8 +232,6 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
         __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_NONE, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE) == PVM_SBX_DONE)
             return WAIT_OK;
-        if (reap(w, 0))
-            return WAIT_DIED;
         uint64_t now = now_ns();
         if (deadline_ns && now - start > deadline_ns) {
             kill_worker(w);
@@ -287,9 +296,16 @@ void pvm_worker_free(pvm_worker *w) {
     worker_destroy(w);
 }
 
+static void drop_parked(pvm_worker *w) {
+    if (w->has_parked)
+        pvm_memory_destroy(&w->parked);
+    w->has_parked = 0;
+}
+
 static void worker_destroy(pvm_worker *w) {
     if (w->pid > 0)
         kill_worker(w);
+    drop_parked(w);
     if (w->ctl)
         munmap(w->ctl, PVM_SBX_CTL_SIZE);
     if (w->code)
@@ -551,11 +567,23 @@ static int flush_protections(pvm_worker *w) {
     return r == WAIT_OK ? 0 : -1;
 }
 
-/* pvm_memory's hook: queue a protection change for the worker */
+/* pvm_memory's hook: queue a protection change for the worker.  A change of
+   the same range as the one queued just before replaces it (a reset makes
+   read-only data writable for the host, fills it and protects it again: the
+   worker needs only the last word).  Sent with the next RUN, or on its own
+   when the queue is full. */
 static int protect_hook(void *ctx, uint64_t addr, uint64_t len, int prot) {
     pvm_worker *w = ctx;
     if (w->dead)
         return -1;
+    if (w->protect_count && w->last_addr == addr && w->last_len == len) {
+        pvm_sbx_protect *p = &w->ctl->protect[w->protect_count - 1];
+        p->addr = addr;
+        p->len = len;
+        p->prot = (uint32_t)prot;
+        p->pad = 0;
+        return 0;
+    }
     if (w->protect_count >= PVM_SBX_MAX_PROTECT && flush_protections(w) != 0)
         return -1;
     pvm_sbx_protect *p = &w->ctl->protect[w->protect_count++];
@@ -563,7 +591,26 @@ static int protect_hook(void *ctx, uint64_t addr, uint64_t len, int prot) {
     p->len = len;
     p->prot = (uint32_t)prot;
     p->pad = 0;
+    w->last_addr = addr;
+    w->last_len = len;
     return 0;
+}
+
+/* Whether the parked memory is what a fresh instance of this configuration
+   and initial image would get. */
+static int parked_fits(const pvm_worker *w, const pvm_instance_config *cfg, const uint8_t *ro,
+                       uint32_t ro_len, const uint8_t *rw, uint32_t rw_len) {
+    const pvm_memory *m = &w->parked;
+    if (!w->has_parked || m->page_size != cfg->page_size || m->dynamic != cfg->dynamic_paging ||
+        m->ro_init_len != ro_len || m->rw_init_len != rw_len)
+        return 0;
+    pvm_memory_map map;
+    if (pvm_memory_map_build(cfg->page_size, cfg->ro_data_size, cfg->rw_data_size, cfg->stack_size,
+                             cfg->aux_data_size, &map, NULL, 0) != 0 ||
+        memcmp(&map, &m->map, sizeof map) != 0)
+        return 0;
+    return (!ro_len || memcmp(m->ro_init, ro, ro_len) == 0) &&
+           (!rw_len || memcmp(m->rw_init, rw, rw_len) == 0);
 }
 
 static int sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_config *cfg,
@@ -585,24 +632,30 @@ static int sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_conf
     w->code_len = (uint32_t)c->code_len;
     w->enter_off = c->enter_off;
     w->exit_off = c->exit_off;
-    w->protect_count = 0;
     w->error[0] = 0;
-    /* the previous tenant's memory: all of it dropped and protected again */
-    if (fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)PVM_SBX_GUEST_SIZE) != 0) {
-        pvm_set_err(err, err_len, "cannot reset worker memory (errno %d)", errno);
-        return -1;
-    }
-    if (protect_hook(w, 0, PVM_SBX_GUEST_SIZE - 0x10000ull, 0) != 0 ||
-        pvm_memory_init_shared(&vm->mem, cfg, ro, ro_len, rw, rw_len, w->guest_fd, protect_hook, w,
-                               err, err_len) != 0) {
-        if (w->error[0])
-            pvm_set_err(err, err_len, "%s", w->error);
-        return -1;
-    }
-    if (flush_protections(w) != 0) {
-        pvm_set_err(err, err_len, "the sandbox worker did not accept the memory layout: %s", w->error);
-        pvm_memory_destroy(&vm->mem);
-        return -1;
+    if (parked_fits(w, cfg, ro, ro_len, rw, rw_len)) {
+        /* the previous tenant's memory, already back to this initial image;
+           the worker's protections describe it once the queued changes (if
+           any) travel with the first RUN */
+        vm->mem = w->parked;
+        memset(&w->parked, 0, sizeof w->parked);
+        w->has_parked = 0;
+    } else {
+        drop_parked(w);
+        w->protect_count = 0;
+        /* the previous tenant's memory: all of it dropped and protected again
+           (the protections go with the first RUN) */
+        if (fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)PVM_SBX_GUEST_SIZE) != 0) {
+            pvm_set_err(err, err_len, "cannot reset worker memory (errno %d)", errno);
+            return -1;
+        }
+        if (protect_hook(w, 0, PVM_SBX_GUEST_SIZE - 0x10000ull, 0) != 0 ||
+            pvm_memory_init_shared(&vm->mem, cfg, ro, ro_len, rw, rw_len, w->guest_fd, protect_hook, w,
+                                   err, err_len) != 0) {
+            if (w->error[0])
+                pvm_set_err(err, err_len, "%s", w->error);
+            return -1;
+        }
     }
     memset(w->ctl->regs, 0, sizeof w->ctl->regs);
     w->busy = 1;
@@ -622,8 +675,11 @@ static void sandbox_unbind(pvm_instance *vm) {
     w->async = 0;    /* the next instance starts in the blocking protocol */
     if (!w->dead) {
         __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_NONE, __ATOMIC_SEQ_CST);
-        /* nothing of this instance may be visible to the next one */
-        fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)PVM_SBX_GUEST_SIZE);
+        /* nothing of this instance may be visible to the next one: its
+           memory is dropped (parked memory was reset to its initial image,
+           which is the module's, not this instance's) */
+        if (!w->has_parked)
+            fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)PVM_SBX_GUEST_SIZE);
         memset(w->ctl->regs, 0, sizeof w->ctl->regs);
         w->ctl->gas = 0;
     }
@@ -631,6 +687,45 @@ static void sandbox_unbind(pvm_instance *vm) {
     vm->worker = NULL;
     if (--w->refs == 0)
         worker_destroy(w);
+}
+
+static int punch(pvm_worker *w, uint64_t addr, uint64_t len) {
+    if (!len)
+        return 0;
+    return fallocate(w->guest_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)addr, (off_t)len);
+}
+
+/* Drops every page the guest could reach: the regions of a standard layout
+   (with the heap), or all of memory with dynamic paging.  Done here, not left
+   to the memory reset alone, so that a reset which restores only what it saw
+   change could not carry a page the worker wrote over to the next tenant. */
+static int drop_guest_pages(pvm_worker *w, const pvm_memory *m) {
+    if (m->dynamic)
+        return punch(w, 0, PVM_SBX_GUEST_SIZE);
+    const pvm_memory_map *mm = &m->map;
+    uint64_t rw_len = m->rw_end > mm->rw_data_address ? (uint64_t)m->rw_end - mm->rw_data_address : 0;
+    if (rw_len < mm->rw_data_size)
+        rw_len = mm->rw_data_size;
+    return punch(w, mm->ro_data_address, mm->ro_data_size) | punch(w, mm->rw_data_address, rw_len) |
+           punch(w, mm->stack_address_low, mm->stack_size) | punch(w, mm->aux_data_address, mm->aux_data_size);
+}
+
+/* Frees an instance's guest memory, or parks it on its worker for the next
+   instance of the same layout: every page the guest could reach dropped, then
+   the initial image laid out again by the memory reset, so what is parked is
+   the module's initial memory and nothing else. */
+static void release_memory(pvm_instance *vm) {
+    pvm_worker *w = vm->worker;
+    if (w && !w->dead && !w->inflight && vm->mem.base && vm->mem.memfd == w->guest_fd) {
+        drop_parked(w);
+        if (drop_guest_pages(w, &vm->mem) == 0 && pvm_memory_reset(&vm->mem) == 0 && !w->dead) {
+            w->parked = vm->mem;
+            w->has_parked = 1;
+            memset(&vm->mem, 0, sizeof vm->mem);
+            return;
+        }
+    }
+    pvm_memory_destroy(&vm->mem);
 }
 
 /* The worker broke the protocol: it is killed and the run fails. */
@@ -763,7 +858,7 @@ static int sandbox_run(pvm_instance *vm, uint32_t insn, int mid) {
     vm->error_kind = 0;
     if (w->inflight)
         return sandbox_error(vm, "a sandboxed run is still in progress (pvm_sandbox_continue it)");
-    if (w->dead || reap(w, 0)) {
+    if (w->dead || (w->async && reap(w, 0))) {
         describe_death(w, vm->error, sizeof vm->error);
         vm->error_kind = PVM_ERROR_SANDBOX;
         return PVM_INT_ERROR;
@@ -864,7 +959,7 @@ static int sandbox_instantiate(pvm_instance *vm, const pvm_instance_config *cfg,
 }
 
 static void sandbox_release(pvm_instance *vm) {
-    pvm_memory_destroy(&vm->mem);
+    release_memory(vm);
     sandbox_unbind(vm);
 }
 
