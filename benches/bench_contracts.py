@@ -126,12 +126,19 @@ def table(n: int, repeats: int, steps: int, setups: list[str] | None = None) -> 
             "|---|---|---:|---:|"]
     suite = ["| setup | steps (deploy + transact + call) | seconds | ms per step |",
              "|---|---:|---:|---:|"]
+    aims: list[str] = []
     for setup in setups or list(chain_setups()):
         ms = transfers(setup, n, repeats)
         for mode, value in ms.items():
             base = ms[BASE.get(mode, mode)]
             rows.append(f"| {setup} | {mode} | {value:.3f} | {value / base:.2f} |")
             print(rows[-1], flush=True)
+        if setup == "jit-inprocess":
+            plain, traced = ms["transact, no layer"], ms["transact, tracing"]
+            aims = [f"Aim of issue 21 (jit-inprocess): transact, no layer {plain:.3f} ms "
+                    f"(aim <= 0.300: {'met' if plain <= 0.3 else 'NOT met'}); tracing "
+                    f"{traced / plain:.2f}x that (aim <= 2x: "
+                    f"{'met' if traced <= 2 * plain else 'NOT met'}) -- at the load below"]
         s = suite_seconds(setup, steps)
         suite.append(f"| {setup} | {steps} | {s:.2f} | {s * 1000 / steps:.2f} |")
         print(suite[-1], flush=True)
@@ -139,7 +146,7 @@ def table(n: int, repeats: int, steps: int, setups: list[str] | None = None) -> 
     head = (f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
             f"{load[2]:.1f} (1/5/15 min) when it ended")
-    return "\n".join([head, "", *rows, "", *suite])
+    return "\n".join([head, "", *rows, "", *suite, *([""] + aims if aims else [])])
 
 
 def main() -> int:

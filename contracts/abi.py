@@ -245,22 +245,28 @@ class EventDef:
     def topic(self) -> bytes:
         return keccak256(self.signature.encode())
 
+    @functools.cached_property
+    def _layout(self) -> tuple[tuple[str, ...], tuple[tuple[str, bool, bool, str], ...]]:
+        """The types of the data part, and per parameter: (name, indexed, indexed
+        and its topic is its value, type) -- worked out once per event."""
+        plain = tuple(p.type for p in self.params if not p.indexed)
+        fields = tuple((p.name or f"arg{i}", p.indexed, p.indexed and _is_static_word(p.type),
+                        p.type) for i, p in enumerate(self.params))
+        return plain, fields
+
     def decode(self, topics: Sequence[bytes], data: bytes) -> dict[str, Any]:
         """Argument values by name.  Indexed dynamic values (strings, arrays, ...)
         are only present as their 32-byte hash."""
+        plain, fields = self._layout
         indexed = list(topics if self.anonymous else topics[1:])
-        plain = [p for p in self.params if not p.indexed]
-        values = iter(decode([p.type for p in plain], data))
+        values = iter(decode(plain, data))
         out: dict[str, Any] = {}
-        for i, p in enumerate(self.params):
-            if p.indexed:
+        for name, is_indexed, static, type_str in fields:
+            if is_indexed:
                 topic = indexed.pop(0)
-                if _is_static_word(p.type):
-                    out[p.name or f"arg{i}"] = decode([p.type], topic)[0]
-                else:
-                    out[p.name or f"arg{i}"] = topic
+                out[name] = decode((type_str,), topic)[0] if static else topic
             else:
-                out[p.name or f"arg{i}"] = next(values)
+                out[name] = next(values)
         return out
 
 

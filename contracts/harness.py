@@ -379,6 +379,10 @@ class TestChain:
         ``console.lines``."""
         self.mocks = MockCalls()
         self.runtime.layers = (self.console,)
+        self._tracer = CallTracer()
+        """The tracer of traced transactions, one for the chain's life: the runtime
+        keeps its layered dispatch tables and instances per layer stack, so a new
+        tracer per transaction would build both afresh every time."""
         self._pranks: list[bytes] = []
         self._pending_emits: list[ExpectEmit] = []
         self._console_mark = 0
@@ -733,7 +737,7 @@ class TestChain:
         is the first one, recorded)."""
         self._console_mark = len(self.console.lines)
         if self.tracing:
-            return traced(CallTracer())
+            return traced(self._tracer)
         snap = self.state.snapshot()
         result = plain()
         if result.success:
@@ -744,7 +748,7 @@ class TestChain:
         sink, kept = console.sink, len(console.lines)
         console.sink = None  # printed by the first run already
         try:
-            return traced(CallTracer())
+            return traced(self._tracer)
         finally:
             console.sink = sink
             del console.lines[kept:]

@@ -102,6 +102,13 @@ class Caller:
         self._set_reg = partial(ops.pvm_instance_set_reg, handle)
 
     @property
+    def handle(self) -> Any:
+        """The native instance (``pvm_instance*``) this caller reaches its guest
+        through, for host functions that access it directly (``direct_views``,
+        ``pvm_instance_is_accessible``); valid while the instance lives."""
+        return self._h
+
+    @property
     def instance(self) -> Any:
         """The :class:`~executor.instance.Instance` whose guest made this host call."""
         inst = self._instance()

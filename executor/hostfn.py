@@ -197,11 +197,7 @@ class HostFunction:
                                 f"executor.aio.Executor")
             return async_in_sync_call
         if self.raw:
-            fn = self.fn
-
-            def raw_thunk(c: Any) -> None:
-                fn(c)
-            return raw_thunk
+            return self.fn  # called with the Caller alone; the call loop ignores results
         if self.args is None and self.result is None:
             return _plain_thunk(self.fn, positional_arity(self.fn), is_64_bit)
         return _typed_thunk(self, is_64_bit)

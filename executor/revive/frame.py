@@ -14,6 +14,7 @@ from typing import Protocol
 
 from executor.revive.constants import Limits, ReturnFlags
 from executor.revive.costs import CostTable
+from executor.revive.guest import Guest
 from executor.revive.state import ContractInfo, State
 
 _REVERT = int(ReturnFlags.REVERT)  # a plain int: IntFlag operators cost microseconds
@@ -39,6 +40,9 @@ class Frame:
     entry: str  # "deploy" or "call"
     allows_reentry: bool = True
     last_output: bytes = b""
+    guest: Guest | None = None
+    """Direct access to the instance running the frame (set by the runtime, or by
+    the first host call)."""
 
     @property
     def is_deploy(self) -> bool:

@@ -8,7 +8,13 @@ instance's ``user_data``.  Every call first pays ``CostTable.host_fn``; function
 mutating then fail with ``StateChangeDenied`` in a read-only frame.  A function ends
 its frame by raising :class:`~executor.revive.errors.ExecError` (the pallet error) or
 :class:`~executor.revive.errors.FrameReturn` (``seal_return``); a bad guest pointer
-raises :class:`~executor.errors.GuestFault` through the Caller (error ``OutOfBounds``).
+raises :class:`~executor.errors.GuestFault` (error ``OutOfBounds``).
+
+The bodies reach the guest through the frame's :class:`~executor.revive.guest.Guest`
+(direct views of registers, gas and memory, with the Caller's checks) rather than
+through the :class:`~executor.caller.Caller`'s generic accessors: a transfer makes 17
+host calls, and that path is most of its cost.  :func:`charge` and
+:func:`write_output` keep the Caller-based form for host-call layers.
 
 The runtime is reached only through the frame's :class:`~executor.revive.frame.Ext`
 (``frame.runtime``): this module does not import :mod:`executor.revive.runtime`.
@@ -28,6 +34,7 @@ from executor.revive.constants import (
     ALL_CALL_FLAGS,
     EMPTY_CODE_HASH,
     MASK32,
+    MASK64,
     SENTINEL,
     CallFlags,
     ReturnCode,
@@ -35,21 +42,52 @@ from executor.revive.constants import (
     StorageFlags,
 )
 from executor.revive.errors import ExecError, FrameReturn
-from executor.revive.frame import Ext, Frame, FrameResult
+from executor.revive.frame import Frame, FrameResult
+from executor.revive.guest import (
+    Guest,
+    check_write,
+    out_of_gas,
+    read,
+    read_u32,
+    write,
+    write_u32,
+)
+from executor.revive.guest import charge as pay
 from executor.revive.hashing import keccak256
 from executor.revive.state import Event, StorageKey
 
-HostBody = Callable[[Caller, Frame], None]
+HostBody = Callable[[Guest, Frame], None]
 
-_HOST: dict[str, tuple[HostBody, bool]] = {}
+_HOST: dict[str, tuple[HostBody, bool, str | None]] = {}
 
 A0, A1, A2, A3, A4, A5 = 7, 8, 9, 10, 11, 12
 
+# plain ints: IntEnum/IntFlag members cost an attribute lookup (and operators
+# microseconds) on every use
+_SUCCESS = int(ReturnCode.SUCCESS)
+_KEY_NOT_FOUND = int(ReturnCode.KEY_NOT_FOUND)
+_CALLEE_REVERTED = int(ReturnCode.CALLEE_REVERTED)
+_REVERT = int(ReturnFlags.REVERT)
+_TRANSIENT = int(StorageFlags.TRANSIENT)
+_CLONE_INPUT = int(CallFlags.CLONE_INPUT)
+_FORWARD_INPUT = int(CallFlags.FORWARD_INPUT)
+_TAIL_CALL = int(CallFlags.TAIL_CALL)
+_ALLOW_REENTRY = int(CallFlags.ALLOW_REENTRY)
+_READ_ONLY = int(CallFlags.READ_ONLY)
+_ZEROS = memoryview(bytes(1 << 16))
 
-def host(name: str, *, mutating: bool = False) -> Callable[[HostBody], HostBody]:
-    """Registers ``fn(caller, frame)`` as the host function ``name``."""
+
+def host(name: str, *, mutating: bool = False,
+         cost: str | None = None) -> Callable[[HostBody], HostBody]:
+    """Registers ``fn(guest, frame)`` as the host function ``name``.  ``cost`` names
+    the :class:`~executor.revive.costs.CostTable` entry the function pays before
+    anything else: it is charged together with ``host_fn`` (one charge; only for
+    functions that are not ``mutating``, so nothing can fail between the two)."""
+    if cost is not None and mutating:
+        raise ValueError("a mutating host function checks the frame between its charges")
+
     def register(fn: HostBody) -> HostBody:
-        _HOST[name] = (fn, mutating)
+        _HOST[name] = (fn, mutating, cost)
         return fn
     return register
 
@@ -62,56 +100,60 @@ def host_function_names() -> list[str]:
 def build_linker() -> Linker:
     """A linker with every host function of this module."""
     linker = Linker()
-    for name, (fn, mutating) in _HOST.items():
-        linker.define_raw(name, _wrap(fn, mutating))
+    for name, (fn, mutating, cost) in _HOST.items():
+        linker.define_raw(name, _wrap(fn, mutating, cost))
     return linker
 
 
-def _wrap(fn: HostBody, mutating: bool) -> Callable[[Caller], None]:
+def _wrap(fn: HostBody, mutating: bool, cost: str | None) -> Callable[[Caller], None]:
+    """The raw host function: the frame's :class:`Guest` (bound at the first host call
+    of a frame the runtime did not bind), the ``host_fn`` charge (plus ``cost``), the
+    read-only check of a mutating function, then ``fn``."""
     def thunk(c: Caller) -> None:
         f: Frame = c.user_data
-        charge(c, f.runtime.costs.host_fn)
+        g = f.guest
+        if g is None:
+            g = f.guest = Guest(c)
+        gas = g.gas
+        left = gas[0] - f.runtime.costs.host_fn
+        if left < 0:
+            out_of_gas(gas, left)
+        gas[0] = left
         if mutating and f.read_only:
             raise ExecError(E.STATE_CHANGE_DENIED)
-        fn(c, f)
-    return thunk
+        fn(g, f)
+
+    if cost is None:
+        return thunk
+
+    def thunk_with_cost(c: Caller) -> None:
+        f: Frame = c.user_data
+        g = f.guest
+        if g is None:
+            g = f.guest = Guest(c)
+        gas = g.gas
+        costs = f.runtime.costs
+        left = gas[0] - (costs.host_fn + getattr(costs, cost))
+        if left < 0:
+            out_of_gas(gas, left)
+        gas[0] = left
+        fn(g, f)
+    return thunk_with_cost
 
 
 # ---- helpers ----
 def charge(c: Caller, amount: int) -> None:
-    """Takes ``amount`` gas; the frame fails with ``OutOfGas`` when there is not enough."""
+    """Takes ``amount`` gas through the Caller (for host-call layers); the frame fails
+    with ``OutOfGas`` when there is not enough."""
     if amount and not c.charge(amount):
         raise ExecError(E.OUT_OF_GAS)
-
-
-def u32(c: Caller, reg: int) -> int:
-    return c.reg(reg) & MASK32
-
-
-def hi_lo(c: Caller, reg: int) -> tuple[int, int]:
-    """A register packing two u32 values as ``(hi << 32) | lo``."""
-    v = c.reg(reg)
-    return v >> 32, v & MASK32
-
-
-def set_a0(c: Caller, value: int) -> None:
-    c.set_reg(A0, value)
-
-
-def read_u256(c: Caller, ptr: int) -> int:
-    return int.from_bytes(c.read_memory(ptr, 32), "little")
-
-
-def write_u256(c: Caller, ptr: int, value: int) -> None:
-    c.write_memory(ptr, value.to_bytes(32, "little"))
 
 
 def write_output(c: Caller, f: Frame, out_ptr: int, out_len_ptr: int,
                  data: bytes | memoryview, *,
                  skip_sentinel: bool) -> None:
-    """The variable-output convention (spec 1.9): capacity in ``*out_len_ptr``, the
-    data truncated to it, the length written back.  With ``skip_sentinel`` an
-    ``out_ptr`` of ``SENTINEL`` skips the copy entirely."""
+    """The variable-output convention (spec 1.9) through the Caller (for host-call
+    layers): see :func:`output`."""
     if skip_sentinel and out_ptr == SENTINEL:
         return
     cap = c.read_u32(out_len_ptr)
@@ -121,182 +163,211 @@ def write_output(c: Caller, f: Frame, out_ptr: int, out_len_ptr: int,
     c.write_u32(out_len_ptr, n)
 
 
+def output(g: Guest, f: Frame, out_ptr: int, out_len_ptr: int,
+           data: bytes | memoryview, *, skip_sentinel: bool) -> None:
+    """The variable-output convention (spec 1.9): capacity in ``*out_len_ptr``, the
+    data truncated to it, the length written back.  With ``skip_sentinel`` an
+    ``out_ptr`` of ``SENTINEL`` skips the copy entirely."""
+    if skip_sentinel and out_ptr == SENTINEL:
+        return
+    cap = read_u32(g, out_len_ptr)
+    n = min(cap, len(data))
+    pay(g, f.runtime.costs.copy_per_word * ((n + 31) >> 5))  # copy_bytes(n)
+    write(g, out_ptr, data[:n])
+    write_u32(g, out_len_ptr, n)
+
+
+def u32(g: Guest, reg: int) -> int:
+    return g.regs[reg] & MASK32
+
+
+def hi_lo(g: Guest, reg: int) -> tuple[int, int]:
+    """A register packing two u32 values as ``(hi << 32) | lo``."""
+    v = g.regs[reg]
+    return v >> 32, v & MASK32
+
+
+def set_a0(g: Guest, value: int) -> None:
+    g.regs[A0] = value & MASK64
+
+
+def read_u256(g: Guest, ptr: int) -> int:
+    return int.from_bytes(read(g, ptr, 32), "little")
+
+
+def write_u256(g: Guest, ptr: int, value: int) -> None:
+    write(g, ptr, value.to_bytes(32, "little"))
+
+
 def own_input(f: Frame) -> bytes:
     if f.input is None:
         raise ExecError(E.INPUT_FORWARDED)
     return f.input
 
 
-def rt(f: Frame) -> Ext:
-    return f.runtime
-
-
 # ---- context getters ----
-@host("address")
-def address(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    c.write_memory(u32(c, A0), f.account)
+@host("address", cost="getter")
+def address(g: Guest, f: Frame) -> None:
+    write(g, g.regs[A0] & MASK32, f.account)
 
 
-@host("caller")
-def caller(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    c.write_memory(u32(c, A0), f.caller)
+@host("caller", cost="getter")
+def caller(g: Guest, f: Frame) -> None:
+    write(g, g.regs[A0] & MASK32, f.caller)
 
 
-@host("origin")
-def origin(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    c.write_memory(u32(c, A0), rt(f).origin)
+@host("origin", cost="getter")
+def origin(g: Guest, f: Frame) -> None:
+    write(g, g.regs[A0] & MASK32, f.runtime.origin)
 
 
-@host("value_transferred")
-def value_transferred(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    write_u256(c, u32(c, A0), f.value)
+@host("value_transferred", cost="getter")
+def value_transferred(g: Guest, f: Frame) -> None:
+    write(g, g.regs[A0] & MASK32, f.value.to_bytes(32, "little"))
 
 
-@host("balance")
-def balance(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.balance)
-    write_u256(c, u32(c, A0), rt(f).state.balance(f.account))
+@host("balance", cost="balance")
+def balance(g: Guest, f: Frame) -> None:
+    write_u256(g, u32(g, A0), f.runtime.state.balance(f.account))
 
 
-@host("balance_of")
-def balance_of(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.balance_of)
-    who = c.read_memory(u32(c, A0), 20)
-    write_u256(c, u32(c, A1), rt(f).state.balance(who))
+@host("balance_of", cost="balance_of")
+def balance_of(g: Guest, f: Frame) -> None:
+    who = read(g, u32(g, A0), 20)
+    write_u256(g, u32(g, A1), f.runtime.state.balance(who))
 
 
-@host("now")
-def now(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    write_u256(c, u32(c, A0), rt(f).state.block.timestamp)
+@host("now", cost="getter")
+def now(g: Guest, f: Frame) -> None:
+    write_u256(g, u32(g, A0), f.runtime.state.block.timestamp)
 
 
-@host("block_number")
-def block_number(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    write_u256(c, u32(c, A0), rt(f).state.block.number)
+@host("block_number", cost="getter")
+def block_number(g: Guest, f: Frame) -> None:
+    write_u256(g, u32(g, A0), f.runtime.state.block.number)
 
 
-@host("block_author")
-def block_author(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    c.write_memory(u32(c, A0), rt(f).state.block.author)
+@host("block_author", cost="getter")
+def block_author(g: Guest, f: Frame) -> None:
+    write(g, u32(g, A0), f.runtime.state.block.author)
 
 
-@host("block_hash")
-def block_hash(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.block_hash)
-    number = read_u256(c, u32(c, A0))
-    state = rt(f).state
+@host("block_hash", cost="block_hash")
+def block_hash(g: Guest, f: Frame) -> None:
+    number = read_u256(g, u32(g, A0))
+    state = f.runtime.state
     current = state.block.number
     result = bytes(32)
     if current - 256 <= number < current:
         result = state.block_hash(number)
-    c.write_memory(u32(c, A1), result)
+    write(g, u32(g, A1), result)
 
 
-@host("chain_id")
-def chain_id(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    write_u256(c, u32(c, A0), rt(f).state.block.chain_id)
+@host("chain_id", cost="getter")
+def chain_id(g: Guest, f: Frame) -> None:
+    write_u256(g, u32(g, A0), f.runtime.state.block.chain_id)
 
 
-@host("base_fee")
-def base_fee(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    write_u256(c, u32(c, A0), rt(f).state.block.base_fee)
+@host("base_fee", cost="getter")
+def base_fee(g: Guest, f: Frame) -> None:
+    write_u256(g, u32(g, A0), f.runtime.state.block.base_fee)
 
 
-@host("gas_limit")
-def gas_limit(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    set_a0(c, rt(f).state.block.gas_limit)
+@host("gas_limit", cost="getter")
+def gas_limit(g: Guest, f: Frame) -> None:
+    set_a0(g, f.runtime.state.block.gas_limit)
 
 
-@host("gas_price")
-def gas_price(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    set_a0(c, rt(f).state.block.gas_price)
+@host("gas_price", cost="getter")
+def gas_price(g: Guest, f: Frame) -> None:
+    set_a0(g, f.runtime.state.block.gas_price)
 
 
-@host("ref_time_left")
-def ref_time_left(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    set_a0(c, max(c.gas, 0))
+@host("ref_time_left", cost="getter")
+def ref_time_left(g: Guest, f: Frame) -> None:
+    set_a0(g, max(g.gas[0], 0))
 
 
 @host("weight_to_fee")
-def weight_to_fee(c: Caller, f: Frame) -> None:
-    costs = rt(f).costs
-    charge(c, costs.copy + costs.copy_bytes(32))
-    fee = c.reg(A0) * rt(f).state.block.gas_price
-    write_u256(c, u32(c, A2), fee)
+def weight_to_fee(g: Guest, f: Frame) -> None:
+    costs = f.runtime.costs
+    pay(g, costs.copy + costs.copy_bytes(32))
+    fee = g.regs[A0] * f.runtime.state.block.gas_price
+    write_u256(g, u32(g, A2), fee)
 
 
 # ---- input and output ----
-@host("call_data_size")
-def call_data_size(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    set_a0(c, 0 if f.input is None else len(f.input))
+@host("call_data_size", cost="getter")
+def call_data_size(g: Guest, f: Frame) -> None:
+    g.regs[A0] = 0 if f.input is None else len(f.input)
 
 
-@host("call_data_load")
-def call_data_load(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.call_data_load)
-    data = own_input(f)
-    offset = u32(c, A1)
-    word = data[offset:offset + 32].ljust(32, b"\0")
-    c.write_memory(u32(c, A0), word[::-1])
+@host("call_data_load", cost="call_data_load")
+def call_data_load(g: Guest, f: Frame) -> None:
+    data = f.input
+    if data is None:
+        raise ExecError(E.INPUT_FORWARDED)
+    regs = g.regs
+    offset = regs[A1] & MASK32
+    word = data[offset:offset + 32]
+    if len(word) < 32:
+        word = word.ljust(32, b"\0")
+    write(g, regs[A0] & MASK32, word[::-1])
 
 
 @host("call_data_copy")
-def call_data_copy(c: Caller, f: Frame) -> None:
-    out_ptr, out_len, offset = u32(c, A0), u32(c, A1), u32(c, A2)
-    costs = rt(f).costs
-    charge(c, costs.copy + costs.copy_bytes(out_len))
+def call_data_copy(g: Guest, f: Frame) -> None:
+    out_ptr, out_len, offset = u32(g, A0), u32(g, A1), u32(g, A2)
+    costs = f.runtime.costs
+    pay(g, costs.copy + costs.copy_bytes(out_len))
     data = own_input(f)
     # the destination is checked before anything is copied; zeros past the input are
     # written without building an out_len-sized buffer (issue 19, item 5)
-    c.write_memory_padded(out_ptr, memoryview(data)[offset:offset + out_len], out_len)
+    check_write(g, out_ptr, out_len)
+    head = memoryview(data)[offset:offset + out_len]
+    n = len(head)
+    mem = g.mem
+    mem[out_ptr:out_ptr + n] = head
+    pos, end = out_ptr + n, out_ptr + out_len
+    while pos < end:
+        step = min(end - pos, len(_ZEROS))
+        mem[pos:pos + step] = _ZEROS[:step]
+        pos += step
 
 
-@host("return_data_size")
-def return_data_size(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    set_a0(c, len(f.last_output))
+@host("return_data_size", cost="getter")
+def return_data_size(g: Guest, f: Frame) -> None:
+    g.regs[A0] = len(f.last_output)
 
 
-@host("return_data_copy")
-def return_data_copy(c: Caller, f: Frame) -> None:
-    out_ptr, out_len_ptr, offset = u32(c, A0), u32(c, A1), u32(c, A2)
-    charge(c, rt(f).costs.copy)
+@host("return_data_copy", cost="copy")
+def return_data_copy(g: Guest, f: Frame) -> None:
+    out_ptr, out_len_ptr, offset = u32(g, A0), u32(g, A1), u32(g, A2)
     data = f.last_output
     if offset > len(data):
         raise ExecError(E.OUT_OF_BOUNDS, f"return data offset {offset} > {len(data)}")
     # a view, not a copy: the guest pays per byte written, not per byte of return data
-    write_output(c, f, out_ptr, out_len_ptr, memoryview(data)[offset:], skip_sentinel=False)
+    output(g, f, out_ptr, out_len_ptr, memoryview(data)[offset:], skip_sentinel=False)
 
 
 @host("seal_return")
-def seal_return(c: Caller, f: Frame) -> None:
-    flags, ptr, length = u32(c, A0), u32(c, A1), u32(c, A2)
-    charge(c, rt(f).costs.copy_bytes(length))
-    if flags & ~int(ReturnFlags.REVERT):
+def seal_return(g: Guest, f: Frame) -> None:
+    regs = g.regs
+    flags, ptr, length = regs[A0] & MASK32, regs[A1] & MASK32, regs[A2] & MASK32
+    pay(g, f.runtime.costs.copy_per_word * ((length + 31) >> 5))  # copy_bytes(length)
+    if flags & ~_REVERT:
         raise ExecError(E.INVALID_CALL_FLAGS, f"seal_return flags 0x{flags:x}")
-    raise FrameReturn(flags, c.read_memory(ptr, length))
+    raise FrameReturn(flags, read(g, ptr, length))
 
 
 @host("hash_keccak_256")
-def hash_keccak_256(c: Caller, f: Frame) -> None:
-    in_ptr, in_len, out_ptr = u32(c, A0), u32(c, A1), u32(c, A2)
-    costs = rt(f).costs
-    charge(c, costs.hash_keccak_256 + costs.hash_keccak_256_per_word * ((in_len + 31) >> 5))
-    data = c.read_memory(in_ptr, in_len)
-    c.write_memory(out_ptr, _keccak_small(data) if in_len <= 64 else keccak256(data))
+def hash_keccak_256(g: Guest, f: Frame) -> None:
+    regs = g.regs
+    in_ptr, in_len, out_ptr = regs[A0] & MASK32, regs[A1] & MASK32, regs[A2] & MASK32
+    costs = f.runtime.costs
+    pay(g, costs.hash_keccak_256 + costs.hash_keccak_256_per_word * ((in_len + 31) >> 5))
+    data = read(g, in_ptr, in_len)
+    write(g, out_ptr, _keccak_small(data) if in_len <= 64 else keccak256(data))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -307,61 +378,64 @@ def _keccak_small(data: bytes) -> bytes:
 
 
 # ---- storage ----
-def _storage_key(c: Caller, f: Frame, key_ptr: int, key_len: int) -> StorageKey:
+def _storage_key(g: Guest, f: Frame, key_ptr: int, key_len: int) -> StorageKey:
+    # tuple.__new__: the StorageKey NamedTuple without its Python-level __new__
     if key_len == SENTINEL:
-        return StorageKey(c.read_memory(key_ptr, 32), True)
-    if key_len > rt(f).limits.storage_key_bytes:
+        return tuple.__new__(StorageKey, (read(g, key_ptr, 32), True))
+    if key_len > f.runtime.limits.storage_key_bytes:
         raise ExecError(E.DECODING_FAILED, f"storage key of {key_len} bytes")
-    return StorageKey(c.read_memory(key_ptr, key_len), False)
+    return tuple.__new__(StorageKey, (read(g, key_ptr, key_len), False))
 
 
-def _storage_flags(c: Caller) -> bool:
-    flags = u32(c, A0)
+def _storage_flags(g: Guest) -> bool:
+    flags = g.regs[A0] & MASK32
     if flags & ~_TRANSIENT:
         raise ExecError(E.INVALID_STORAGE_FLAGS, f"0x{flags:x}")
-    return bool(flags & _TRANSIENT)
-
-
-_TRANSIENT = int(StorageFlags.TRANSIENT)  # a plain int: IntFlag operators cost microseconds
+    return bool(flags)
 
 
 @host("get_storage")
-def get_storage(c: Caller, f: Frame) -> None:
-    transient = _storage_flags(c)
-    key_ptr, key_len, out_ptr, out_len_ptr = u32(c, A1), u32(c, A2), u32(c, A3), u32(c, A4)
-    costs = rt(f).costs
-    state = rt(f).state
-    key = _storage_key(c, f, key_ptr, key_len)
+def get_storage(g: Guest, f: Frame) -> None:
+    transient = _storage_flags(g)
+    regs = g.regs
+    key_ptr, key_len = regs[A1] & MASK32, regs[A2] & MASK32
+    out_ptr, out_len_ptr = regs[A3] & MASK32, regs[A4] & MASK32
+    runtime = f.runtime
+    costs = runtime.costs
+    state = runtime.state
+    key = _storage_key(g, f, key_ptr, key_len)
     if transient:
         value = state.transient(f.account, key)
-        charge(c, costs.transient_storage
-               + costs.transient_storage_per_word * ((len(value or b"") + 31) >> 5))
+        pay(g, costs.transient_storage
+            + costs.transient_storage_per_word * ((len(value or b"") + 31) >> 5))
     else:
         value = state.storage(f.account, key)
-        charge(c, costs.get_storage
-               + costs.get_storage_per_word * ((len(value or b"") + 31) >> 5))
+        pay(g, costs.get_storage
+            + costs.get_storage_per_word * ((len(value or b"") + 31) >> 5))
     if value is None:
-        set_a0(c, ReturnCode.KEY_NOT_FOUND)
+        regs[A0] = _KEY_NOT_FOUND
         return
-    write_output(c, f, out_ptr, out_len_ptr, value, skip_sentinel=False)
-    set_a0(c, ReturnCode.SUCCESS)
+    output(g, f, out_ptr, out_len_ptr, value, skip_sentinel=False)
+    regs[A0] = _SUCCESS
 
 
 @host("set_storage", mutating=True)
-def set_storage(c: Caller, f: Frame) -> None:
-    transient = _storage_flags(c)
-    key_ptr, key_len, value_ptr, value_len = u32(c, A1), u32(c, A2), u32(c, A3), u32(c, A4)
-    runtime = rt(f)
+def set_storage(g: Guest, f: Frame) -> None:
+    transient = _storage_flags(g)
+    regs = g.regs
+    key_ptr, key_len = regs[A1] & MASK32, regs[A2] & MASK32
+    value_ptr, value_len = regs[A3] & MASK32, regs[A4] & MASK32
+    runtime = f.runtime
     costs = runtime.costs
     words = (value_len + 31) >> 5
     if transient:
-        charge(c, costs.transient_storage + costs.transient_storage_per_word * words)
+        pay(g, costs.transient_storage + costs.transient_storage_per_word * words)
     else:
-        charge(c, costs.set_storage + costs.set_storage_per_word * words)
+        pay(g, costs.set_storage + costs.set_storage_per_word * words)
     if value_len > runtime.limits.payload_bytes:
         raise ExecError(E.VALUE_TOO_LARGE, f"{value_len} > {runtime.limits.payload_bytes}")
-    key = _storage_key(c, f, key_ptr, key_len)
-    value = c.read_memory(value_ptr, value_len)
+    key = _storage_key(g, f, key_ptr, key_len)
+    value = read(g, value_ptr, value_len)
     state = runtime.state
     if transient:
         old = state.set_transient(f.account, key, value)
@@ -369,33 +443,33 @@ def set_storage(c: Caller, f: Frame) -> None:
             raise ExecError(E.OUT_OF_TRANSIENT_STORAGE)
     else:
         old = state.set_storage(f.account, key, value)
-    set_a0(c, SENTINEL if old is None else len(old))
+    regs[A0] = SENTINEL if old is None else len(old)
 
 
 # ---- immutable data ----
 @host("get_immutable_data")
-def get_immutable_data(c: Caller, f: Frame) -> None:
-    out_ptr, out_len_ptr = u32(c, A0), u32(c, A1)
+def get_immutable_data(g: Guest, f: Frame) -> None:
+    out_ptr, out_len_ptr = u32(g, A0), u32(g, A1)
     if f.is_deploy:
         raise ExecError(E.INVALID_IMMUTABLE_ACCESS, "read in the constructor")
-    info = rt(f).state.contract(f.code_owner)
+    info = f.runtime.state.contract(f.code_owner)
     data = b"" if info is None else info.immutable_data
     if not data:
         raise ExecError(E.INVALID_IMMUTABLE_ACCESS, "the contract has no immutable data")
-    charge(c, rt(f).costs.copy)
-    write_output(c, f, out_ptr, out_len_ptr, data, skip_sentinel=False)
+    pay(g, f.runtime.costs.copy)
+    output(g, f, out_ptr, out_len_ptr, data, skip_sentinel=False)
 
 
 @host("set_immutable_data")
-def set_immutable_data(c: Caller, f: Frame) -> None:
-    ptr, length = u32(c, A0), u32(c, A1)
-    runtime = rt(f)
-    charge(c, runtime.costs.set_immutable_data + runtime.costs.copy_bytes(length))
+def set_immutable_data(g: Guest, f: Frame) -> None:
+    ptr, length = u32(g, A0), u32(g, A1)
+    runtime = f.runtime
+    pay(g, runtime.costs.set_immutable_data + runtime.costs.copy_bytes(length))
     if length > runtime.limits.immutable_bytes:
         raise ExecError(E.OUT_OF_BOUNDS, f"{length} bytes of immutable data")
     if not f.is_deploy or length == 0:
         raise ExecError(E.INVALID_IMMUTABLE_ACCESS)
-    data = c.read_memory(ptr, length)
+    data = read(g, ptr, length)
     state = runtime.state
     info = state.contract(f.account)
     if info is None:  # pragma: no cover - the runtime creates it before deploy runs
@@ -405,27 +479,28 @@ def set_immutable_data(c: Caller, f: Frame) -> None:
 
 # ---- events ----
 @host("deposit_event", mutating=True)
-def deposit_event(c: Caller, f: Frame) -> None:
-    topics_ptr, num_topics, data_ptr, data_len = u32(c, A0), u32(c, A1), u32(c, A2), u32(c, A3)
-    runtime = rt(f)
+def deposit_event(g: Guest, f: Frame) -> None:
+    regs = g.regs
+    topics_ptr, num_topics = regs[A0] & MASK32, regs[A1] & MASK32
+    data_ptr, data_len = regs[A2] & MASK32, regs[A3] & MASK32
+    runtime = f.runtime
     costs = runtime.costs
-    charge(c, costs.deposit_event + costs.event_topic * min(num_topics, 1 << 16)
-           + costs.deposit_event_per_word * ((data_len + 31) >> 5))
+    pay(g, costs.deposit_event + costs.event_topic * min(num_topics, 1 << 16)
+        + costs.deposit_event_per_word * ((data_len + 31) >> 5))
     if num_topics > runtime.limits.num_event_topics:
         raise ExecError(E.TOO_MANY_TOPICS, str(num_topics))
     if data_len > runtime.limits.payload_bytes:
         raise ExecError(E.VALUE_TOO_LARGE, f"event data of {data_len} bytes")
-    raw = c.read_memory(topics_ptr, 32 * num_topics) if num_topics else b""
+    raw = read(g, topics_ptr, 32 * num_topics) if num_topics else b""
     topics = tuple(raw[i:i + 32] for i in range(0, len(raw), 32))
-    runtime.state.emit(Event(f.account, topics, c.read_memory(data_ptr, data_len)))
+    runtime.state.emit(Event(f.account, topics, read(g, data_ptr, data_len)))
 
 
 # ---- code information ----
-@host("code_hash")
-def code_hash(c: Caller, f: Frame) -> None:
-    runtime = rt(f)
-    charge(c, runtime.costs.code_info)
-    who = c.read_memory(u32(c, A0), 20)
+@host("code_hash", cost="code_info")
+def code_hash(g: Guest, f: Frame) -> None:
+    runtime = f.runtime
+    who = read(g, u32(g, A0), 20)
     info = runtime.contract_at(who)
     if info is not None:
         result = info.code_hash
@@ -433,32 +508,31 @@ def code_hash(c: Caller, f: Frame) -> None:
         result = EMPTY_CODE_HASH
     else:
         result = bytes(32)
-    c.write_memory(u32(c, A1), result)
+    write(g, u32(g, A1), result)
 
 
-@host("code_size")
-def code_size(c: Caller, f: Frame) -> None:
-    runtime = rt(f)
-    charge(c, runtime.costs.code_info)
-    who = c.read_memory(u32(c, A0), 20)
+@host("code_size", cost="code_info")
+def code_size(g: Guest, f: Frame) -> None:
+    runtime = f.runtime
+    who = read(g, u32(g, A0), 20)
     info = runtime.contract_at(who)
     blob = None if info is None else runtime.state.code(info.code_hash)
-    set_a0(c, 0 if blob is None else len(blob))
+    set_a0(g, 0 if blob is None else len(blob))
 
 
 # ---- calls ----
-def _call_input(c: Caller, f: Frame, flags: int, in_ptr: int, in_len: int) -> bytes:
-    costs = rt(f).costs
-    if flags & CallFlags.CLONE_INPUT:
+def _call_input(g: Guest, f: Frame, flags: int, in_ptr: int, in_len: int) -> bytes:
+    costs = f.runtime.costs
+    if flags & _CLONE_INPUT:
         data = own_input(f)
-        charge(c, costs.copy_bytes(len(data)))
+        pay(g, costs.copy_bytes(len(data)))
         return data
-    if flags & CallFlags.FORWARD_INPUT:
+    if flags & _FORWARD_INPUT:
         data = own_input(f)
         f.input = None
         return data
-    charge(c, costs.copy_bytes(in_len))
-    return c.read_memory(in_ptr, in_len)
+    pay(g, costs.copy_bytes(in_len))
+    return read(g, in_ptr, in_len)
 
 
 def _error_code(error: str) -> int:
@@ -472,118 +546,118 @@ def _error_code(error: str) -> int:
     return ReturnCode.CALLEE_TRAPPED
 
 
-def _finish_call(c: Caller, f: Frame, flags: int, r: FrameResult, out_ptr: int,
+def _finish_call(g: Guest, f: Frame, flags: int, r: FrameResult, out_ptr: int,
                  out_len_ptr: int) -> None:
     if r.error is not None:
-        c.write_u32(out_len_ptr, 0)
-        set_a0(c, _error_code(r.error))
+        write_u32(g, out_len_ptr, 0)
+        set_a0(g, _error_code(r.error))
         return
-    if flags & CallFlags.TAIL_CALL:
+    if flags & _TAIL_CALL:
         raise FrameReturn(r.flags, r.data)
     f.last_output = r.data
-    write_output(c, f, out_ptr, out_len_ptr, r.data, skip_sentinel=True)
-    set_a0(c, ReturnCode.CALLEE_REVERTED if r.reverted else ReturnCode.SUCCESS)
+    output(g, f, out_ptr, out_len_ptr, r.data, skip_sentinel=True)
+    set_a0(g, _CALLEE_REVERTED if r.reverted else _SUCCESS)
 
 
 @host("call")
-def call(c: Caller, f: Frame) -> None:
-    flags, callee_ptr = hi_lo(c, A0)
-    ref_time_limit = c.reg(A1)
-    deposit_ptr, value_ptr = hi_lo(c, A3)
-    in_len, in_ptr = hi_lo(c, A4)
-    out_len_ptr, out_ptr = hi_lo(c, A5)
-    runtime = rt(f)
+def call(g: Guest, f: Frame) -> None:
+    flags, callee_ptr = hi_lo(g, A0)
+    ref_time_limit = g.regs[A1]
+    deposit_ptr, value_ptr = hi_lo(g, A3)
+    in_len, in_ptr = hi_lo(g, A4)
+    out_len_ptr, out_ptr = hi_lo(g, A5)
+    runtime = f.runtime
     if flags & ~ALL_CALL_FLAGS:
         raise ExecError(E.INVALID_CALL_FLAGS, f"0x{flags:x}")
-    callee = c.read_memory(callee_ptr, 20)
-    charge(c, runtime.costs.call)
-    c.read_memory(deposit_ptr, 32)  # the storage deposit limit: not modelled
-    input_data = _call_input(c, f, flags, in_ptr, in_len)
-    value = read_u256(c, value_ptr)
-    read_only = bool(flags & CallFlags.READ_ONLY) or f.read_only
+    callee = read(g, callee_ptr, 20)
+    pay(g, runtime.costs.call)
+    read(g, deposit_ptr, 32)  # the storage deposit limit: not modelled
+    input_data = _call_input(g, f, flags, in_ptr, in_len)
+    value = read_u256(g, value_ptr)
+    read_only = bool(flags & _READ_ONLY) or f.read_only
     if value:
         if read_only:
             raise ExecError(E.STATE_CHANGE_DENIED, "value transfer in a read-only call")
-        charge(c, runtime.costs.transfer_surcharge)
+        pay(g, runtime.costs.transfer_surcharge)
     f.last_output = b""
-    gas_left = max(c.gas, 0)
-    f.allows_reentry = bool(flags & CallFlags.ALLOW_REENTRY)
+    gas_left = max(g.gas[0], 0)
+    f.allows_reentry = bool(flags & _ALLOW_REENTRY)
     try:
         r = runtime.ext_call(f.account, callee, value, input_data,
                              min(ref_time_limit, gas_left), read_only=read_only)
     finally:
         f.allows_reentry = True
-    c.gas = gas_left - r.gas_used
-    _finish_call(c, f, flags, r, out_ptr, out_len_ptr)
+    g.gas[0] = gas_left - r.gas_used
+    _finish_call(g, f, flags, r, out_ptr, out_len_ptr)
 
 
 @host("delegate_call")
-def delegate_call(c: Caller, f: Frame) -> None:
-    flags, address_ptr = hi_lo(c, A0)
-    ref_time_limit = c.reg(A1)
-    deposit_ptr = u32(c, A3)
-    in_len, in_ptr = hi_lo(c, A4)
-    out_len_ptr, out_ptr = hi_lo(c, A5)
-    runtime = rt(f)
-    if flags & ~ALL_CALL_FLAGS or flags & (CallFlags.ALLOW_REENTRY | CallFlags.READ_ONLY):
+def delegate_call(g: Guest, f: Frame) -> None:
+    flags, address_ptr = hi_lo(g, A0)
+    ref_time_limit = g.regs[A1]
+    deposit_ptr = u32(g, A3)
+    in_len, in_ptr = hi_lo(g, A4)
+    out_len_ptr, out_ptr = hi_lo(g, A5)
+    runtime = f.runtime
+    if flags & ~ALL_CALL_FLAGS or flags & (_ALLOW_REENTRY | _READ_ONLY):
         raise ExecError(E.INVALID_CALL_FLAGS, f"0x{flags:x}")
-    target = c.read_memory(address_ptr, 20)
-    charge(c, runtime.costs.delegate_call)
-    c.read_memory(deposit_ptr, 32)
-    input_data = _call_input(c, f, flags, in_ptr, in_len)
+    target = read(g, address_ptr, 20)
+    pay(g, runtime.costs.delegate_call)
+    read(g, deposit_ptr, 32)
+    input_data = _call_input(g, f, flags, in_ptr, in_len)
     f.last_output = b""
-    gas_left = max(c.gas, 0)
+    gas_left = max(g.gas[0], 0)
     r = runtime.ext_delegate_call(f, target, input_data, min(ref_time_limit, gas_left))
-    c.gas = gas_left - r.gas_used
-    _finish_call(c, f, flags, r, out_ptr, out_len_ptr)
+    g.gas[0] = gas_left - r.gas_used
+    _finish_call(g, f, flags, r, out_ptr, out_len_ptr)
 
 
 @host("instantiate", mutating=True)
-def instantiate(c: Caller, f: Frame) -> None:
-    ref_time_limit = c.reg(A0)
-    deposit_ptr, value_ptr = hi_lo(c, A2)
-    in_len, in_ptr = hi_lo(c, A3)
-    out_len_ptr, out_ptr = hi_lo(c, A4)
-    address_ptr, salt_ptr = hi_lo(c, A5)
-    runtime = rt(f)
+def instantiate(g: Guest, f: Frame) -> None:
+    ref_time_limit = g.regs[A0]
+    deposit_ptr, value_ptr = hi_lo(g, A2)
+    in_len, in_ptr = hi_lo(g, A3)
+    out_len_ptr, out_ptr = hi_lo(g, A4)
+    address_ptr, salt_ptr = hi_lo(g, A5)
+    runtime = f.runtime
     costs = runtime.costs
     if in_len < 32:
         raise ExecError(E.OUT_OF_BOUNDS, "instantiate input shorter than a code hash")
-    charge(c, costs.instantiate + costs.instantiate_per_word * ((in_len + 31) >> 5))
-    c.read_memory(deposit_ptr, 32)
-    value = read_u256(c, value_ptr)
-    raw = c.read_memory(in_ptr, in_len)
+    pay(g, costs.instantiate + costs.instantiate_per_word * ((in_len + 31) >> 5))
+    read(g, deposit_ptr, 32)
+    value = read_u256(g, value_ptr)
+    raw = read(g, in_ptr, in_len)
     code_hash_, input_data = raw[:32], raw[32:]
-    salt = None if salt_ptr == SENTINEL else c.read_memory(salt_ptr, 32)
+    salt = None if salt_ptr == SENTINEL else read(g, salt_ptr, 32)
     if value:
-        charge(c, costs.transfer_surcharge)
+        pay(g, costs.transfer_surcharge)
     f.last_output = b""
     state = runtime.state
     if state.code(code_hash_) is None:
         raise ExecError(E.CODE_NOT_FOUND, code_hash_.hex())
     new = runtime.new_address(f.account, code_hash_, input_data, salt, state.nonce(f.account))
-    gas_left = max(c.gas, 0)
+    gas_left = max(g.gas[0], 0)
     r = runtime.ext_instantiate(f.account, code_hash_, input_data, value, new,
                                 min(ref_time_limit, gas_left), bump_deployer_nonce=True)
-    c.gas = gas_left - r.gas_used
+    g.gas[0] = gas_left - r.gas_used
     if r.error is not None:
-        set_a0(c, _error_code(r.error))
+        set_a0(g, _error_code(r.error))
         return
     if not r.reverted and address_ptr != SENTINEL:
-        c.write_memory(address_ptr, new)
+        write(g, address_ptr, new)
     f.last_output = r.data
-    write_output(c, f, out_ptr, out_len_ptr, r.data, skip_sentinel=True)
-    set_a0(c, ReturnCode.CALLEE_REVERTED if r.reverted else ReturnCode.SUCCESS)
+    output(g, f, out_ptr, out_len_ptr, r.data, skip_sentinel=True)
+    set_a0(g, _CALLEE_REVERTED if r.reverted else _SUCCESS)
 
 
 # ---- a few functions outside the resolc set (spec section 7) ----
 @host("terminate", mutating=True)
-def terminate(c: Caller, f: Frame) -> None:
+def terminate(g: Guest, f: Frame) -> None:
     """Removes the contract (code reference and storage), sends its whole balance to
     the beneficiary and ends the frame successfully with no output."""
-    runtime = rt(f)
-    charge(c, runtime.costs.set_storage)
-    beneficiary = c.read_memory(u32(c, A0), 20)
+    runtime = f.runtime
+    pay(g, runtime.costs.set_storage)
+    beneficiary = read(g, u32(g, A0), 20)
     if f.is_deploy:
         raise ExecError(E.TERMINATED_IN_CONSTRUCTOR)
     if sum(1 for other in runtime.stack if other.account == f.account) > 1:
@@ -597,86 +671,81 @@ def terminate(c: Caller, f: Frame) -> None:
 
 
 @host("hash_blake2_256")
-def hash_blake2_256(c: Caller, f: Frame) -> None:
-    in_ptr, in_len, out_ptr = u32(c, A0), u32(c, A1), u32(c, A2)
-    costs = rt(f).costs
-    charge(c, costs.hash_keccak_256 + costs.hash_keccak_256_per_word * ((in_len + 31) >> 5))
-    digest = hashlib.blake2b(c.read_memory(in_ptr, in_len), digest_size=32).digest()
-    c.write_memory(out_ptr, digest)
+def hash_blake2_256(g: Guest, f: Frame) -> None:
+    in_ptr, in_len, out_ptr = u32(g, A0), u32(g, A1), u32(g, A2)
+    costs = f.runtime.costs
+    pay(g, costs.hash_keccak_256 + costs.hash_keccak_256_per_word * ((in_len + 31) >> 5))
+    digest = hashlib.blake2b(read(g, in_ptr, in_len), digest_size=32).digest()
+    write(g, out_ptr, digest)
 
 
 @host("hash_blake2_128")
-def hash_blake2_128(c: Caller, f: Frame) -> None:
-    in_ptr, in_len, out_ptr = u32(c, A0), u32(c, A1), u32(c, A2)
-    costs = rt(f).costs
-    charge(c, costs.hash_keccak_256 + costs.hash_keccak_256_per_word * ((in_len + 31) >> 5))
-    digest = hashlib.blake2b(c.read_memory(in_ptr, in_len), digest_size=16).digest()
-    c.write_memory(out_ptr, digest)
+def hash_blake2_128(g: Guest, f: Frame) -> None:
+    in_ptr, in_len, out_ptr = u32(g, A0), u32(g, A1), u32(g, A2)
+    costs = f.runtime.costs
+    pay(g, costs.hash_keccak_256 + costs.hash_keccak_256_per_word * ((in_len + 31) >> 5))
+    digest = hashlib.blake2b(read(g, in_ptr, in_len), digest_size=16).digest()
+    write(g, out_ptr, digest)
 
 
-@host("caller_is_origin")
-def caller_is_origin(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    set_a0(c, int(f.caller == rt(f).origin))
+@host("caller_is_origin", cost="getter")
+def caller_is_origin(g: Guest, f: Frame) -> None:
+    set_a0(g, int(f.caller == f.runtime.origin))
 
 
-@host("caller_is_root")
-def caller_is_root(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    set_a0(c, 0)
+@host("caller_is_root", cost="getter")
+def caller_is_root(g: Guest, f: Frame) -> None:
+    set_a0(g, 0)
 
 
-@host("is_contract")
-def is_contract(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.code_info)
-    who = c.read_memory(u32(c, A0), 20)
-    set_a0(c, int(rt(f).contract_at(who) is not None))
+@host("is_contract", cost="code_info")
+def is_contract(g: Guest, f: Frame) -> None:
+    who = read(g, u32(g, A0), 20)
+    set_a0(g, int(f.runtime.contract_at(who) is not None))
 
 
-@host("own_code_hash")
-def own_code_hash(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    c.write_memory(u32(c, A0), f.code_hash)
+@host("own_code_hash", cost="getter")
+def own_code_hash(g: Guest, f: Frame) -> None:
+    write(g, u32(g, A0), f.code_hash)
 
 
-@host("minimum_balance")
-def minimum_balance(c: Caller, f: Frame) -> None:
-    charge(c, rt(f).costs.getter)
-    write_u256(c, u32(c, A0), 0)
+@host("minimum_balance", cost="getter")
+def minimum_balance(g: Guest, f: Frame) -> None:
+    write_u256(g, u32(g, A0), 0)
 
 
 @host("contains_storage")
-def contains_storage(c: Caller, f: Frame) -> None:
-    transient = _storage_flags(c)
-    key = _storage_key(c, f, u32(c, A1), u32(c, A2))
-    state = rt(f).state
-    charge(c, rt(f).costs.get_storage)
+def contains_storage(g: Guest, f: Frame) -> None:
+    transient = _storage_flags(g)
+    key = _storage_key(g, f, u32(g, A1), u32(g, A2))
+    state = f.runtime.state
+    pay(g, f.runtime.costs.get_storage)
     value = state.transient(f.account, key) if transient else state.storage(f.account, key)
-    set_a0(c, SENTINEL if value is None else len(value))
+    set_a0(g, SENTINEL if value is None else len(value))
 
 
 @host("clear_storage", mutating=True)
-def clear_storage(c: Caller, f: Frame) -> None:
-    transient = _storage_flags(c)
-    key = _storage_key(c, f, u32(c, A1), u32(c, A2))
-    state = rt(f).state
-    charge(c, rt(f).costs.set_storage)
+def clear_storage(g: Guest, f: Frame) -> None:
+    transient = _storage_flags(g)
+    key = _storage_key(g, f, u32(g, A1), u32(g, A2))
+    state = f.runtime.state
+    pay(g, f.runtime.costs.set_storage)
     old = (state.set_transient(f.account, key, None) if transient
            else state.set_storage(f.account, key, None))
-    set_a0(c, SENTINEL if old is None else len(old))
+    set_a0(g, SENTINEL if old is None else len(old))
 
 
 @host("take_storage", mutating=True)
-def take_storage(c: Caller, f: Frame) -> None:
-    transient = _storage_flags(c)
-    key = _storage_key(c, f, u32(c, A1), u32(c, A2))
-    out_ptr, out_len_ptr = u32(c, A3), u32(c, A4)
-    state = rt(f).state
-    charge(c, rt(f).costs.set_storage)
+def take_storage(g: Guest, f: Frame) -> None:
+    transient = _storage_flags(g)
+    key = _storage_key(g, f, u32(g, A1), u32(g, A2))
+    out_ptr, out_len_ptr = u32(g, A3), u32(g, A4)
+    state = f.runtime.state
+    pay(g, f.runtime.costs.set_storage)
     old = (state.set_transient(f.account, key, None) if transient
            else state.set_storage(f.account, key, None))
     if old is None:
-        set_a0(c, ReturnCode.KEY_NOT_FOUND)
+        set_a0(g, _KEY_NOT_FOUND)
         return
-    write_output(c, f, out_ptr, out_len_ptr, old, skip_sentinel=False)
-    set_a0(c, ReturnCode.SUCCESS)
+    output(g, f, out_ptr, out_len_ptr, old, skip_sentinel=False)
+    set_a0(g, _SUCCESS)

@@ -41,6 +41,7 @@ from executor.revive.constants import ZERO_ADDRESS, Limits, ReturnFlags
 from executor.revive.costs import DEFAULT_COSTS, CostTable
 from executor.revive.errors import CodeRejected, ExecError, FrameReturn
 from executor.revive.frame import Frame, FrameResult
+from executor.revive.guest import Guest
 from executor.revive.hashing import keccak256
 from executor.revive.hostfns import build_linker
 from executor.revive.precompiles import Precompile, precompile_at, run_precompile
@@ -106,7 +107,8 @@ class ReviveRuntime:
         self._programs: dict[bytes, tuple[InstancePre, int]] = {}
         # finished instances kept for the next frame of the same code and layer stack
         # (memory is reset before reuse); at most _IDLE_INSTANCES, oldest dropped first
-        self._idle: OrderedDict[int, tuple[bytes, InstancePre, Instance]] = OrderedDict()
+        self._idle: OrderedDict[int, tuple[bytes, InstancePre, Instance, Guest]] = \
+            OrderedDict()
         self.layers: tuple[HostLayer, ...] = ()
         """Host-call layers over every frame (:meth:`with_layers`)."""
         self._idle_seq = 0
@@ -168,24 +170,27 @@ class ReviveRuntime:
 
     def _take_instance(self, code_hash: bytes, pre: InstancePre, frame: Frame,
                        gas: int) -> Instance:
-        """An instance of ``code_hash`` in its initial state: a kept one (memory
-        reset) or a new one."""
+        """An instance of ``code_hash`` in its initial state, ``frame.guest`` bound to
+        it: a kept one (memory reset) or a new one."""
         for key in reversed(self._idle):
-            owner, owner_pre, inst = self._idle[key]
+            owner, owner_pre, inst, guest = self._idle[key]
             if owner == code_hash and owner_pre is pre:
                 del self._idle[key]
                 inst.reset_memory()
-                inst.user_data = frame
-                inst.gas = gas
+                inst.user_data = frame  # the gas: set by the call (run_frame)
+                frame.guest = guest
                 return inst
-        return pre.instantiate(user_data=frame, gas=gas)
+        inst = pre.instantiate(user_data=frame, gas=gas)
+        frame.guest = Guest(inst.caller)
+        return inst
 
-    def _keep_instance(self, code_hash: bytes, pre: InstancePre, instance: Instance) -> None:
+    def _keep_instance(self, code_hash: bytes, pre: InstancePre, instance: Instance,
+                       guest: Guest) -> None:
         instance.user_data = None
         self._idle_seq += 1
-        self._idle[self._idle_seq] = (code_hash, pre, instance)
+        self._idle[self._idle_seq] = (code_hash, pre, instance, guest)
         while len(self._idle) > _IDLE_INSTANCES:
-            _, (_, _, old) = self._idle.popitem(last=False)
+            _, (_, _, old, _) = self._idle.popitem(last=False)
             old.raw.close()
 
     def run_frame(self, frame: Frame, gas_limit: int) -> FrameResult:
@@ -210,13 +215,15 @@ class ReviveRuntime:
                 left, failure = runner(pre, frame, gas)
             else:
                 instance = self._take_instance(frame.code_hash, pre, frame, gas)
+                guest = frame.guest
+                assert guest is not None
                 failure = None
                 try:
                     instance.call(frame.entry, gas=gas)
                 except (HostError, Trap, OutOfGas) as exc:
                     failure = exc
                 left = instance.gas
-                self._keep_instance(frame.code_hash, pre, instance)
+                self._keep_instance(frame.code_hash, pre, instance, guest)
         finally:
             self.stack.pop()
         if isinstance(failure, HostError):
@@ -386,7 +393,10 @@ class ReviveRuntime:
         """A signed call from ``origin`` to ``dest`` (a plain transfer if ``dest`` has no
         code).  The origin's nonce is bumped first (and stays bumped on failure)."""
         state = self.state
-        with self._transaction(origin):
+        if self.stack:
+            raise RuntimeError("a transaction is already running")
+        self.origin = origin
+        try:  # _transaction, inlined (a generator context manager costs microseconds)
             if bump_nonce:
                 state.set_nonce(origin, state.nonce(origin) + 1)
             first_event = len(state.events)
@@ -396,6 +406,10 @@ class ReviveRuntime:
             except ExecError as exc:
                 r = FrameResult(0, b"", exc.name, 0)
             events = tuple(state.events[first_event:]) if r.ok else ()
+        finally:
+            state.clear_transient()
+            self.origin = ZERO_ADDRESS
+            self.stack.clear()
         return ExecResult(r.flags, r.data, r.error, r.gas_used, None, events)
 
     def instantiate(self, origin: bytes, code: bytes | None = None, *,

@@ -27,12 +27,6 @@ from executor.revive import keccak256
 from executor.revive.errors import CodeRejected
 
 
-@pytest.fixture
-def cheats(chain: TestChain, alice: Account) -> Contract:
-    art = compiled("Cheats")["Cheats"]
-    return chain.deploy(art.blob, art.abi, sender=alice)
-
-
 # ---- console.log ----
 def test_console_log_is_printed_and_kept(chain: TestChain, cheats: Contract, alice: Account,
                                          capsys: pytest.CaptureFixture[str]) -> None:

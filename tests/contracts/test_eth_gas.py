@@ -51,12 +51,6 @@ def test_transaction_length_matches_a_signed_transaction() -> None:
                              gas=gas, gas_price=1000) == len(signed.raw_transaction) + short, i
 
 
-@pytest.fixture
-def token(chain: TestChain, alice: Account) -> Contract:
-    art = compiled("Token")["Token"]
-    return chain.deploy(art.blob, art.abi, "Tok", "TK", 1000, sender=alice)
-
-
 def _compact_len(n: int) -> int:
     return 1 if n < 64 else 2 if n < 2**14 else 4
 

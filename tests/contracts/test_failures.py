@@ -20,24 +20,6 @@ from executor.errors import PvmError
 from executor.revive import keccak256
 
 
-@pytest.fixture
-def reverts(chain: TestChain, alice: Account) -> Contract:
-    art = compiled("Reverts")["Reverts"]
-    return chain.deploy(art.blob, art.abi, sender=alice)
-
-
-@pytest.fixture
-def token(chain: TestChain, alice: Account) -> Contract:
-    art = compiled("Token")["Token"]
-    return chain.deploy(art.blob, art.abi, "Tok", "TK", 1000, sender=alice)
-
-
-@pytest.fixture
-def factory(chain: TestChain, alice: Account) -> Contract:
-    art = compiled("Factory")["Factory"]
-    return chain.deploy(art.blob, art.abi, sender=alice)
-
-
 def test_reverted_carries_reason_receipt_and_trace(chain: TestChain, reverts: Contract,
                                                    alice: Account) -> None:
     nonce = chain.nonce(alice)
