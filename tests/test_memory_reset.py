@@ -20,6 +20,8 @@ from executor.blob import ProgramBlob
 from executor.instance import Instance
 from executor.tools.asm import assemble
 
+pytestmark = pytest.mark.asan
+
 PAGE = 4096
 RO = bytes((7 * k + 3) & 0xFF or 1 for k in range(5000))     # spills into a second page
 RW = bytes((11 * k + 5) & 0xFF or 1 for k in range(6000))    # ends inside page 2 of 4
