@@ -443,14 +443,15 @@ void pvm_memory_destroy(pvm_memory *m) {
    Now the pages stay mapped and only those that differ from the initial image
    are written back:
 
-   * which pages can differ: the resident ones (mincore: for private memory the
-     pages this process touched, for a sandbox worker's shared file the pages
-     that exist in it, whoever wrote them).  A page never touched reads as its
+   * which pages can differ: those that exist (in process: present or swapped
+     out, from /proc/self/pagemap -- not mincore, which misses a dirty page
+     that was swapped out; for a sandbox worker's shared file, the pages the
+     file holds, whoever wrote them).  A page never touched reads as its
      initial zero and is skipped without being read;
    * each resident page is compared with its initial content (the region's
      initial data, then zero) and rewritten only when it differs.
 
-   So the work is one mincore per region plus a compare of the pages touched so
+   So the work is one pagemap read per region plus a compare of the pages touched so
    far, and a copy of the pages actually dirtied; no page faults again.  To keep
    that bounded, resident pages that compared clean and are zero-initialised are
    dropped again when there are many of them (a call that once used a large
@@ -461,7 +462,21 @@ void pvm_memory_destroy(pvm_memory *m) {
    writes change them (ro_dirty), and only then are they restored. */
 
 #define HOST_PAGE 4096u
-#define RESIDENT_CHUNK 4096u        /* pages per mincore call (16 MiB of guest memory) */
+#define PAGEMAP_CHUNK 1024u         /* pagemap entries per read (4 MiB of guest memory) */
+#define PAGEMAP_PRESENT (UINT64_C(1) << 63)
+#define PAGEMAP_SWAPPED (UINT64_C(1) << 62)
+
+/* /proc/self/pagemap, opened once per process (-1 if it cannot be: then
+   every reset drops and reloads its regions, as before) */
+static int pagemap_fd_value = -1;
+static pthread_once_t pagemap_once = PTHREAD_ONCE_INIT;
+static void pagemap_open(void) {
+    pagemap_fd_value = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+static int pagemap_fd(void) {
+    pthread_once(&pagemap_once, pagemap_open);
+    return pagemap_fd_value;
+}
 #define CLEAN_KEEP 64u              /* clean zero pages kept resident per region */
 
 static const uint8_t zero_page[HOST_PAGE];
@@ -502,9 +517,10 @@ static void restore_page(pvm_memory *m, uint64_t addr, uint64_t off, const uint8
 /* Restores the region [addr, addr + len) (page aligned) to init[0, init_len)
    followed by zeros.  Returns the number of pages rewritten, or -1 when the
    residency of the range cannot be read (the caller then drops the range).
-   In process the resident pages come from mincore; a sandbox's shared file
-   says where it holds data (SEEK_DATA / SEEK_HOLE: a lookup per run of pages,
-   where mincore on a shared mapping looks every page up). */
+   In process the pages that exist come from /proc/self/pagemap; a sandbox's
+   shared file says where it holds data (SEEK_DATA / SEEK_HOLE: a lookup per
+   run of pages, where mincore on a shared mapping looks every page up; pages
+   swapped out count as data). */
 static int64_t restore_region(pvm_memory *m, uint64_t addr, uint64_t len, const uint8_t *init,
                               uint64_t init_len) {
     int64_t dirty = 0;
@@ -530,18 +546,23 @@ static int64_t restore_region(pvm_memory *m, uint64_t addr, uint64_t len, const 
             at = to;
         }
     } else {
-        unsigned char vec[RESIDENT_CHUNK];
+        int fd = pagemap_fd();
+        if (fd < 0)
+            return -1;
+        uint64_t ent[PAGEMAP_CHUNK];
+        uint64_t first = (uint64_t)(uintptr_t)(m->base + addr) / HOST_PAGE;
         for (uint64_t done = 0; done < len;) {
-            uint64_t chunk = len - done;
-            if (chunk > (uint64_t)RESIDENT_CHUNK * HOST_PAGE)
-                chunk = (uint64_t)RESIDENT_CHUNK * HOST_PAGE;
-            if (mincore(m->base + addr + done, (size_t)chunk, vec) != 0)
+            uint64_t pages = (len - done) / HOST_PAGE;
+            if (pages > PAGEMAP_CHUNK)
+                pages = PAGEMAP_CHUNK;
+            size_t want = (size_t)pages * sizeof ent[0];
+            off_t at = (off_t)((first + done / HOST_PAGE) * sizeof ent[0]);
+            if (pread(fd, ent, want, at) != (ssize_t)want)
                 return -1;
-            uint64_t pages = chunk / HOST_PAGE;
             for (uint64_t k = 0; k < pages; k++)
-                if (vec[k] & 1)
+                if (ent[k] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED))
                     restore_page(m, addr, done + k * HOST_PAGE, init, init_len, &dirty, &clean_zero);
-            done += chunk;
+            done += pages * HOST_PAGE;
         }
     }
     if (clean_zero > CLEAN_KEEP) {
