@@ -466,16 +466,35 @@ void pvm_memory_destroy(pvm_memory *m) {
 #define PAGEMAP_PRESENT (UINT64_C(1) << 63)
 #define PAGEMAP_SWAPPED (UINT64_C(1) << 62)
 
-/* /proc/self/pagemap, opened once per process (-1 if it cannot be: then
-   every reset drops and reloads its regions, as before) */
-static int pagemap_fd_value = -1;
-static pthread_once_t pagemap_once = PTHREAD_ONCE_INIT;
-static void pagemap_open(void) {
-    pagemap_fd_value = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+/* /proc/self/pagemap, opened on first use (-1 if it cannot be: then every
+   reset drops and reloads its regions, as before).  The file stays bound to
+   the address space that opened it, so a forked child must not inherit it:
+   the fork handler closes it there and the child opens its own. */
+#define PAGEMAP_UNOPENED (-2)
+static int pagemap_fd_value = PAGEMAP_UNOPENED;
+static int pagemap_atfork_done;
+static pthread_mutex_t pagemap_lock = PTHREAD_MUTEX_INITIALIZER;
+static void pagemap_after_fork(void) {
+    if (pagemap_fd_value >= 0)
+        close(pagemap_fd_value);
+    pagemap_fd_value = PAGEMAP_UNOPENED;
+    pthread_mutex_init(&pagemap_lock, NULL);
 }
 static int pagemap_fd(void) {
-    pthread_once(&pagemap_once, pagemap_open);
-    return pagemap_fd_value;
+    int fd = __atomic_load_n(&pagemap_fd_value, __ATOMIC_ACQUIRE);
+    if (fd != PAGEMAP_UNOPENED)
+        return fd;
+    pthread_mutex_lock(&pagemap_lock);
+    if (!pagemap_atfork_done)
+        pagemap_atfork_done = pthread_atfork(NULL, NULL, pagemap_after_fork) == 0;
+    if (pagemap_fd_value == PAGEMAP_UNOPENED) {
+        /* without the fork handler a child could read its parent's map */
+        int opened = pagemap_atfork_done ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : -1;
+        __atomic_store_n(&pagemap_fd_value, opened < 0 ? -1 : opened, __ATOMIC_RELEASE);
+    }
+    fd = pagemap_fd_value;
+    pthread_mutex_unlock(&pagemap_lock);
+    return fd;
 }
 #define CLEAN_KEEP 64u              /* clean zero pages kept resident per region */
 

@@ -8,6 +8,7 @@ never used."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -185,3 +186,39 @@ def test_executor_calls_never_see_an_earlier_calls_writes(module: Module) -> Non
                     assert await ex.call(module, "peek", a) == init[a]
 
     trio.run(main)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_reset_in_a_forked_child() -> None:
+    """The reset reads which pages exist from /proc/self/pagemap, a file bound to
+    the address space that opened it: a forked child must use its own, or pages
+    only the child touched would be missed."""
+    module = Module(Engine(Config(backend="interpreter")), blob())
+    inst = module.instantiate()
+    inst.call("noop")
+    inst.reset_memory()              # the parent has used its pagemap
+    mm = inst.memory_map
+    rw_last = mm.rw_data_address + mm.rw_data_size - 8     # pages the parent never touched
+    stack_low = mm.stack_address_low
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # pragma: no cover (the child)
+        ok = False
+        try:
+            inst.call("poke", rw_last, 0x77)
+            inst.call("poke", stack_low, 0x77)
+            inst.reset_memory()
+            ok = (inst.read_memory(mm.rw_data_address, mm.rw_data_size) ==
+                  RW + bytes(mm.rw_data_size - len(RW)) and
+                  inst.read_memory(stack_low, mm.stack_size) == bytes(mm.stack_size))
+        finally:
+            os.write(w, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(w)
+    try:
+        got = os.read(r, 1)
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    inst.close()
+    assert got == b"1"
