@@ -68,14 +68,14 @@ In every case the worker is reset (or replaced) before another call uses it.
 
 from __future__ import annotations
 
-import math
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import outcome
 import trio
 
 from executor.engine import Engine, Module
@@ -83,16 +83,20 @@ from executor.errors import ExecutionError, PvmError, Trap
 from executor.instance import DEFAULT_GAS, ModuleLike
 from executor.linker import InstancePre, Linker
 from executor.workers import (
+    _K_FAILED,
+    _K_FINISHED,
+    _K_HOSTCALL,
+    _K_INTERRUPTED,
     DEFAULT_SLICE_GAS,
     HostCallMode,
     Job,
     LoopWorker,
     SandboxWorker,
     Stop,
-    StopKind,
     ThreadWorker,
     Worker,
     WorkerHealth,
+    begin_done,
     export_name,
     host_failure,
 )
@@ -199,7 +203,11 @@ class Executor:
                                     name=f"pvm-worker-{i}")
         self._factory = worker_factory
         self._workers: list[Worker] = []
-        self._send, self._recv = trio.open_memory_channel[Worker](math.inf)
+        # free workers (the last one given back is taken first: its instances
+        # and its spinning process are warm) and the calls waiting for one, FIFO
+        self._free: list[Worker] = []
+        self._waiters: deque[trio.lowlevel.Task] = deque()
+        self._last_pre: tuple[Any, Any, int, InstancePre] | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_cm: Any = None
         self._links: OrderedDict[tuple[int, int], _Link] = OrderedDict()
@@ -227,8 +235,7 @@ class Executor:
                 for w in workers:
                     starting.start_soon(w.start)
             self._workers = workers
-            for w in workers:
-                self._send.send_nowait(w)
+            self._free.extend(reversed(workers))
         except BaseException as exc:
             for w in self._workers:
                 with trio.CancelScope(shield=True):
@@ -248,7 +255,10 @@ class Executor:
             for w in list(self._workers):
                 await w.aclose()
         self._workers.clear()
-        self._send.close()
+        self._free.clear()
+        while self._waiters:   # calls still waiting for a worker fail
+            trio.lowlevel.reschedule(self._waiters.popleft(), outcome.Error(
+                ExecutionError("the executor closed while the call waited for a worker")))
         result: bool | None = await self._nursery_cm.__aexit__(exc_type, exc, tb)
         return result
 
@@ -269,7 +279,7 @@ class Executor:
             pre = self._pre(module, linker)
             job = Job(pre, _export_pc(pre.module, export),
                       _check_args(pre.module, args) if args else (), gas, export, user_data)
-            return (await self._run(job)).value
+            return (await self._run(job)).value   # a FINISHED stop
         result = await self.call_result(module, export, *args, linker=linker, gas=gas,
                                         deadline=deadline, timeout=timeout,
                                         user_data=user_data)
@@ -289,29 +299,34 @@ class Executor:
             until = trio.current_time() + timeout
             deadline = until if deadline is None else min(deadline, until)
         if deadline is None:
-            return await self._run(job)
-        with trio.CancelScope(deadline=deadline) as scope:
-            return await self._run(job)
-        assert scope.cancelled_caught
-        raise DeadlineExceeded(export_name(job), deadline)
+            stop = await self._run(job)
+        else:
+            with trio.CancelScope(deadline=deadline) as scope:
+                stop = await self._run(job)
+            if scope.cancelled_caught:
+                raise DeadlineExceeded(export_name(job), deadline)
+        if job.pre.module.gas_metering:
+            used = (DEFAULT_GAS if job.gas is None else job.gas) - stop.gas_left
+            return CallResult(stop.value, used, stop.gas_left)
+        return CallResult(stop.value, 0, stop.gas_left)
 
-    async def _run(self, job: Job) -> CallResult:
+    async def _run(self, job: Job) -> Stop:
+        """Runs ``job`` on a worker; returns its FINISHED stop or raises."""
         self._calls += 1
-        try:  # a free worker is only buffered when nobody waits: this keeps FIFO order
-            worker = self._recv.receive_nowait()
-        except trio.WouldBlock:
-            self._waiting += 1
-            try:
-                worker = await self._recv.receive()
-            except BaseException as exc:
-                self._count_failure(exc)
-                raise
-            finally:
-                self._waiting -= 1
+        free = self._free
+        if free and not self._waiters:   # FIFO: a free worker only when nobody waits
+            worker = free.pop()
+        else:
+            worker = await self._acquire()
         clean = False
         try:
-            stop = await worker.begin(job)
-            while stop.kind is StopKind.HOSTCALL:
+            if type(worker).begin is _LOOP_BEGIN:   # the guest runs in this task: no layers
+                first = worker.begin_nowait(job)   # type: ignore[attr-defined]
+                stop: Stop = first if begin_done(first) else \
+                    await worker.begin_rest(job, first)   # type: ignore[attr-defined]
+            else:
+                stop = await worker.begin(job)
+            while stop.kind is _K_HOSTCALL:
                 await trio.lowlevel.checkpoint_if_cancelled()
                 try:
                     await self._service(worker, job, stop)
@@ -320,12 +335,10 @@ class Executor:
                         exc.gas_left = worker.caller.gas
                     raise
                 stop = await worker.resume()
-            clean = stop.kind is not StopKind.INTERRUPTED
-            if stop.kind is StopKind.FINISHED:
-                used = (DEFAULT_GAS if job.gas is None else job.gas) - stop.gas_left
-                metered = job.pre.module.gas_metering
-                return CallResult(stop.value, used if metered else 0, stop.gas_left)
-            if stop.kind is StopKind.FAILED:
+            clean = stop.kind is not _K_INTERRUPTED
+            if stop.kind is _K_FINISHED:
+                return stop
+            if stop.kind is _K_FAILED:
                 assert stop.error is not None
                 if stop.error.gas_left is None:
                     stop.error.gas_left = stop.gas_left
@@ -337,6 +350,32 @@ class Executor:
             raise
         finally:
             self._release(worker, clean)
+
+    async def _acquire(self) -> Worker:
+        """Waits (FIFO) until a worker is handed to this call."""
+        task = trio.lowlevel.current_task()
+        self._waiters.append(task)
+        self._waiting += 1
+
+        def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            self._waiters.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        try:
+            worker: Worker = await trio.lowlevel.wait_task_rescheduled(abort)
+            return worker
+        except BaseException as exc:
+            self._count_failure(exc)
+            raise
+        finally:
+            self._waiting -= 1
+
+    def _give(self, worker: Worker) -> None:
+        """A clean worker goes to the first waiting call, else to the free list."""
+        if self._waiters:
+            trio.lowlevel.reschedule(self._waiters.popleft(), outcome.Value(worker))
+        else:
+            self._free.append(worker)
 
     def _count_failure(self, exc: BaseException) -> None:
         self._failed += 1
@@ -377,7 +416,7 @@ class Executor:
         if self._closed:
             return
         if clean:
-            self._send.send_nowait(worker)
+            self._give(worker)
             return
         assert self._nursery is not None
         if self._recycling == 0:
@@ -407,7 +446,7 @@ class Executor:
                 pass
             else:
                 if worker.health().alive:
-                    self._send.send_nowait(worker)
+                    self._give(worker)
                     return
         await worker.aclose()
         index = self._next_index
@@ -419,10 +458,19 @@ class Executor:
         if self._closed:
             await new.aclose()
             return
-        self._send.send_nowait(new)
+        self._give(new)
 
     # ---- linking ----
     def _pre(self, module: Module | InstancePre, linker: Linker | None) -> InstancePre:
+        last = self._last_pre
+        if last is not None and last[0] is module and last[1] is linker and (
+                linker is None or last[2] == linker.generation):
+            return last[3]
+        pre = self._pre_lookup(module, linker)
+        self._last_pre = (module, linker, -1 if linker is None else linker.generation, pre)
+        return pre
+
+    def _pre_lookup(self, module: Module | InstancePre, linker: Linker | None) -> InstancePre:
         key = (id(module), id(linker))
         link = self._links.get(key)
         if link is not None and link.module is module and link.linker is linker and (
@@ -458,13 +506,16 @@ class Executor:
     # ---- state ----
     def stats(self) -> ExecutorStats:
         """Pool size, queue and call counters, and each worker's health."""
-        return ExecutorStats(self.size, self._recv.statistics().current_buffer_used,
+        return ExecutorStats(self.size, len(self._free),
                              self._waiting, self._calls, self._failed, self._cancelled,
                              self._replaced, self._recycling,
                              tuple(w.health() for w in self._workers))
 
     def __repr__(self) -> str:
         return f"Executor({self.engine!r}, workers={self.size})"
+
+
+_LOOP_BEGIN = LoopWorker.begin
 
 
 def _export_pc(module: ModuleLike, export: str | int) -> int:

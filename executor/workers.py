@@ -95,12 +95,19 @@ class StopKind(enum.Enum):
     INTERRUPTED = "interrupted"  # interrupt() was honoured; the call is over
 
 
+# the kinds as module constants: an enum member lookup costs ten times a global
+_K_HOSTCALL = StopKind.HOSTCALL
+_K_FINISHED = StopKind.FINISHED
+_K_FAILED = StopKind.FAILED
+_K_INTERRUPTED = StopKind.INTERRUPTED
+
+
 class Stop:
     """One step's outcome (see :class:`StopKind`)."""
 
     __slots__ = ("kind", "hostcall", "pc", "value", "gas_left", "error")
 
-    def __init__(self, kind: StopKind, *, hostcall: int = -1, pc: int | None = None,
+    def __init__(self, kind: StopKind, hostcall: int = -1, pc: int | None = None,
                  value: int = 0, gas_left: int = 0, error: PvmError | None = None):
         self.kind = kind
         self.hostcall = hostcall
@@ -114,7 +121,7 @@ class Stop:
                 f"value={self.value}, gas_left={self.gas_left}, error={self.error!r})")
 
 
-_INTERRUPTED = Stop(StopKind.INTERRUPTED)
+_INTERRUPTED = Stop(_K_INTERRUPTED)
 
 
 class Job(NamedTuple):
@@ -458,9 +465,9 @@ class ThreadWorker(Worker):
 
     def _settle(self, stop: Stop) -> Stop:
         kind = stop.kind
-        if kind is StopKind.INTERRUPTED:
+        if kind is _K_INTERRUPTED:
             self._interrupted += 1
-        elif kind is not StopKind.HOSTCALL:
+        elif kind is not _K_HOSTCALL:
             self._dirty = False
             self._job = None
         return stop
@@ -539,7 +546,7 @@ class ThreadWorker(Worker):
                     if done is not None:
                         inst._busy = False
                         return done
-                return Stop(StopKind.HOSTCALL, hostcall=n, pc=pc)
+                return Stop(_K_HOSTCALL, hostcall=n, pc=pc)
             if kind == _FINISHED:
                 if ops is lib:
                     inst.raw._finished = True
@@ -547,7 +554,7 @@ class ThreadWorker(Worker):
                 rv = inst._rv
                 value = (rv[7] if rv is not None else int(ops.pvm_instance_reg(h, 7))) & inst._mask
                 gas_left = int(ops.pvm_instance_gas(h)) if metered else 0
-                return Stop(StopKind.FINISHED, value=value, gas_left=gas_left)
+                return Stop(_K_FINISHED, value=value, gas_left=gas_left)
             try:
                 inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
             except PvmError as exc:
@@ -556,7 +563,7 @@ class ThreadWorker(Worker):
                         and not inst.raw.worker.alive:
                     self._discard(inst)  # its sandbox process was killed by interrupt()
                     return _INTERRUPTED
-                return Stop(StopKind.FAILED, error=exc)
+                return Stop(_K_FAILED, error=exc)
 
     def _discard(self, inst: Instance) -> None:
         self._instances.discard(inst)
@@ -592,7 +599,7 @@ class ThreadWorker(Worker):
         return _HANDLED
 
 
-_HANDLED = Stop(StopKind.HOSTCALL)
+_HANDLED = Stop(_K_HOSTCALL)
 
 
 def _prepare(inst: Instance, job: Job, fresh: bool) -> None:
@@ -601,7 +608,7 @@ def _prepare(inst: Instance, job: Job, fresh: bool) -> None:
     raw = inst.raw
     ops, h = inst._ops, inst._h
     if not fresh:
-        raw.reset_memory()
+        ops.pvm_instance_reset_memory(h)
     rv = inst._rv
     args = job.args
     if rv is not None:
@@ -625,7 +632,7 @@ def _prepare(inst: Instance, job: Job, fresh: bool) -> None:
 def _failed(error: PvmError, cause: BaseException | None) -> Stop:
     if cause is not None:
         error.__cause__ = cause
-    return Stop(StopKind.FAILED, error=error)
+    return Stop(_K_FAILED, error=error)
 
 
 DEFAULT_CHECKPOINT_INTERVAL = 100e-6
@@ -635,7 +642,14 @@ DEFAULT_CHECKPOINT_EVERY = 256
 """Sync host calls served inline between two trio checkpoints (at most)."""
 
 _PENDING = int(lib.PVM_INT_PENDING)   # a sandboxed run still going (see SandboxWorker)
-_PENDING_STOP = Stop(StopKind.INTERRUPTED)   # internal marker, never returned to the executor
+_PENDING_STOP = Stop(_K_INTERRUPTED)   # internal marker, never returned to the executor
+_USE_BEGIN = Stop(_K_INTERRUPTED)      # begin_nowait: use begin_rest (the helper thread)
+_CHECKPOINT = Stop(_K_INTERRUPTED)     # internal: _drive owes the loop a checkpoint first
+
+
+def begin_done(stop: Stop | None) -> bool:
+    """Whether what :meth:`LoopWorker.begin_nowait` returned is the step's stop."""
+    return stop is not None and stop is not _PENDING_STOP and stop is not _USE_BEGIN
 _SLICE_TARGET = 0.5e-3      # aim for slices of about this many seconds (loop latency)
 _MIN_SLICE = 1 << 12
 
@@ -763,24 +777,46 @@ class LoopWorker(Worker):
             raise ExecutionError(f"{self.name} has no call in progress")
         return self._inst.caller
 
-    async def begin(self, job: Job) -> Stop:
+    def begin_nowait(self, job: Job) -> Stop | None:
+        """:meth:`begin` up to its first await, in the calling task: returns the
+        first stop when the guest got there without waiting, else something
+        :meth:`begin_rest` takes (``None``: the loop is owed a checkpoint first,
+        or an internal marker).  ``stop = w.begin_nowait(job)`` then, unless
+        ``stop`` is a final or ``HOSTCALL`` stop (:func:`begin_done`),
+        ``stop = await w.begin_rest(job, stop)`` is ``await w.begin(job)``
+        without the coroutine layers (the executor's fast path)."""
         if not self._started or self._closed:
             raise ExecutionError(f"{self.name} is not running")
         if self._stepping:
             raise ExecutionError(f"{self.name} is already running a step")
-        self._calls += 1
         if not job.pre.module.gas_metering and self._helper is not None:
-            self._delegated = True
-            return await self._helper.begin(job)
+            return _USE_BEGIN
+        self._calls += 1
         self._delegated = False
         inst, fresh = self._instances.get(job.pre, self._setup_instance)
-        if self._inst is not None and self._inst is not inst:
-            self._inst._busy = False
-        self._inst = inst
+        if self._inst is not inst:
+            if self._inst is not None:
+                self._inst._busy = False
+            self._inst = inst
         self._job = job
         _prepare(inst, job, fresh)
         self._interrupt = False
-        return await self._drive()
+        return self._step(None)
+
+    async def begin_rest(self, job: Job, stop: Stop | None) -> Stop:
+        """Finishes a :meth:`begin_nowait` that returned ``stop`` (not done)."""
+        if stop is _USE_BEGIN:
+            self._calls += 1
+            self._delegated = True
+            assert self._helper is not None
+            return await self._helper.begin(job)
+        return await self._drive(stop)
+
+    async def begin(self, job: Job) -> Stop:
+        stop = self.begin_nowait(job)
+        if stop is None or stop is _PENDING_STOP or stop is _USE_BEGIN:
+            return await self.begin_rest(job, stop)
+        return stop
 
     async def resume(self) -> Stop:
         if self._delegated and self._helper is not None:
@@ -789,7 +825,7 @@ class LoopWorker(Worker):
             raise ExecutionError(f"{self.name} has no call to resume")
         if self._stepping:
             raise ExecutionError(f"{self.name} is already running a step")
-        return await self._drive()
+        return await self._drive(None, first=True)
 
     async def reset(self) -> None:
         if self._closed:
@@ -816,25 +852,33 @@ class LoopWorker(Worker):
         if self._inst is inst:
             self._inst = None
 
-    async def _drive(self) -> Stop:
+    def _step(self, resumed: int | None) -> Stop | None:
+        """One :meth:`_run` with the bookkeeping of its stop."""
+        self._stepping = True
+        try:
+            stop = self._run(resumed)
+        finally:
+            self._stepping = False
+        if stop is not None and stop is not _PENDING_STOP:
+            if stop.kind is _K_INTERRUPTED:
+                self._interrupted += 1
+            elif stop.kind is not _K_HOSTCALL:
+                self._job = None
+        return stop
+
+    async def _drive(self, stop: Stop | None = None, first: bool = False) -> Stop:
         """Runs the guest in this task until a stop the executor must see,
-        checkpointing in between as the budget says."""
-        resumed: int | None = None
+        checkpointing in between as the budget says.  ``stop``: what a step
+        already taken returned (``None`` with ``first``: nothing taken yet)."""
+        if stop is None and not first:
+            stop = _CHECKPOINT
         while True:
-            self._stepping = True
-            try:
-                stop = self._run(resumed)
-            finally:
-                self._stepping = False
-            resumed = None
+            if stop is None:
+                stop = self._step(None)
             if stop is _PENDING_STOP:
-                resumed = await self._wait()
+                stop = self._step(await self._wait())
                 continue
-            if stop is not None:
-                if stop.kind is StopKind.INTERRUPTED:
-                    self._interrupted += 1
-                elif stop.kind is not StopKind.HOSTCALL:
-                    self._job = None
+            if stop is not None and stop is not _CHECKPOINT:
                 return stop
             self.checkpoints += 1
             try:
@@ -845,6 +889,7 @@ class LoopWorker(Worker):
             finally:
                 _last_yield.t = time.perf_counter()
                 self._host_calls = 0
+            stop = None
 
     async def _wait(self) -> int:
         """Awaits the end of a run that returned ``_PENDING`` (sandbox workers)."""
@@ -940,7 +985,7 @@ class LoopWorker(Worker):
                         return self._host_failed(inst, job, exc, None)
                 else:  # an async host function: the executor awaits it
                     self._host_calls = self.checkpoint_every - budget
-                    return Stop(StopKind.HOSTCALL, hostcall=int(n), pc=_pc(inst))
+                    return Stop(_K_HOSTCALL, hostcall=int(n), pc=_pc(inst))
                 budget -= 1
                 last = clock()
                 if budget <= 0 or last >= deadline:
@@ -953,8 +998,8 @@ class LoopWorker(Worker):
                 inst._busy = False
                 rv = inst._rv
                 value = (rv[7] if rv is not None else int(ops.pvm_instance_reg(h, 7))) & inst._mask
-                return Stop(StopKind.FINISHED, value=value,
-                            gas_left=int(ops.pvm_instance_gas(h)) if metered else 0)
+                return Stop(_K_FINISHED, -1, None, value,
+                            int(ops.pvm_instance_gas(h)) if metered else 0)
             try:
                 inst._interrupt(kind, job.export)  # returns to resume (step, page mapped)
             except PvmError as exc:
@@ -962,7 +1007,7 @@ class LoopWorker(Worker):
                 gas_left = int(ops.pvm_instance_gas(h)) if metered else 0
                 if isinstance(exc, SandboxError):
                     self._discard(inst)   # its worker process is gone
-                return Stop(StopKind.FAILED, error=exc, gas_left=gas_left)
+                return Stop(_K_FAILED, error=exc, gas_left=gas_left)
             last = clock()
 
     @staticmethod

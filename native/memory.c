@@ -436,6 +436,190 @@ void pvm_memory_destroy(pvm_memory *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* ---- reset: restore only what changed ----
+   A reset used to drop every region (madvise / hole punch) and lay the
+   read-only data out again: a dozen system calls and protection changes, and
+   every page the next call touched faulted in again (in a sandbox worker too).
+   Now the pages stay mapped and only those that differ from the initial image
+   are written back:
+
+   * which pages can differ: those that exist (in process: present or swapped
+     out, from /proc/self/pagemap -- not mincore, which misses a dirty page
+     that was swapped out; for a sandbox worker's shared file, the pages the
+     file holds, whoever wrote them).  A page never touched reads as its
+     initial zero and is skipped without being read;
+   * each resident page is compared with its initial content (the region's
+     initial data, then zero) and rewritten only when it differs.
+
+   So the work is one pagemap read per region plus a compare of the pages touched so
+   far, and a copy of the pages actually dirtied; no page faults again.  To keep
+   that bounded, resident pages that compared clean and are zero-initialised are
+   dropped again when there are many of them (a call that once used a large
+   buffer does not make every later reset compare it).
+
+   Read-only data and the aux region cannot be written by the guest (read-only
+   for the hardware too, in process and in a sandbox worker): only the host's
+   writes change them (ro_dirty), and only then are they restored. */
+
+#define HOST_PAGE 4096u
+#define PAGEMAP_CHUNK 1024u         /* pagemap entries per read (4 MiB of guest memory) */
+#define PAGEMAP_PRESENT (UINT64_C(1) << 63)
+#define PAGEMAP_SWAPPED (UINT64_C(1) << 62)
+
+/* /proc/self/pagemap, opened on first use (-1 if it cannot be: then every
+   reset drops and reloads its regions, as before).  The file stays bound to
+   the address space that opened it, so a forked child must not inherit it:
+   the fork handler closes it there and the child opens its own. */
+#define PAGEMAP_UNOPENED (-2)
+static int pagemap_fd_value = PAGEMAP_UNOPENED;
+static int pagemap_atfork_done;
+static pthread_mutex_t pagemap_lock = PTHREAD_MUTEX_INITIALIZER;
+static void pagemap_after_fork(void) {
+    if (pagemap_fd_value >= 0)
+        close(pagemap_fd_value);
+    pagemap_fd_value = PAGEMAP_UNOPENED;
+    pthread_mutex_init(&pagemap_lock, NULL);
+}
+static int pagemap_fd(void) {
+    int fd = __atomic_load_n(&pagemap_fd_value, __ATOMIC_ACQUIRE);
+    if (fd != PAGEMAP_UNOPENED)
+        return fd;
+    pthread_mutex_lock(&pagemap_lock);
+    if (!pagemap_atfork_done)
+        pagemap_atfork_done = pthread_atfork(NULL, NULL, pagemap_after_fork) == 0;
+    if (pagemap_fd_value == PAGEMAP_UNOPENED) {
+        /* without the fork handler a child could read its parent's map */
+        int opened = pagemap_atfork_done ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : -1;
+        __atomic_store_n(&pagemap_fd_value, opened < 0 ? -1 : opened, __ATOMIC_RELEASE);
+    }
+    fd = pagemap_fd_value;
+    pthread_mutex_unlock(&pagemap_lock);
+    return fd;
+}
+#define CLEAN_KEEP 64u              /* clean zero pages kept resident per region */
+
+static const uint8_t zero_page[HOST_PAGE];
+
+/* 1 if the host page at `p` (offset `off` in a region whose initial content is
+   init[0, init_len) then zero) holds its initial content. */
+static int page_clean(const uint8_t *p, uint64_t off, const uint8_t *init, uint64_t init_len) {
+    if (off >= init_len)
+        return memcmp(p, zero_page, HOST_PAGE) == 0;
+    uint64_t n = init_len - off < HOST_PAGE ? init_len - off : HOST_PAGE;
+    return memcmp(p, init + off, (size_t)n) == 0 &&
+           (n == HOST_PAGE || memcmp(p + n, zero_page, (size_t)(HOST_PAGE - n)) == 0);
+}
+
+static void page_restore(uint8_t *p, uint64_t off, const uint8_t *init, uint64_t init_len) {
+    if (off >= init_len) {
+        memset(p, 0, HOST_PAGE);
+        return;
+    }
+    uint64_t n = init_len - off < HOST_PAGE ? init_len - off : HOST_PAGE;
+    memcpy(p, init + off, (size_t)n);
+    if (n < HOST_PAGE)
+        memset(p + n, 0, (size_t)(HOST_PAGE - n));
+}
+
+/* One resident page of a region being restored (see restore_region). */
+static void restore_page(pvm_memory *m, uint64_t addr, uint64_t off, const uint8_t *init,
+                         uint64_t init_len, int64_t *dirty, uint64_t *clean_zero) {
+    uint8_t *p = m->base + addr + off;
+    if (!page_clean(p, off, init, init_len)) {
+        page_restore(p, off, init, init_len);
+        ++*dirty;
+    } else if (off >= init_len) {
+        ++*clean_zero;
+    }
+}
+
+/* Restores the region [addr, addr + len) (page aligned) to init[0, init_len)
+   followed by zeros.  Returns the number of pages rewritten, or -1 when the
+   residency of the range cannot be read (the caller then drops the range).
+   In process the pages that exist come from /proc/self/pagemap; a sandbox's
+   shared file says where it holds data (SEEK_DATA / SEEK_HOLE: a lookup per
+   run of pages, where mincore on a shared mapping looks every page up; pages
+   swapped out count as data). */
+static int64_t restore_region(pvm_memory *m, uint64_t addr, uint64_t len, const uint8_t *init,
+                              uint64_t init_len) {
+    int64_t dirty = 0;
+    uint64_t clean_zero = 0;
+    if (m->memfd >= 0) {
+        uint64_t end = addr + len;
+        for (uint64_t at = addr; at < end;) {
+            off_t data = lseek(m->memfd, (off_t)at, SEEK_DATA);
+            if (data < 0) {
+                if (errno == ENXIO)
+                    break;   /* no data up to the end of the file */
+                return -1;
+            }
+            if ((uint64_t)data >= end)
+                break;
+            off_t hole = lseek(m->memfd, data, SEEK_HOLE);
+            if (hole < 0 || hole <= data)
+                return -1;
+            uint64_t from = (uint64_t)data & ~(uint64_t)(HOST_PAGE - 1);
+            uint64_t to = (uint64_t)hole < end ? (uint64_t)hole : end;
+            for (uint64_t q = from; q < to; q += HOST_PAGE)
+                restore_page(m, addr, q - addr, init, init_len, &dirty, &clean_zero);
+            at = to;
+        }
+    } else {
+        int fd = pagemap_fd();
+        if (fd < 0)
+            return -1;
+        uint64_t ent[PAGEMAP_CHUNK];
+        uint64_t first = (uint64_t)(uintptr_t)(m->base + addr) / HOST_PAGE;
+        for (uint64_t done = 0; done < len;) {
+            uint64_t pages = (len - done) / HOST_PAGE;
+            if (pages > PAGEMAP_CHUNK)
+                pages = PAGEMAP_CHUNK;
+            size_t want = (size_t)pages * sizeof ent[0];
+            off_t at = (off_t)((first + done / HOST_PAGE) * sizeof ent[0]);
+            if (pread(fd, ent, want, at) != (ssize_t)want)
+                return -1;
+            for (uint64_t k = 0; k < pages; k++)
+                if (ent[k] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED))
+                    restore_page(m, addr, done + k * HOST_PAGE, init, init_len, &dirty, &clean_zero);
+            done += pages * HOST_PAGE;
+        }
+    }
+    if (clean_zero > CLEAN_KEEP) {
+        /* drop the zero part that is not initial data: it reads as zero again
+           (the pages this reset rewrote go too; they were zero already) */
+        uint64_t from = (init_len + HOST_PAGE - 1) & ~(uint64_t)(HOST_PAGE - 1);
+        if (from < len)
+            zero_range(m, addr + from, len - from);
+    }
+    return dirty;
+}
+
+/* The old way: drop the region and copy its initial data in again. */
+static int reload_region(pvm_memory *m, uint64_t addr, uint64_t len, const uint8_t *init,
+                         uint64_t init_len, int read_only) {
+    if (len == 0)
+        return 0;
+    host_zero(m, addr, len);
+    if (init_len == 0)
+        return 0;
+    if (read_only && host_rw(m, addr, len))
+        return -1;
+    memcpy(m->base + addr, init, (size_t)init_len);
+    return read_only ? host_ro(m, addr, len) : 0;
+}
+
+static int reset_region(pvm_memory *m, uint64_t addr, uint64_t len, const uint8_t *init,
+                        uint64_t init_len, int read_only) {
+    if (len == 0)
+        return 0;
+    /* in place through the host's view: always writable for a sandbox's
+       shared file, writable in process only where the guest may write */
+    if ((m->memfd >= 0 || !read_only) && (addr | len) % HOST_PAGE == 0 &&
+        restore_region(m, addr, len, init, init_len) >= 0)
+        return 0;
+    return reload_region(m, addr, len, init, init_len, read_only);
+}
+
 int pvm_memory_reset(pvm_memory *m) {
     if (m->dynamic) {
         memset(m->perm, PVM_PERM_NONE, m->page_count);
@@ -443,25 +627,18 @@ int pvm_memory_reset(pvm_memory *m) {
         return apply_prot(m, 0, GIB4, PROT_NONE);
     }
     const pvm_memory_map *mm = &m->map;
-    /* drop everything that may have been touched, then lay out again */
-    host_zero(m, mm->ro_data_address, mm->ro_data_size);
-    host_zero(m, mm->rw_data_address, (uint64_t)m->rw_end - mm->rw_data_address);
-    host_zero(m, mm->stack_address_low, mm->stack_size);
-    host_zero(m, mm->aux_data_address, mm->aux_data_size);
     uint64_t init_end = (uint64_t)mm->rw_data_address + mm->rw_data_size;
-    if (m->rw_end > init_end) {
+    if (m->rw_end > init_end) { /* heap growth goes away again */
         host_none(m, init_end, m->rw_end - init_end);
         set_perm(m, init_end, m->rw_end - init_end, PVM_PERM_NONE);
     }
-    if (host_rw(m, mm->ro_data_address, mm->ro_data_size))
+    int ro = m->ro_dirty;
+    if ((ro && reset_region(m, mm->ro_data_address, mm->ro_data_size, m->ro_init, m->ro_init_len, 1)) ||
+        reset_region(m, mm->rw_data_address, mm->rw_data_size, m->rw_init, m->rw_init_len, 0) ||
+        reset_region(m, mm->stack_address_low, mm->stack_size, NULL, 0, 0) ||
+        (ro && reset_region(m, mm->aux_data_address, mm->aux_data_size, NULL, 0, 1)))
         return -1;
-    if (m->ro_init_len)
-        memcpy(m->base + mm->ro_data_address, m->ro_init, m->ro_init_len);
-    if (m->rw_init_len)
-        memcpy(m->base + mm->rw_data_address, m->rw_init, m->rw_init_len);
-    if (host_ro(m, mm->ro_data_address, mm->ro_data_size) ||
-        host_ro(m, mm->aux_data_address, mm->aux_data_size))
-        return -1;
+    m->ro_dirty = 0;
     m->heap_size = 0;
     m->rw_end = (uint32_t)init_end;
     return 0;
@@ -532,12 +709,14 @@ int pvm_memory_host_write(pvm_memory *m, uint32_t addr, const uint8_t *buf, uint
         return -1;
     if (len == 0)
         return 0;
-    if (m->memfd >= 0 || pvm_memory_host_accessible(m, addr, len, 1)) {
+    int writable = pvm_memory_host_accessible(m, addr, len, 1);
+    if (!writable)
+        m->ro_dirty = 1;   /* read-only guest pages change: the next reset restores them */
+    if (m->memfd >= 0 || writable) {
         memcpy(m->base + addr, buf, len);
         return 0;
     }
     /* read-only guest pages: lift the protection for the copy */
-    m->ro_dirty = 1;
     uint64_t lo = (uint64_t)addr & ~(uint64_t)(m->page_size - 1);
     uint64_t hi = align_up((uint64_t)addr + len, m->page_size);
     if (host_rw(m, lo, hi - lo) != 0)
