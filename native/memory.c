@@ -544,9 +544,19 @@ static int64_t restore_region(pvm_memory *m, uint64_t addr, uint64_t len, const 
                               uint64_t init_len) {
     int64_t dirty = 0;
     uint64_t clean_zero = 0;
+    /* The pages holding initial data are compared whether or not they exist:
+       a page of it that was dropped (a sandbox worker drops every page a
+       released tenant could reach before it parks the memory for the next) reads
+       as zero, not as its initial content.  Presence decides only for the zero
+       part after it. */
+    uint64_t init_end = (init_len + HOST_PAGE - 1) & ~(uint64_t)(HOST_PAGE - 1);
+    if (init_end > len)
+        init_end = len;
+    for (uint64_t q = 0; q < init_end; q += HOST_PAGE)
+        restore_page(m, addr, q, init, init_len, &dirty, &clean_zero);
     if (m->memfd >= 0) {
         uint64_t end = addr + len;
-        for (uint64_t at = addr; at < end;) {
+        for (uint64_t at = addr + init_end; at < end;) {
             off_t data = lseek(m->memfd, (off_t)at, SEEK_DATA);
             if (data < 0) {
                 if (errno == ENXIO)
@@ -570,7 +580,7 @@ static int64_t restore_region(pvm_memory *m, uint64_t addr, uint64_t len, const 
             return -1;
         uint64_t ent[PAGEMAP_CHUNK];
         uint64_t first = (uint64_t)(uintptr_t)(m->base + addr) / HOST_PAGE;
-        for (uint64_t done = 0; done < len;) {
+        for (uint64_t done = init_end; done < len;) {
             uint64_t pages = (len - done) / HOST_PAGE;
             if (pages > PAGEMAP_CHUNK)
                 pages = PAGEMAP_CHUNK;

@@ -222,3 +222,19 @@ def test_reset_in_a_forked_child() -> None:
         os.waitpid(pid, 0)
     inst.close()
     assert got == b"1"
+
+
+def test_the_next_tenant_of_a_worker_sees_the_initial_image(module: Module) -> None:
+    """A sandbox worker parks a released instance's memory for the next instance of
+    the same layout (native/sandbox/host.c): it drops every page the guest could
+    reach, then resets.  The next instance must see the blob's data, not the dropped
+    (zero) pages nor anything the previous one wrote; in process the same sequence
+    goes through the reservation pool."""
+    rng = random.Random(5)
+    for _ in range(4):
+        inst = module.instantiate()
+        assert image(inst) == {"ro": RO + bytes(8192 - len(RO)),
+                               "rw": RW + bytes(16384 - len(RW)),
+                               "stack": bytes(16384)}
+        scribble(inst, rng)
+        inst.close()

@@ -718,6 +718,9 @@ static void release_memory(pvm_instance *vm) {
     pvm_worker *w = vm->worker;
     if (w && !w->dead && !w->inflight && vm->mem.base && vm->mem.memfd == w->guest_fd) {
         drop_parked(w);
+        /* the drop took the read-only data too: the reset must lay it out again
+           (it restores read-only data only after the host wrote it) */
+        vm->mem.ro_dirty = 1;
         if (drop_guest_pages(w, &vm->mem) == 0 && pvm_memory_reset(&vm->mem) == 0 && !w->dead) {
             w->parked = vm->mem;
             w->has_parked = 1;
