@@ -207,6 +207,20 @@ static void describe_death(pvm_worker *w, char *out, size_t len) {
 
 enum { WAIT_OK = 0, WAIT_DIED = -1, WAIT_DEADLINE = -2, WAIT_STALLED = -3 };
 
+/* The CPU this thread runs on (rdtscp's TSC_AUX, which Linux sets to it). */
+static uint32_t this_cpu(void) {
+    unsigned aux;
+    (void)__builtin_ia32_rdtscp(&aux);
+    return aux & 0xfff;
+}
+
+/* Whether the worker last ran on the CPU this thread runs on: then a spin
+   for it only keeps it from running.  worker_cpu is the worker's word, a
+   hint: a wrong value only ends the spin early or lets it run its bound. */
+static int sharing_cpu(const pvm_worker *w) {
+    return __atomic_load_n(&w->ctl->worker_cpu, __ATOMIC_RELAXED) == this_cpu();
+}
+
 /* Waits until the worker hands the page back (futex == DONE).  Bounded two
    ways: `deadline_ns` of wall-clock time (0 = none), and `stall_ns` without
    the worker using any CPU (0 = none).  Past either the worker is killed. */
@@ -214,6 +228,8 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
     for (unsigned spin = 0; spin < 4000; spin++) {
         if (__atomic_load_n(&w->ctl->futex, __ATOMIC_ACQUIRE) == PVM_SBX_DONE)
             return WAIT_OK;
+        if ((spin & 15) == 0 && sharing_cpu(w))
+            break;   /* the worker needs this CPU: sleep at once */
         __builtin_ia32_pause();
     }
     uint64_t start = now_ns(), progress_at = start, cpu = cpu_ns(w);
@@ -251,6 +267,7 @@ static int wait_done(pvm_worker *w, uint64_t deadline_ns, uint64_t stall_ns) {
    watchdog kills it). */
 static void post(pvm_worker *w, uint32_t command) {
     w->ctl->command = command;
+    __atomic_store_n(&w->ctl->host_cpu, this_cpu(), __ATOMIC_RELAXED);
     __atomic_store_n(&w->ctl->futex, PVM_SBX_REQUEST, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&w->ctl->worker_waiting, __ATOMIC_SEQ_CST))
         syscall(SYS_futex, &w->ctl->futex, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -822,7 +839,7 @@ static int async_poll(pvm_worker *w, uint32_t spin_ns) {
             uint64_t t = now_ns();
             if (!start)
                 start = t;
-            else if (t - start >= spin_ns) {
+            else if (t - start >= spin_ns || sharing_cpu(w)) {
                 /* arm, then look again (Dekker with the worker's store of
                    DONE and load of host_waiting) */
                 __atomic_store_n(&w->ctl->host_waiting, PVM_SBX_WAIT_EVENT, __ATOMIC_SEQ_CST);

@@ -74,6 +74,12 @@ typedef struct {
     uint32_t ready;           /* set by the worker once it is locked down */
     uint32_t worker_waiting;  /* the worker sleeps in FUTEX_WAIT: wake it */
     uint32_t host_waiting;    /* PVM_SBX_WAIT_*: how the host waits for DONE */
+    /* The CPU each side last ran on (from rdtscp), so neither spins for the
+       other while both share one CPU: there the spinner only keeps its partner
+       from running.  A hint only: a wrong value makes a side sleep early or
+       spin its bounded while. */
+    uint32_t host_cpu;
+    uint32_t worker_cpu;
     uint64_t worker_status;   /* diagnostics: how far initialisation got */
     pvm_sbx_protect protect[PVM_SBX_MAX_PROTECT];
 } pvm_sbx_ctl;

@@ -297,11 +297,15 @@ __attribute__((noreturn)) static void serve(void) {
     for (;;) {
         /* Spin for a short while (about 100 us) before sleeping: a host
            that calls again soon gets an answer without a futex wake-up,
-           which costs tens of microseconds on a virtual machine. */
-        uint32_t f;
-        uint64_t start = __builtin_ia32_rdtsc();
+           which costs tens of microseconds on a virtual machine.  Not while
+           the host last ran on this CPU: there spinning only keeps the host
+           from running (rdtscp gives the time and the CPU in one step). */
+        uint32_t f, cpu;
+        uint64_t start = __builtin_ia32_rdtscp(&cpu);
         while ((f = __atomic_load_n(&ctl->futex, __ATOMIC_ACQUIRE)) != PVM_SBX_REQUEST) {
-            if (__builtin_ia32_rdtsc() - start < 300000) {
+            uint64_t t = __builtin_ia32_rdtscp(&cpu);
+            if (t - start < 300000 &&
+                __atomic_load_n(&ctl->host_cpu, __ATOMIC_RELAXED) != (cpu & 0xfff)) {
                 __builtin_ia32_pause();
                 continue;
             }
@@ -309,8 +313,9 @@ __attribute__((noreturn)) static void serve(void) {
             if (__atomic_load_n(&ctl->futex, __ATOMIC_SEQ_CST) == f)
                 sys6(SYS_futex, (long)&ctl->futex, FUTEX_WAIT, f, 0, 0, 0);
             __atomic_store_n(&ctl->worker_waiting, 0, __ATOMIC_SEQ_CST);
-            start = __builtin_ia32_rdtsc();
+            start = __builtin_ia32_rdtscp(&cpu);
         }
+        __atomic_store_n(&ctl->worker_cpu, cpu & 0xfff, __ATOMIC_RELAXED);
         uint32_t cmd = ctl->command;
         if (cmd == PVM_SBX_CMD_EXIT)
             die(0);
