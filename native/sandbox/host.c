@@ -1043,7 +1043,8 @@ int pvm_worker_test_field(int index, const char **name, uint32_t *offset, uint32
         size_t offset, size;
     } fields[] = {F(regs), F(gas), F(futex), F(command), F(entry_off), F(enter_off), F(exit_off),
                   F(code_len), F(exit_site), F(fault_signal), F(fault_rip_off), F(protect_count),
-                  F(ready), F(worker_waiting), F(host_waiting), F(worker_status), F(protect)};
+                  F(ready), F(worker_waiting), F(host_waiting), F(host_cpu), F(worker_cpu),
+                  F(worker_status), F(protect)};
 #undef F
     if (index < 0 || (size_t)index >= sizeof fields / sizeof fields[0])
         return -1;

@@ -73,7 +73,7 @@ def test_every_worker_writable_field_is_hostile_input() -> None:
     assert result["failures"] == []
     fields = result["fields"]
     for name in ("regs", "gas", "futex", "exit_site", "fault_signal", "fault_rip_off",
-                 "protect_count", "protect", "worker_status", "ready"):
+                 "protect_count", "protect", "worker_status", "ready", "host_cpu", "worker_cpu"):
         assert sum(fields[name].values()) > 0, name
     # what must be refused, is: the worker is killed and the call fails
     assert result["special"] == {
