@@ -860,9 +860,12 @@ static int async_poll(pvm_worker *w, uint32_t spin_ns) {
 static int async_drive(pvm_instance *vm, pvm_worker *w, uint32_t native_off) {
     for (;;) {
         run_post(vm, w, native_off);
-        w->wait_start = w->progress_at = now_ns();
-        w->wait_cpu = cpu_ns(w);
+        w->wait_start = now_ns();
         if (!async_poll(w, w->spin_ns)) {
+            /* the stall watchdog's baseline, only for a run that outlasts the
+               spin (reading the worker's CPU clock is a system call) */
+            w->progress_at = now_ns();
+            w->wait_cpu = cpu_ns(w);
             w->inflight = 1;
             return PVM_INT_PENDING;
         }
