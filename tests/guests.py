@@ -3,6 +3,8 @@ the project's assembler, executor.tools.asm)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from executor.blob import ProgramBlob
 from executor.config import Config
 from executor.engine import Engine, Module
@@ -64,3 +66,14 @@ def trampolines(isa: str = "latest64", imports: tuple[str, ...] = ("host0",),
 
 def module(blob: ProgramBlob, backend: str, **overrides: object) -> Module:
     return Module(Engine(Config(backend=backend)), blob, **overrides)  # type: ignore[arg-type]
+
+
+def memory_image(inst: Any) -> dict[str, bytes]:
+    """The read-only data, read/write data and stack regions of an instance
+    (`Instance` or `RawInstance`), as bytes, for comparing two instances."""
+    mm = inst.memory_map
+    return {
+        "ro": inst.read_memory(mm.ro_data_address, mm.ro_data_size),
+        "rw": inst.read_memory(mm.rw_data_address, mm.rw_data_size),
+        "stack": inst.read_memory(mm.stack_address_low, mm.stack_size),
+    }

@@ -13,6 +13,7 @@ from executor.backends import available_backends
 from executor.blob import ProgramBlob
 from executor.raw import NativeProgram, RawInstance
 from executor.tools.asm import assemble
+from tests.guests import memory_image as image
 
 SOURCE = """
 %isa = latest64
@@ -28,15 +29,6 @@ pub @main:
 
 def blob(ro: str = "a1a2a3a4", rw: str = "b1b2") -> ProgramBlob:
     return assemble(SOURCE.format(ro=ro, rw=rw))
-
-
-def image(inst: RawInstance) -> dict[str, bytes]:
-    mm = inst.memory_map
-    return {
-        "ro": inst.read_memory(mm.ro_data_address, mm.ro_data_size),
-        "rw": inst.read_memory(mm.rw_data_address, mm.rw_data_size),
-        "stack": inst.read_memory(mm.stack_address_low, mm.stack_size),
-    }
 
 
 def scribble(inst: RawInstance) -> None:

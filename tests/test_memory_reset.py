@@ -20,6 +20,7 @@ from executor.backends import available_backends
 from executor.blob import ProgramBlob
 from executor.instance import Instance
 from executor.tools.asm import assemble
+from tests.guests import memory_image as image
 
 pytestmark = pytest.mark.asan
 
@@ -78,15 +79,6 @@ CONFIGS = configs()
 @pytest.fixture(params=[c for _, c in CONFIGS], ids=[n for n, _ in CONFIGS])
 def module(request: pytest.FixtureRequest) -> Module:
     return Module(Engine(request.param), blob())
-
-
-def image(inst: Instance) -> dict[str, bytes]:
-    mm = inst.memory_map
-    return {
-        "ro": inst.read_memory(mm.ro_data_address, mm.ro_data_size),
-        "rw": inst.read_memory(mm.rw_data_address, mm.rw_data_size),
-        "stack": inst.read_memory(mm.stack_address_low, mm.stack_size),
-    }
 
 
 def test_the_initial_image_is_what_the_blob_says(module: Module) -> None:
