@@ -243,12 +243,10 @@ static int interp_instantiate(pvm_instance *vm, const pvm_instance_config *cfg, 
     return pvm_memory_init(&vm->mem, cfg, img->ro, img->ro_len, img->rw, img->rw_len, err, err_len);
 }
 
-static void interp_release(pvm_instance *vm) { pvm_memory_destroy(&vm->mem); }
-
 const pvm_backend pvm_backend_interp = {
     .name = "interpreter",
     .instantiate = interp_instantiate,
-    .release = interp_release,
+    .release = pvm_vm_release,
     .run = interp_run,
     .reset = pvm_vm_reset,
     .read = pvm_vm_read,

@@ -597,9 +597,8 @@ static int64_t restore_region(pvm_memory *m, uint64_t addr, uint64_t len, const 
     if (clean_zero > CLEAN_KEEP) {
         /* drop the zero part that is not initial data: it reads as zero again
            (the pages this reset rewrote go too; they were zero already) */
-        uint64_t from = (init_len + HOST_PAGE - 1) & ~(uint64_t)(HOST_PAGE - 1);
-        if (from < len)
-            zero_range(m, addr + from, len - from);
+        if (init_end < len)
+            zero_range(m, addr + init_end, len - init_end);
     }
     return dirty;
 }

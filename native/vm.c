@@ -29,6 +29,8 @@ uint32_t pvm_vm_sbrk(pvm_instance *vm, uint32_t size) {
 
 int pvm_vm_reset(pvm_instance *vm) { return pvm_memory_reset(&vm->mem); }
 
+void pvm_vm_release(pvm_instance *vm) { pvm_memory_destroy(&vm->mem); }
+
 int pvm_exec_memset(pvm_instance *vm, int is32, int64_t *gas, int metered) {
     pvm_memory *mem = &vm->mem;
     uint64_t *R = vm->regs;

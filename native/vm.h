@@ -79,6 +79,7 @@ int pvm_vm_read(const pvm_instance *vm, uint32_t addr, uint8_t *buf, uint32_t le
 int pvm_vm_write(pvm_instance *vm, uint32_t addr, const uint8_t *buf, uint32_t len);
 uint32_t pvm_vm_sbrk(pvm_instance *vm, uint32_t size);
 int pvm_vm_reset(pvm_instance *vm);
+void pvm_vm_release(pvm_instance *vm);   /* frees the instance's guest memory */
 
 /* The memset and sbrk instructions (isa.md 5.9, 5.10).  memset returns 0
    when done, else the interrupt that stopped it (registers are written back

@@ -394,12 +394,10 @@ static int jit_instantiate(pvm_instance *vm, const pvm_instance_config *cfg, con
     return 0;
 }
 
-static void jit_release(pvm_instance *vm) { pvm_memory_destroy(&vm->mem); }
-
 const pvm_backend pvm_backend_jit = {
     .name = "jit",
     .instantiate = jit_instantiate,
-    .release = jit_release,
+    .release = pvm_vm_release,
     .run = jit_run,
     .reset = pvm_vm_reset,
     .read = pvm_vm_read,

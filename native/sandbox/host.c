@@ -716,7 +716,10 @@ static int punch(pvm_worker *w, uint64_t addr, uint64_t len) {
    (with the heap), or all of memory with dynamic paging.  Done here, not left
    to the memory reset alone, so that a reset which restores only what it saw
    change could not carry a page the worker wrote over to the next tenant. */
-static int drop_guest_pages(pvm_worker *w, const pvm_memory *m) {
+static int drop_guest_pages(pvm_worker *w, pvm_memory *m) {
+    /* the read-only data goes too: the next reset must lay it out again (it
+       restores read-only data only once it changed) */
+    m->ro_dirty = 1;
     if (m->dynamic)
         return punch(w, 0, PVM_SBX_GUEST_SIZE);
     const pvm_memory_map *mm = &m->map;
@@ -735,9 +738,6 @@ static void release_memory(pvm_instance *vm) {
     pvm_worker *w = vm->worker;
     if (w && !w->dead && !w->inflight && vm->mem.base && vm->mem.memfd == w->guest_fd) {
         drop_parked(w);
-        /* the drop took the read-only data too: the reset must lay it out again
-           (it restores read-only data only after the host wrote it) */
-        vm->mem.ro_dirty = 1;
         if (drop_guest_pages(w, &vm->mem) == 0 && pvm_memory_reset(&vm->mem) == 0 && !w->dead) {
             w->parked = vm->mem;
             w->has_parked = 1;
