@@ -41,6 +41,13 @@ def direct_views(handle: Any) -> tuple[memoryview, memoryview]:
     return regs.cast("B").cast("Q"), gas.cast("B").cast("q")
 
 
+
+def bad_pointer(address: int, length: int, write: bool) -> GuestFault:
+    """The fault a host function raises for a guest range it may not read (or write)."""
+    what = "write" if write else "read"
+    return GuestFault(f"bad guest pointer: cannot {what} {length} bytes at 0x{address:x}",
+                      address=address, length=length)
+
 class Caller:
     """What a host function sees of the guest that called it.
 
@@ -169,9 +176,7 @@ class Caller:
     def _check(self, address: int, length: int, write: bool) -> None:
         if length < 0 or not 0 <= address < 1 << 32 or address + length > 1 << 32 or (
                 length and not self._raw.is_memory_accessible(address, length, write=write)):
-            what = "write" if write else "read"
-            raise GuestFault(f"bad guest pointer: cannot {what} {length} bytes at 0x{address:x}",
-                             address=address, length=length)
+            raise bad_pointer(address, length, write)
 
     def is_memory_accessible(self, address: int, length: int, *, write: bool = False) -> bool:
         return self._raw.is_memory_accessible(address, length, write=write)

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from executor.caller import Caller, direct_views
-from executor.errors import GuestFault
+from executor.caller import Caller, bad_pointer, direct_views
 from executor.native import ffi, lib
 from executor.revive import errors as E
 from executor.revive.errors import ExecError
@@ -55,8 +54,7 @@ class Guest:
 def read(g: Guest, ptr: int, n: int) -> bytes:
     """``n`` bytes of guest memory at ``ptr`` (``ptr``/``n`` are u32 values)."""
     if n and not _accessible(g.handle, ptr, n, 0):
-        raise GuestFault(f"bad guest pointer: cannot read {n} bytes at 0x{ptr:x}",
-                         address=ptr, length=n)
+        raise bad_pointer(ptr, n, False)
     return g.mem[ptr:ptr + n].tobytes()
 
 
@@ -65,19 +63,14 @@ def write(g: Guest, ptr: int, data: bytes | memoryview) -> None:
     n = len(data)
     if n:
         if not _accessible(g.handle, ptr, n, 1):
-            raise _write_fault(ptr, n)
+            raise bad_pointer(ptr, n, True)
         g.mem[ptr:ptr + n] = data
 
 
 def check_write(g: Guest, ptr: int, n: int) -> None:
     """Raises the GuestFault :func:`write` would raise for ``n`` bytes at ``ptr``."""
     if n and not _accessible(g.handle, ptr, n, 1):
-        raise _write_fault(ptr, n)
-
-
-def _write_fault(ptr: int, n: int) -> GuestFault:
-    return GuestFault(f"bad guest pointer: cannot write {n} bytes at 0x{ptr:x}",
-                      address=ptr, length=n)
+        raise bad_pointer(ptr, n, True)
 
 
 def read_u32(g: Guest, ptr: int) -> int:
