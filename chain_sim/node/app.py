@@ -3,6 +3,7 @@ server, and the mining loop, in one trio run."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -119,8 +120,18 @@ def run_node(*, db: Path | None, host: str, port: int, block_time: float | None,
             node.eth_keys = {a.address: a.private_key for a in eth()}
             await serve(node, host, port)
 
+    profile = os.environ.get("PVM_NODE_PROFILE")
     try:
-        trio.run(main)
+        if profile:       # a cProfile of the whole run, written at exit (benches only)
+            import cProfile
+
+            with cProfile.Profile(time.thread_time) as prof:   # CPU, not wall
+                try:
+                    trio.run(main)
+                finally:
+                    prof.dump_stats(profile)
+        else:
+            trio.run(main)
     finally:
         chain.close()
     return 0
