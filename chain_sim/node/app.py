@@ -52,7 +52,23 @@ def build_dispatcher(node: Node) -> Dispatcher:
         return {"version": 1, "methods": names + ["rpc_methods"]}
 
     d.add("rpc_methods", rpc_methods)
+    # without an executor chain work runs in the trio thread: these methods wait for
+    # nothing but a free chain lock (WebSocket connections answer them in their
+    # reading task)
+    d.quick = frozenset(m for m in QUICK_METHODS if m in d.methods)
+    d.ready = lambda: node.executor is None and not node.lock.locked()
     return d
+
+
+QUICK_METHODS = (
+    "eth_chainId", "net_version", "net_listening", "web3_clientVersion", "eth_accounts",
+    "eth_blockNumber", "eth_getBalance", "eth_getTransactionCount", "eth_gasPrice",
+    "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_call", "eth_estimateGas",
+    "eth_sendRawTransaction", "eth_getTransactionReceipt", "eth_getTransactionByHash",
+    "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getCode", "eth_getStorageAt",
+    "eth_getLogs", "eth_syncing")
+"""Methods that wait for nothing but the chain lock when blocks run in the trio
+thread (``--workers 0``): no thread, no pool, no subscription."""
 
 
 def print_accounts(chain: Chain) -> None:

@@ -17,7 +17,9 @@ A ``GET`` with ``Upgrade: websocket`` becomes a WebSocket: one JSON-RPC message 
 text (or binary) message, answered as they finish (a slow call does not hold up the
 others of the connection, up to :data:`~chain_sim.node.jsonrpc.MAX_IN_FLIGHT` at once:
 the next message is read when one finishes, so a client that floods the socket is
-slowed by TCP, not buffered); a message over ``MAX_REQUEST_BYTES`` closes the
+slowed by TCP, not buffered; a call the dispatcher knows will not wait,
+:meth:`~chain_sim.node.jsonrpc.Dispatcher.is_quick`, is answered in the reading
+task); a message over ``MAX_REQUEST_BYTES`` closes the
 connection (``1009``) unread; subscriptions push notifications; a client that goes
 away ends its subscriptions.
 """
@@ -29,6 +31,7 @@ import math
 import re
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -450,26 +453,46 @@ class RpcServer:
                 except Exception as exc:  # noqa: BLE001 - logged, the node goes on
                     self.dispatcher.log(f"websocket task failed: {type(exc).__name__}: {exc}")
 
-            async def answer(data: str | bytes) -> None:
-                try:
-                    reply = await self.dispatcher.handle(data, session)
-                    if reply is not None and not closed:
-                        await send_text(reply)
-                finally:
-                    in_flight.release()
+            async def reply_to(data: str | bytes | None, msg: Any, error: str | None) -> None:
+                """Answers text ``data``, or if None, decoded ``msg`` (or ``error``)."""
+                if data is not None:
+                    reply = await dispatcher.handle(data, session)
+                elif error is not None:
+                    reply = error
+                else:
+                    reply = await dispatcher.handle_parsed(msg, session)
+                if reply is not None and not closed:
+                    await send_text(reply)
                 for task in session.take_deferred():
                     nursery.start_soon(guarded, task)
 
+            async def answer(data: str | bytes | None, msg: Any, error: str | None) -> None:
+                try:
+                    await reply_to(data, msg, error)
+                finally:
+                    in_flight.release()
+
+            dispatcher = self.dispatcher
             try:
                 while True:
                     data = await receive()
                     if data is None:
                         break
+                    msg: Any = None
+                    error: str | None = None
+                    if dispatcher.quick and dispatcher.ready():
+                        msg, error = dispatcher.parse(data)
+                        if error is None and dispatcher.is_quick(msg):
+                            # answered here: it will not wait (a task of its own costs
+                            # more than most answers)
+                            await guarded(partial(reply_to, None, msg, None))
+                            continue
+                        data = None         # decoded: answered from msg (or error)
                     try:      # no scheduler round while there is room (the usual)
                         in_flight.acquire_nowait()
                     except trio.WouldBlock:
                         await in_flight.acquire()
-                    nursery.start_soon(guarded, lambda d=data: answer(d))
+                    nursery.start_soon(guarded, partial(answer, data, msg, error))
             finally:
                 closed = True
                 session.close()
