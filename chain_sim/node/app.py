@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -138,16 +139,33 @@ def run_node(*, db: Path | None, host: str, port: int, block_time: float | None,
 
     profile = os.environ.get("PVM_NODE_PROFILE")
     try:
-        if profile:       # a cProfile of the whole run, written at exit (benches only)
-            import cProfile
-
-            with cProfile.Profile(time.thread_time) as prof:   # CPU, not wall
-                try:
-                    trio.run(main)
-                finally:
-                    prof.dump_stats(profile)
+        if profile:
+            _profiled(main, profile)
         else:
             trio.run(main)
     finally:
         chain.close()
     return 0
+
+
+def _profiled(main: Callable[[], Awaitable[None]], path: str) -> None:
+    """Runs ``main`` under cProfile (CPU time) and writes the profile to ``path`` at
+    exit (benches: ``PVM_NODE_PROFILE=PATH``); SIGUSR1 starts over (clears what was
+    recorded so far), SIGUSR2 pauses."""
+    import cProfile
+
+    prof = cProfile.Profile(time.thread_time)
+
+    def restart(*_: object) -> None:
+        prof.disable()
+        prof.clear()
+        prof.enable()
+
+    signal.signal(signal.SIGUSR1, restart)
+    signal.signal(signal.SIGUSR2, lambda *_: prof.disable())
+    prof.enable()
+    try:
+        trio.run(main)
+    finally:
+        prof.disable()
+        prof.dump_stats(path)
