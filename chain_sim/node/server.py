@@ -578,11 +578,15 @@ def _plain_frame(buf: bytes) -> tuple[str | bytes, int] | int | None:
             return 4
         n = int.from_bytes(buf[2:4], "big")
         head = 4
+        if n < 126:
+            return None           # not the shortest length encoding: wsproto refuses it
     elif n == 127:
         if len(buf) < 10:
             return 10
         n = int.from_bytes(buf[2:10], "big")
         head = 10
+        if n < 65536 or n >> 63:
+            return None           # (as above; or the most significant bit set)
     if n > MAX_REQUEST_BYTES:
         return _TOO_BIG
     end = head + 4 + n

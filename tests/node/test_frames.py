@@ -65,6 +65,16 @@ def test_other_frames_go_to_wsproto() -> None:
     assert _plain_frame(unmasked) is None
     rsv = bytes([0xC1]) + client_frame("hi")[1:]             # an extension bit
     assert _plain_frame(rsv) is None
+    # lengths not in their shortest encoding, or with the top bit set: wsproto refuses
+    long2 = bytes([0x81, 0xFE]) + (5).to_bytes(2, "big") + b"mask" + b"hello"
+    long8 = bytes([0x81, 0xFF]) + (200).to_bytes(8, "big") + b"mask" + bytes(200)
+    top = bytes([0x81, 0xFF]) + (1 << 63 | 300).to_bytes(8, "big") + b"mask"
+    for frame in (long2, long8, top):
+        assert _plain_frame(frame) is None
+        _, server = client_pair()
+        server.receive_data(frame)
+        (event,) = list(server.events())
+        assert isinstance(event, CloseConnection) and event.code == 1002
 
 
 def test_a_message_over_the_limit_is_told_from_its_header() -> None:
