@@ -822,7 +822,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         if (p->insn_block[i] == NONE)
             continue;
         pvm_insn in;
-        pvm_program_insn(p, i, &in);
+        pvm_program_decode(p, i, &in);
         if (p->insn_block[i] == i) {
             size_t at = j->b.len;
             emit_charge(j, in.pc, p->block_cost[i], (uint32_t)at);
