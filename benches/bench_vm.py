@@ -159,6 +159,9 @@ def compile_times(path: Path, repeats: int) -> dict[str, float]:
         rc = lib.pvm_program_compile_jit(prog._ptr, 1, size, err, 256)
         jit_times.append(time.thread_time() - t0)
         assert rc == 0
+        # freed here, outside the timed parts (it was freed by the next
+        # round's `prog = ...`, inside its analysis time)
+        del prog
     pre = min(pre_times)
     return {"instructions": n, "predecode_s": pre, "jit_s": min(jit_times),
             "code_bytes": int(size[0])}

@@ -77,10 +77,6 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                                       jump_table_len, &m, flags, err, err_len);
 }
 
-static inline void mark_start(pvm_program *p, uint32_t pc) {
-    p->starts[pc >> 6] |= UINT64_C(1) << (pc & 63);
-}
-
 /* The next bitmask bit after pc, code_len if none (the bits past the code
    end are zero: checked at load).  skip(pc) is this less pc + 1, capped at
    24 (isa.md 2.1), and the listing walk continues here (isa.md 2.4). */
@@ -109,15 +105,14 @@ static inline uint32_t next_start(const uint8_t *bm, uint32_t bm_len, uint32_t c
    reachable by falling through from a block start). */
 typedef struct {
     pvm_pipe sim;
-    int full;
     uint32_t fed_block; /* full model: the block being fed */
 } gas_walk;
 
-static inline void gas_entry(pvm_program *p, gas_walk *g, uint32_t block, unsigned op,
-                             const pvm_insn *in) {
-    if (!g->full) {
+static inline void gas_entry(pvm_program *p, int full, gas_walk *g, uint32_t *block_cost,
+                             const uint32_t *costs, uint32_t block, unsigned op, const pvm_insn *in) {
+    if (!full) {
         if (block != NONE)
-            p->block_cost[block] += p->costs[op >= PVM_OP_INVALID ? PVM_OP_INVALID : op];
+            block_cost[block] += costs[op >= PVM_OP_INVALID ? PVM_OP_INVALID : op];
     } else if (block != NONE || g->fed_block != NONE) {
         if (block != g->fed_block) {
             if (g->fed_block != NONE)
@@ -167,14 +162,21 @@ static int analyse(pvm_program *p) {
 #endif
 
     gas_walk g;
-    g.full = p->cost_kind == PVM_COST_FULL;
+    const int full = p->cost_kind == PVM_COST_FULL;
+    uint32_t *const block_cost = p->block_cost;
+    const uint32_t *const costs = p->costs;
     g.fed_block = NONE;
-    if (g.full)
+    if (full)
         pvm_pipe_init(&g.sim, p->isa, code, code_len, p->memory_access_cost);
     pvm_insn in, imp;
     memset(&in, 0, sizeof in);
 
-    uint32_t n = 0, cur_block = NONE;
+    /* the arrays and counters in locals: the core is built without strict
+       aliasing, so a store through p->insn_pc would reload every field of p */
+    uint32_t *const insn_pc = p->insn_pc, *const insn_block = p->insn_block;
+    uint8_t *const insn_flags = p->insn_flags;
+    uint64_t *const starts = p->starts;
+    uint32_t n = 0, cur_block = NONE, real_count = 0, block_count = 0;
     /* the previous real instruction: its pc and op */
     uint32_t pv_pc = 0;
     unsigned pv_op = PVM_OP_INVALID;
@@ -183,13 +185,11 @@ static int analyse(pvm_program *p) {
     uint32_t pc = code_len && pvm_bit(bm, 0) ? 0 : next_start(bm, bm_len, code_len, 0);
     if (code_len > 0 && pc != 0) {
         /* bit 0 clear: an implicit invalid at 0, in no block */
-        if (n >= cap)
-            return -1;
         uint32_t i = n++;
-        p->insn_pc[i] = 0;
-        p->insn_flags[i] = PVM_IF_IMPLICIT;
-        p->insn_block[i] = NONE;
-        mark_start(p, 0);
+        insn_pc[i] = 0;
+        insn_flags[i] = PVM_IF_IMPLICIT;
+        insn_block[i] = NONE;
+        starts[0] |= 1;
     }
     while (pc < code_len) {
         unsigned op = map[code[pc]];
@@ -198,8 +198,8 @@ static int analyse(pvm_program *p) {
         if (n + 2 > cap)
             return -1; /* cannot happen: the bound above is exact */
         uint32_t i = n++;
-        p->insn_pc[i] = pc;
-        p->real_count++;
+        insn_pc[i] = pc;
+        real_count++;
         uint32_t block = NONE;
         uint8_t fl = 0;
         if (pc == 0) {
@@ -217,32 +217,33 @@ static int analyse(pvm_program *p) {
         have_prev = true;
         pv_pc = pc;
         pv_op = op;
-        p->insn_block[i] = block;
-        p->insn_flags[i] = fl;
-        if (block == i)
-            p->block_count++;
-        if (g.full)
+        insn_block[i] = block;
+        insn_flags[i] = fl;
+        block_count += block == i;
+        if (full)
             pvm_decode_at(code, code_len, pc, len - 1, op, &in);
-        gas_entry(p, &g, block, op, &in);
+        gas_entry(p, full, &g, block_cost, costs, block, op, &in);
         /* execution could run off it: an implicit invalid right after it
            (in its block unless it ends one) */
         if (pvm_op_can_fall(op) && !(q == pc + len && q < code_len)) {
             uint32_t k = n++;
             uint32_t at = pc + len;
-            p->insn_pc[k] = at;
-            p->insn_flags[k] = PVM_IF_IMPLICIT;
+            insn_pc[k] = at;
+            insn_flags[k] = PVM_IF_IMPLICIT;
             uint32_t b = pvm_op_is_term(op) ? NONE : block;
-            p->insn_block[k] = b;
-            mark_start(p, at);
-            if (g.full)
+            insn_block[k] = b;
+            starts[at >> 6] |= UINT64_C(1) << (at & 63);
+            if (full)
                 imp = (pvm_insn){.pc = at, .len = 1, .op = PVM_OP_INVALID, .implicit = 1};
-            gas_entry(p, &g, b, PVM_OP_INVALID, &imp);
+            gas_entry(p, full, &g, block_cost, costs, b, PVM_OP_INVALID, &imp);
         }
         pc = q;
     }
-    if (g.full && g.fed_block != NONE)
+    p->real_count = real_count;
+    p->block_count = block_count;
+    if (full && g.fed_block != NONE)
         p->block_cost[g.fed_block] = pvm_pipe_take_cost(&g.sim);
-    if (g.full) {
+    if (full) {
         pvm_insn inv;
         memset(&inv, 0, sizeof inv);
         inv.op = PVM_OP_INVALID;
