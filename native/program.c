@@ -151,9 +151,15 @@ static int analyse(pvm_program *p) {
     p->insn_pc = malloc(cap * sizeof(uint32_t));
     p->insn_flags = malloc(cap);
     p->insn_block = malloc(cap * sizeof(uint32_t));
-    p->block_cost = calloc(cap, sizeof(uint32_t));
+    p->block_cost = malloc(cap * sizeof(uint32_t));
     if (!p->starts || !p->starts_rank || !p->insn_pc || !p->insn_flags || !p->insn_block || !p->block_cost)
         return -1;
+    /* the listing has at least `real` entries: their part of each array is
+       written for sure */
+    pvm_prefault(p->insn_pc, real * sizeof(uint32_t));
+    pvm_prefault(p->insn_block, real * sizeof(uint32_t));
+    pvm_prefault(p->block_cost, real * sizeof(uint32_t));
+    pvm_prefault(p->insn_flags, real);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     memcpy(p->starts, bm, bm_len); /* byte k at bits 8k of its word */
 #else
@@ -187,6 +193,7 @@ static int analyse(pvm_program *p) {
         /* bit 0 clear: an implicit invalid at 0, in no block */
         uint32_t i = n++;
         insn_pc[i] = 0;
+        block_cost[i] = 0;
         insn_flags[i] = PVM_IF_IMPLICIT;
         insn_block[i] = NONE;
         starts[0] |= 1;
@@ -199,6 +206,7 @@ static int analyse(pvm_program *p) {
             return -1; /* cannot happen: the bound above is exact */
         uint32_t i = n++;
         insn_pc[i] = pc;
+        block_cost[i] = 0;
         real_count++;
         uint32_t block = NONE;
         uint8_t fl = 0;
@@ -229,6 +237,7 @@ static int analyse(pvm_program *p) {
             uint32_t k = n++;
             uint32_t at = pc + len;
             insn_pc[k] = at;
+            block_cost[k] = 0;
             insn_flags[k] = PVM_IF_IMPLICIT;
             uint32_t b = pvm_op_is_term(op) ? NONE : block;
             insn_block[k] = b;

@@ -42,6 +42,7 @@
 #pragma GCC diagnostic error "-Wswitch"
 #pragma GCC diagnostic error "-Wswitch-enum"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -798,11 +799,56 @@ static int map_code(xbuf *b, size_t limit, size_t guess) {
     return 0;
 }
 
+/* The compile-time tables (cold stubs, jump fix-ups, jump table fix-ups)
+   are handed from one compilation to the next: a fresh allocation of this
+   size is a fresh mapping, and every 4 KiB page written in it is a page
+   fault (2-3 us each on this kind of VM: ~0.5 ms for doom.polkavm's
+   ~0.9 MB).  At most one set is kept, the largest yet (freed never: it
+   is reused for the life of the process). */
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    label_fix *fix;
+    size_t capfix;
+    cold_req *cold;
+    size_t capcold;
+    uint32_t *tabfix;
+    size_t captabfix;
+} scratch;
+
+static void take_scratch(jctx *j) {
+    pthread_mutex_lock(&scratch_lock);
+    j->fix = scratch.fix;
+    j->capfix = scratch.capfix;
+    j->cold = scratch.cold;
+    j->capcold = scratch.capcold;
+    j->tabfix = scratch.tabfix;
+    j->captabfix = scratch.captabfix;
+    memset(&scratch, 0, sizeof scratch);
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+/* Gives each table back to the scratch set if it is larger than the one
+   there (another compilation may have given one back meanwhile). */
+#define GIVE_BACK(name, cap)                                                        \
+    do {                                                                            \
+        if (j->cap > scratch.cap) {                                                 \
+            free(scratch.name);                                                     \
+            scratch.name = j->name;                                                 \
+            scratch.cap = j->cap;                                                   \
+        } else {                                                                    \
+            free(j->name);                                                          \
+        }                                                                           \
+        j->name = NULL;                                                             \
+        j->cap = 0;                                                                 \
+    } while (0)
+
 static void free_ctx(jctx *j) {
     xb_unmap(&j->b);
-    free(j->fix);
-    free(j->cold);
-    free(j->tabfix);
+    pthread_mutex_lock(&scratch_lock);
+    GIVE_BACK(fix, capfix);
+    GIVE_BACK(cold, capcold);
+    GIVE_BACK(tabfix, captabfix);
+    pthread_mutex_unlock(&scratch_lock);
 }
 
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
@@ -810,6 +856,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     jctx jj;
     jctx *j = &jj;
     memset(j, 0, sizeof *j);
+    take_scratch(j);
     j->p = p;
     j->metered = metered;
     pvm_jit_code *c = calloc(1, sizeof *c);
@@ -822,6 +869,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     c->insn_off = malloc((n ? n : 1) * sizeof(uint32_t));
     if (!c->insn_off)
         goto oom;
+    pvm_prefault(c->insn_off, (size_t)n * sizeof(uint32_t));
     memset(c->insn_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
     c->charge_len = metered ? CHARGE_LEN : 0;
     if (map_code(&j->b, p->jit_code_limit, (size_t)n * JIT_BYTES_PER_INSN_GUESS) != 0) {
@@ -842,6 +890,8 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         GROW(c->mem_off, 0, mem_cap, (size_t)n / 2 + 64);
         if (j->oom)
             goto oom;
+        if (metered) /* an out-of-gas site per block */
+            pvm_prefault(c->sites, (size_t)p->block_count * sizeof *c->sites);
         c->mem_insn = malloc(mem_cap * sizeof(uint32_t));
         if (!c->mem_insn)
             goto oom;
