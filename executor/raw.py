@@ -383,11 +383,19 @@ class RawInstance:
         return bool(lib.pvm_instance_is_accessible(self._ptr, address, length, int(write)))
 
     def memory_view(self, address: int, length: int) -> memoryview:
-        """A zero-copy view of accessible guest memory (valid while the instance lives)."""
+        """A zero-copy view of accessible guest memory (valid while the instance lives).
+
+        The view is writable only where the guest itself may write: read-only data
+        is changed through :meth:`write_memory`, which records the change so that
+        a memory reset restores it (a store through a view would not be seen, and
+        on some backends the pages are read-only in this process too)."""
         _check_range(address, length)
         if not self.is_memory_accessible(address, length):
             raise ExecutionError(_inaccessible(address, length))
-        return memoryview(ffi.buffer(self._base + address, length))
+        view = memoryview(ffi.buffer(self._base + address, length))
+        if not lib.pvm_instance_is_accessible(self._ptr, address, length, 1):
+            return view.toreadonly()
+        return view
 
     def map_memory(self, address: int, length: int, *, writable: bool = True) -> None:
         perm = lib.PVM_PERM_WRITE if writable else lib.PVM_PERM_READ
