@@ -279,6 +279,22 @@ class Executor:
             pre = self._pre(module, linker)
             job = Job(pre, _export_pc(pre.module, export),
                       _check_args(pre.module, args) if args else (), gas, export, user_data)
+            free = self._free
+            if free and not self._waiters and type(free[-1]).begin is _LOOP_BEGIN:
+                # a free loop worker: a call that finishes without waiting
+                # (no host call to await, no checkpoint owed) costs no coroutine
+                worker = free.pop()
+                self._calls += 1
+                try:
+                    first = worker.begin_nowait(job)   # type: ignore[attr-defined]
+                except BaseException as exc:
+                    self._count_failure(exc)
+                    self._release(worker, False)
+                    raise
+                if first is not None and first.kind is _K_FINISHED:
+                    free.append(worker)   # nobody waits: no await since it was taken
+                    return first.value
+                return (await self._run_rest(worker, job, first)).value
             return (await self._run(job)).value   # a FINISHED stop
         result = await self.call_result(module, export, *args, linker=linker, gas=gas,
                                         deadline=deadline, timeout=timeout,
@@ -318,14 +334,28 @@ class Executor:
             worker = free.pop()
         else:
             worker = await self._acquire()
+        if type(worker).begin is _LOOP_BEGIN:   # the guest runs in this task: no layers
+            try:
+                first = worker.begin_nowait(job)   # type: ignore[attr-defined]
+            except BaseException as exc:
+                self._count_failure(exc)
+                self._release(worker, False)
+                raise
+            return await self._run_rest(worker, job, first)
+        return await self._run_rest(worker, job, _BEGIN)
+
+    async def _run_rest(self, worker: Worker, job: Job, first: Stop | None) -> Stop:
+        """:meth:`_run` once ``worker`` was taken for ``job`` and its
+        ``begin_nowait`` returned ``first`` (``_BEGIN``: not a loop worker)."""
         clean = False
         try:
-            if type(worker).begin is _LOOP_BEGIN:   # the guest runs in this task: no layers
-                first = worker.begin_nowait(job)   # type: ignore[attr-defined]
-                stop: Stop = first if begin_done(first) else \
-                    await worker.begin_rest(job, first)   # type: ignore[attr-defined]
+            if first is _BEGIN:
+                stop: Stop = await worker.begin(job)
+            elif begin_done(first):
+                assert first is not None
+                stop = first
             else:
-                stop = await worker.begin(job)
+                stop = await worker.begin_rest(job, first)   # type: ignore[attr-defined]
             while stop.kind is _K_HOSTCALL:
                 await trio.lowlevel.checkpoint_if_cancelled()
                 try:
@@ -516,6 +546,7 @@ class Executor:
 
 
 _LOOP_BEGIN = LoopWorker.begin
+_BEGIN = Stop(_K_INTERRUPTED)   # _run_rest: the worker is not a loop worker, begin() it
 
 
 def _export_pc(module: ModuleLike, export: str | int) -> int:

@@ -642,6 +642,9 @@ DEFAULT_CHECKPOINT_EVERY = 256
 """Sync host calls served inline between two trio checkpoints (at most)."""
 
 _PENDING = int(lib.PVM_INT_PENDING)   # a sandboxed run still going (see SandboxWorker)
+_HOSTCALL = int(lib.PVM_CALL_HOSTCALL)  # pvm_instance_call: 8 + hostcall number
+_CALL = lib.pvm_instance_call           # registers of a call with <= 2 arguments, then run
+_clock = time.perf_counter
 _PENDING_STOP = Stop(_K_INTERRUPTED)   # internal marker, never returned to the executor
 _USE_BEGIN = Stop(_K_INTERRUPTED)      # begin_nowait: use begin_rest (the helper thread)
 _CHECKPOINT = Stop(_K_INTERRUPTED)     # internal: _drive owes the loop a checkpoint first
@@ -657,6 +660,16 @@ _MIN_SLICE = 1 << 12
 # by every worker on the thread, so k workers taking turns still yield every
 # interval (not every k intervals).
 _last_yield = threading.local()
+
+
+def _yield_deadline_now(interval: float) -> float:
+    """When the loop is owed a checkpoint (perf_counter seconds), no clock read
+    unless this thread has none yet."""
+    try:
+        t: float = _last_yield.t
+    except AttributeError:
+        _last_yield.t = t = time.perf_counter()
+    return t + interval
 
 
 def _yield_deadline(now: float, interval: float) -> float:
@@ -712,7 +725,9 @@ class LoopWorker(Worker):
         self._delegated = False  # the current call runs on the helper thread
         self._instances = InstanceCache(self.max_instances, self._close_instance)
         self._inst: Instance | None = None
+        self._inst_pre: InstancePre | None = None   # what self._inst was taken for
         self._job: Job | None = None
+        self._ready = False      # started and not closed
         self._slice = min(slice_gas, DEFAULT_SLICE_GAS)
         self._min_slice = min(slice_gas, _MIN_SLICE)
         self._host_calls = 0     # sync host calls since the last checkpoint
@@ -737,15 +752,18 @@ class LoopWorker(Worker):
         self._started = True
         if self._helper is not None:
             await self._helper.start()
+        self._ready = not self._closed
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._ready = False
         if self._helper is not None:
             await self._helper.aclose()
         self._instances.clear()
         self._inst = None
+        self._inst_pre = None
 
     def _close_instance(self, inst: Instance) -> None:
         inst.raw.close()
@@ -785,23 +803,76 @@ class LoopWorker(Worker):
         ``stop`` is a final or ``HOSTCALL`` stop (:func:`begin_done`),
         ``stop = await w.begin_rest(job, stop)`` is ``await w.begin(job)``
         without the coroutine layers (the executor's fast path)."""
-        if not self._started or self._closed:
-            raise ExecutionError(f"{self.name} is not running")
-        if self._stepping:
+        if self._stepping or not self._ready:
+            if not self._started or self._closed:
+                raise ExecutionError(f"{self.name} is not running")
             raise ExecutionError(f"{self.name} is already running a step")
-        if not job.pre.module.gas_metering and self._helper is not None:
-            return _USE_BEGIN
+        pre = job.pre
+        inst = self._inst
+        if inst is not None and self._inst_pre is pre:   # the instance of the last call
+            fresh = False
+        else:
+            if not pre.module.gas_metering and self._helper is not None:
+                return _USE_BEGIN
+            inst, fresh = self._instances.get(pre, self._setup_instance)
+            if self._inst is not inst:
+                if self._inst is not None:
+                    self._inst._busy = False
+                self._inst = inst
+            self._inst_pre = pre
         self._calls += 1
         self._delegated = False
-        inst, fresh = self._instances.get(job.pre, self._setup_instance)
-        if self._inst is not inst:
-            if self._inst is not None:
-                self._inst._busy = False
-            self._inst = inst
         self._job = job
-        _prepare(inst, job, fresh)
         self._interrupt = False
-        return self._step(None)
+        args = job.args
+        rv = inst._rv
+        gv = inst._gv
+        ops = inst._ops
+        if ops is not lib or rv is None or gv is None or len(args) > 2 or \
+                _clock() >= _yield_deadline_now(self.checkpoint_interval):
+            _prepare(inst, job, fresh)
+            return self._step(None)
+        # The common case in one C call that sets the registers and runs
+        # (pvm_instance_call), the first gas slice armed before it.
+        h = inst._h
+        if not fresh:
+            ops.pvm_instance_reset_memory(h)
+        metered = inst._metered
+        if metered:
+            g = DEFAULT_GAS if job.gas is None else job.gas
+            armed = self._slice
+            if g > armed:  # arm one slice, hold the rest of the budget back
+                gv[0] = armed
+            else:
+                armed = 0
+                gv[0] = g
+        else:
+            g = armed = 0
+        inst.caller.user_data = job.user_data
+        inst._busy = True
+        raw = inst.raw
+        raw._finished = False
+        n = len(args)
+        self._stepping = True
+        try:
+            r = _CALL(h, job.pc, args[0] if n else 0, args[1] if n == 2 else 0)
+        finally:
+            self._stepping = False
+        if r == _FINISHED:
+            gas_left = 0
+            if metered:
+                gas_left = gv[0]
+                if armed:
+                    gas_left += g - armed   # the true remaining gas again
+                    gv[0] = gas_left
+            raw._finished = True
+            inst._busy = False
+            self._job = None
+            return Stop(_K_FINISHED, -1, None, rv[7] & inst._mask, gas_left)
+        self._pending = (g, armed)
+        if r == _PENDING:
+            return _PENDING_STOP
+        return self._step(_ECALLI if r >= _HOSTCALL else int(r))
 
     async def begin_rest(self, job: Job, stop: Stop | None) -> Stop:
         """Finishes a :meth:`begin_nowait` that returned ``stop`` (not done)."""
@@ -851,6 +922,7 @@ class LoopWorker(Worker):
         self._instances.discard(inst)
         if self._inst is inst:
             self._inst = None
+            self._inst_pre = None
 
     def _step(self, resumed: int | None) -> Stop | None:
         """One :meth:`_run` with the bookkeeping of its stop."""
