@@ -644,6 +644,7 @@ DEFAULT_CHECKPOINT_EVERY = 256
 _PENDING = int(lib.PVM_INT_PENDING)   # a sandboxed run still going (see SandboxWorker)
 _HOSTCALL = int(lib.PVM_CALL_HOSTCALL)  # pvm_instance_call: 8 + hostcall number
 _CALL = lib.pvm_instance_call           # registers of a call with <= 2 arguments, then run
+_RESUME = lib.pvm_instance_resume       # run; an ecalli as _HOSTCALL + its number
 _clock = time.perf_counter
 _PENDING_STOP = Stop(_K_INTERRUPTED)   # internal marker, never returned to the executor
 _USE_BEGIN = Stop(_K_INTERRUPTED)      # begin_nowait: use begin_rest (the helper thread)
@@ -977,6 +978,9 @@ class LoopWorker(Worker):
         assert inst is not None and job is not None
         ops, h = inst._ops, inst._h
         run = ops.pvm_instance_run
+        # the hostcall number folded into the result (no second C call)
+        resume = _RESUME if ops is lib else None
+        n = -1
         gv = inst._gv
         pre = job.pre
         handlers = pre.handlers
@@ -1007,7 +1011,13 @@ class LoopWorker(Worker):
                         armed = 0
                 else:   # (sandboxed) unmetered: one run until it stops or is killed
                     g = armed = 0
-                kind = run(h)
+                if resume is not None:
+                    kind = resume(h)
+                    if kind >= _HOSTCALL:
+                        n = kind - _HOSTCALL
+                        kind = _ECALLI
+                else:
+                    kind = run(h)
                 if kind == _PENDING:
                     self._pending = (g, armed)
                     self._host_calls = self.checkpoint_every - budget
@@ -1037,7 +1047,8 @@ class LoopWorker(Worker):
                     last = now
                     continue
             if kind == _ECALLI:
-                n = ops.pvm_instance_ecalli(h)
+                if n < 0:
+                    n = ops.pvm_instance_ecalli(h)
                 if n < nhandlers and async_handlers[n] is None:
                     caller.hostcall = n
                     try:
@@ -1058,6 +1069,7 @@ class LoopWorker(Worker):
                 else:  # an async host function: the executor awaits it
                     self._host_calls = self.checkpoint_every - budget
                     return Stop(_K_HOSTCALL, hostcall=int(n), pc=_pc(inst))
+                n = -1
                 budget -= 1
                 last = clock()
                 if budget <= 0 or last >= deadline:
