@@ -286,7 +286,7 @@ class Executor:
                 worker = free.pop()
                 self._calls += 1
                 try:
-                    first = worker.begin_nowait(job)   # type: ignore[attr-defined]
+                    first: Stop | None = worker.begin_nowait(job)   # type: ignore[attr-defined]
                 except BaseException as exc:
                     self._count_failure(exc)
                     self._release(worker, False)
