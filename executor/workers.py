@@ -1113,16 +1113,19 @@ DEFAULT_SPIN = 10e-6
 
 DEFAULT_EXTRA_SPIN = 200e-6
 """At most this many more seconds the loop spins for a sandbox worker when no
-other trio task is runnable (adaptive: about twice what runs lately took past
-the first spin; none once that average passes this bound)."""
+other trio task is runnable and no other worker's run is awaited (adaptive:
+about twice what runs lately took past the first spin; none once that average
+passes this bound)."""
 
 _EXTRA_SPIN_MIN = 20e-6
 
 
 def _others_runnable() -> bool:
     """Whether another trio task waits to run on this loop (then the loop must
-    not spin for a worker).  Trio's run queue; when it cannot be read, assume
-    there is one (no spinning)."""
+    not spin for a worker).  Trio's run queue: a hint, as the tasks of the batch
+    now running are no longer in it (so the extra spin also requires that no
+    other worker's run is being awaited, and stays bounded); when it cannot be
+    read, assume there is one (no spinning)."""
     try:
         return bool(_trio_run.GLOBAL_RUN_CONTEXT.runner.runq)
     except AttributeError:
@@ -1142,7 +1145,11 @@ class SandboxWorker(LoopWorker):
     call's round trip is a few microseconds); a run still going after that is
     awaited on a descriptor the trio loop polls (the worker writes an eventfd
     when it finishes; a pidfd reports its death), so any number of workers run
-    guests on other cores while the loop serves the others' host calls.  The
+    guests on other cores while the loop serves the others' host calls.  When
+    the loop has nothing else to do (no other task runnable, no other worker's
+    run awaited) it first spins on for up to ``max_extra_spin`` seconds,
+    adaptively: about twice what runs lately took past the first spin, and not
+    at all once that average passes the bound (compute-bound calls).  The
     worker process spins about 100 µs after each stop before it sleeps, so
     the next request usually costs no wake-up.  Sync host functions run inline
     in the calling task, async ones are awaited, and checkpoints are taken as
@@ -1192,7 +1199,9 @@ class SandboxWorker(LoopWorker):
         h = inst._h
         t0 = _clock()
         late = self.late
-        if late < self.max_extra_spin and not _others_runnable():
+        loop = _last_yield
+        others = getattr(loop, "pending", 0)   # other workers' runs the loop awaits
+        if late < self.max_extra_spin and not others and not _others_runnable():
             # Nothing else for the loop to do: spin on (in C, bounded) for about
             # as long as runs have lately taken past the first spin, rather
             # than pay a sleep, an eventfd write and a scheduler pass.
@@ -1204,20 +1213,24 @@ class SandboxWorker(LoopWorker):
                 return kind
         fd = self._fds[id(inst)]
         spin = self.spin_ns
-        while True:
-            try:
-                with trio.move_on_after(_WATCHDOG_PERIOD):
-                    await trio.lowlevel.wait_readable(fd)
-            except BaseException:
-                self._abandoned = inst    # the guest goes on; reset() collects it
-                self._interrupted += 1
-                raise
-            finally:
-                _last_yield.t = time.perf_counter()
-            kind = int(lib.pvm_sandbox_continue(h, spin))
-            if kind != _PENDING:
-                self.late = late + (_clock() - t0 - late) * 0.125
-                return kind
+        loop.pending = others + 1
+        try:
+            while True:
+                try:
+                    with trio.move_on_after(_WATCHDOG_PERIOD):
+                        await trio.lowlevel.wait_readable(fd)
+                except BaseException:
+                    self._abandoned = inst    # the guest goes on; reset() collects it
+                    self._interrupted += 1
+                    raise
+                finally:
+                    _last_yield.t = time.perf_counter()
+                kind = int(lib.pvm_sandbox_continue(h, spin))
+                if kind != _PENDING:
+                    self.late = late + (_clock() - t0 - late) * 0.125
+                    return kind
+        finally:
+            loop.pending -= 1
 
     async def reset(self) -> None:
         inst = self._abandoned

@@ -955,3 +955,27 @@ async def test_fast_path_keeps_failures_and_worker_accounting(engine: Engine) ->
         await ex.settle()
         stats = ex.stats()
         assert (stats.calls, stats.failed, stats.free, stats.waiting) == (6, 2, 1, 0)
+
+
+@pytest.mark.trio
+async def test_no_extra_spin_while_another_workers_run_is_awaited() -> None:
+    """Two long calls on two sandbox workers at once: the loop may spin on
+    for the first, never for the second (the first's run is awaited by then)."""
+    from executor.workers import SandboxWorker
+
+    engine = _sandboxed_engine()
+    module = Module(engine, BENCH)
+    expect = sync_result(module, "prime_sieve", 1)
+    workers = [SandboxWorker(), SandboxWorker()]
+    async with Executor(engine, workers=2, worker_factory=lambda i: workers[i]) as ex:
+        results: list[CallResult] = []
+
+        async def one() -> None:
+            results.append(await ex.call_result(module, "prime_sieve", 1))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(one)
+            nursery.start_soon(one)
+        assert results == [expect, expect]
+    assert all(w.health().calls == 1 for w in workers)
+    assert sum(w.extra_spins for w in workers) <= 1
