@@ -279,23 +279,13 @@ class Executor:
             pre = self._pre(module, linker)
             job = Job(pre, _export_pc(pre.module, export),
                       _check_args(pre.module, args) if args else (), gas, export, user_data)
-            free = self._free
-            if free and not self._waiters and type(free[-1]).begin is _LOOP_BEGIN:
-                # a free loop worker: a call that finishes without waiting
-                # (no host call to await, no checkpoint owed) costs no coroutine
-                worker = free.pop()
-                self._calls += 1
-                try:
-                    first: Stop | None = worker.begin_nowait(job)   # type: ignore[attr-defined]
-                except BaseException as exc:
-                    self._count_failure(exc)
-                    self._release(worker, False)
-                    raise
-                if first is not None and first.kind is _K_FINISHED:
-                    free.append(worker)   # nobody waits: no await since it was taken
-                    return first.value
-                return (await self._run_rest(worker, job, first)).value
-            return (await self._run(job)).value   # a FINISHED stop
+            got = self._begin_here(job)
+            if got is None:
+                return (await self._run(job)).value   # a FINISHED stop
+            first = got[1]
+            if first is not None and first.kind is _K_FINISHED:
+                return first.value
+            return (await self._run_rest(got[0], job, first)).value
         result = await self.call_result(module, export, *args, linker=linker, gas=gas,
                                         deadline=deadline, timeout=timeout,
                                         user_data=user_data)
@@ -315,7 +305,13 @@ class Executor:
             until = trio.current_time() + timeout
             deadline = until if deadline is None else min(deadline, until)
         if deadline is None:
-            stop = await self._run(job)
+            got = self._begin_here(job)
+            if got is None:
+                stop = await self._run(job)
+            elif got[1] is not None and got[1].kind is _K_FINISHED:
+                stop = got[1]
+            else:
+                stop = await self._run_rest(got[0], job, got[1])
         else:
             with trio.CancelScope(deadline=deadline) as scope:
                 stop = await self._run(job)
@@ -325,6 +321,26 @@ class Executor:
             used = (DEFAULT_GAS if job.gas is None else job.gas) - stop.gas_left
             return CallResult(stop.value, used, stop.gas_left)
         return CallResult(stop.value, 0, stop.gas_left)
+
+    def _begin_here(self, job: Job) -> tuple[Worker, Stop | None] | None:
+        """When a loop (or sandbox) worker is free and nobody waits: takes it and
+        begins ``job`` in this task without an await; returns the worker and what
+        ``begin_nowait`` returned (a FINISHED stop: the worker is free again, no
+        coroutine was needed), else ``None`` (use :meth:`_run`)."""
+        free = self._free
+        if not free or self._waiters or type(free[-1]).begin is not _LOOP_BEGIN:
+            return None
+        worker = free.pop()
+        self._calls += 1
+        try:
+            first: Stop | None = worker.begin_nowait(job)   # type: ignore[attr-defined]
+        except BaseException as exc:
+            self._count_failure(exc)
+            self._release(worker, False)
+            raise
+        if first is not None and first.kind is _K_FINISHED:
+            free.append(worker)   # nobody waits: no await since it was taken
+        return worker, first
 
     async def _run(self, job: Job) -> Stop:
         """Runs ``job`` on a worker; returns its FINISHED stop or raises."""
