@@ -261,17 +261,15 @@ static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
     }
     if (dst == a) {
         x_alu_rr(b, size, alu, dst, c);
+    } else if (dst != c && alu == ALU_ADD) {
+        x_lea(b, size, dst, a, c, 0); /* three operands in one */
     } else if (dst != c) {
         x_mov(b, size, dst, a);
         x_alu_rr(b, size, alu, dst, c);
     } else {
-        x_mov(b, SZ64, RAX, a);
-        x_alu_rr(b, size, alu, RAX, c);
-        if (is32)
-            w32_from_rax(b, dst);
-        else
-            x_mov(b, SZ64, dst, RAX);
-        return;
+        /* dst = c != a, a subtraction: dst = -c + a */
+        x_grp3(b, size, GRP3_NEG, dst);
+        x_alu_rr(b, size, ALU_ADD, dst, a);
     }
     if (is32)
         x_movsxd(b, dst, dst);
@@ -279,9 +277,13 @@ static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
 
 static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
     int size = is32 ? SZ32 : SZ64;
-    if (dst != a)
-        x_mov(b, size, dst, a);
-    x_alu_imm(b, size, alu, dst, imm);
+    if (alu == ALU_ADD && dst != a) {
+        x_lea(b, size, dst, a, -1, imm);
+    } else {
+        if (dst != a)
+            x_mov(b, size, dst, a);
+        x_alu_imm(b, size, alu, dst, imm);
+    }
     if (is32)
         x_movsxd(b, dst, dst);
 }
@@ -313,10 +315,28 @@ static void shift_var(xbuf *b, int is32, int sh, int dst, int src, int amt) {
         x_mov(b, SZ64, dst, RAX);
 }
 
-static void set_cc_cmp_rr(xbuf *b, int cc, int dst, int a, int c) {
+/* dst = the flags' condition cc (0 / 1), after the compare `cmp` emits:
+   dst cleared before it when the compare does not read dst, else through al */
+static void set_cc_rr_or_imm(xbuf *b, int cc, int dst, int reads_dst, void (*cmp)(xbuf *, int, int, int32_t), int a,
+                             int c, int32_t imm) {
+    if (!reads_dst) {
+        x_mov_imm(b, dst, 0); /* xor dst32, dst32: before the flags are set */
+        cmp(b, a, c, imm);
+        x_setcc8(b, cc, dst);
+    } else {
+        cmp(b, a, c, imm);
+        x_setcc8(b, cc, RAX);
+        x_movzx8(b, dst, RAX);
+    }
+}
+
+static void cmp_rr_(xbuf *b, int a, int c, int32_t imm) {
+    (void)imm;
     x_alu_rr(b, SZ64, ALU_CMP, a, c);
-    x_setcc(b, cc, RAX);
-    x_mov(b, SZ64, dst, RAX);
+}
+
+static void set_cc_cmp_rr(xbuf *b, int cc, int dst, int a, int c) {
+    set_cc_rr_or_imm(b, cc, dst, dst == a || dst == c, cmp_rr_, a, c, 0);
 }
 
 /* cmp a, imm -- as test a, a when imm is 0 (the same CF, OF, SF, ZF) */
@@ -327,10 +347,13 @@ static void cmp_imm(xbuf *b, int a, int32_t imm) {
         x_alu_imm(b, SZ64, ALU_CMP, a, imm);
 }
 
-static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
+static void cmp_imm_(xbuf *b, int a, int c, int32_t imm) {
+    (void)c;
     cmp_imm(b, a, imm);
-    x_setcc(b, cc, RAX);
-    x_mov(b, SZ64, dst, RAX);
+}
+
+static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
+    set_cc_rr_or_imm(b, cc, dst, dst == a, cmp_imm_, a, 0, imm);
 }
 
 /* division and remainder (isa.md 5.4: never trap): signed or not, the
@@ -415,17 +438,19 @@ static const uint8_t BITCOUNT_OF[PVM_K_COUNT] = {
     [PVM_K_POPCNT] = F3_POPCNT, [PVM_K_CLZ] = F3_LZCNT, [PVM_K_CTZ] = F3_TZCNT,
 };
 
-/* dynamic jump to the guest address in eax (pc for traps / finish) */
+/* dynamic jump to the guest address a: eax = a - 2 (32-bit) on entry
+   (pc for traps / finish).  a = 2 (k + 1) is jump table entry k; rotating
+   a - 2 right by one gives k for an even a and, for an odd a (and for a = 0,
+   as 0xFFFFFFFE), at least 0x7FFFFFFF: past any table, so one unsigned
+   compare rejects them all. */
 static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     xbuf *b = &j->b;
     uint32_t trap = add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE);
     uint32_t fin = add_site(j, JIT_SITE_FINISHED, pc, 0, NONE, NONE);
-    x_cmp_eax_imm32(b, PVM_ADDR_RETURN_TO_HOST);
+    x_cmp_eax_imm32(b, PVM_ADDR_RETURN_TO_HOST - 2u);
     jcc_exit(j, CC_E, fin);
-    x_test_al_imm8(b, 1); /* odd: no jump table address */
-    jcc_exit(j, CC_NE, trap);
-    x_shift_imm(b, SZ32, SH_SHR, RAX, 1);
-    x_alu_imm(b, SZ32, ALU_SUB, RAX, 1);
+    x_shift_imm(b, SZ32, SH_ROR, RAX, 1);
+    _Static_assert(PVM_ADDR_RETURN_TO_HOST % 2 == 0, "the host return address is even");
     x_cmp_eax_imm32(b, j->p->jump_table_len); /* unsigned: index past the table */
     jcc_exit(j, CC_AE, trap);
     /* rdx = the jump table (rel32 patched once the table's place is known) */
@@ -540,11 +565,11 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         jump_to_insn(j, x_jmp(b), target_insn);
         break;
     case PVM_OP_JUMP_INDIRECT:
-        x_lea32(b, RAX, A, imm);
+        x_lea(b, SZ32, RAX, A, -1, (int32_t)((uint32_t)imm - 2u));
         emit_dynamic_jump(j, pc);
         break;
     case PVM_OP_LOAD_IMM_AND_JUMP_INDIRECT:
-        x_lea32(b, RAX, B, addr);
+        x_lea(b, SZ32, RAX, B, -1, (int32_t)((uint32_t)addr - 2u));
         x_mov_imm(b, A, ival);
         emit_dynamic_jump(j, pc);
         break;
@@ -580,14 +605,32 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         x_imul_imm(b, SZ64, A, B, imm);
         break;
     case PVM_OP_MUL_32: case PVM_OP_MUL_64:
-        x_mov(b, SZ64, RAX, B);
-        x_imul_rr(b, size, RAX, C);
+        if (A == B) {
+            x_imul_rr(b, size, A, C);
+        } else if (A == C) {
+            x_imul_rr(b, size, A, B);
+        } else {
+            x_mov(b, size, A, B);
+            x_imul_rr(b, size, A, C);
+        }
         if (is32)
-            w32_from_rax(b, A);
-        else
-            x_mov(b, SZ64, A, RAX);
+            x_movsxd(b, A, A);
         break;
     case PVM_OP_NEGATE_AND_ADD_IMM_32: case PVM_OP_NEGATE_AND_ADD_IMM_64:
+        if (A != B) { /* A = imm, less B */
+            x_mov_imm(b, A, ival);
+            x_alu_rr(b, size, ALU_SUB, A, B);
+            if (is32)
+                x_movsxd(b, A, A);
+            break;
+        }
+        if (ival == (uint64_t)(int64_t)imm) { /* A = -A + imm */
+            x_grp3(b, size, GRP3_NEG, A);
+            x_alu_imm(b, size, ALU_ADD, A, imm);
+            if (is32)
+                x_movsxd(b, A, A);
+            break;
+        }
         x_mov_imm(b, RAX, ival);
         x_alu_rr(b, size, ALU_SUB, RAX, B);
         if (is32)
@@ -608,12 +651,28 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32: case PVM_OP_ROTATE_RIGHT_IMM_32:
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_64:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_64: case PVM_OP_ROTATE_RIGHT_IMM_64:
-        if (A != B)
-            x_mov(b, size, A, B);
-        x_shift_imm(b, size, SHIFT_OF[row->cls], A, (unsigned)imm & (row->width - 1u));
-        if (is32)
+    {
+        unsigned amount = (unsigned)imm & (row->width - 1u);
+        int sh = SHIFT_OF[row->cls];
+        if (sh == SH_ROR && have_bmi2 && A != B) {
+            x_rorx(b, size, A, B, amount); /* three operands, no copy */
+        } else if (is32 && sh == SH_SAR) {
+            /* the sign extension first: the 64-bit arithmetic shift of it
+               is the shifted value, already sign-extended */
+            x_movsxd(b, A, B);
+            x_shift_imm(b, SZ64, SH_SAR, A, amount);
+            break;
+        } else {
+            if (A != B)
+                x_mov(b, size, A, B);
+            x_shift_imm(b, size, sh, A, amount);
+        }
+        /* a 32-bit logical right shift by 1..31 clears bit 31: the x86
+           zero extension is then the sign extension */
+        if (is32 && !(sh == SH_SHR && amount != 0))
             x_movsxd(b, A, A);
         break;
+    }
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: case PVM_OP_ROTATE_RIGHT_IMM_ALT_32:
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64:
@@ -640,11 +699,18 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         break;
     case PVM_OP_MAXIMUM: case PVM_OP_MAXIMUM_UNSIGNED: case PVM_OP_MINIMUM: case PVM_OP_MINIMUM_UNSIGNED:
         /* A = B if B > C (max) / B < C (min), else C */
-        x_mov(b, SZ64, RAX, C);
-        x_alu_rr(b, SZ64, ALU_CMP, B, C);
-        x_cmov(b, SZ64, cc_of(row->cls == PVM_K_MAX ? PVM_K_GT : PVM_K_LT, row->sign), RAX, B);
-        x_mov(b, SZ64, A, RAX);
+    {
+        int cc = cc_of(row->cls == PVM_K_MAX ? PVM_K_GT : PVM_K_LT, row->sign);
+        if (A == B) {
+            x_alu_rr(b, SZ64, ALU_CMP, B, C);
+            x_cmov(b, SZ64, cc ^ 1, A, C); /* the opposite condition: A = C */
+        } else {
+            x_mov(b, SZ64, A, C);
+            x_alu_rr(b, SZ64, ALU_CMP, B, C);
+            x_cmov(b, SZ64, cc, A, B);
+        }
         break;
+    }
 
     /* multiply high (the Latest32 forms on the low 32 bits) */
     case PVM_OP_MUL_UPPER_SIGNED_SIGNED: case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED:
@@ -690,17 +756,17 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         break;
 
     /* bitwise with an inverted operand */
-    case PVM_OP_AND_INVERTED: case PVM_OP_OR_INVERTED:
-        x_mov(b, SZ64, RAX, C);
-        x_grp3(b, SZ64, GRP3_NOT, RAX);
-        x_alu_rr(b, SZ64, row->cls == PVM_K_ANDN ? ALU_AND : ALU_OR, RAX, B);
-        x_mov(b, SZ64, A, RAX);
+    case PVM_OP_AND_INVERTED: case PVM_OP_OR_INVERTED: {
+        /* A = B op ~C */
+        int t = A == B ? RAX : A;
+        x_mov(b, SZ64, t, C);
+        x_grp3(b, SZ64, GRP3_NOT, t);
+        x_alu_rr(b, SZ64, row->cls == PVM_K_ANDN ? ALU_AND : ALU_OR, A == B ? A : t, A == B ? t : B);
         break;
+    }
     case PVM_OP_XNOR:
-        x_mov(b, SZ64, RAX, B);
-        x_alu_rr(b, SZ64, ALU_XOR, RAX, C);
-        x_grp3(b, SZ64, GRP3_NOT, RAX);
-        x_mov(b, SZ64, A, RAX);
+        alu3(b, 0, ALU_XOR, A, B, C);
+        x_grp3(b, SZ64, GRP3_NOT, A);
         break;
 
     /* RR: A = f(B) */
