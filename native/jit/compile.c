@@ -251,7 +251,9 @@ static void emit_store_imm(xbuf *b, const pvm_insn_info *row, uint64_t imm, int 
 static void w32_from_rax(xbuf *b, int dst) { x_movsxd(b, dst, RAX); }
 
 /* 64-bit or 32-bit binary ALU: dst = a OP c (32-bit results sign-extended) */
-static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
+/* is32: a 32-bit operation; sx: its result sign-extended to 64 bits (0 when
+   nothing can see the upper half before it is written again: sx_needed) */
+static void alu3(xbuf *b, int is32, int sx, int alu, int dst, int a, int c) {
     int size = is32 ? SZ32 : SZ64;
     int commutes = alu != ALU_SUB;
     if (dst == c && dst != a && commutes) {
@@ -271,11 +273,11 @@ static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
         x_grp3(b, size, GRP3_NEG, dst);
         x_alu_rr(b, size, ALU_ADD, dst, a);
     }
-    if (is32)
+    if (sx)
         x_movsxd(b, dst, dst);
 }
 
-static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
+static void alu_imm(xbuf *b, int is32, int sx, int alu, int dst, int a, int32_t imm) {
     int size = is32 ? SZ32 : SZ64;
     if (alu == ALU_ADD && dst != a) {
         x_lea(b, size, dst, a, -1, imm);
@@ -284,7 +286,7 @@ static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
             x_mov(b, size, dst, a);
         x_alu_imm(b, size, alu, dst, imm);
     }
-    if (is32)
+    if (sx)
         x_movsxd(b, dst, dst);
 }
 
@@ -292,10 +294,10 @@ static int have_bmi2;
 
 /* dst = value (host reg src) shifted by amount (host reg amt); sh = SH_*.
    BMI2's shlx/shrx/sarx when the CPU has them, else through CL. */
-static void shift_var(xbuf *b, int is32, int sh, int dst, int src, int amt) {
+static void shift_var(xbuf *b, int is32, int sx, int sh, int dst, int src, int amt) {
     if (have_bmi2 && (sh == SH_SHL || sh == SH_SHR || sh == SH_SAR)) {
         x_shiftx(b, is32 ? SZ32 : SZ64, sh, dst, src, amt);
-        if (is32)
+        if (sx)
             x_movsxd(b, dst, dst);
         return;
     }
@@ -309,10 +311,10 @@ static void shift_var(xbuf *b, int is32, int sh, int dst, int src, int amt) {
     x_shift_cl(b, is32 ? SZ32 : SZ64, sh, RAX);
     if (saved)
         x_mov(b, SZ64, RCX, RDX);
-    if (is32)
+    if (sx)
         w32_from_rax(b, dst);
     else
-        x_mov(b, SZ64, dst, RAX);
+        x_mov(b, is32 ? SZ32 : SZ64, dst, RAX);
 }
 
 /* dst = the flags' condition cc (0 / 1), after the compare `cmp` emits:
@@ -468,6 +470,79 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     x_jmp_reg(b, RAX);
 }
 
+/* What an instruction may be for sx_needed: -1 anything else (it may exit,
+   fault, read all of a register or keep part of its destination), 0 a
+   register computation writing all of A without reading it, 1 the same that
+   reads its register operands' low halves only (32-bit x86 operands). */
+static int sx_kind(const pvm_insn_info *row) {
+    if (!row || (row->flags & (PVM_F_LOAD | PVM_F_STORE | PVM_F_TERM | PVM_F_BRANCH)))
+        return -1;
+    switch (row->cls) {
+    case PVM_K_ADD: case PVM_K_SUB: case PVM_K_MUL: case PVM_K_NEG_ADD: case PVM_K_SHL:
+    case PVM_K_SHR: case PVM_K_SAR: case PVM_K_ROL: case PVM_K_ROR:
+        return row->width == 32;
+    case PVM_K_MOV: case PVM_K_MULH: case PVM_K_DIV: case PVM_K_REM: case PVM_K_AND:
+    case PVM_K_OR: case PVM_K_XOR: case PVM_K_ANDN: case PVM_K_ORN: case PVM_K_XNOR:
+    case PVM_K_LT: case PVM_K_GT: case PVM_K_MIN: case PVM_K_MAX: case PVM_K_POPCNT:
+    case PVM_K_CLZ: case PVM_K_CTZ: case PVM_K_EXT: case PVM_K_BSWAP:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Whether the 32-bit result of instruction ii in host register r needs its
+   sign extension to 64 bits.  Not when, among the next SX_SCAN instructions
+   of the same block (no jump lands in between, no charge is made), r is
+   written again before anything can see its upper half: all of them compute
+   on registers only (nothing exits or faults), none reads r except a 32-bit
+   operation (the low half), and one writes r.  The ops and their registers
+   are read from the code bytes (no decoding: compile time). */
+#define SX_SCAN 2
+static inline uint8_t sx_reg(uint8_t x) { /* a register nibble, clamped as the decoder does */
+    x &= 0xF;
+    return x > 12 ? 12 : x;
+}
+static int sx_needed(jctx *j, uint32_t ii, int r) {
+    const pvm_program *p = j->p;
+    for (uint32_t nx = ii + 1; nx <= ii + SX_SCAN; nx++) {
+        if (nx >= p->insn_count || p->insn_block[nx] != p->insn_block[ii] ||
+            (p->insn_flags[nx] & PVM_IF_IMPLICIT))
+            return 1;
+        /* straight from the code bytes (no decoding: compile time), the way
+           the decoder reads them: the op of the opcode byte, lowered as
+           pvm_program_lower lowers an instruction that is neither a jump nor
+           a branch, and the register nibbles of its operand form */
+        uint32_t pc = p->insn_pc[nx];
+        int kind = sx_kind(pvm_op_row(pvm_lower_op(p, (pvm_op)pvm_opcode_map[p->isa][p->code[pc]])));
+        if (kind < 0)
+            return 1;
+        uint8_t b0 = pc + 1 < p->code_len ? p->code[pc + 1] : 0;
+        uint8_t b1 = pc + 2 < p->code_len ? p->code[pc + 2] : 0;
+        int a, reads;
+        switch (pvm_isa_table[pvm_opcode_map[p->isa][p->code[pc]]].form) {
+        case PVM_FORM_RRR: /* A = rd (2nd byte), B = ra, C = rb (1st byte) */
+            a = H(sx_reg(b1));
+            reads = H(sx_reg(b0)) == r || H(sx_reg((uint8_t)(b0 >> 4))) == r;
+            break;
+        case PVM_FORM_RRI: case PVM_FORM_RR: /* A = low nibble, B = high nibble */
+            a = H(sx_reg(b0));
+            reads = H(sx_reg((uint8_t)(b0 >> 4))) == r;
+            break;
+        case PVM_FORM_RI: case PVM_FORM_RI64:
+            a = H(sx_reg(b0));
+            reads = 0;
+            break;
+        default:
+            return 1;
+        }
+        if (reads && !kind)
+            return 1;
+        if (a == r)
+            return 0;
+    }
+    return 1;
+}
 
 static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     const pvm_program *p = j->p;
@@ -486,6 +561,8 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     int is32 = row && row->width == 32; /* 32-bit operation: result sign-extended */
     int size = is32 ? SZ32 : SZ64;
     uint32_t pc = in->pc;
+    /* the result of a 32-bit operation in A sign-extended (evaluated where used) */
+#define SX (is32 && sx_needed(j, ii, A))
 
     switch (op) {
     /* traps and control */
@@ -591,15 +668,24 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     /* ALU, A = B op imm / A = B op C: operation and width from the row */
     case PVM_OP_ADD_IMM_32: case PVM_OP_ADD_IMM_64: case PVM_OP_AND_IMM: case PVM_OP_XOR_IMM:
     case PVM_OP_OR_IMM:
-        alu_imm(b, is32, ALU_OF[row->cls], A, B, imm);
+        if (row->cls == PVM_K_AND && (imm == 0xFF || imm == 0xFFFF)) {
+            /* the low byte / half-word, zero-extended: one instruction, any registers */
+            if (imm == 0xFF)
+                x_movzx8(b, A, B);
+            else
+                x_movzx16(b, A, B);
+            break;
+        }
+        alu_imm(b, is32, SX, ALU_OF[row->cls], A, B, imm);
         break;
     case PVM_OP_ADD_32: case PVM_OP_ADD_64: case PVM_OP_SUB_32: case PVM_OP_SUB_64: case PVM_OP_AND:
     case PVM_OP_XOR: case PVM_OP_OR:
-        alu3(b, is32, ALU_OF[row->cls], A, B, C);
+        alu3(b, is32, SX, ALU_OF[row->cls], A, B, C);
         break;
     case PVM_OP_MUL_IMM_32:
-        x_imul_imm(b, SZ32, RAX, B, imm);
-        w32_from_rax(b, A);
+        x_imul_imm(b, SZ32, A, B, imm);
+        if (SX)
+            x_movsxd(b, A, A);
         break;
     case PVM_OP_MUL_IMM_64:
         x_imul_imm(b, SZ64, A, B, imm);
@@ -613,21 +699,21 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
             x_mov(b, size, A, B);
             x_imul_rr(b, size, A, C);
         }
-        if (is32)
+        if (SX)
             x_movsxd(b, A, A);
         break;
     case PVM_OP_NEGATE_AND_ADD_IMM_32: case PVM_OP_NEGATE_AND_ADD_IMM_64:
         if (A != B) { /* A = imm, less B */
             x_mov_imm(b, A, ival);
             x_alu_rr(b, size, ALU_SUB, A, B);
-            if (is32)
+            if (SX)
                 x_movsxd(b, A, A);
             break;
         }
         if (ival == (uint64_t)(int64_t)imm) { /* A = -A + imm */
             x_grp3(b, size, GRP3_NEG, A);
             x_alu_imm(b, size, ALU_ADD, A, imm);
-            if (is32)
+            if (SX)
                 x_movsxd(b, A, A);
             break;
         }
@@ -669,7 +755,7 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         }
         /* a 32-bit logical right shift by 1..31 clears bit 31: the x86
            zero extension is then the sign extension */
-        if (is32 && !(sh == SH_SHR && amount != 0))
+        if (is32 && !(sh == SH_SHR && amount != 0) && SX)
             x_movsxd(b, A, A);
         break;
     }
@@ -678,13 +764,13 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: case PVM_OP_ROTATE_RIGHT_IMM_ALT_64:
         x_mov_imm(b, RAX, ival);
-        shift_var(b, is32, SHIFT_OF[row->cls], A, RAX, B);
+        shift_var(b, is32, SX, SHIFT_OF[row->cls], A, RAX, B);
         break;
     case PVM_OP_SHIFT_LOGICAL_LEFT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_32:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: case PVM_OP_ROTATE_LEFT_32: case PVM_OP_ROTATE_RIGHT_32:
     case PVM_OP_SHIFT_LOGICAL_LEFT_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_64:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_64: case PVM_OP_ROTATE_LEFT_64: case PVM_OP_ROTATE_RIGHT_64:
-        shift_var(b, is32, SHIFT_OF[row->cls], A, B, C);
+        shift_var(b, is32, SX, SHIFT_OF[row->cls], A, B, C);
         break;
 
     /* conditional moves, min / max */
@@ -758,6 +844,10 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     /* bitwise with an inverted operand */
     case PVM_OP_AND_INVERTED: case PVM_OP_OR_INVERTED: {
         /* A = B op ~C */
+        if (row->cls == PVM_K_ANDN && have_bmi2) {
+            x_andn(b, SZ64, A, C, B); /* BMI1 (checked with BMI2) */
+            break;
+        }
         int t = A == B ? RAX : A;
         x_mov(b, SZ64, t, C);
         x_grp3(b, SZ64, GRP3_NOT, t);
@@ -765,7 +855,7 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         break;
     }
     case PVM_OP_XNOR:
-        alu3(b, 0, ALU_XOR, A, B, C);
+        alu3(b, 0, 0, ALU_XOR, A, B, C);
         x_grp3(b, SZ64, GRP3_NOT, A);
         break;
 
@@ -793,6 +883,7 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         w32_from_rax(b, A);
         break;
     }
+#undef SX
 }
 
 void pvm_jit_free(pvm_jit_code *c) {
@@ -813,7 +904,8 @@ static int cpu_has_bmi2(void) {
     unsigned a, b, c, d;
     if (getenv("PVM_JIT_NO_BMI2"))
         return 0;
-    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8));
+    /* BMI2 (shlx, shrx, sarx, rorx) and BMI1 (andn): both or neither */
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8)) && (b & (1u << 3));
 }
 
 static void free_ctx(jctx *j) {

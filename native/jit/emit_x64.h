@@ -214,7 +214,7 @@ static inline void x_mov(xbuf *b, int size, int dst, int src) {
 }
 
 /* mov dst, imm (smallest encoding that yields the 64-bit value) */
-static inline void x_mov_imm(xbuf *b, int dst, uint64_t v) {
+static inline __attribute__((always_inline)) void x_mov_imm(xbuf *b, int dst, uint64_t v) {
     xi i = XI_INIT;
     if (v == 0) {
         static const uint8_t op[] = {0x31};
@@ -389,6 +389,17 @@ static inline void x_rorx(xbuf *b, int size, int dst, int src, unsigned amount) 
     xi8(&i, 0xF0);
     xi8(&i, 0xC0 | ((dst & 7) << 3) | (src & 7));
     xi8(&i, amount);
+    xi_put(b, &i);
+}
+
+/* BMI1 andn dst, a, c: dst = ~a & c (VEX.LZ.0F38 F2 /r, a in vvvv) */
+static inline void x_andn(xbuf *b, int size, int dst, int a, int c) {
+    xi i = XI_INIT;
+    xi8(&i, 0xC4);
+    xi8(&i, (unsigned)((((~dst >> 3) & 1) << 7) | (1u << 6) | (((~c >> 3) & 1) << 5) | 0x02));
+    xi8(&i, (unsigned)(((size == SZ64) << 7) | (((~a) & 15) << 3)));
+    xi8(&i, 0xF2);
+    xi8(&i, 0xC0 | ((dst & 7) << 3) | (c & 7));
     xi_put(b, &i);
 }
 
