@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 from chain_sim import scale as S
 from chain_sim.codec import hx
@@ -49,8 +50,9 @@ class Header:
                 "gas_limit": self.gas_limit, "gas_used": self.gas_used,
                 "author": hx(self.author)}
 
-    @property
+    @cached_property
     def hash(self) -> bytes:
+        """blake2-256 of the encoded header (computed once: a header is immutable)."""
         return blake2_256(self.encode())
 
 

@@ -164,6 +164,9 @@ class Chain:
                                 ratio=self.ratio)
         self.runtime = ReviveRuntime(self.state, backend=backend, sandbox=sandbox)
         self.strict_build = False
+        # the head's number and decoded header (set by each commit, dropped by a rewind)
+        self._head: tuple[int, Header] | None = None
+        self._addresses: dict[bytes, bytes] = {}      # block author -> its address
         self._check_head()
 
     # ---- opening ----
@@ -219,7 +222,13 @@ class Chain:
 
     @property
     def head(self) -> Header:
-        return self.header(self.head_number)
+        number = self.head_number
+        cached = self._head
+        if cached is not None and cached[0] == number:
+            return cached[1]
+        header = self.header(number)
+        self._head = (number, header)
+        return header
 
     def header(self, number: int) -> Header:
         stored = self.db.block(number)
@@ -276,9 +285,9 @@ class Chain:
         state = self.state
         if state.overlay:
             raise ChainError("a block is being built")
-        state.set_block(self._context(self.head_number + 1,
-                                      self.head.timestamp + self.genesis.block_time,
-                                      self.head.author))
+        head = self.head
+        state.set_block(self._context(head.number + 1, head.timestamp + self.genesis.block_time,
+                                      head.author))
         return state
 
     def dry_run(self, origin: bytes, dest: bytes | None, data: bytes, *, value: int = 0,
@@ -317,8 +326,11 @@ class Chain:
 
     # ---- blocks ----
     def _context(self, number: int, timestamp: int, author: bytes) -> BlockContext:
+        address = self._addresses.get(author)
+        if address is None:
+            address = self._addresses[author] = to_address(author)
         return BlockContext(number=number, timestamp=timestamp // 1000,
-                            chain_id=self.genesis.chain_id, author=to_address(author),
+                            chain_id=self.genesis.chain_id, author=address,
                             gas_limit=self.genesis.block_gas_limit,
                             gas_price=self.fees.gas_price * self.ratio)
 
@@ -412,6 +424,7 @@ class Chain:
             stored = StoredBlock(header.number, header.hash, header.encode(),
                                  encode_body(extrinsics), encode_receipts(receipts))
             self.db.commit_block(stored, changes, undo)
+            self._head = (header.number, header)
         finally:
             state.reset()
         return Block(header, extrinsics, receipts)
@@ -728,6 +741,7 @@ class Chain:
         is block ``number``'s again, checked against its state root."""
         if self.state.overlay:
             raise ChainError("a block is being built")
+        self._head = None
         self.db.rewind(number)
         self._check_head()
 

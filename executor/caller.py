@@ -30,16 +30,29 @@ MASK32 = (1 << 32) - 1
 _ZEROS = bytes(1 << 16)
 
 
+_layout_checked: list[bool] = []
+
+
 def direct_views(handle: Any) -> tuple[memoryview, memoryview]:
     """Views of the register file (13 x u64) and the gas counter (i64) of the
     native instance ``handle`` (``pvm_instance_regs_ptr``, ``pvm_instance_gas_ptr``).
 
     Registers are stored as the C core keeps them: on Latest32 a 32-bit value
-    sign-extended to 64 bits (readers mask, writers sign-extend)."""
-    regs = memoryview(ffi.buffer(lib.pvm_instance_regs_ptr(handle), 8 * NUM_REGS))
-    gas = memoryview(ffi.buffer(lib.pvm_instance_gas_ptr(handle), 8))
-    return regs.cast("B").cast("Q"), gas.cast("B").cast("q")
+    sign-extended to 64 bits (readers mask, writers sign-extend).
 
+    The two lie at the start of the instance, the counter right after the
+    registers (the generated code's context, native/vm.h PVM_VMCTX_REGS and
+    PVM_VMCTX_GAS): one buffer over both, without a call into C -- checked
+    against the C accessors the first time."""
+    if not _layout_checked:
+        regs_at = int(ffi.cast("uintptr_t", lib.pvm_instance_regs_ptr(handle)))
+        gas_at = int(ffi.cast("uintptr_t", lib.pvm_instance_gas_ptr(handle)))
+        base = int(ffi.cast("uintptr_t", handle))
+        if regs_at != base or gas_at != base + 8 * NUM_REGS:  # pragma: no cover - layout
+            raise ExecutionError("the native instance layout is not the one this module knows")
+        _layout_checked.append(True)
+    both = memoryview(ffi.buffer(ffi.cast("uint64_t *", handle), 8 * (NUM_REGS + 1))).cast("B")
+    return both[:8 * NUM_REGS].cast("Q"), both[8 * NUM_REGS:].cast("q")
 
 
 def bad_pointer(address: int, length: int, write: bool) -> GuestFault:
@@ -105,6 +118,9 @@ class Caller:
         closed instance: an ``ops`` whose every function raises)."""
         self._ops = ops
         self._h = handle
+        if handle is None:  # closed: every use raises
+            self._reg = self._set_reg = ops.pvm_instance_reg
+            return
         self._reg = partial(ops.pvm_instance_reg, handle)
         self._set_reg = partial(ops.pvm_instance_set_reg, handle)
 

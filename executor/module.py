@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from executor.backends import new_instance
 from executor.blob import ProgramBlob
@@ -27,6 +27,9 @@ from executor.gas import AnyCostModel
 from executor.instance import Instance
 from executor.linker import Linker
 from executor.raw import MemoryMap, NativeProgram, RawInstance
+
+if TYPE_CHECKING:
+    from executor.sandbox import SandboxPool
 
 _DEFAULT_STALL_S = 5.0
 """The stall timeout a sandbox worker starts every instance with
@@ -107,6 +110,8 @@ class Module:
         self.exports: Mapping[str, int] = exports
         self.imports: tuple[str | None, ...] = tuple(self.blob.import_names())
         self._raw_kwargs: dict[str, Any] | None = None
+        self._pool: SandboxPool | None = None
+        self._stall_timeout: float | None = _DEFAULT_STALL_S
 
     @property
     def backend(self) -> str:
@@ -122,19 +127,38 @@ class Module:
     def new_raw_instance(self) -> RawInstance:
         """A fresh low-level instance on the engine's backend."""
         kwargs = self._raw_kwargs
-        if kwargs is not None:  # an in-process backend, known to work here
-            return RawInstance(self.program, **kwargs)
+        if kwargs is not None:
+            pool = self._pool
+            if pool is None:  # an in-process backend, known to work here
+                return RawInstance(self.program, **kwargs)
+            # a sandbox worker from the pool: straight to it (the first
+            # instance went through new_instance, which checked the rest)
+            worker = pool.acquire()
+            try:
+                inst = RawInstance(self.program, worker=worker, **kwargs)
+            except BaseException:
+                pool.release(worker)
+                raise
+            inst._release_worker = pool.release  # type: ignore[attr-defined]
+            if self._stall_timeout != _DEFAULT_STALL_S:  # a worker starts with the default
+                inst.set_stall_timeout(self._stall_timeout)
+            return inst
         sandbox = self.engine.sandbox
         kwargs = {"page_size": self.page_size, "dynamic_paging": self.dynamic_paging,
                   "gas_metering": self.gas_metering, "step_tracing": self.step_tracing,
                   "aux_data_size": self.aux_data_size}
         inst = new_instance(self.program, self.engine.backend, sandbox=sandbox, **kwargs)
         if inst.worker is not None:
+            from executor.sandbox import default_pool
+
             timeout = self.engine.config.sandbox_stall_timeout
             if timeout != _DEFAULT_STALL_S:  # a worker starts with the default
                 inst.set_stall_timeout(timeout)
-        else:  # checked once: the next ones go straight to C
-            self._raw_kwargs = {**kwargs, "backend": inst.backend}
+            # the next ones take a worker from the same pool themselves
+            self._pool = default_pool()
+            self._stall_timeout = timeout
+        # checked once: the next ones go straight to C
+        self._raw_kwargs = {**kwargs, "backend": inst.backend}
         return inst
 
     def instantiate(self, linker: Linker | None = None, **kwargs: Any) -> Instance:

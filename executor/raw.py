@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from executor.blob import ProgramBlob
@@ -132,6 +133,7 @@ class NativeProgram:
         if jit_code_limit is not None:
             lib.pvm_program_set_jit_code_limit(self._ptr, jit_code_limit)
         self._instance_setup: dict[tuple[Any, ...], tuple[Any, MemoryMap]] = {}
+        self._is_64_bit = bool(lib.pvm_program_is_64_bit(self._ptr))
 
     @property
     def instruction_count(self) -> int:
@@ -143,7 +145,7 @@ class NativeProgram:
 
     @property
     def is_64_bit(self) -> bool:
-        return bool(lib.pvm_program_is_64_bit(self._ptr))
+        return self._is_64_bit
 
     def block_start(self, pc: int) -> int | None:
         s = int(lib.pvm_program_block_start(self._ptr, pc))
@@ -220,10 +222,18 @@ class RawInstance:
         cfg, self.memory_map = made
         self.backend = backend
         self.worker = worker  # keeps the sandbox worker alive while bound
-        if worker is not None:  # a copy: the shared one keeps no worker
+        if worker is not None:
+            # a copy naming the worker (the shared one keeps none), made once
+            # per worker and configuration: kept by the worker, keyed by the
+            # shared configuration (which the key keeps alive)
+            copies = worker._configs
             shared = cfg
-            cfg = ffi.new("pvm_instance_config*", shared[0])
-            cfg.worker = worker._ptr
+            cfg = copies.get(shared)
+            if cfg is None or worker._ptr is None:
+                if len(copies) >= 64:
+                    copies.clear()
+                cfg = copies[shared] = ffi.new("pvm_instance_config*", shared[0])
+                cfg.worker = worker._ptr
         err = errbuf()
         ptr = lib.pvm_instance_new(program._ptr, cfg, blob.ro_data, len(blob.ro_data),
                                    blob.rw_data, len(blob.rw_data), err, 256)
@@ -236,7 +246,11 @@ class RawInstance:
         self.dynamic_paging = dynamic_paging
         self.gas_metering = gas_metering
         self.page_size = page_size
-        self._base = lib.pvm_instance_memory_base(self._ptr)
+
+    @cached_property
+    def _base(self) -> Any:
+        """Where the guest's memory starts in this process (asked on first use)."""
+        return lib.pvm_instance_memory_base(self._ptr)
 
     def close(self) -> None:
         """Frees the instance now (and hands a sandbox worker back)."""
@@ -383,11 +397,19 @@ class RawInstance:
         return bool(lib.pvm_instance_is_accessible(self._ptr, address, length, int(write)))
 
     def memory_view(self, address: int, length: int) -> memoryview:
-        """A zero-copy view of accessible guest memory (valid while the instance lives)."""
+        """A zero-copy view of accessible guest memory (valid while the instance lives).
+
+        The view is writable only where the guest itself may write: read-only data
+        is changed through :meth:`write_memory`, which records the change so that
+        a memory reset restores it (a store through a view would not be seen, and
+        on some backends the pages are read-only in this process too)."""
         _check_range(address, length)
         if not self.is_memory_accessible(address, length):
             raise ExecutionError(_inaccessible(address, length))
-        return memoryview(ffi.buffer(self._base + address, length))
+        view = memoryview(ffi.buffer(self._base + address, length))
+        if not lib.pvm_instance_is_accessible(self._ptr, address, length, 1):
+            return view.toreadonly()
+        return view
 
     def map_memory(self, address: int, length: int, *, writable: bool = True) -> None:
         perm = lib.PVM_PERM_WRITE if writable else lib.PVM_PERM_READ

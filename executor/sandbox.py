@@ -45,6 +45,9 @@ class SandboxProcess:
             raise SandboxError(f"cannot start a sandbox worker: {errstr(err)}")
         self._ptr: Any = ptr
         self.pid = int(lib.pvm_worker_pid(ptr))
+        # instance configurations naming this worker, by the shared
+        # configuration they copy (executor.raw.RawInstance)
+        self._configs: dict[Any, Any] = {}
 
     @property
     def alive(self) -> bool:
@@ -56,7 +59,9 @@ class SandboxProcess:
 
     def close(self) -> None:
         """Drops this handle: the process is killed once no instance uses it."""
-        ptr, self._ptr = self._ptr, None
+        ptr = getattr(self, "_ptr", None)  # None too if the spawn failed
+        self._ptr = None
+        self._configs = {}  # they name the native worker, freed below
         if ptr is not None:
             lib.pvm_worker_free(ptr)
 

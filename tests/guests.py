@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from executor.backends import available_backends
 from executor.blob import ProgramBlob
 from executor.config import Config
 from executor.engine import Engine, Module
@@ -77,3 +78,15 @@ def memory_image(inst: Any) -> dict[str, bytes]:
         "rw": inst.read_memory(mm.rw_data_address, mm.rw_data_size),
         "stack": inst.read_memory(mm.stack_address_low, mm.stack_size),
     }
+
+
+def backend_configs() -> list[tuple[str, Config]]:
+    """Every way this machine runs a guest, named: the interpreter, the JIT in
+    process and (where Linux sandboxing works here) the JIT in a sandbox worker."""
+    out = [("interpreter", Config(backend="interpreter"))]
+    if "jit" in available_backends():
+        out.append(("jit-inprocess", Config(backend="jit", sandbox=None)))
+        engine = Engine(Config(backend="jit"))
+        if getattr(engine, "sandbox", None) == "linux":
+            out.append(("jit-sandbox", Config(backend="jit")))
+    return out

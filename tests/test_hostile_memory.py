@@ -12,11 +12,22 @@ from typing import Any
 
 import pytest
 
-from executor import Caller, ExecutionError, GuestFault, Linker, PvmError, Trap
+from executor import (
+    Caller,
+    Config,
+    Engine,
+    ExecutionError,
+    GuestFault,
+    Linker,
+    Module,
+    PvmError,
+    Trap,
+)
 from executor.backends import available_backends
 from executor.instance import Instance
-from tests.guests import module, trampolines
+from tests.guests import backend_configs, module, trampolines
 
+CONFIGS = backend_configs()
 LIMIT = 1 << 20  # peak traced allocation allowed for one hostile request
 
 
@@ -88,6 +99,35 @@ def test_valid_ranges_still_work(inst: Instance) -> None:
     assert bytes(inst.memory_view(rw, 3)) == b"abc"
     assert inst.read_memory(rw, 0) == b""
     assert inst.is_memory_accessible(rw, 4096, write=True)
+
+
+@pytest.mark.parametrize("config", [c for _, c in CONFIGS], ids=[n for n, _ in CONFIGS])
+def test_memory_view_of_read_only_data_is_read_only(config: Config) -> None:
+    """A store through a view of read-only data used to crash the host process
+    (interpreter: the pages are read-only here too) or change the data behind the
+    memory reset's back (JIT, sandbox).  The view refuses the store; write_memory
+    stays the way to patch read-only data, and a reset restores it."""
+    linker = Linker()
+    linker.define("host0", lambda caller, a, b: None)
+    inst = linker.instantiate(Module(Engine(config), trampolines("latest64")))
+    mm = inst.memory_map
+    ro, rw = mm.ro_data_address, mm.rw_data_address
+    original = inst.read_memory(ro, 8)
+    view = inst.memory_view(ro, 8)
+    assert view.readonly and bytes(view) == original
+    with pytest.raises(TypeError):
+        view[0] = 0x99
+    assert inst.read_memory(ro, 8) == original
+    writable = inst.memory_view(rw, 8)
+    assert not writable.readonly
+    writable[0:3] = b"xyz"
+    assert inst.read_memory(rw, 3) == b"xyz"
+    inst.write_memory(ro, b"\x99")
+    assert inst.read_memory(ro, 1) == b"\x99"
+    inst.reset_memory()
+    assert inst.read_memory(ro, 8) == original
+    assert inst.read_memory(rw, 3) == b"\0\0\0"
+    inst.close()
 
 
 def test_caller_rejects_hostile_lengths(inst: Instance) -> None:

@@ -16,10 +16,10 @@ import trio
 
 from executor import Config, Engine, Module
 from executor.aio import Executor
-from executor.backends import available_backends
 from executor.blob import ProgramBlob
 from executor.instance import Instance
 from executor.tools.asm import assemble
+from tests.guests import backend_configs
 from tests.guests import memory_image as image
 
 pytestmark = pytest.mark.asan
@@ -63,17 +63,7 @@ def blob() -> ProgramBlob:
     return assemble(SOURCE)
 
 
-def configs() -> list[tuple[str, Config]]:
-    out = [("interpreter", Config(backend="interpreter"))]
-    if "jit" in available_backends():
-        out.append(("jit-inprocess", Config(backend="jit", sandbox=None)))
-        engine = Engine(Config(backend="jit"))
-        if getattr(engine, "sandbox", None) == "linux":
-            out.append(("jit-sandbox", Config(backend="jit")))
-    return out
-
-
-CONFIGS = configs()
+CONFIGS = backend_configs()
 
 
 @pytest.fixture(params=[c for _, c in CONFIGS], ids=[n for n, _ in CONFIGS])

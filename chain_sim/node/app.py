@@ -3,9 +3,11 @@ server, and the mining loop, in one trio run."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -51,7 +53,23 @@ def build_dispatcher(node: Node) -> Dispatcher:
         return {"version": 1, "methods": names + ["rpc_methods"]}
 
     d.add("rpc_methods", rpc_methods)
+    # without an executor chain work runs in the trio thread: these methods wait for
+    # nothing but a free chain lock (WebSocket connections answer them in their
+    # reading task)
+    d.quick = frozenset(m for m in QUICK_METHODS if m in d.methods)
+    d.ready = lambda: node.executor is None and not node.lock.locked()
     return d
+
+
+QUICK_METHODS = (
+    "eth_chainId", "net_version", "net_listening", "web3_clientVersion", "eth_accounts",
+    "eth_blockNumber", "eth_getBalance", "eth_getTransactionCount", "eth_gasPrice",
+    "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_call", "eth_estimateGas",
+    "eth_sendRawTransaction", "eth_getTransactionReceipt", "eth_getTransactionByHash",
+    "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getCode", "eth_getStorageAt",
+    "eth_getLogs", "eth_syncing")
+"""Methods that wait for nothing but the chain lock when blocks run in the trio
+thread (``--workers 0``): no thread, no pool, no subscription."""
 
 
 def print_accounts(chain: Chain) -> None:
@@ -119,8 +137,35 @@ def run_node(*, db: Path | None, host: str, port: int, block_time: float | None,
             node.eth_keys = {a.address: a.private_key for a in eth()}
             await serve(node, host, port)
 
+    profile = os.environ.get("PVM_NODE_PROFILE")
     try:
-        trio.run(main)
+        if profile:
+            _profiled(main, profile)
+        else:
+            trio.run(main)
     finally:
         chain.close()
     return 0
+
+
+def _profiled(main: Callable[[], Awaitable[None]], path: str) -> None:
+    """Runs ``main`` under cProfile (CPU time) and writes the profile to ``path`` at
+    exit (benches: ``PVM_NODE_PROFILE=PATH``); SIGUSR1 starts over (clears what was
+    recorded so far), SIGUSR2 pauses."""
+    import cProfile
+
+    prof = cProfile.Profile(time.thread_time)
+
+    def restart(*_: object) -> None:
+        prof.disable()
+        prof.clear()
+        prof.enable()
+
+    signal.signal(signal.SIGUSR1, restart)
+    signal.signal(signal.SIGUSR2, lambda *_: prof.disable())
+    prof.enable()
+    try:
+        trio.run(main)
+    finally:
+        prof.disable()
+        prof.dump_stats(path)

@@ -332,7 +332,7 @@ class EthApi:
             inner = InstantiateWithCode(code, ctor, native, gas, _U128)
         else:
             inner = ContractCall(to, data, native, gas, _U128)
-        async with self.node.lock:
+        async with self.node.chain_lock:
             who = self._account_id(sender)
             nonce = self._next_nonce(sender)
         raw = Unsigned(DevDispatchAs(who, nonce, encode_call(inner), dust)).encode()
@@ -374,17 +374,17 @@ class EthApi:
             return [to_checksum_address(a) for a in node.eth_keys]
 
         async def block_number(s: Session, p: Any) -> Any:
-            async with node.lock:
+            async with node.chain_lock:
                 return q(chain.head_number)
 
         async def get_balance(s: Session, p: Any) -> Any:
             a, block = P.address_and_block(p)
-            async with node.lock:
+            async with node.chain_lock:
                 return q(self._account(a, self._block_number(block))[1])
 
         async def get_tx_count(s: Session, p: Any) -> Any:
             a, block = P.address_and_block(p)
-            async with node.lock:
+            async with node.chain_lock:
                 if block == "pending":
                     return q(self._next_nonce(a))
                 return q(self._account(a, self._block_number(block))[0])
@@ -399,7 +399,7 @@ class EthApi:
             count, newest, percentiles = P.positional(
                 p, ["blockCount", "newestBlock", "rewardPercentiles"], 2)
             n = min(P.quantity(count, "blockCount"), 1024)
-            async with node.lock:
+            async with node.chain_lock:
                 last = self._block_number(newest, "newestBlock")
                 oldest = max(0, last - n + 1)
                 ratios = []
@@ -439,7 +439,7 @@ class EthApi:
                 raise RpcError(SERVER_ERROR, f"unknown account 0x{sender.hex()} (neither an "
                                              f"unlocked dev account nor impersonated)")
             _, to, data, value, gas = self._call_args(obj, "transaction")
-            async with node.lock:
+            async with node.chain_lock:
                 nonce = self._next_nonce(sender)
             if obj.get("nonce") is not None:
                 nonce = P.quantity(obj["nonce"], "transaction.nonce")
@@ -466,14 +466,14 @@ class EthApi:
             ref = node.eth_index.get(P.hash32(P.one(p, "hash"), "hash"))
             if ref is None:
                 return None
-            async with node.lock:
+            async with node.chain_lock:
                 return self._receipt_json(ref)
 
         async def get_tx(s: Session, p: Any) -> Any:
             ref = node.eth_index.get(P.hash32(P.one(p, "hash"), "hash"))
             if ref is None:
                 return None
-            async with node.lock:
+            async with node.chain_lock:
                 block, raw, _ = node.receipt_of(ref)
             tx = self.view(raw)
             assert tx is not None
@@ -481,7 +481,7 @@ class EthApi:
 
         async def block_by_number(s: Session, p: Any) -> Any:
             tag, full = P.positional(p, ["block", "fullTransactions"], 1)
-            async with node.lock:
+            async with node.chain_lock:
                 try:
                     n = self._block_number(tag)
                 except RpcError as exc:
@@ -492,18 +492,18 @@ class EthApi:
 
         async def block_by_hash(s: Session, p: Any) -> Any:
             bh, full = P.positional(p, ["hash", "fullTransactions"], 1)
-            async with node.lock:
+            async with node.chain_lock:
                 n = node.number_of_hash(P.hash32(bh, "hash"))
                 return None if n is None else self._block_json(n, bool(full))
 
         async def tx_count_by_number(s: Session, p: Any) -> Any:
-            async with node.lock:
+            async with node.chain_lock:
                 return q(len(self._eth_txs(node.block_of(self._block_number(
                     P.one(p, "block"))))))
 
         async def tx_count_by_hash(s: Session, p: Any) -> Any:
             bh = P.hash32(P.one(p, "hash"), "hash")
-            async with node.lock:
+            async with node.chain_lock:
                 n = node.number_of_hash(bh)
                 return None if n is None else q(len(self._eth_txs(node.block_of(n))))
 
@@ -518,19 +518,19 @@ class EthApi:
 
         async def tx_by_number_index(s: Session, p: Any) -> Any:
             tag, index = P.positional(p, ["block", "index"], 2)
-            async with node.lock:
+            async with node.chain_lock:
                 return tx_at(self._block_number(tag), index)
 
         async def tx_by_hash_index(s: Session, p: Any) -> Any:
             bh, index = P.positional(p, ["hash", "index"], 2)
-            async with node.lock:
+            async with node.chain_lock:
                 return tx_at(node.number_of_hash(P.hash32(bh, "hash")), index)
 
         async def get_code(s: Session, p: Any) -> Any:
             a, block = P.address_and_block(p)
             from chain_sim.state import StoredContract
 
-            async with node.lock:
+            async with node.chain_lock:
                 n = self._block_number(block)
                 raw = self._state_value(K.contract_info_key(a), n)
                 if raw is None:
@@ -542,7 +542,7 @@ class EthApi:
             addr, slot, block = P.positional(p, ["address", "slot", "block"], 2)
             a = P.address(addr, "address")
             key = P.word(slot, "slot")
-            async with node.lock:
+            async with node.chain_lock:
                 v = self._state_value(K.contract_storage_key(a, key, True),
                                       self._block_number(block))
             return h((v or b"").rjust(32, b"\0")[-32:])
@@ -566,7 +566,7 @@ class EthApi:
                 else:
                     lst = t if isinstance(t, list) else [t]
                     want.append({P.hash32(x, f"filter.topics[{i}]") for x in lst})
-            async with node.lock:
+            async with node.chain_lock:
                 if flt.get("blockHash") is not None:
                     n = node.number_of_hash(P.hash32(flt["blockHash"], "filter.blockHash"))
                     if n is None:
@@ -628,7 +628,7 @@ class EthApi:
 
         async def set_next_ts(s: Session, p: Any) -> Any:
             t = P.quantity(P.one(p, "timestamp"), "timestamp") * 1000
-            async with node.lock:
+            async with node.chain_lock:
                 if t <= chain.head.timestamp:
                     raise RpcError(SERVER_ERROR, f"timestamp {t // 1000} is not after the "
                                                  f"head's {chain.head.timestamp // 1000}")
@@ -643,7 +643,7 @@ class EthApi:
             """``hardhat_set<Name>(address, quantity)``: a Dev call on the account."""
             async def fn(s: Session, p: Any) -> Any:
                 a, v = P.address_and_quantity(p, name)
-                async with node.lock:
+                async with node.chain_lock:
                     who = self._account_id(a)
                 await self._dev(make(who, v))
                 return True

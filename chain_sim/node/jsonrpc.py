@@ -110,20 +110,44 @@ class Dispatcher:
         self.methods: dict[str, Handler] = {}
         self.log: Callable[[str], None] = lambda line: print(line, file=sys.stderr,
                                                               flush=True)
+        self.quick: frozenset[str] = frozenset()
+        """Methods that never wait while :attr:`ready` holds: a WebSocket connection
+        answers them in its reading task (no task of their own, see
+        :meth:`is_quick`)."""
+        self.ready: Callable[[], bool] = lambda: False
 
     def add(self, name: str, handler: Handler) -> None:
         self.methods[name] = handler
 
     async def handle(self, text: str | bytes, session: Session) -> str | None:
         """The answer to ``text`` (``None``: only notifications, nothing to answer)."""
+        msg, error = self.parse(text)
+        if error is not None:
+            return error
+        return await self.handle_parsed(msg, session)
+
+    def parse(self, text: str | bytes) -> tuple[Any, str | None]:
+        """``(the decoded request, None)``, or ``(None, the error answer)``."""
         if len(text) > MAX_REQUEST_BYTES:
-            return json.dumps(_error(None, RpcError(
+            return None, json.dumps(_error(None, RpcError(
                 INVALID_REQUEST, f"request too large: {len(text)} bytes "
                                  f"(limit {MAX_REQUEST_BYTES})")))
         try:
-            msg = json.loads(text)
+            return json.loads(text), None
         except (ValueError, UnicodeDecodeError) as exc:
-            return json.dumps(_error(None, RpcError(PARSE_ERROR, f"parse error: {exc}")))
+            return None, json.dumps(_error(None, RpcError(PARSE_ERROR,
+                                                          f"parse error: {exc}")))
+
+    def is_quick(self, msg: Any) -> bool:
+        """Whether decoded request ``msg`` is one call of a :attr:`quick` method and
+        :attr:`ready` holds (it will not wait)."""
+        if not isinstance(msg, dict):
+            return False
+        method = msg.get("method")
+        return isinstance(method, str) and method in self.quick and self.ready()
+
+    async def handle_parsed(self, msg: Any, session: Session) -> str | None:
+        """The answer to decoded request ``msg`` (see :meth:`handle`)."""
         if isinstance(msg, list):
             if not msg:
                 return json.dumps(_error(None, RpcError(INVALID_REQUEST, "empty batch")))

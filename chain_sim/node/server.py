@@ -17,7 +17,9 @@ A ``GET`` with ``Upgrade: websocket`` becomes a WebSocket: one JSON-RPC message 
 text (or binary) message, answered as they finish (a slow call does not hold up the
 others of the connection, up to :data:`~chain_sim.node.jsonrpc.MAX_IN_FLIGHT` at once:
 the next message is read when one finishes, so a client that floods the socket is
-slowed by TCP, not buffered); a message over ``MAX_REQUEST_BYTES`` closes the
+slowed by TCP, not buffered; a call the dispatcher knows will not wait,
+:meth:`~chain_sim.node.jsonrpc.Dispatcher.is_quick`, is answered in the reading
+task); a message over ``MAX_REQUEST_BYTES`` closes the
 connection (``1009``) unread; subscriptions push notifications; a client that goes
 away ends its subscriptions.
 """
@@ -25,8 +27,11 @@ away ends its subscriptions.
 from __future__ import annotations
 
 import json
+import math
 import re
+import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -62,14 +67,6 @@ Receive = Callable[[], Awaitable["str | bytes | None"]]
 SendText = Callable[[str], Awaitable[None]]
 
 
-async def _receive(stream: trio.SocketStream) -> bytes:
-    """The next bytes of ``stream`` (b"": closed); _Closed after KEEP_ALIVE_SECONDS
-    without any."""
-    with trio.move_on_after(KEEP_ALIVE_SECONDS):
-        return await stream.receive_some(READ_CHUNK)
-    raise _Closed
-
-
 def _too_large() -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": None, "error": {
         "code": -32600, "message": f"request too large (limit {MAX_REQUEST_BYTES} bytes)"}}
@@ -78,6 +75,77 @@ def _too_large() -> bytes:
 
 class _Closed(Exception):
     """The peer went away (or must be dropped)."""
+
+
+FAIR_TURNS = 16
+"""Socket operations a connection does without waiting before it lets the others run
+(a checkpoint): see :class:`_Wire`."""
+
+
+class _Wire:
+    """The connection's socket, read and written directly, waiting through trio only
+    when it is not ready.  trio's stream methods make every call a checkpoint (a round
+    through the scheduler, even when the socket was ready), which costs more than
+    answering a small request; here a connection yields only when it must wait, and
+    once every :data:`FAIR_TURNS` operations that did not, so a client that keeps its
+    socket full cannot hold the others up.  A stream that is not a plain TCP socket
+    (tests) goes through its own methods."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        inner = getattr(getattr(stream, "socket", None), "_sock", None)
+        self.sock = inner if type(inner) is socket.socket else None
+        self.turns = 0
+
+    async def _turn(self) -> None:
+        self.turns += 1
+        if self.turns >= FAIR_TURNS:
+            self.turns = 0
+            await trio.lowlevel.checkpoint()
+
+    async def recv(self, timeout: float = math.inf) -> bytes:
+        """The next bytes (b"": closed); :class:`_Closed` after ``timeout`` seconds
+        without any."""
+        sock = self.sock
+        if sock is None:
+            with trio.move_on_after(timeout):
+                return await self.stream.receive_some(READ_CHUNK)  # type: ignore[no-any-return]
+            raise _Closed
+        try:
+            data = sock.recv(READ_CHUNK)
+        except BlockingIOError:
+            self.turns = 0
+            with trio.move_on_after(timeout):
+                while True:
+                    await trio.lowlevel.wait_readable(sock)
+                    try:
+                        return sock.recv(READ_CHUNK)
+                    except BlockingIOError:
+                        pass
+            raise _Closed from None
+        await self._turn()
+        return data
+
+    async def send_all(self, data: bytes) -> None:
+        sock = self.sock
+        if sock is None:
+            await self.stream.send_all(data)
+            return
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            await self._turn()
+            return
+        self.turns = 0
+        view = memoryview(data)[sent:]
+        while view:
+            await trio.lowlevel.wait_writable(sock)
+            try:
+                view = view[sock.send(view):]
+            except BlockingIOError:
+                pass
 
 
 class RpcServer:
@@ -104,13 +172,14 @@ class RpcServer:
         """Answers the connection's plain JSON-RPC POSTs (see :func:`_plain_post`)
         until a request is anything else; returns the bytes read from that request
         on (h11 takes the connection over from them), or None once it has closed."""
+        wire = _Wire(stream)
         buf = b""
         while True:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD_BYTES:
                     return buf
-                data = await _receive(stream)
+                data = await wire.recv(KEEP_ALIVE_SECONDS)
                 if not data:
                     return buf or None
                 buf += data
@@ -124,7 +193,7 @@ class RpcServer:
                 parts = [buf]
                 have = len(buf)
                 while have < total:
-                    data = await _receive(stream)
+                    data = await wire.recv(KEEP_ALIVE_SECONDS)
                     if not data:
                         return None
                     parts.append(data)
@@ -138,7 +207,7 @@ class RpcServer:
                 data = answer.encode()
                 out = (_HEAD_200 + b"%d\r\n" % len(data) + (_CLOSE if close else b"")
                        + b"\r\n" + data)
-            await stream.send_all(out)
+            await wire.send_all(out)
             if close:
                 return None
 
@@ -260,14 +329,19 @@ class RpcServer:
                          trailing: bytes) -> None:
         ws = WSConnection(ConnectionType.SERVER)
         ws.initiate_upgrade_connection(list(request.headers), request.target)
+        wire = _Wire(stream)
         send_lock = trio.Lock()
         pending: list[Any] = list(ws.events())
         if not pending or not isinstance(pending[0], Request):
             raise _Closed
-        await stream.send_all(ws.send(AcceptConnection()))
-        if trailing:
-            ws.receive_data(trailing)
+        await wire.send_all(ws.send(AcceptConnection()))
         closing = False
+        # plain frames (whole, masked, text or binary: what clients send) are read
+        # here; the first other frame (control, fragmented, bad UTF-8, ...) hands the
+        # connection to wsproto for good, from that frame on
+        fast = True
+        parts = [trailing] if trailing else []
+        have = len(trailing)
 
         async def send_bytes(data: bytes) -> None:
             try:              # no scheduler round when the socket is free (the usual)
@@ -275,19 +349,51 @@ class RpcServer:
             except trio.WouldBlock:
                 await send_lock.acquire()
             try:
-                await stream.send_all(data)
+                await wire.send_all(data)
             finally:
                 send_lock.release()
 
         async def send_text(text: str) -> None:
             if closing:
                 return
-            await send_bytes(ws.send(TextMessage(data=text)))
+            await send_bytes(_text_frame(text))
+
+        async def receive_fast() -> str | bytes | None:
+            """The next plain message; None with ``fast`` cleared: wsproto goes on."""
+            nonlocal fast, parts, have, closing
+            need = 2
+            while True:
+                if have >= need:
+                    buf = parts[0] if len(parts) == 1 else b"".join(parts)
+                    got = _plain_frame(buf)
+                    if got is None or got == _TOO_BIG:   # (wsproto counts to the limit)
+                        fast = False
+                        ws.receive_data(buf)
+                        parts, have = [], 0
+                        return None
+                    if isinstance(got, int):
+                        need = got
+                        parts = [buf]
+                    else:
+                        message, used = got
+                        rest = buf[used:]
+                        parts, have = ([rest] if rest else []), len(rest)
+                        return message
+                data = await wire.recv()
+                if not data:
+                    closing = True
+                    return None
+                parts.append(data)
+                have += len(data)
 
         async def receive() -> str | bytes | None:
             """The next whole message (None: the connection ended)."""
             nonlocal closing
-            parts: list[Any] = []
+            if fast:
+                message = await receive_fast()
+                if message is not None or closing:
+                    return message
+            chunks: list[Any] = []
             size = 0
             while True:
                 for event in ws.events():
@@ -298,12 +404,12 @@ class RpcServer:
                             await send_bytes(ws.send(CloseConnection(
                                 code=1009, reason="message too big")))
                             return None
-                        parts.append(event.data)
+                        chunks.append(event.data)
                         if event.message_finished:
-                            if len(parts) == 1:
-                                return parts[0]         # type: ignore[no-any-return]
-                            return ("".join(parts) if isinstance(event, TextMessage)
-                                    else b"".join(parts))
+                            if len(chunks) == 1:
+                                return chunks[0]        # type: ignore[no-any-return]
+                            return ("".join(chunks) if isinstance(event, TextMessage)
+                                    else b"".join(chunks))
                     elif isinstance(event, Ping):
                         await send_bytes(ws.send(event.response()))
                     elif isinstance(event, CloseConnection):
@@ -314,7 +420,7 @@ class RpcServer:
                                 LocalProtocolError):
                             pass
                         return None
-                data = await stream.receive_some(READ_CHUNK)
+                data = await wire.recv()
                 if not data:
                     closing = True
                     return None
@@ -347,26 +453,46 @@ class RpcServer:
                 except Exception as exc:  # noqa: BLE001 - logged, the node goes on
                     self.dispatcher.log(f"websocket task failed: {type(exc).__name__}: {exc}")
 
-            async def answer(data: str | bytes) -> None:
-                try:
-                    reply = await self.dispatcher.handle(data, session)
-                    if reply is not None and not closed:
-                        await send_text(reply)
-                finally:
-                    in_flight.release()
+            async def reply_to(data: str | bytes | None, msg: Any, error: str | None) -> None:
+                """Answers text ``data``, or if None, decoded ``msg`` (or ``error``)."""
+                if data is not None:
+                    reply = await dispatcher.handle(data, session)
+                elif error is not None:
+                    reply = error
+                else:
+                    reply = await dispatcher.handle_parsed(msg, session)
+                if reply is not None and not closed:
+                    await send_text(reply)
                 for task in session.take_deferred():
                     nursery.start_soon(guarded, task)
 
+            async def answer(data: str | bytes | None, msg: Any, error: str | None) -> None:
+                try:
+                    await reply_to(data, msg, error)
+                finally:
+                    in_flight.release()
+
+            dispatcher = self.dispatcher
             try:
                 while True:
                     data = await receive()
                     if data is None:
                         break
+                    msg: Any = None
+                    error: str | None = None
+                    if dispatcher.quick and dispatcher.ready():
+                        msg, error = dispatcher.parse(data)
+                        if error is None and dispatcher.is_quick(msg):
+                            # answered here: it will not wait (a task of its own costs
+                            # more than most answers)
+                            await guarded(partial(reply_to, None, msg, None))
+                            continue
+                        data = None         # decoded: answered from msg (or error)
                     try:      # no scheduler round while there is room (the usual)
                         in_flight.acquire_nowait()
                     except trio.WouldBlock:
                         await in_flight.acquire()
-                    nursery.start_soon(guarded, lambda d=data: answer(d))
+                    nursery.start_soon(guarded, partial(answer, data, msg, error))
             finally:
                 closed = True
                 session.close()
@@ -429,3 +555,60 @@ def _is_websocket(request: h11.Request) -> bool:
         if name == b"upgrade" and value.lower() == b"websocket":
             return True
     return False
+
+
+_TOO_BIG = -1
+
+
+def _plain_frame(buf: bytes) -> tuple[str | bytes, int] | int | None:
+    """The message of the client frame starting ``buf`` and the bytes it takes, when
+    it is a plain one (final, text with valid UTF-8 or binary, masked, no extension
+    bits); an int: the bytes needed to tell (the frame is incomplete), or
+    :data:`_TOO_BIG` (a message over MAX_REQUEST_BYTES); None: another kind of frame
+    (wsproto reads it)."""
+    if len(buf) < 2:
+        return 2
+    b0, b1 = buf[0], buf[1]
+    if b0 not in (0x81, 0x82) or not b1 & 0x80:
+        return None
+    n = b1 & 0x7F
+    head = 2
+    if n == 126:
+        if len(buf) < 4:
+            return 4
+        n = int.from_bytes(buf[2:4], "big")
+        head = 4
+        if n < 126:
+            return None           # not the shortest length encoding: wsproto refuses it
+    elif n == 127:
+        if len(buf) < 10:
+            return 10
+        n = int.from_bytes(buf[2:10], "big")
+        head = 10
+        if n < 65536 or n >> 63:
+            return None           # (as above; or the most significant bit set)
+    if n > MAX_REQUEST_BYTES:
+        return _TOO_BIG
+    end = head + 4 + n
+    if len(buf) < end:
+        return end
+    mask = (buf[head:head + 4] * (n // 4 + 1))[:n]
+    payload = (int.from_bytes(buf[head + 4:end], "little")
+               ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
+    if b0 == 0x82:
+        return payload, end
+    try:
+        return payload.decode("utf-8"), end
+    except UnicodeDecodeError:
+        return None
+
+
+def _text_frame(text: str) -> bytes:
+    """A final, unmasked text frame (the server's)."""
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data

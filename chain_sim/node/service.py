@@ -37,6 +37,25 @@ RECENT_BLOCKS = 64
 """Blocks the node keeps decoded (the newest it built)."""
 
 
+class _ChainLock:
+    """``async with``: :attr:`Node.lock`, taken at once when it is free (no round
+    through the scheduler, as ``async with lock`` makes), else waited for."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: trio.Lock) -> None:
+        self.lock = lock
+
+    async def __aenter__(self) -> None:
+        try:
+            self.lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self.lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
 @dataclass(frozen=True)
 class TxRef:
     number: int
@@ -62,6 +81,7 @@ class Node:
         self.block_time = block_time
         self.log = log
         self.lock = trio.Lock()
+        self.chain_lock = _ChainLock(self.lock)      # the lock, without a checkpoint
         self.eth_index: dict[bytes, TxRef] = {}     # keccak256(eth tx) -> where
         self.xt_index: dict[bytes, TxRef] = {}      # blake2_256(extrinsic) -> where
         self.pending: list[PendingTx] = []

@@ -453,6 +453,7 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     jcc_exit(j, CC_E, fin);
     x_shift_imm(b, SZ32, SH_ROR, RAX, 1);
     _Static_assert(PVM_ADDR_RETURN_TO_HOST % 2 == 0, "the host return address is even");
+    _Static_assert(PVM_MAX_JUMP_TABLE_ENTRIES < 0x7FFFFFFFu, "odd addresses rotate past any table");
     x_cmp_eax_imm32(b, j->p->jump_table_len); /* unsigned: index past the table */
     jcc_exit(j, CC_AE, trap);
     /* rdx = the jump table (rel32 patched once the table's place is known) */

@@ -67,6 +67,7 @@ struct pvm_worker {
        (no mapping, no layout, no protection round trip) */
     pvm_memory parked;
     int has_parked;
+    int ran;                      /* guest code ran since the instance was bound */
     uint32_t code_len, enter_off, exit_off; /* host-private copies of what RUN needs */
     /* the event loop's side (pvm_sandbox_set_async): the worker writes event_fd
        when it hands the page back while host_waiting == PVM_SBX_WAIT_EVENT;
@@ -89,6 +90,9 @@ struct pvm_worker {
 _Static_assert(offsetof(pvm_sbx_ctl, regs) == PVM_VMCTX_REGS, "vmctx layout");
 _Static_assert(offsetof(pvm_sbx_ctl, gas) == PVM_VMCTX_GAS, "vmctx layout");
 _Static_assert(sizeof(pvm_sbx_ctl) <= PVM_SBX_CTL_SIZE, "control page size");
+_Static_assert(offsetof(pvm_sbx_ctl, futex) == 2 * PVM_SBX_LINE &&
+               offsetof(pvm_sbx_ctl, ready) + sizeof(uint32_t) == 3 * PVM_SBX_LINE,
+               "the protocol fields fill one cache line");
 
 static pthread_mutex_t zygote_lock = PTHREAD_MUTEX_INITIALIZER;
 static int zygote_fd = -1;
@@ -675,6 +679,7 @@ static int sandbox_bind(pvm_instance *vm, pvm_worker *w, const pvm_instance_conf
         }
     }
     memset(w->ctl->regs, 0, sizeof w->ctl->regs);
+    w->ran = 0;
     w->busy = 1;
     w->refs++;
     vm->worker = w;
@@ -738,7 +743,10 @@ static void release_memory(pvm_instance *vm) {
     pvm_worker *w = vm->worker;
     if (w && !w->dead && !w->inflight && vm->mem.base && vm->mem.memfd == w->guest_fd) {
         drop_parked(w);
-        if (drop_guest_pages(w, &vm->mem) == 0 && pvm_memory_reset(&vm->mem) == 0 && !w->dead) {
+        /* an instance that never ran guest code left only the host's own
+           writes, which the reset finds and restores: nothing to drop */
+        if ((!w->ran || drop_guest_pages(w, &vm->mem) == 0) && pvm_memory_reset(&vm->mem) == 0 &&
+            !w->dead) {
             w->parked = vm->mem;
             w->has_parked = 1;
             memset(&vm->mem, 0, sizeof vm->mem);
@@ -788,6 +796,7 @@ static int run_post(pvm_instance *vm, pvm_worker *w, uint32_t native_off) {
     w->protect_count = 0;
     w->gas_in = vm->gas;
     w->native_off = native_off;
+    w->ran = 1;
     vm->jit_fault_kind = 0;
     vm->resume = NONE;
     post(w, PVM_SBX_CMD_RUN);
@@ -1007,6 +1016,7 @@ int pvm_worker_test_run_raw(pvm_worker *w, const uint8_t *code, size_t len, uint
         return -1;
     memcpy(w->code, code, len);
     w->loaded = 0;
+    w->ran = 1;
     w->code_len = (uint32_t)len;
     w->enter_off = 0;
     w->exit_off = exit_off;

@@ -56,11 +56,20 @@ typedef struct {
     uint32_t prot, pad;       /* PROT_READ | PROT_WRITE subset, never PROT_EXEC */
 } pvm_sbx_protect;
 
+/* Cache lines: a hand-off moves the registers and gas (the first two lines,
+   where the generated code's context wants them) and the one protocol line.
+   Everything a request or its answer writes, and both words each side polls
+   (futex; host_cpu and worker_cpu), share that line, so posting a request or
+   handing the page back moves it once, instead of bouncing two half-used
+   lines the other side is polling between each store. */
+#define PVM_SBX_LINE 64
+
 typedef struct {
     /* vmctx: the generated code's registers and gas (PVM_VMCTX_*) */
     uint64_t regs[13];
     int64_t gas;
-    /* protocol */
+    uint8_t pad_vmctx[2 * PVM_SBX_LINE - 14 * 8];
+    /* the protocol line (64 bytes) */
     uint32_t futex;
     uint32_t command;
     uint32_t entry_off;       /* native offset to enter */
@@ -71,7 +80,6 @@ typedef struct {
     uint32_t fault_signal;    /* signal that stopped guest code (0 if none) */
     uint64_t fault_rip_off;   /* offset in the code of a faulting access */
     uint32_t protect_count;
-    uint32_t ready;           /* set by the worker once it is locked down */
     uint32_t worker_waiting;  /* the worker sleeps in FUTEX_WAIT: wake it */
     uint32_t host_waiting;    /* PVM_SBX_WAIT_*: how the host waits for DONE */
     /* The CPU each side last ran on (from rdtscp), so neither spins for the
@@ -80,6 +88,8 @@ typedef struct {
        spin its bounded while. */
     uint32_t host_cpu;
     uint32_t worker_cpu;
+    uint32_t ready;           /* set by the worker once it is locked down (fills the line) */
+    /* start-up only */
     uint64_t worker_status;   /* diagnostics: how far initialisation got */
     pvm_sbx_protect protect[PVM_SBX_MAX_PROTECT];
 } pvm_sbx_ctl;

@@ -290,7 +290,8 @@ static void apply_protections(void) {
         if (sys3(SYS_mprotect, PVM_SBX_GUEST_BASE + p.addr, p.len, p.prot) != 0)
             die(42);
     }
-    ctl->protect_count = 0;
+    if (n)
+        ctl->protect_count = 0;
 }
 
 __attribute__((noreturn)) static void serve(void) {
@@ -315,7 +316,10 @@ __attribute__((noreturn)) static void serve(void) {
             __atomic_store_n(&ctl->worker_waiting, 0, __ATOMIC_SEQ_CST);
             start = __builtin_ia32_rdtscp(&cpu);
         }
-        __atomic_store_n(&ctl->worker_cpu, cpu & 0xfff, __ATOMIC_RELAXED);
+        /* stores to the protocol line only where something changes: the
+           host polls that line, and each store takes it back from the host */
+        if (__atomic_load_n(&ctl->worker_cpu, __ATOMIC_RELAXED) != (cpu & 0xfff))
+            __atomic_store_n(&ctl->worker_cpu, cpu & 0xfff, __ATOMIC_RELAXED);
         uint32_t cmd = ctl->command;
         if (cmd == PVM_SBX_CMD_EXIT)
             die(0);
@@ -324,7 +328,8 @@ __attribute__((noreturn)) static void serve(void) {
             if (ctl->enter_off >= ctl->code_len || ctl->entry_off >= ctl->code_len)
                 die(43);
             enter_fn enter = (enter_fn)(PVM_SBX_CODE_BASE + ctl->enter_off);
-            ctl->fault_signal = 0;
+            if (ctl->fault_signal)
+                ctl->fault_signal = 0;
             ctl->exit_site = enter(ctl, (void *)(PVM_SBX_CODE_BASE + ctl->entry_off));
         }
         /* Wake the host only if it sleeps (Dekker with the host's store of

@@ -235,6 +235,81 @@ def test_websocket_requests_in_flight_are_bounded() -> None:
     assert seen["peak"] == MAX_IN_FLIGHT and seen["answered"] == total
 
 
+def test_websocket_quick_methods_are_answered_in_the_reading_task() -> None:
+    """A call of one of the dispatcher's quick methods, while it is ready, is answered
+    in the connection's reading task; any other call, or a quick one while the
+    dispatcher is not ready, in a task of its own, so a slow call does not hold up a
+    quick one sent after it (in-process)."""
+    import trio
+
+    from chain_sim.node.jsonrpc import Dispatcher, Session
+    from chain_sim.node.server import RpcServer
+
+    ran_in: dict[str, list[object]] = {"quick": [], "slow": []}
+    answered: list[int] = []
+    state = {"ready": True}
+
+    async def quick(s: Session, p: Any) -> Any:
+        ran_in["quick"].append(trio.lowlevel.current_task())
+        return "fast"
+
+    async def slow(s: Session, p: Any) -> Any:
+        ran_in["slow"].append(trio.lowlevel.current_task())
+        await release.wait()
+        return "slow"
+
+    d = Dispatcher()
+    d.add("quick", quick)
+    d.add("slow", slow)
+    d.quick = frozenset({"quick"})
+    d.ready = lambda: state["ready"]
+    messages = [{"jsonrpc": "2.0", "id": 1, "method": "slow"},
+                {"jsonrpc": "2.0", "id": 2, "method": "quick"},
+                {"jsonrpc": "2.0", "id": 3, "method": "quick"},
+                "not json", [{"jsonrpc": "2.0", "id": 5, "method": "quick"}]]
+
+    async def main() -> None:
+        nonlocal release
+        release = trio.Event()
+        reader: list[object] = []
+
+        async def receive() -> str | bytes | None:
+            reader.append(trio.lowlevel.current_task())
+            if messages:
+                m = messages.pop(0)
+                state["ready"] = m != messages_3          # the 3rd: not ready
+                return m if isinstance(m, str) else json.dumps(m)
+            await trio.sleep_forever()
+            raise AssertionError
+
+        async def send(text: str) -> None:
+            answer = json.loads(text)
+            answered.append(answer[0]["id"] if isinstance(answer, list)
+                            else answer["id"] if answer["id"] is not None else 4)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(RpcServer(d).serve_messages, receive, send)
+            await trio.testing.wait_all_tasks_blocked()
+            # 2 inline, before the others; 1 (slow) still running
+            assert answered[0] == 2 and sorted(answered) == [2, 3, 4, 5]
+            release.set()
+            while len(answered) < 5:
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        task = reader[0]
+        assert ran_in["quick"][0] is task                       # id 2: inline
+        assert ran_in["quick"][1] is not task                   # id 3: not ready
+        assert ran_in["quick"][2] is not task                   # id 5: a batch
+        assert ran_in["slow"][0] is not task
+        assert answered[-1] == 1
+
+    release: Any = None
+    messages_3 = messages[2]
+    import trio.testing  # noqa: F401 - wait_all_tasks_blocked
+
+    trio.run(main)
+
+
 def test_oversized_websocket_message(node: NodeProcess) -> None:
     """A WebSocket message over MAX_REQUEST_BYTES is not read (the connection is
     closed, no answer); the node serves the next client."""
