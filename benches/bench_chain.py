@@ -9,6 +9,9 @@ and handed out by the sample workload's first two blocks:
 * through the trio executor (:class:`chain_sim.aio.ChainExecutor`): one chain, and
   several independent chains sharing one executor (aggregate transactions per second);
 
+one untimed block first in every case (the executor's workers then have their
+instances -- a sandbox worker process each -- as a running node's would);
+
 each as min/median/max over repeats and as a ratio to the sequential in-process JIT
 measured in the same run.  A cProfile of one sequential in-process JIT run, grouped by
 component, shows where the time goes.
@@ -41,6 +44,8 @@ from executor.aio import Executor  # noqa: E402
 from executor.sandbox import sandbox_unavailable_reason  # noqa: E402
 
 USERS = 16
+
+_CPU: list[float] = []   # CPU seconds per transaction of the thread that ran it, per run
 
 
 def fresh_chain(contracts: Contracts, backend: str, sandbox: str | None) -> tuple[Chain, Workload]:
@@ -78,11 +83,15 @@ def check(blocks: list[object]) -> None:
 def _sequential_once(contracts: Contracts, backend: str, sandbox: str | None, blocks: int,
                      per_block: int) -> float:
     chain, wl = fresh_chain(contracts, backend, sandbox)
-    pre = transfer_blocks(chain, wl, blocks, per_block)
+    warm, *pre = transfer_blocks(chain, wl, blocks + 1, per_block)
+    check([chain.build_block(warm)])   # untimed, as for the executor
     gc.collect()
+    c0 = time.thread_time()
     t0 = time.perf_counter()
     check([chain.build_block(xts) for xts in pre])
-    return (time.perf_counter() - t0) / (blocks * per_block)
+    n = blocks * per_block
+    _CPU.append((time.thread_time() - c0) / n)
+    return (time.perf_counter() - t0) / n
 
 
 def sequential(contracts: Contracts, backend: str, sandbox: str | None, blocks: int,
@@ -95,20 +104,27 @@ def sequential(contracts: Contracts, backend: str, sandbox: str | None, blocks: 
 def _executor_once(contracts: Contracts, backend: str, sandbox: str | None, chains: int,
                    workers: int, blocks: int, per_block: int) -> float:
     setups = [fresh_chain(contracts, backend, sandbox) for _ in range(chains)]
-    pre = [transfer_blocks(c, wl, blocks, per_block) for c, wl in setups]
+    pre = [transfer_blocks(c, wl, blocks + 1, per_block) for c, wl in setups]
     engine = setups[0][0].runtime.engine
 
-    async def one(ex: Executor, i: int) -> None:
+    async def one(ex: Executor, i: int, todo: list[list[Extrinsic]]) -> None:
         ce = ChainExecutor(setups[i][0], ex)
-        check([await ce.build_block(xts) for xts in pre[i]])
+        check([await ce.build_block(xts) for xts in todo])
 
     async def main() -> float:
         async with Executor(engine, workers=workers) as ex:
+            # untimed first block per chain: the workers' instances (a sandbox
+            # worker process each) exist before the clock starts, as in a node
+            async with trio.open_nursery() as nursery:
+                for i in range(chains):
+                    nursery.start_soon(one, ex, i, pre[i][:1])
             gc.collect()
+            c0 = time.thread_time()
             t0 = time.perf_counter()
             async with trio.open_nursery() as nursery:
                 for i in range(chains):
-                    nursery.start_soon(one, ex, i)
+                    nursery.start_soon(one, ex, i, pre[i][1:])
+            _CPU.append((time.thread_time() - c0) / (chains * blocks * per_block))
             return time.perf_counter() - t0
 
     return trio.run(main) / (chains * blocks * per_block)
@@ -178,6 +194,7 @@ def main() -> int:
     contracts = Contracts.build()
     sandboxed = sandbox_unavailable_reason() is None
     rows: list[tuple[str, list[float], list[float]]] = []   # label, s/tx, same-backend base
+    cpu_rows: list[tuple[str, list[float]]] = []   # label, CPU s/tx of the running thread
     configs = [("interpreter", "interpreter", None), ("in-process JIT", "jit", None)]
     if sandboxed:
         configs.append(("sandboxed JIT", "jit", "linux"))
@@ -185,17 +202,24 @@ def main() -> int:
     for label, backend, sandbox in configs:
         # sequential and executor runs interleaved, so drift on a shared machine hits both
         seq: list[float] = []
+        seq_cpu: list[float] = []
         ex: dict[tuple[int, int], list[float]] = {shape: [] for shape in shapes}
+        ex_cpu: dict[tuple[int, int], list[float]] = {shape: [] for shape in shapes}
         for _ in range(repeats):
             print(f"{label}: sequential, executor ...", file=sys.stderr, flush=True)
             seq += sequential(contracts, backend, sandbox, blocks, per_block, 1)
+            seq_cpu.append(_CPU.pop())
             for chains, workers in shapes:
                 ex[(chains, workers)] += through_executor(contracts, backend, sandbox, chains,
                                                           workers, blocks, per_block, 1)
+                ex_cpu[(chains, workers)].append(_CPU.pop())
         rows.append((f"sequential, {label}", seq, seq))
+        cpu_rows.append((f"sequential, {label}", seq_cpu))
         for (chains, workers), xs in ex.items():
-            rows.append((f"`ChainExecutor` ({workers} worker{'s' if workers > 1 else ''}), "
-                         f"{label}, {chains} chain{'s' if chains > 1 else ''}", xs, seq))
+            name = (f"`ChainExecutor` ({workers} worker{'s' if workers > 1 else ''}), "
+                    f"{label}, {chains} chain{'s' if chains > 1 else ''}")
+            rows.append((name, xs, seq))
+            cpu_rows.append((name, ex_cpu[(chains, workers)]))
     lines = [
         f"Machine: {machine_info()}",
         "",
@@ -216,6 +240,20 @@ def main() -> int:
                      f"{hi * 1e3:.2f} | {stats(base)[1] / med:.2f} |")
     if not sandboxed:
         lines.append(f"\n(sandboxed JIT not measured: {sandbox_unavailable_reason()})")
+    lines += ["", "CPU time of the thread that ran the blocks (the trio thread through "
+              "`ChainExecutor`; sandbox worker processes not included) per transaction, "
+              "less sensitive to the machine's load than wall time; with the sequential run "
+              "of the same backend, the difference is what the executor path costs the "
+              "loop per transaction (frame hand-off, executor call, waits and spins):", "",
+              "| how | CPU µs/tx min / median / max | minus sequential, same backend (medians) |",
+              "|---|---:|---:|"]
+    base_cpu = 0.0
+    for label, xs in cpu_rows:
+        lo, med, hi = stats(xs)
+        if label.startswith("sequential"):
+            base_cpu = med
+        lines.append(f"| {label} | {lo * 1e6:,.0f} / {med * 1e6:,.0f} / {hi * 1e6:,.0f} | "
+                     f"{(med - base_cpu) * 1e6:+,.0f} |")
     lines += ["", "Reading it: a transfer runs ~17 host calls and ~9,000 gas of guest code, so "
               "the guest's own run time is a few percent and the backends are close; the "
               "cost is the Python around it (host functions, state, fees, receipts). Through "

@@ -279,7 +279,13 @@ class Executor:
             pre = self._pre(module, linker)
             job = Job(pre, _export_pc(pre.module, export),
                       _check_args(pre.module, args) if args else (), gas, export, user_data)
-            return (await self._run(job)).value   # a FINISHED stop
+            got = self._begin_here(job)
+            if got is None:
+                return (await self._run(job)).value   # a FINISHED stop
+            first = got[1]
+            if first is not None and first.kind is _K_FINISHED:
+                return first.value
+            return (await self._run_rest(got[0], job, first)).value
         result = await self.call_result(module, export, *args, linker=linker, gas=gas,
                                         deadline=deadline, timeout=timeout,
                                         user_data=user_data)
@@ -299,7 +305,13 @@ class Executor:
             until = trio.current_time() + timeout
             deadline = until if deadline is None else min(deadline, until)
         if deadline is None:
-            stop = await self._run(job)
+            got = self._begin_here(job)
+            if got is None:
+                stop = await self._run(job)
+            elif got[1] is not None and got[1].kind is _K_FINISHED:
+                stop = got[1]
+            else:
+                stop = await self._run_rest(got[0], job, got[1])
         else:
             with trio.CancelScope(deadline=deadline) as scope:
                 stop = await self._run(job)
@@ -310,6 +322,26 @@ class Executor:
             return CallResult(stop.value, used, stop.gas_left)
         return CallResult(stop.value, 0, stop.gas_left)
 
+    def _begin_here(self, job: Job) -> tuple[Worker, Stop | None] | None:
+        """When a loop (or sandbox) worker is free and nobody waits: takes it and
+        begins ``job`` in this task without an await; returns the worker and what
+        ``begin_nowait`` returned (a FINISHED stop: the worker is free again, no
+        coroutine was needed), else ``None`` (use :meth:`_run`)."""
+        free = self._free
+        if not free or self._waiters or type(free[-1]).begin is not _LOOP_BEGIN:
+            return None
+        worker = free.pop()
+        self._calls += 1
+        try:
+            first: Stop | None = worker.begin_nowait(job)   # type: ignore[attr-defined]
+        except BaseException as exc:
+            self._count_failure(exc)
+            self._release(worker, False)
+            raise
+        if first is not None and first.kind is _K_FINISHED:
+            free.append(worker)   # nobody waits: no await since it was taken
+        return worker, first
+
     async def _run(self, job: Job) -> Stop:
         """Runs ``job`` on a worker; returns its FINISHED stop or raises."""
         self._calls += 1
@@ -318,14 +350,28 @@ class Executor:
             worker = free.pop()
         else:
             worker = await self._acquire()
+        if type(worker).begin is _LOOP_BEGIN:   # the guest runs in this task: no layers
+            try:
+                first = worker.begin_nowait(job)   # type: ignore[attr-defined]
+            except BaseException as exc:
+                self._count_failure(exc)
+                self._release(worker, False)
+                raise
+            return await self._run_rest(worker, job, first)
+        return await self._run_rest(worker, job, _BEGIN)
+
+    async def _run_rest(self, worker: Worker, job: Job, first: Stop | None) -> Stop:
+        """:meth:`_run` once ``worker`` was taken for ``job`` and its
+        ``begin_nowait`` returned ``first`` (``_BEGIN``: not a loop worker)."""
         clean = False
         try:
-            if type(worker).begin is _LOOP_BEGIN:   # the guest runs in this task: no layers
-                first = worker.begin_nowait(job)   # type: ignore[attr-defined]
-                stop: Stop = first if begin_done(first) else \
-                    await worker.begin_rest(job, first)   # type: ignore[attr-defined]
+            if first is _BEGIN:
+                stop: Stop = await worker.begin(job)
+            elif begin_done(first):
+                assert first is not None
+                stop = first
             else:
-                stop = await worker.begin(job)
+                stop = await worker.begin_rest(job, first)   # type: ignore[attr-defined]
             while stop.kind is _K_HOSTCALL:
                 await trio.lowlevel.checkpoint_if_cancelled()
                 try:
@@ -516,6 +562,7 @@ class Executor:
 
 
 _LOOP_BEGIN = LoopWorker.begin
+_BEGIN = Stop(_K_INTERRUPTED)   # _run_rest: the worker is not a loop worker, begin() it
 
 
 def _export_pc(module: ModuleLike, export: str | int) -> int:

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import outcome
 import trio
+import trio._core._run as _trio_run  # the run queue's length (see _others_runnable)
 
 from executor.caller import Caller
 from executor.errors import ExecutionError, GuestFault, HostError, PvmError, SandboxError, Trap
@@ -642,6 +643,10 @@ DEFAULT_CHECKPOINT_EVERY = 256
 """Sync host calls served inline between two trio checkpoints (at most)."""
 
 _PENDING = int(lib.PVM_INT_PENDING)   # a sandboxed run still going (see SandboxWorker)
+_HOSTCALL = int(lib.PVM_CALL_HOSTCALL)  # pvm_instance_call: 8 + hostcall number
+_CALL = lib.pvm_instance_call           # registers of a call with <= 2 arguments, then run
+_RESUME = lib.pvm_instance_resume       # run; an ecalli as _HOSTCALL + its number
+_clock = time.perf_counter
 _PENDING_STOP = Stop(_K_INTERRUPTED)   # internal marker, never returned to the executor
 _USE_BEGIN = Stop(_K_INTERRUPTED)      # begin_nowait: use begin_rest (the helper thread)
 _CHECKPOINT = Stop(_K_INTERRUPTED)     # internal: _drive owes the loop a checkpoint first
@@ -657,6 +662,16 @@ _MIN_SLICE = 1 << 12
 # by every worker on the thread, so k workers taking turns still yield every
 # interval (not every k intervals).
 _last_yield = threading.local()
+
+
+def _yield_deadline_now(interval: float) -> float:
+    """When the loop is owed a checkpoint (perf_counter seconds), no clock read
+    unless this thread has none yet."""
+    try:
+        t: float = _last_yield.t
+    except AttributeError:
+        _last_yield.t = t = time.perf_counter()
+    return t + interval
 
 
 def _yield_deadline(now: float, interval: float) -> float:
@@ -712,7 +727,9 @@ class LoopWorker(Worker):
         self._delegated = False  # the current call runs on the helper thread
         self._instances = InstanceCache(self.max_instances, self._close_instance)
         self._inst: Instance | None = None
+        self._inst_pre: InstancePre | None = None   # what self._inst was taken for
         self._job: Job | None = None
+        self._ready = False      # started and not closed
         self._slice = min(slice_gas, DEFAULT_SLICE_GAS)
         self._min_slice = min(slice_gas, _MIN_SLICE)
         self._host_calls = 0     # sync host calls since the last checkpoint
@@ -737,15 +754,18 @@ class LoopWorker(Worker):
         self._started = True
         if self._helper is not None:
             await self._helper.start()
+        self._ready = not self._closed
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._ready = False
         if self._helper is not None:
             await self._helper.aclose()
         self._instances.clear()
         self._inst = None
+        self._inst_pre = None
 
     def _close_instance(self, inst: Instance) -> None:
         inst.raw.close()
@@ -785,23 +805,76 @@ class LoopWorker(Worker):
         ``stop`` is a final or ``HOSTCALL`` stop (:func:`begin_done`),
         ``stop = await w.begin_rest(job, stop)`` is ``await w.begin(job)``
         without the coroutine layers (the executor's fast path)."""
-        if not self._started or self._closed:
-            raise ExecutionError(f"{self.name} is not running")
-        if self._stepping:
+        if self._stepping or not self._ready:
+            if not self._started or self._closed:
+                raise ExecutionError(f"{self.name} is not running")
             raise ExecutionError(f"{self.name} is already running a step")
-        if not job.pre.module.gas_metering and self._helper is not None:
-            return _USE_BEGIN
+        pre = job.pre
+        inst = self._inst
+        if inst is not None and self._inst_pre is pre:   # the instance of the last call
+            fresh = False
+        else:
+            if not pre.module.gas_metering and self._helper is not None:
+                return _USE_BEGIN
+            inst, fresh = self._instances.get(pre, self._setup_instance)
+            if self._inst is not inst:
+                if self._inst is not None:
+                    self._inst._busy = False
+                self._inst = inst
+            self._inst_pre = pre
         self._calls += 1
         self._delegated = False
-        inst, fresh = self._instances.get(job.pre, self._setup_instance)
-        if self._inst is not inst:
-            if self._inst is not None:
-                self._inst._busy = False
-            self._inst = inst
         self._job = job
-        _prepare(inst, job, fresh)
         self._interrupt = False
-        return self._step(None)
+        args = job.args
+        rv = inst._rv
+        gv = inst._gv
+        ops = inst._ops
+        if ops is not lib or rv is None or gv is None or len(args) > 2 or \
+                _clock() >= _yield_deadline_now(self.checkpoint_interval):
+            _prepare(inst, job, fresh)
+            return self._step(None)
+        # The common case in one C call that sets the registers and runs
+        # (pvm_instance_call), the first gas slice armed before it.
+        h = inst._h
+        if not fresh:
+            ops.pvm_instance_reset_memory(h)
+        metered = inst._metered
+        if metered:
+            g = DEFAULT_GAS if job.gas is None else job.gas
+            armed = self._slice
+            if g > armed:  # arm one slice, hold the rest of the budget back
+                gv[0] = armed
+            else:
+                armed = 0
+                gv[0] = g
+        else:
+            g = armed = 0
+        inst.caller.user_data = job.user_data
+        inst._busy = True
+        raw = inst.raw
+        raw._finished = False
+        n = len(args)
+        self._stepping = True
+        try:
+            r = _CALL(h, job.pc, args[0] if n else 0, args[1] if n == 2 else 0)
+        finally:
+            self._stepping = False
+        if r == _FINISHED:
+            gas_left = 0
+            if metered:
+                gas_left = gv[0]
+                if armed:
+                    gas_left += g - armed   # the true remaining gas again
+                    gv[0] = gas_left
+            raw._finished = True
+            inst._busy = False
+            self._job = None
+            return Stop(_K_FINISHED, -1, None, rv[7] & inst._mask, gas_left)
+        self._pending = (g, armed)
+        if r == _PENDING:
+            return _PENDING_STOP
+        return self._step(_ECALLI if r >= _HOSTCALL else int(r))
 
     async def begin_rest(self, job: Job, stop: Stop | None) -> Stop:
         """Finishes a :meth:`begin_nowait` that returned ``stop`` (not done)."""
@@ -851,6 +924,7 @@ class LoopWorker(Worker):
         self._instances.discard(inst)
         if self._inst is inst:
             self._inst = None
+            self._inst_pre = None
 
     def _step(self, resumed: int | None) -> Stop | None:
         """One :meth:`_run` with the bookkeeping of its stop."""
@@ -905,6 +979,9 @@ class LoopWorker(Worker):
         assert inst is not None and job is not None
         ops, h = inst._ops, inst._h
         run = ops.pvm_instance_run
+        # the hostcall number folded into the result (no second C call)
+        resume = _RESUME if ops is lib else None
+        n = -1
         gv = inst._gv
         pre = job.pre
         handlers = pre.handlers
@@ -935,7 +1012,13 @@ class LoopWorker(Worker):
                         armed = 0
                 else:   # (sandboxed) unmetered: one run until it stops or is killed
                     g = armed = 0
-                kind = run(h)
+                if resume is not None:
+                    kind = resume(h)
+                    if kind >= _HOSTCALL:
+                        n = kind - _HOSTCALL
+                        kind = _ECALLI
+                else:
+                    kind = run(h)
                 if kind == _PENDING:
                     self._pending = (g, armed)
                     self._host_calls = self.checkpoint_every - budget
@@ -965,7 +1048,8 @@ class LoopWorker(Worker):
                     last = now
                     continue
             if kind == _ECALLI:
-                n = ops.pvm_instance_ecalli(h)
+                if n < 0:
+                    n = ops.pvm_instance_ecalli(h)
                 if n < nhandlers and async_handlers[n] is None:
                     caller.hostcall = n
                     try:
@@ -986,6 +1070,7 @@ class LoopWorker(Worker):
                 else:  # an async host function: the executor awaits it
                     self._host_calls = self.checkpoint_every - budget
                     return Stop(_K_HOSTCALL, hostcall=int(n), pc=_pc(inst))
+                n = -1
                 budget -= 1
                 last = clock()
                 if budget <= 0 or last >= deadline:
@@ -1026,6 +1111,26 @@ def _pc(inst: Instance) -> int | None:
 DEFAULT_SPIN = 10e-6
 """Seconds the loop spins for a sandbox worker before it awaits its descriptor."""
 
+DEFAULT_EXTRA_SPIN = 200e-6
+"""At most this many more seconds the loop spins for a sandbox worker when no
+other trio task is runnable and no other worker's run is awaited (adaptive:
+about twice what runs lately took past the first spin; none once that average
+passes this bound)."""
+
+_EXTRA_SPIN_MIN = 20e-6
+
+
+def _others_runnable() -> bool:
+    """Whether another trio task waits to run on this loop (then the loop must
+    not spin for a worker).  Trio's run queue: a hint, as the tasks of the batch
+    now running are no longer in it (so the extra spin also requires that no
+    other worker's run is being awaited, and stays bounded); when it cannot be
+    read, assume there is one (no spinning)."""
+    try:
+        return bool(_trio_run.GLOBAL_RUN_CONTEXT.runner.runq)
+    except AttributeError:
+        return True
+
 _WATCHDOG_PERIOD = 0.25   # seconds between checks of a worker awaited for long (stall, death)
 _RESET_TIMEOUT = 2.0      # a cancelled run that does not end by then: the process is killed
 
@@ -1040,7 +1145,11 @@ class SandboxWorker(LoopWorker):
     call's round trip is a few microseconds); a run still going after that is
     awaited on a descriptor the trio loop polls (the worker writes an eventfd
     when it finishes; a pidfd reports its death), so any number of workers run
-    guests on other cores while the loop serves the others' host calls.  The
+    guests on other cores while the loop serves the others' host calls.  When
+    the loop has nothing else to do (no other task runnable, no other worker's
+    run awaited) it first spins on for up to ``max_extra_spin`` seconds,
+    adaptively: about twice what runs lately took past the first spin, and not
+    at all once that average passes the bound (compute-bound calls).  The
     worker process spins about 100 µs after each stop before it sleeps, so
     the next request usually costs no wake-up.  Sync host functions run inline
     in the calling task, async ones are awaited, and checkpoints are taken as
@@ -1054,8 +1163,14 @@ class SandboxWorker(LoopWorker):
     instance is dropped and the next call gets a fresh process.
     """
 
-    def __init__(self, *, spin: float = DEFAULT_SPIN, **kwargs: Any):
+    def __init__(self, *, spin: float = DEFAULT_SPIN, max_extra_spin: float = DEFAULT_EXTRA_SPIN,
+                 **kwargs: Any):
+        if max_extra_spin < 0:
+            raise ValueError(f"max_extra_spin must be >= 0, got {max_extra_spin}")
         self.spin_ns = max(1, int(spin * 1e9))
+        self.max_extra_spin = max_extra_spin
+        self.late = 0.0          # average seconds a run went on after the first spin
+        self.extra_spins = 0     # waits that spun on first (statistics)
         self._fds: dict[int, int] = {}
         self._abandoned: Instance | None = None   # cancelled mid-run, not collected yet
         super().__init__(**kwargs)
@@ -1082,21 +1197,40 @@ class SandboxWorker(LoopWorker):
         inst = self._inst
         assert inst is not None
         h = inst._h
+        t0 = _clock()
+        late = self.late
+        loop = _last_yield
+        others = getattr(loop, "pending", 0)   # other workers' runs the loop awaits
+        if late < self.max_extra_spin and not others and not _others_runnable():
+            # Nothing else for the loop to do: spin on (in C, bounded) for about
+            # as long as runs have lately taken past the first spin, rather
+            # than pay a sleep, an eventfd write and a scheduler pass.
+            self.extra_spins += 1
+            kind = int(lib.pvm_sandbox_continue(
+                h, int(min(self.max_extra_spin, 2 * late + _EXTRA_SPIN_MIN) * 1e9)))
+            if kind != _PENDING:
+                self.late = late + (_clock() - t0 - late) * 0.125
+                return kind
         fd = self._fds[id(inst)]
         spin = self.spin_ns
-        while True:
-            try:
-                with trio.move_on_after(_WATCHDOG_PERIOD):
-                    await trio.lowlevel.wait_readable(fd)
-            except BaseException:
-                self._abandoned = inst    # the guest goes on; reset() collects it
-                self._interrupted += 1
-                raise
-            finally:
-                _last_yield.t = time.perf_counter()
-            kind = int(lib.pvm_sandbox_continue(h, spin))
-            if kind != _PENDING:
-                return kind
+        loop.pending = others + 1
+        try:
+            while True:
+                try:
+                    with trio.move_on_after(_WATCHDOG_PERIOD):
+                        await trio.lowlevel.wait_readable(fd)
+                except BaseException:
+                    self._abandoned = inst    # the guest goes on; reset() collects it
+                    self._interrupted += 1
+                    raise
+                finally:
+                    _last_yield.t = time.perf_counter()
+                kind = int(lib.pvm_sandbox_continue(h, spin))
+                if kind != _PENDING:
+                    self.late = late + (_clock() - t0 - late) * 0.125
+                    return kind
+        finally:
+            loop.pending -= 1
 
     async def reset(self) -> None:
         inst = self._abandoned

@@ -5,7 +5,7 @@
  * Everything here is a pure function of (isa, code, bitmask, pc) and never
  * reads outside code[0..code_len) or bitmask[0..ceil(code_len/8)).
  */
-#include "internal.h"
+#include "decode.h"
 
 #include <string.h>
 
@@ -33,131 +33,15 @@ uint32_t pvm_skip(const uint8_t *bitmask, uint32_t code_len, uint32_t pc) {
     return (uint32_t)__builtin_ctzll(window);
 }
 
-/* imm(p, l): l-byte little-endian integer, sign-extended from 8*l bits. */
-static inline int32_t read_imm(const uint8_t *b, unsigned p, unsigned l) {
-    if (l == 0)
-        return 0;
-    uint32_t v; /* b holds 24 bytes, p + 4 <= 24: read 4, keep l */
-    memcpy(&v, b + p, 4);
-    if (l == 4)
-        return (int32_t)v;
-    /* sign-extend without relying on implementation-defined shifts */
-    uint32_t sign = 1u << (8 * l - 1);
-    v &= (1u << (8 * l)) - 1;
-    return (int32_t)((v ^ sign) - sign);
-}
-
-static inline uint8_t reg(uint8_t x) {
-    x &= 0xF;
-    return x > 12 ? 12 : x;
-}
-
-static inline unsigned clamp4(int64_t x) {
-    return x < 0 ? 0 : x > 4 ? 4 : (unsigned)x;
-}
-
 void pvm_decode_one(int isa, const uint8_t *code, uint32_t code_len, const uint8_t *bitmask,
                     uint32_t pc, pvm_insn *out) {
     pvm_isa_init();
-    memset(out, 0, sizeof *out);
-    out->pc = pc;
     if (pc >= code_len) {
-        out->len = 1;
-        out->op = PVM_OP_INVALID;
-        out->implicit = 1;
+        *out = (pvm_insn){.pc = pc, .len = 1, .op = PVM_OP_INVALID, .implicit = 1};
         return;
     }
-    uint32_t skip = pvm_skip(bitmask, code_len, pc);
-    out->len = 1 + skip;
-    out->opcode = code[pc];
     unsigned op = (isa >= 0 && isa < PVM_ISA_COUNT) ? pvm_opcode_map[isa][code[pc]] : PVM_OP_INVALID;
-    out->op = (uint16_t)op;
-    if (op >= PVM_OP_INVALID) {
-        out->form = PVM_FORM_A;
-        return;
-    }
-    /* operand bytes: at most 16 after the opcode, zero past the code end */
-    uint8_t b[24];
-    uint32_t avail = code_len - pc - 1;
-    if (avail >= 16) {
-        memcpy(b, code + pc + 1, 16);
-        memset(b + 16, 0, 8);
-    } else {
-        memset(b, 0, sizeof b);
-        memcpy(b, code + pc + 1, avail);
-    }
-    unsigned form = pvm_isa_table[op].form;
-    out->form = (uint8_t)form;
-    unsigned l1, l2;
-    switch (form) {
-    case PVM_FORM_A:
-        break;
-    case PVM_FORM_I:
-        out->imm1 = read_imm(b, 0, skip < 4 ? skip : 4);
-        break;
-    case PVM_FORM_O:
-        out->imm1 = read_imm(b, 0, skip < 4 ? skip : 4);
-        out->target = pc + (uint32_t)out->imm1;
-        break;
-    case PVM_FORM_II:
-        l1 = b[0] & 7;
-        if (l1 > 4)
-            l1 = 4;
-        l2 = clamp4((int64_t)skip - l1 - 1);
-        out->imm1 = read_imm(b, 1, l1);
-        out->imm2 = read_imm(b, 1 + l1, l2);
-        break;
-    case PVM_FORM_RI:
-        out->ra = reg(b[0]);
-        out->imm1 = read_imm(b, 1, clamp4((int64_t)skip - 1));
-        break;
-    case PVM_FORM_RIO:
-    case PVM_FORM_RII:
-        out->ra = reg(b[0]);
-        l1 = (b[0] >> 4) & 7;
-        if (l1 > 4)
-            l1 = 4;
-        l2 = clamp4((int64_t)skip - l1 - 1);
-        out->imm1 = read_imm(b, 1, l1);
-        out->imm2 = read_imm(b, 1 + l1, l2);
-        if (form == PVM_FORM_RIO)
-            out->target = pc + (uint32_t)out->imm2;
-        break;
-    case PVM_FORM_RR:
-        out->rd = reg(b[0]);
-        out->ra = reg(b[0] >> 4);
-        break;
-    case PVM_FORM_RRI:
-    case PVM_FORM_RRO:
-        out->ra = reg(b[0]);
-        out->rb = reg(b[0] >> 4);
-        out->imm1 = read_imm(b, 1, clamp4((int64_t)skip - 1));
-        if (form == PVM_FORM_RRO)
-            out->target = pc + (uint32_t)out->imm1;
-        break;
-    case PVM_FORM_RRII:
-        out->ra = reg(b[0]);
-        out->rb = reg(b[0] >> 4);
-        l1 = b[1] & 7;
-        if (l1 > 4)
-            l1 = 4;
-        l2 = clamp4((int64_t)skip - l1 - 2);
-        out->imm1 = read_imm(b, 2, l1);
-        out->imm2 = read_imm(b, 2 + l1, l2);
-        break;
-    case PVM_FORM_RRR:
-        out->ra = reg(b[0]);
-        out->rb = reg(b[0] >> 4);
-        out->rd = reg(b[1]);
-        break;
-    case PVM_FORM_RI64:
-        out->ra = reg(b[0]);
-        for (unsigned i = 0; i < 8; i++)
-            out->imm64 |= (uint64_t)b[1 + i] << (8 * i);
-        break;
-    default:
-        break;
-    }
+    pvm_decode_at(code, code_len, pc, pvm_skip(bitmask, code_len, pc), op, out);
 }
 
 /* Position after `pc` where the next instruction must start, and whether an

@@ -77,16 +77,63 @@ pvm_program *pvm_program_new(int isa, const uint8_t *code, uint32_t code_len,
                                       jump_table_len, &m, flags, err, err_len);
 }
 
-static inline void mark_start(pvm_program *p, uint32_t pc) {
-    p->starts[pc >> 6] |= UINT64_C(1) << (pc & 63);
+/* The next bitmask bit after pc, code_len if none (the bits past the code
+   end are zero: checked at load).  skip(pc) is this less pc + 1, capped at
+   24 (isa.md 2.1), and the listing walk continues here (isa.md 2.4). */
+static inline uint32_t next_start(const uint8_t *bm, uint32_t bm_len, uint32_t code_len, uint32_t pc) {
+    uint32_t s = pc + 1;
+    while (s < code_len) {
+        uint32_t byte = s >> 3;
+        uint64_t w = 0;
+        if (byte + 8 <= bm_len) {
+            memcpy(&w, bm + byte, 8); /* little-endian: byte k at bits 8k */
+        } else {
+            for (uint32_t k = 0; byte + k < bm_len; k++)
+                w |= (uint64_t)bm[byte + k] << (8 * k);
+        }
+        w >>= s & 7;
+        if (w) {
+            uint32_t q = s + (uint32_t)__builtin_ctzll(w);
+            return q < code_len ? q : code_len;
+        }
+        s = (byte + 8) * 8;
+    }
+    return code_len;
+}
+
+/* The gas analysis of one listing entry of block `block` (NONE: not
+   reachable by falling through from a block start). */
+typedef struct {
+    pvm_pipe sim;
+    uint32_t fed_block; /* full model: the block being fed */
+} gas_walk;
+
+static inline void gas_entry(pvm_program *p, int full, gas_walk *g, uint32_t *block_cost,
+                             const uint32_t *costs, uint32_t block, unsigned op, const pvm_insn *in) {
+    if (!full) {
+        if (block != NONE)
+            block_cost[block] += costs[op >= PVM_OP_INVALID ? PVM_OP_INVALID : op];
+    } else if (block != NONE || g->fed_block != NONE) {
+        if (block != g->fed_block) {
+            if (g->fed_block != NONE)
+                p->block_cost[g->fed_block] = pvm_pipe_take_cost(&g->sim);
+            g->fed_block = block;
+        }
+        if (block != NONE)
+            pvm_pipe_feed(&g->sim, in);
+    }
 }
 
 /* The listing walk (isa.md 2.4, as pvm_decode_listing) with the block and
-   gas analysis done on the fly: nothing but the per-instruction arrays is
-   stored. */
+   gas analysis done on the fly: each real instruction is read once (its
+   op, and where the next one starts), nothing but the per-instruction
+   arrays is stored, and the operands are decoded only for the full gas
+   model (the backends decode them as they build their code). */
 static int analyse(pvm_program *p) {
     const uint32_t code_len = p->code_len;
     const uint8_t *bm = p->bitmask;
+    const uint8_t *code = p->code;
+    const uint8_t *map = pvm_opcode_map[p->isa];
     size_t words = ((size_t)code_len + 64) / 64 + 1;
     size_t real = 0;
     uint32_t bm_len = (code_len + 7) / 8, k8 = 0;
@@ -107,6 +154,12 @@ static int analyse(pvm_program *p) {
     p->block_cost = malloc(cap * sizeof(uint32_t));
     if (!p->starts || !p->starts_rank || !p->insn_pc || !p->insn_flags || !p->insn_block || !p->block_cost)
         return -1;
+    /* the listing has at least `real` entries: their part of each array is
+       written for sure */
+    pvm_prefault(p->insn_pc, real * sizeof(uint32_t));
+    pvm_prefault(p->insn_block, real * sizeof(uint32_t));
+    pvm_prefault(p->block_cost, real * sizeof(uint32_t));
+    pvm_prefault(p->insn_flags, real);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     memcpy(p->starts, bm, bm_len); /* byte k at bits 8k of its word */
 #else
@@ -114,139 +167,97 @@ static int analyse(pvm_program *p) {
         p->starts[k >> 3] |= (uint64_t)bm[k] << (8 * (k & 7));
 #endif
 
-    pvm_pipe sim;
-    int full = p->cost_kind == PVM_COST_FULL;
+    gas_walk g;
+    const int full = p->cost_kind == PVM_COST_FULL;
+    uint32_t *const block_cost = p->block_cost;
+    const uint32_t *const costs = p->costs;
+    g.fed_block = NONE;
     if (full)
-        pvm_pipe_init(&sim, p->isa, p->code, code_len, p->memory_access_cost);
-    uint32_t fed_block = NONE;  /* full model: the block being fed */
+        pvm_pipe_init(&g.sim, p->isa, code, code_len, p->memory_access_cost);
+    pvm_insn in, imp;
+    memset(&in, 0, sizeof in);
 
-    uint32_t n = 0;
-    uint32_t prev_real = NONE, cur_block = NONE;
-    pvm_insn prev;             /* the previous listing entry */
-    memset(&prev, 0, sizeof prev);
-    prev.implicit = 1;
-    pvm_insn prev_real_insn;
-    memset(&prev_real_insn, 0, sizeof prev_real_insn);
+    /* the arrays and counters in locals: the core is built without strict
+       aliasing, so a store through p->insn_pc would reload every field of p */
+    uint32_t *const insn_pc = p->insn_pc, *const insn_block = p->insn_block;
+    uint8_t *const insn_flags = p->insn_flags;
+    uint64_t *const starts = p->starts;
+    uint32_t n = 0, cur_block = NONE, real_count = 0, block_count = 0;
+    /* the previous real instruction: its pc and op */
+    uint32_t pv_pc = 0;
+    unsigned pv_op = PVM_OP_INVALID;
+    bool have_prev = false;
 
-    /* find the first set bit (as next_set_bit in decode.c) */
-    uint32_t pc = 0;
-    while (pc < code_len) {
-        if ((pc & 7) == 0 && bm[pc >> 3] == 0) {
-            pc += 8;
-            continue;
-        }
-        if (pvm_bit(bm, pc))
-            break;
-        pc++;
+    uint32_t pc = code_len && pvm_bit(bm, 0) ? 0 : next_start(bm, bm_len, code_len, 0);
+    if (code_len > 0 && pc != 0) {
+        /* bit 0 clear: an implicit invalid at 0, in no block */
+        uint32_t i = n++;
+        insn_pc[i] = 0;
+        block_cost[i] = 0;
+        insn_flags[i] = PVM_IF_IMPLICIT;
+        insn_block[i] = NONE;
+        starts[0] |= 1;
     }
-    if (pc > code_len)
-        pc = code_len;
-    int implicit_zero = code_len > 0 && pc != 0;
-    for (;;) {
-        pvm_insn in;
-        if (implicit_zero) {
-            memset(&in, 0, sizeof in);
-            in.len = 1;
-            in.op = PVM_OP_INVALID;
-            in.implicit = 1;
-            implicit_zero = 0;
-        } else if (prev.implicit == 0 && pvm_op_can_fall(prev.op) && !pvm_next_valid(p, &prev)) {
-            memset(&in, 0, sizeof in);
-            in.pc = prev.pc + prev.len;
-            in.len = 1;
-            in.op = PVM_OP_INVALID;
-            in.implicit = 1;
-        } else {
-            if (pc >= code_len)
-                break;
-            if (full) {
-                pvm_decode_one(p->isa, p->code, code_len, bm, pc, &in);
-            } else {
-                /* the simple model needs no operands: op and length only
-                   (the JIT decodes them as it emits) */
-                memset(&in, 0, sizeof in);
-                in.pc = pc;
-                in.len = 1 + pvm_skip(bm, code_len, pc);
-                in.opcode = p->code[pc];
-                in.op = pvm_opcode_map[p->isa][p->code[pc]];
-            }
-            /* the next set bit after pc: none before pc + len (the skip is
-               the distance to it, capped at 24: isa.md 2.2) */
-            uint32_t q = pc + in.len;
-            while (q < code_len) {
-                if ((q & 7) == 0 && bm[q >> 3] == 0) {
-                    q += 8;
-                    continue;
-                }
-                if (pvm_bit(bm, q))
-                    break;
-                q++;
-            }
-            pc = q < code_len ? q : code_len;
-        }
-        if (n >= cap)
+    while (pc < code_len) {
+        unsigned op = map[code[pc]];
+        uint32_t q = next_start(bm, bm_len, code_len, pc);
+        uint32_t len = q - pc > PVM_BITMASK_MAX + 1 ? PVM_BITMASK_MAX + 1 : q - pc;
+        if (n + 2 > cap)
             return -1; /* cannot happen: the bound above is exact */
         uint32_t i = n++;
-        p->insn_pc[i] = in.pc;
-        p->block_cost[i] = 0;
+        insn_pc[i] = pc;
+        block_cost[i] = 0;
+        real_count++;
         uint32_t block = NONE;
         uint8_t fl = 0;
-        if (in.implicit) {
-            fl = PVM_IF_IMPLICIT;
-            mark_start(p, in.pc);
-            bool owned = i > 0 && !prev.implicit && pvm_op_can_fall(prev.op) &&
-                         !pvm_op_is_term(prev.op) && prev.pc + prev.len == in.pc;
-            block = owned ? p->insn_block[i - 1] : NONE;
-        } else {
-            p->real_count++;
-            bool target = false;
-            if (in.pc == 0) {
+        if (pc == 0) {
+            block = i;
+            fl = PVM_IF_TARGET;
+        } else if (have_prev && pc - pv_pc - 1 <= PVM_BITMASK_MAX) {
+            if (pvm_op_is_term(pv_op)) {
                 block = i;
-                target = true;
-            } else if (prev_real != NONE) {
-                const pvm_insn *pv = &prev_real_insn;
-                if (in.pc - pv->pc - 1 <= PVM_BITMASK_MAX) {
-                    if (pvm_op_is_term(pv->op)) {
-                        block = i;
-                        target = pv->op < PVM_OP_INVALID;
-                    } else {
-                        block = cur_block;
-                    }
-                }
+                fl = pv_op < PVM_OP_INVALID ? PVM_IF_TARGET : 0;
+            } else {
+                block = cur_block;
             }
-            if (target && block != NONE)
-                fl = PVM_IF_TARGET;
-            cur_block = block;
-            prev_real = i;
-            prev_real_insn = in;
         }
-        p->insn_block[i] = block;
-        p->insn_flags[i] = fl;
-        if (block == i)
-            p->block_count++;
-        /* gas */
-        if (!full) {
-            if (block != NONE)
-                p->block_cost[block] += p->costs[in.op >= PVM_OP_INVALID ? PVM_OP_INVALID : in.op];
-        } else if (block != NONE || fed_block != NONE) {
-            if (block != fed_block) {
-                if (fed_block != NONE)
-                    p->block_cost[fed_block] = pvm_pipe_take_cost(&sim);
-                fed_block = block;
-            }
-            if (block != NONE)
-                pvm_pipe_feed(&sim, &in);
+        cur_block = block;
+        have_prev = true;
+        pv_pc = pc;
+        pv_op = op;
+        insn_block[i] = block;
+        insn_flags[i] = fl;
+        block_count += block == i;
+        if (full)
+            pvm_decode_at(code, code_len, pc, len - 1, op, &in);
+        gas_entry(p, full, &g, block_cost, costs, block, op, &in);
+        /* execution could run off it: an implicit invalid right after it
+           (in its block unless it ends one) */
+        if (pvm_op_can_fall(op) && !(q == pc + len && q < code_len)) {
+            uint32_t k = n++;
+            uint32_t at = pc + len;
+            insn_pc[k] = at;
+            block_cost[k] = 0;
+            insn_flags[k] = PVM_IF_IMPLICIT;
+            uint32_t b = pvm_op_is_term(op) ? NONE : block;
+            insn_block[k] = b;
+            starts[at >> 6] |= UINT64_C(1) << (at & 63);
+            if (full)
+                imp = (pvm_insn){.pc = at, .len = 1, .op = PVM_OP_INVALID, .implicit = 1};
+            gas_entry(p, full, &g, block_cost, costs, b, PVM_OP_INVALID, &imp);
         }
-        prev = in;
+        pc = q;
     }
-    if (full && fed_block != NONE)
-        p->block_cost[fed_block] = pvm_pipe_take_cost(&sim);
+    p->real_count = real_count;
+    p->block_count = block_count;
+    if (full && g.fed_block != NONE)
+        p->block_cost[g.fed_block] = pvm_pipe_take_cost(&g.sim);
     if (full) {
         pvm_insn inv;
         memset(&inv, 0, sizeof inv);
         inv.op = PVM_OP_INVALID;
-        pvm_pipe_feed(&sim, &inv);
-        p->invalid_block_cost = pvm_pipe_take_cost(&sim);
+        pvm_pipe_feed(&g.sim, &inv);
+        p->invalid_block_cost = pvm_pipe_take_cost(&g.sim);
     } else {
         p->invalid_block_cost = p->costs[PVM_OP_INVALID];
     }

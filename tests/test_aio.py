@@ -861,3 +861,121 @@ async def test_unmetered_calls_report_no_gas(engine: Engine) -> None:
     async with Executor(engine, workers=1) as ex:
         assert await ex.call_result(module, "loop", 20, linker=linker) == CallResult(20, 0, 0)
         assert await ex.call_result(module, "h0", 4, linker=linker) == CallResult(5, 0, 0)
+
+
+# ---- the per-call path and the adaptive spin (issue 17, exec4) ----
+
+@pytest.mark.trio
+async def test_a_worker_process_killed_while_idle_fails_only_the_next_call() -> None:
+    """No waitpid before each run any more: a worker process that died between
+    two calls is found through its pidfd (or, without one, by waitpid) and fails
+    only the call that meets it, with the reason; the next call gets a new one."""
+    engine = _sandboxed_engine()
+    module = Module(engine, trampolines())
+    pids: list[int] = []
+
+    def record(caller: Caller, x: int) -> int:
+        pids.append(caller.instance.raw.worker.pid)
+        return x
+
+    linker = trampoline_linker(record)
+    async with Executor(engine, workers=1) as ex:
+        assert await ex.call(module, "h0", 7, linker=linker) == 7
+        os.kill(pids[-1], 9)
+        await trio.sleep(0.05)
+        with pytest.raises(SandboxError) as info:
+            await ex.call(module, "h0", 8, linker=linker)
+        assert "killed by signal 9" in str(info.value)
+        await ex.settle()
+        assert await ex.call(module, "h0", 9, linker=linker) == 9
+        assert pids[-1] != pids[0]
+        stats = ex.stats()
+        assert (stats.failed, stats.free) == (1, 1)
+
+
+@pytest.mark.trio
+async def test_extra_spin_adapts_to_run_length_and_is_bounded() -> None:
+    """When nothing else is runnable the loop spins on for a sandbox worker
+    (bounded by max_extra_spin) instead of sleeping at once -- but only while
+    runs lately ended within that bound: after a run of milliseconds it sleeps
+    at once.  max_extra_spin=0 turns it off.  Results are unchanged."""
+    from executor.workers import SandboxWorker
+
+    engine = _sandboxed_engine()
+    module = Module(engine, BENCH)
+    expect = sync_result(module, "prime_sieve", 1)
+    with pytest.raises(ValueError):
+        SandboxWorker(max_extra_spin=-1)
+    for bound, first_spins in ((200e-6, 1), (0.0, 0)):
+        worker = SandboxWorker(max_extra_spin=bound)
+        async with Executor(engine, workers=1, worker_factory=lambda i, w=worker: w) as ex:
+            for _ in range(3):   # each run takes milliseconds: far past the first spin
+                assert await ex.call_result(module, "prime_sieve", 1) == expect
+            assert worker.extra_spins == first_spins   # only before it learnt that
+            assert worker.late > bound
+            assert await ex.call(module, "noop") == sync_result(module, "noop").value
+
+
+@pytest.mark.trio
+async def test_others_runnable_sees_the_run_queue() -> None:
+    from executor.workers import _others_runnable
+
+    assert not _others_runnable()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.sleep, 0)
+        assert _others_runnable()        # the new task waits to run
+    assert not _others_runnable()
+
+
+def test_others_runnable_outside_trio_assumes_yes() -> None:
+    from executor.workers import _others_runnable
+
+    assert _others_runnable()
+
+
+@pytest.mark.trio
+async def test_fast_path_keeps_failures_and_worker_accounting(engine: Engine) -> None:
+    """The inline call path (no coroutine for a call that finishes at once)
+    counts, fails and returns workers like the general one; args, gas and
+    a 32-bit module go through it."""
+    module = Module(engine, trampolines())
+    linker = trampoline_linker(lambda caller, x: x + 1)
+    m32 = Module(engine, trampolines(isa="latest32"))
+    async with Executor(engine, workers=1) as ex:
+        assert await ex.call(module, "loop", 3, linker=linker) == 3
+        assert await ex.call(m32, "h0", 0xFFFF_FFF0, linker=linker) == \
+            sync_result(m32, "h0", 0xFFFF_FFF0, linker=linker).value == 0xFFFF_FFF1
+        r = await ex.call_result(module, "loop", 50, linker=linker, gas=10_000)
+        assert r == sync_result(module, "loop", 50, linker=linker, gas=10_000)
+        with pytest.raises(OutOfGas):
+            await ex.call(module, "loop", 10_000, linker=linker, gas=100)
+        with pytest.raises(HostError):
+            await ex.call(module, "h0", 1, linker=trampoline_linker(_boom))
+        assert await ex.call(module, "h0", 41, linker=linker) == 42
+        await ex.settle()
+        stats = ex.stats()
+        assert (stats.calls, stats.failed, stats.free, stats.waiting) == (6, 2, 1, 0)
+
+
+@pytest.mark.trio
+async def test_no_extra_spin_while_another_workers_run_is_awaited() -> None:
+    """Two long calls on two sandbox workers at once: the loop may spin on
+    for the first, never for the second (the first's run is awaited by then)."""
+    from executor.workers import SandboxWorker
+
+    engine = _sandboxed_engine()
+    module = Module(engine, BENCH)
+    expect = sync_result(module, "prime_sieve", 1)
+    workers = [SandboxWorker(), SandboxWorker()]
+    async with Executor(engine, workers=2, worker_factory=lambda i: workers[i]) as ex:
+        results: list[CallResult] = []
+
+        async def one() -> None:
+            results.append(await ex.call_result(module, "prime_sieve", 1))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(one)
+            nursery.start_soon(one)
+        assert results == [expect, expect]
+    assert all(w.health().calls == 1 for w in workers)
+    assert sum(w.extra_spins for w in workers) <= 1

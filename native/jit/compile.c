@@ -42,6 +42,7 @@
 #pragma GCC diagnostic error "-Wswitch"
 #pragma GCC diagnostic error "-Wswitch-enum"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,10 +501,6 @@ static int sx_kind(const pvm_insn_info *row) {
    operation (the low half), and one writes r.  The ops and their registers
    are read from the code bytes (no decoding: compile time). */
 #define SX_SCAN 2
-static inline uint8_t sx_reg(uint8_t x) { /* a register nibble, clamped as the decoder does */
-    x &= 0xF;
-    return x > 12 ? 12 : x;
-}
 static int sx_needed(jctx *j, uint32_t ii, int r) {
     const pvm_program *p = j->p;
     for (uint32_t nx = ii + 1; nx <= ii + SX_SCAN; nx++) {
@@ -523,15 +520,15 @@ static int sx_needed(jctx *j, uint32_t ii, int r) {
         int a, reads;
         switch (pvm_isa_table[pvm_opcode_map[p->isa][p->code[pc]]].form) {
         case PVM_FORM_RRR: /* A = rd (2nd byte), B = ra, C = rb (1st byte) */
-            a = H(sx_reg(b1));
-            reads = H(sx_reg(b0)) == r || H(sx_reg((uint8_t)(b0 >> 4))) == r;
+            a = H(pvm_reg_of(b1));
+            reads = H(pvm_reg_of(b0)) == r || H(pvm_reg_of((uint8_t)(b0 >> 4))) == r;
             break;
         case PVM_FORM_RRI: case PVM_FORM_RR: /* A = low nibble, B = high nibble */
-            a = H(sx_reg(b0));
-            reads = H(sx_reg((uint8_t)(b0 >> 4))) == r;
+            a = H(pvm_reg_of(b0));
+            reads = H(pvm_reg_of((uint8_t)(b0 >> 4))) == r;
             break;
         case PVM_FORM_RI: case PVM_FORM_RI64:
-            a = H(sx_reg(b0));
+            a = H(pvm_reg_of(b0));
             reads = 0;
             break;
         default:
@@ -909,11 +906,104 @@ static int cpu_has_bmi2(void) {
     return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8)) && (b & (1u << 3));
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* The code buffer: a private reservation of the code size limit, written in
+   place (only the pages written are ever backed) and made executable at the
+   end.  The pages the code will most likely use (`guess` bytes) are faulted
+   in with one call: one page fault per 4 KiB written costs more than the
+   writing.  When the guess reaches 2 MiB, the reservation starts on a 2 MiB
+   boundary and the guess rounded to whole 2 MiB pieces is asked for as
+   transparent huge pages (one fault and one clearing per 2 MiB instead of
+   512: doom.polkavm's 2.6 MB of code took 1.6 ms of page faults in 4 KiB
+   pages, 0.2 ms in huge pages).  Both are hints: a kernel without them faults
+   4 KiB pages in one by one as they are written. */
+static int map_code(xbuf *b, size_t limit, size_t guess) {
+    size_t cap = (limit + 4095) & ~(size_t)4095;
+    if (guess > cap)
+        guess = cap;
+    size_t huge = (guess + HUGE_PAGE / 2) & ~(HUGE_PAGE - 1); /* to the nearest 2 MiB */
+    if (huge > (cap & ~(HUGE_PAGE - 1)))
+        huge = cap & ~(HUGE_PAGE - 1);
+    size_t extra = huge ? HUGE_PAGE : 0; /* room to align the start */
+    void *m = mmap(NULL, cap + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    uint8_t *start = m;
+    if (extra) {
+        uintptr_t a = ((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+        start = (uint8_t *)a;
+        size_t head = (size_t)(start - (uint8_t *)m);
+        if (head)
+            munmap(m, head);
+        if (extra - head)
+            munmap(start + cap, extra - head);
+#ifdef MADV_HUGEPAGE
+        (void)madvise(start, huge, MADV_HUGEPAGE);
+#endif
+    }
+    b->p = start;
+    b->cap = cap;
+    b->len = 0;
+    b->mapped = 1;
+#ifdef MADV_POPULATE_WRITE
+    guess = huge > guess ? huge : (guess + 4095) & ~(size_t)4095;
+    if (guess)
+        (void)madvise(start, guess, MADV_POPULATE_WRITE);
+#endif
+    return 0;
+}
+
+/* The compile-time tables (cold stubs, jump fix-ups, jump table fix-ups)
+   are handed from one compilation to the next: a fresh allocation of this
+   size is a fresh mapping, and every 4 KiB page written in it is a page
+   fault (2-3 us each on this kind of VM: ~0.5 ms for doom.polkavm's
+   ~0.9 MB).  At most one set is kept, the largest yet (freed never: it
+   is reused for the life of the process). */
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    label_fix *fix;
+    size_t capfix;
+    cold_req *cold;
+    size_t capcold;
+    uint32_t *tabfix;
+    size_t captabfix;
+} scratch;
+
+static void take_scratch(jctx *j) {
+    pthread_mutex_lock(&scratch_lock);
+    j->fix = scratch.fix;
+    j->capfix = scratch.capfix;
+    j->cold = scratch.cold;
+    j->capcold = scratch.capcold;
+    j->tabfix = scratch.tabfix;
+    j->captabfix = scratch.captabfix;
+    memset(&scratch, 0, sizeof scratch);
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+/* Gives each table back to the scratch set if it is larger than the one
+   there (another compilation may have given one back meanwhile). */
+#define GIVE_BACK(name, cap)                                                        \
+    do {                                                                            \
+        if (j->cap > scratch.cap) {                                                 \
+            free(scratch.name);                                                     \
+            scratch.name = j->name;                                                 \
+            scratch.cap = j->cap;                                                   \
+        } else {                                                                    \
+            free(j->name);                                                          \
+        }                                                                           \
+        j->name = NULL;                                                             \
+        j->cap = 0;                                                                 \
+    } while (0)
+
 static void free_ctx(jctx *j) {
     xb_unmap(&j->b);
-    free(j->fix);
-    free(j->cold);
-    free(j->tabfix);
+    pthread_mutex_lock(&scratch_lock);
+    GIVE_BACK(fix, capfix);
+    GIVE_BACK(cold, capcold);
+    GIVE_BACK(tabfix, captabfix);
+    pthread_mutex_unlock(&scratch_lock);
 }
 
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
@@ -921,6 +1011,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     jctx jj;
     jctx *j = &jj;
     memset(j, 0, sizeof *j);
+    take_scratch(j);
     j->p = p;
     j->metered = metered;
     pvm_jit_code *c = calloc(1, sizeof *c);
@@ -933,28 +1024,13 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     c->insn_off = malloc((n ? n : 1) * sizeof(uint32_t));
     if (!c->insn_off)
         goto oom;
+    pvm_prefault(c->insn_off, (size_t)n * sizeof(uint32_t));
     memset(c->insn_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
     c->charge_len = metered ? CHARGE_LEN : 0;
-    /* The code is written straight into its final mapping, reserved at the
-       limit and touched only as far as it is used. */
-    if (xb_map(&j->b, p->jit_code_limit) != 0) {
+    if (map_code(&j->b, p->jit_code_limit, (size_t)n * JIT_BYTES_PER_INSN_GUESS) != 0) {
         pvm_set_err(err, err_len, "cannot reserve memory for JIT code");
         goto fail;
     }
-    /* Fault in, in one call, the pages the code will most likely use (about
-       17 bytes per instruction in real programs): one page fault per 4 KiB
-       written costs more than the writing.  Only a hint: the unused rest is
-       unmapped at the end, and a kernel without MADV_POPULATE_WRITE faults
-       pages in one by one as before. */
-#ifdef MADV_POPULATE_WRITE
-    {
-        size_t guess = ((size_t)n * JIT_BYTES_PER_INSN_GUESS + 4095) & ~(size_t)4095;
-        if (guess > j->b.cap)
-            guess = j->b.cap;
-        if (guess)
-            (void)madvise(j->b.p, guess, MADV_POPULATE_WRITE);
-    }
-#endif
     size_t mem_cap = 0, mem_insn_cap = 0;
     /* Room for what a program of this size typically needs (every block has
        an out-of-gas site and stub; real programs have under one static jump
@@ -969,6 +1045,8 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         GROW(c->mem_off, 0, mem_cap, (size_t)n / 2 + 64);
         if (j->oom)
             goto oom;
+        if (metered) /* an out-of-gas site per block */
+            pvm_prefault(c->sites, (size_t)p->block_count * sizeof *c->sites);
         c->mem_insn = malloc(mem_cap * sizeof(uint32_t));
         if (!c->mem_insn)
             goto oom;
@@ -981,7 +1059,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         if (p->insn_block[i] == NONE)
             continue;
         pvm_insn in;
-        pvm_program_insn(p, i, &in);
+        pvm_program_decode(p, i, &in);
         if (p->insn_block[i] == i) {
             size_t at = j->b.len;
             emit_charge(j, in.pc, p->block_cost[i], (uint32_t)at);

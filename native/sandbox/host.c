@@ -890,7 +890,10 @@ static int sandbox_run(pvm_instance *vm, uint32_t insn, int mid) {
     vm->error_kind = 0;
     if (w->inflight)
         return sandbox_error(vm, "a sandboxed run is still in progress (pvm_sandbox_continue it)");
-    if (w->dead || (w->async && reap(w, 0))) {
+    /* async: a worker that died is found before posting by waitpid only
+       without a pidfd -- with one, its death makes the awaited descriptor
+       readable and pvm_sandbox_continue reaps it (no system call per run) */
+    if (w->dead || (w->async && w->pid_fd < 0 && reap(w, 0))) {
         describe_death(w, vm->error, sizeof vm->error);
         vm->error_kind = PVM_ERROR_SANDBOX;
         return PVM_INT_ERROR;
