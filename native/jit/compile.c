@@ -252,7 +252,9 @@ static void emit_store_imm(xbuf *b, const pvm_insn_info *row, uint64_t imm, int 
 static void w32_from_rax(xbuf *b, int dst) { x_movsxd(b, dst, RAX); }
 
 /* 64-bit or 32-bit binary ALU: dst = a OP c (32-bit results sign-extended) */
-static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
+/* is32: a 32-bit operation; sx: its result sign-extended to 64 bits (0 when
+   nothing can see the upper half before it is written again: sx_needed) */
+static void alu3(xbuf *b, int is32, int sx, int alu, int dst, int a, int c) {
     int size = is32 ? SZ32 : SZ64;
     int commutes = alu != ALU_SUB;
     if (dst == c && dst != a && commutes) {
@@ -262,28 +264,30 @@ static void alu3(xbuf *b, int is32, int alu, int dst, int a, int c) {
     }
     if (dst == a) {
         x_alu_rr(b, size, alu, dst, c);
+    } else if (dst != c && alu == ALU_ADD) {
+        x_lea(b, size, dst, a, c, 0); /* three operands in one */
     } else if (dst != c) {
         x_mov(b, size, dst, a);
         x_alu_rr(b, size, alu, dst, c);
     } else {
-        x_mov(b, SZ64, RAX, a);
-        x_alu_rr(b, size, alu, RAX, c);
-        if (is32)
-            w32_from_rax(b, dst);
-        else
-            x_mov(b, SZ64, dst, RAX);
-        return;
+        /* dst = c != a, a subtraction: dst = -c + a */
+        x_grp3(b, size, GRP3_NEG, dst);
+        x_alu_rr(b, size, ALU_ADD, dst, a);
     }
-    if (is32)
+    if (sx)
         x_movsxd(b, dst, dst);
 }
 
-static void alu_imm(xbuf *b, int is32, int alu, int dst, int a, int32_t imm) {
+static void alu_imm(xbuf *b, int is32, int sx, int alu, int dst, int a, int32_t imm) {
     int size = is32 ? SZ32 : SZ64;
-    if (dst != a)
-        x_mov(b, size, dst, a);
-    x_alu_imm(b, size, alu, dst, imm);
-    if (is32)
+    if (alu == ALU_ADD && dst != a) {
+        x_lea(b, size, dst, a, -1, imm);
+    } else {
+        if (dst != a)
+            x_mov(b, size, dst, a);
+        x_alu_imm(b, size, alu, dst, imm);
+    }
+    if (sx)
         x_movsxd(b, dst, dst);
 }
 
@@ -291,10 +295,10 @@ static int have_bmi2;
 
 /* dst = value (host reg src) shifted by amount (host reg amt); sh = SH_*.
    BMI2's shlx/shrx/sarx when the CPU has them, else through CL. */
-static void shift_var(xbuf *b, int is32, int sh, int dst, int src, int amt) {
+static void shift_var(xbuf *b, int is32, int sx, int sh, int dst, int src, int amt) {
     if (have_bmi2 && (sh == SH_SHL || sh == SH_SHR || sh == SH_SAR)) {
         x_shiftx(b, is32 ? SZ32 : SZ64, sh, dst, src, amt);
-        if (is32)
+        if (sx)
             x_movsxd(b, dst, dst);
         return;
     }
@@ -308,16 +312,34 @@ static void shift_var(xbuf *b, int is32, int sh, int dst, int src, int amt) {
     x_shift_cl(b, is32 ? SZ32 : SZ64, sh, RAX);
     if (saved)
         x_mov(b, SZ64, RCX, RDX);
-    if (is32)
+    if (sx)
         w32_from_rax(b, dst);
     else
-        x_mov(b, SZ64, dst, RAX);
+        x_mov(b, is32 ? SZ32 : SZ64, dst, RAX);
+}
+
+/* dst = the flags' condition cc (0 / 1), after the compare `cmp` emits:
+   dst cleared before it when the compare does not read dst, else through al */
+static void set_cc_rr_or_imm(xbuf *b, int cc, int dst, int reads_dst, void (*cmp)(xbuf *, int, int, int32_t), int a,
+                             int c, int32_t imm) {
+    if (!reads_dst) {
+        x_mov_imm(b, dst, 0); /* xor dst32, dst32: before the flags are set */
+        cmp(b, a, c, imm);
+        x_setcc8(b, cc, dst);
+    } else {
+        cmp(b, a, c, imm);
+        x_setcc8(b, cc, RAX);
+        x_movzx8(b, dst, RAX);
+    }
+}
+
+static void cmp_rr_(xbuf *b, int a, int c, int32_t imm) {
+    (void)imm;
+    x_alu_rr(b, SZ64, ALU_CMP, a, c);
 }
 
 static void set_cc_cmp_rr(xbuf *b, int cc, int dst, int a, int c) {
-    x_alu_rr(b, SZ64, ALU_CMP, a, c);
-    x_setcc(b, cc, RAX);
-    x_mov(b, SZ64, dst, RAX);
+    set_cc_rr_or_imm(b, cc, dst, dst == a || dst == c, cmp_rr_, a, c, 0);
 }
 
 /* cmp a, imm -- as test a, a when imm is 0 (the same CF, OF, SF, ZF) */
@@ -328,10 +350,13 @@ static void cmp_imm(xbuf *b, int a, int32_t imm) {
         x_alu_imm(b, SZ64, ALU_CMP, a, imm);
 }
 
-static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
+static void cmp_imm_(xbuf *b, int a, int c, int32_t imm) {
+    (void)c;
     cmp_imm(b, a, imm);
-    x_setcc(b, cc, RAX);
-    x_mov(b, SZ64, dst, RAX);
+}
+
+static void set_cc_cmp_imm(xbuf *b, int cc, int dst, int a, int32_t imm) {
+    set_cc_rr_or_imm(b, cc, dst, dst == a, cmp_imm_, a, 0, imm);
 }
 
 /* division and remainder (isa.md 5.4: never trap): signed or not, the
@@ -416,17 +441,20 @@ static const uint8_t BITCOUNT_OF[PVM_K_COUNT] = {
     [PVM_K_POPCNT] = F3_POPCNT, [PVM_K_CLZ] = F3_LZCNT, [PVM_K_CTZ] = F3_TZCNT,
 };
 
-/* dynamic jump to the guest address in eax (pc for traps / finish) */
+/* dynamic jump to the guest address a: eax = a - 2 (32-bit) on entry
+   (pc for traps / finish).  a = 2 (k + 1) is jump table entry k; rotating
+   a - 2 right by one gives k for an even a and, for an odd a (and for a = 0,
+   as 0xFFFFFFFE), at least 0x7FFFFFFF: past any table, so one unsigned
+   compare rejects them all. */
 static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     xbuf *b = &j->b;
     uint32_t trap = add_site(j, JIT_SITE_TRAP, pc, 0, NONE, NONE);
     uint32_t fin = add_site(j, JIT_SITE_FINISHED, pc, 0, NONE, NONE);
-    x_cmp_eax_imm32(b, PVM_ADDR_RETURN_TO_HOST);
+    x_cmp_eax_imm32(b, PVM_ADDR_RETURN_TO_HOST - 2u);
     jcc_exit(j, CC_E, fin);
-    x_test_al_imm8(b, 1); /* odd: no jump table address */
-    jcc_exit(j, CC_NE, trap);
-    x_shift_imm(b, SZ32, SH_SHR, RAX, 1);
-    x_alu_imm(b, SZ32, ALU_SUB, RAX, 1);
+    x_shift_imm(b, SZ32, SH_ROR, RAX, 1);
+    _Static_assert(PVM_ADDR_RETURN_TO_HOST % 2 == 0, "the host return address is even");
+    _Static_assert(PVM_MAX_JUMP_TABLE_ENTRIES < 0x7FFFFFFFu, "odd addresses rotate past any table");
     x_cmp_eax_imm32(b, j->p->jump_table_len); /* unsigned: index past the table */
     jcc_exit(j, CC_AE, trap);
     /* rdx = the jump table (rel32 patched once the table's place is known) */
@@ -444,6 +472,75 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     x_jmp_reg(b, RAX);
 }
 
+/* What an instruction may be for sx_needed: -1 anything else (it may exit,
+   fault, read all of a register or keep part of its destination), 0 a
+   register computation writing all of A without reading it, 1 the same that
+   reads its register operands' low halves only (32-bit x86 operands). */
+static int sx_kind(const pvm_insn_info *row) {
+    if (!row || (row->flags & (PVM_F_LOAD | PVM_F_STORE | PVM_F_TERM | PVM_F_BRANCH)))
+        return -1;
+    switch (row->cls) {
+    case PVM_K_ADD: case PVM_K_SUB: case PVM_K_MUL: case PVM_K_NEG_ADD: case PVM_K_SHL:
+    case PVM_K_SHR: case PVM_K_SAR: case PVM_K_ROL: case PVM_K_ROR:
+        return row->width == 32;
+    case PVM_K_MOV: case PVM_K_MULH: case PVM_K_DIV: case PVM_K_REM: case PVM_K_AND:
+    case PVM_K_OR: case PVM_K_XOR: case PVM_K_ANDN: case PVM_K_ORN: case PVM_K_XNOR:
+    case PVM_K_LT: case PVM_K_GT: case PVM_K_MIN: case PVM_K_MAX: case PVM_K_POPCNT:
+    case PVM_K_CLZ: case PVM_K_CTZ: case PVM_K_EXT: case PVM_K_BSWAP:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Whether the 32-bit result of instruction ii in host register r needs its
+   sign extension to 64 bits.  Not when, among the next SX_SCAN instructions
+   of the same block (no jump lands in between, no charge is made), r is
+   written again before anything can see its upper half: all of them compute
+   on registers only (nothing exits or faults), none reads r except a 32-bit
+   operation (the low half), and one writes r.  The ops and their registers
+   are read from the code bytes (no decoding: compile time). */
+#define SX_SCAN 2
+static int sx_needed(jctx *j, uint32_t ii, int r) {
+    const pvm_program *p = j->p;
+    for (uint32_t nx = ii + 1; nx <= ii + SX_SCAN; nx++) {
+        if (nx >= p->insn_count || p->insn_block[nx] != p->insn_block[ii] ||
+            (p->insn_flags[nx] & PVM_IF_IMPLICIT))
+            return 1;
+        /* straight from the code bytes (no decoding: compile time), the way
+           the decoder reads them: the op of the opcode byte, lowered as
+           pvm_program_lower lowers an instruction that is neither a jump nor
+           a branch, and the register nibbles of its operand form */
+        uint32_t pc = p->insn_pc[nx];
+        int kind = sx_kind(pvm_op_row(pvm_lower_op(p, (pvm_op)pvm_opcode_map[p->isa][p->code[pc]])));
+        if (kind < 0)
+            return 1;
+        uint8_t b0 = pc + 1 < p->code_len ? p->code[pc + 1] : 0;
+        uint8_t b1 = pc + 2 < p->code_len ? p->code[pc + 2] : 0;
+        int a, reads;
+        switch (pvm_isa_table[pvm_opcode_map[p->isa][p->code[pc]]].form) {
+        case PVM_FORM_RRR: /* A = rd (2nd byte), B = ra, C = rb (1st byte) */
+            a = H(pvm_reg_of(b1));
+            reads = H(pvm_reg_of(b0)) == r || H(pvm_reg_of((uint8_t)(b0 >> 4))) == r;
+            break;
+        case PVM_FORM_RRI: case PVM_FORM_RR: /* A = low nibble, B = high nibble */
+            a = H(pvm_reg_of(b0));
+            reads = H(pvm_reg_of((uint8_t)(b0 >> 4))) == r;
+            break;
+        case PVM_FORM_RI: case PVM_FORM_RI64:
+            a = H(pvm_reg_of(b0));
+            reads = 0;
+            break;
+        default:
+            return 1;
+        }
+        if (reads && !kind)
+            return 1;
+        if (a == r)
+            return 0;
+    }
+    return 1;
+}
 
 static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     const pvm_program *p = j->p;
@@ -462,6 +559,8 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     int is32 = row && row->width == 32; /* 32-bit operation: result sign-extended */
     int size = is32 ? SZ32 : SZ64;
     uint32_t pc = in->pc;
+    /* the result of a 32-bit operation in A sign-extended (evaluated where used) */
+#define SX (is32 && sx_needed(j, ii, A))
 
     switch (op) {
     /* traps and control */
@@ -541,11 +640,11 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         jump_to_insn(j, x_jmp(b), target_insn);
         break;
     case PVM_OP_JUMP_INDIRECT:
-        x_lea32(b, RAX, A, imm);
+        x_lea(b, SZ32, RAX, A, -1, (int32_t)((uint32_t)imm - 2u));
         emit_dynamic_jump(j, pc);
         break;
     case PVM_OP_LOAD_IMM_AND_JUMP_INDIRECT:
-        x_lea32(b, RAX, B, addr);
+        x_lea(b, SZ32, RAX, B, -1, (int32_t)((uint32_t)addr - 2u));
         x_mov_imm(b, A, ival);
         emit_dynamic_jump(j, pc);
         break;
@@ -567,28 +666,55 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     /* ALU, A = B op imm / A = B op C: operation and width from the row */
     case PVM_OP_ADD_IMM_32: case PVM_OP_ADD_IMM_64: case PVM_OP_AND_IMM: case PVM_OP_XOR_IMM:
     case PVM_OP_OR_IMM:
-        alu_imm(b, is32, ALU_OF[row->cls], A, B, imm);
+        if (row->cls == PVM_K_AND && (imm == 0xFF || imm == 0xFFFF)) {
+            /* the low byte / half-word, zero-extended: one instruction, any registers */
+            if (imm == 0xFF)
+                x_movzx8(b, A, B);
+            else
+                x_movzx16(b, A, B);
+            break;
+        }
+        alu_imm(b, is32, SX, ALU_OF[row->cls], A, B, imm);
         break;
     case PVM_OP_ADD_32: case PVM_OP_ADD_64: case PVM_OP_SUB_32: case PVM_OP_SUB_64: case PVM_OP_AND:
     case PVM_OP_XOR: case PVM_OP_OR:
-        alu3(b, is32, ALU_OF[row->cls], A, B, C);
+        alu3(b, is32, SX, ALU_OF[row->cls], A, B, C);
         break;
     case PVM_OP_MUL_IMM_32:
-        x_imul_imm(b, SZ32, RAX, B, imm);
-        w32_from_rax(b, A);
+        x_imul_imm(b, SZ32, A, B, imm);
+        if (SX)
+            x_movsxd(b, A, A);
         break;
     case PVM_OP_MUL_IMM_64:
         x_imul_imm(b, SZ64, A, B, imm);
         break;
     case PVM_OP_MUL_32: case PVM_OP_MUL_64:
-        x_mov(b, SZ64, RAX, B);
-        x_imul_rr(b, size, RAX, C);
-        if (is32)
-            w32_from_rax(b, A);
-        else
-            x_mov(b, SZ64, A, RAX);
+        if (A == B) {
+            x_imul_rr(b, size, A, C);
+        } else if (A == C) {
+            x_imul_rr(b, size, A, B);
+        } else {
+            x_mov(b, size, A, B);
+            x_imul_rr(b, size, A, C);
+        }
+        if (SX)
+            x_movsxd(b, A, A);
         break;
     case PVM_OP_NEGATE_AND_ADD_IMM_32: case PVM_OP_NEGATE_AND_ADD_IMM_64:
+        if (A != B) { /* A = imm, less B */
+            x_mov_imm(b, A, ival);
+            x_alu_rr(b, size, ALU_SUB, A, B);
+            if (SX)
+                x_movsxd(b, A, A);
+            break;
+        }
+        if (ival == (uint64_t)(int64_t)imm) { /* A = -A + imm */
+            x_grp3(b, size, GRP3_NEG, A);
+            x_alu_imm(b, size, ALU_ADD, A, imm);
+            if (SX)
+                x_movsxd(b, A, A);
+            break;
+        }
         x_mov_imm(b, RAX, ival);
         x_alu_rr(b, size, ALU_SUB, RAX, B);
         if (is32)
@@ -609,24 +735,40 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_32: case PVM_OP_ROTATE_RIGHT_IMM_32:
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_64:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_64: case PVM_OP_ROTATE_RIGHT_IMM_64:
-        if (A != B)
-            x_mov(b, size, A, B);
-        x_shift_imm(b, size, SHIFT_OF[row->cls], A, (unsigned)imm & (row->width - 1u));
-        if (is32)
+    {
+        unsigned amount = (unsigned)imm & (row->width - 1u);
+        int sh = SHIFT_OF[row->cls];
+        if (sh == SH_ROR && have_bmi2 && A != B) {
+            x_rorx(b, size, A, B, amount); /* three operands, no copy */
+        } else if (is32 && sh == SH_SAR) {
+            /* the sign extension first: the 64-bit arithmetic shift of it
+               is the shifted value, already sign-extended */
+            x_movsxd(b, A, B);
+            x_shift_imm(b, SZ64, SH_SAR, A, amount);
+            break;
+        } else {
+            if (A != B)
+                x_mov(b, size, A, B);
+            x_shift_imm(b, size, sh, A, amount);
+        }
+        /* a 32-bit logical right shift by 1..31 clears bit 31: the x86
+           zero extension is then the sign extension */
+        if (is32 && !(sh == SH_SHR && amount != 0) && SX)
             x_movsxd(b, A, A);
         break;
+    }
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: case PVM_OP_ROTATE_RIGHT_IMM_ALT_32:
     case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_64:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_64: case PVM_OP_ROTATE_RIGHT_IMM_ALT_64:
         x_mov_imm(b, RAX, ival);
-        shift_var(b, is32, SHIFT_OF[row->cls], A, RAX, B);
+        shift_var(b, is32, SX, SHIFT_OF[row->cls], A, RAX, B);
         break;
     case PVM_OP_SHIFT_LOGICAL_LEFT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_32:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: case PVM_OP_ROTATE_LEFT_32: case PVM_OP_ROTATE_RIGHT_32:
     case PVM_OP_SHIFT_LOGICAL_LEFT_64: case PVM_OP_SHIFT_LOGICAL_RIGHT_64:
     case PVM_OP_SHIFT_ARITHMETIC_RIGHT_64: case PVM_OP_ROTATE_LEFT_64: case PVM_OP_ROTATE_RIGHT_64:
-        shift_var(b, is32, SHIFT_OF[row->cls], A, B, C);
+        shift_var(b, is32, SX, SHIFT_OF[row->cls], A, B, C);
         break;
 
     /* conditional moves, min / max */
@@ -641,11 +783,18 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         break;
     case PVM_OP_MAXIMUM: case PVM_OP_MAXIMUM_UNSIGNED: case PVM_OP_MINIMUM: case PVM_OP_MINIMUM_UNSIGNED:
         /* A = B if B > C (max) / B < C (min), else C */
-        x_mov(b, SZ64, RAX, C);
-        x_alu_rr(b, SZ64, ALU_CMP, B, C);
-        x_cmov(b, SZ64, cc_of(row->cls == PVM_K_MAX ? PVM_K_GT : PVM_K_LT, row->sign), RAX, B);
-        x_mov(b, SZ64, A, RAX);
+    {
+        int cc = cc_of(row->cls == PVM_K_MAX ? PVM_K_GT : PVM_K_LT, row->sign);
+        if (A == B) {
+            x_alu_rr(b, SZ64, ALU_CMP, B, C);
+            x_cmov(b, SZ64, cc ^ 1, A, C); /* the opposite condition: A = C */
+        } else {
+            x_mov(b, SZ64, A, C);
+            x_alu_rr(b, SZ64, ALU_CMP, B, C);
+            x_cmov(b, SZ64, cc, A, B);
+        }
         break;
+    }
 
     /* multiply high (the Latest32 forms on the low 32 bits) */
     case PVM_OP_MUL_UPPER_SIGNED_SIGNED: case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED:
@@ -691,17 +840,21 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         break;
 
     /* bitwise with an inverted operand */
-    case PVM_OP_AND_INVERTED: case PVM_OP_OR_INVERTED:
-        x_mov(b, SZ64, RAX, C);
-        x_grp3(b, SZ64, GRP3_NOT, RAX);
-        x_alu_rr(b, SZ64, row->cls == PVM_K_ANDN ? ALU_AND : ALU_OR, RAX, B);
-        x_mov(b, SZ64, A, RAX);
+    case PVM_OP_AND_INVERTED: case PVM_OP_OR_INVERTED: {
+        /* A = B op ~C */
+        if (row->cls == PVM_K_ANDN && have_bmi2) {
+            x_andn(b, SZ64, A, C, B); /* BMI1 (checked with BMI2) */
+            break;
+        }
+        int t = A == B ? RAX : A;
+        x_mov(b, SZ64, t, C);
+        x_grp3(b, SZ64, GRP3_NOT, t);
+        x_alu_rr(b, SZ64, row->cls == PVM_K_ANDN ? ALU_AND : ALU_OR, A == B ? A : t, A == B ? t : B);
         break;
+    }
     case PVM_OP_XNOR:
-        x_mov(b, SZ64, RAX, B);
-        x_alu_rr(b, SZ64, ALU_XOR, RAX, C);
-        x_grp3(b, SZ64, GRP3_NOT, RAX);
-        x_mov(b, SZ64, A, RAX);
+        alu3(b, 0, 0, ALU_XOR, A, B, C);
+        x_grp3(b, SZ64, GRP3_NOT, A);
         break;
 
     /* RR: A = f(B) */
@@ -728,6 +881,7 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
         w32_from_rax(b, A);
         break;
     }
+#undef SX
 }
 
 void pvm_jit_free(pvm_jit_code *c) {
@@ -748,7 +902,8 @@ static int cpu_has_bmi2(void) {
     unsigned a, b, c, d;
     if (getenv("PVM_JIT_NO_BMI2"))
         return 0;
-    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8));
+    /* BMI2 (shlx, shrx, sarx, rorx) and BMI1 (andn): both or neither */
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 8)) && (b & (1u << 3));
 }
 
 #define HUGE_PAGE ((size_t)2 << 20)

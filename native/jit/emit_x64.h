@@ -214,7 +214,7 @@ static inline void x_mov(xbuf *b, int size, int dst, int src) {
 }
 
 /* mov dst, imm (smallest encoding that yields the 64-bit value) */
-static inline void x_mov_imm(xbuf *b, int dst, uint64_t v) {
+static inline __attribute__((always_inline)) void x_mov_imm(xbuf *b, int dst, uint64_t v) {
     xi i = XI_INIT;
     if (v == 0) {
         static const uint8_t op[] = {0x31};
@@ -318,13 +318,6 @@ static inline void x_movzx8(xbuf *b, int dst, int src) {
     xb8(b, 0xC0 | ((dst & 7) << 3) | (src & 7));
 }
 
-static inline void x_setcc(xbuf *b, int cc, int dst) { /* setcc dst8 ; movzx dst32, dst8 */
-    x_rex(b, 0, 0, dst, dst >= 4 && dst < 8);
-    xb8(b, 0x0F);
-    xb8(b, 0x90 + cc);
-    xb8(b, 0xC0 | (dst & 7));
-    x_movzx8(b, dst, dst);
-}
 
 static inline void x_cmov(xbuf *b, int size, int cc, int dst, int src) {
     uint8_t op[2] = {0x0F, (uint8_t)(0x40 + cc)};
@@ -360,10 +353,64 @@ static inline void x_shiftx(xbuf *b, int size, int sh, int dst, int src, int cnt
     xb8(b, 0xC0 | ((dst & 7) << 3) | (src & 7));
 }
 
-/* lea dst32, [base + disp32] (32-bit result) */
-static inline void x_lea32(xbuf *b, int dst, int base, int32_t disp) {
-    static const uint8_t op[] = {0x8D};
-    x_ptr(b, SZ32, op, 1, dst, base, disp);
+
+/* lea dst, [base + index + disp] (index < 0: none), 64-bit or 32-bit result
+   (the address arithmetic is 64-bit; a 32-bit result is its low half, zero-
+   extended).  The shortest displacement; index is never rsp. */
+static inline void x_lea(xbuf *b, int size, int dst, int base, int index, int32_t disp) {
+    xi i = XI_INIT;
+    unsigned rex = 0x40 | (size == SZ64 ? 8 : 0) | ((dst & 8) ? 4 : 0) | (index >= 0 && (index & 8) ? 2 : 0) |
+                   ((base & 8) ? 1 : 0);
+    if (rex != 0x40)
+        xi8(&i, rex);
+    xi8(&i, 0x8D);
+    unsigned mod = disp == 0 && (base & 7) != 5 ? 0x00 : disp >= -128 && disp <= 127 ? 0x40 : 0x80;
+    if (index >= 0) {
+        xi8(&i, mod | ((dst & 7) << 3) | 4);
+        xi8(&i, ((index & 7) << 3) | (base & 7)); /* SIB: scale 1 */
+    } else {
+        xi8(&i, mod | ((dst & 7) << 3) | (base & 7));
+        if ((base & 7) == 4)
+            xi8(&i, 0x24);
+    }
+    if (mod == 0x40)
+        xi8(&i, (uint8_t)disp);
+    else if (mod == 0x80)
+        xi32(&i, (uint32_t)disp);
+    xi_put(b, &i);
+}
+
+/* BMI2 rorx dst, src, imm (VEX.LZ.F2.0F3A F0 /r ib): rotate right, flags untouched */
+static inline void x_rorx(xbuf *b, int size, int dst, int src, unsigned amount) {
+    xi i = XI_INIT;
+    xi8(&i, 0xC4);
+    xi8(&i, (unsigned)((((~dst >> 3) & 1) << 7) | (1u << 6) | (((~src >> 3) & 1) << 5) | 0x03));
+    xi8(&i, size == SZ64 ? 0xFB : 0x7B);
+    xi8(&i, 0xF0);
+    xi8(&i, 0xC0 | ((dst & 7) << 3) | (src & 7));
+    xi8(&i, amount);
+    xi_put(b, &i);
+}
+
+/* BMI1 andn dst, a, c: dst = ~a & c (VEX.LZ.0F38 F2 /r, a in vvvv) */
+static inline void x_andn(xbuf *b, int size, int dst, int a, int c) {
+    xi i = XI_INIT;
+    xi8(&i, 0xC4);
+    xi8(&i, (unsigned)((((~dst >> 3) & 1) << 7) | (1u << 6) | (((~c >> 3) & 1) << 5) | 0x02));
+    xi8(&i, (unsigned)(((size == SZ64) << 7) | (((~a) & 15) << 3)));
+    xi8(&i, 0xF2);
+    xi8(&i, 0xC0 | ((dst & 7) << 3) | (c & 7));
+    xi_put(b, &i);
+}
+
+/* setcc dst8 alone (the rest of dst unchanged) */
+static inline void x_setcc8(xbuf *b, int cc, int dst) {
+    xi i = XI_INIT;
+    xi_rex(&i, 0, 0, dst, dst >= 4 && dst < 8);
+    xi8(&i, 0x0F);
+    xi8(&i, 0x90 + cc);
+    xi8(&i, 0xC0 | (dst & 7));
+    xi_put(b, &i);
 }
 
 /* jumps: return the offset of the rel32 to patch */
@@ -397,11 +444,6 @@ static inline void x_cmp_eax_imm32(xbuf *b, uint32_t imm) {
     xb32(b, imm);
 }
 
-/* test al, imm8 */
-static inline void x_test_al_imm8(xbuf *b, uint8_t imm) {
-    xb8(b, 0xA8);
-    xb8(b, imm);
-}
 
 /* lea rdx, [rip + rel32]: returns the offset of the rel32 (from the end of
    the instruction, which is where it ends) */
