@@ -8,6 +8,7 @@ interp.c): registers, pc, gas, memory and ``run()`` returning one
 from __future__ import annotations
 
 import enum
+from array import array
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,6 +18,8 @@ from executor.errors import ExecutionError, ModuleError, SandboxError
 from executor.gas import AnyCostModel, FullCostModel
 from executor.isa import InstructionSet
 from executor.native import errbuf, errstr, ffi, lib
+
+assert array("I").itemsize == 4, "the jump table is passed to C as uint32_t"
 
 NUM_REGS = 13
 RETURN_TO_HOST = 0xFFFF0000
@@ -113,7 +116,10 @@ class NativeProgram:
             validate = blob.isa is InstructionSet.JAM_V1 and profile is Profile.POLKAVM
         if validate:
             flags |= lib.PVM_PROG_VALIDATE_JAM
-        jt = ffi.new("uint32_t[]", blob.jump_table or [0])
+        # the table as one C array (the C core copies it): array() converts it in C,
+        # ffi.new would convert each entry in Python (~0.3 ms for doom's 10,002)
+        table = array("I", blob.jump_table or [0])  # "I": 4 bytes (checked at import)
+        jt = ffi.from_buffer("uint32_t[]", table)
         err = errbuf()
         if isinstance(cost_model, FullCostModel):
             model = ffi.new("pvm_cost_model*")
