@@ -98,6 +98,35 @@ class Session:
 
 Handler = Callable[[Session, Any], Awaitable[Any]]
 
+_decode = json.JSONDecoder().decode      # what json.loads uses (default options)
+try:      # json.dumps with its default options, without a new encoder per call
+    from _json import make_encoder as _make_encoder
+
+    _encode = _make_encoder(None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii,
+                            None, ": ", ", ", False, False, True)
+
+    def dumps(obj: Any) -> str:
+        """``json.dumps(obj)`` (the same text; answers are never circular: no check)."""
+        return "".join(_encode(obj, 0))
+except ImportError:        # pragma: no cover - CPython has it
+    dumps = json.dumps
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)``: UTF-8 bytes that start a JSON object or array (what
+    clients send) decoded directly, anything else through json.loads (BOMs, UTF-16
+    and UTF-32 detection)."""
+    if type(text) is bytes:
+        if text[:1] in (b"{", b"[") and len(text) > 1 and text[1]:
+            return _decode(text.decode("utf-8", "surrogatepass"))
+    elif type(text) is str and text[:1] in ("{", "["):
+        return _decode(text)
+    return json.loads(text)
+
+
+_ID_TYPES = frozenset((str, int, float, type(None)))
+"""The types of a valid request id (as json.loads makes them: not bool)."""
+
 
 def _error(id_: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "error": err.to_json()}
@@ -133,7 +162,7 @@ class Dispatcher:
                 INVALID_REQUEST, f"request too large: {len(text)} bytes "
                                  f"(limit {MAX_REQUEST_BYTES})")))
         try:
-            return json.loads(text), None
+            return loads(text), None
         except (ValueError, UnicodeDecodeError) as exc:
             return None, json.dumps(_error(None, RpcError(PARSE_ERROR,
                                                           f"parse error: {exc}")))
@@ -141,10 +170,10 @@ class Dispatcher:
     def is_quick(self, msg: Any) -> bool:
         """Whether decoded request ``msg`` is one call of a :attr:`quick` method and
         :attr:`ready` holds (it will not wait)."""
-        if not isinstance(msg, dict):
+        if type(msg) is not dict:
             return False
         method = msg.get("method")
-        return isinstance(method, str) and method in self.quick and self.ready()
+        return type(method) is str and method in self.quick and self.ready()
 
     async def handle_parsed(self, msg: Any, session: Session) -> str | None:
         """The answer to decoded request ``msg`` (see :meth:`handle`)."""
@@ -156,23 +185,23 @@ class Dispatcher:
                     INVALID_REQUEST, f"batch too large: {len(msg)} requests "
                                      f"(limit {MAX_BATCH})")))
             answers = [a for a in [await self._one(m, session) for m in msg] if a is not None]
-            return json.dumps(answers) if answers else None
+            return dumps(answers) if answers else None
         answer = await self._one(msg, session)
-        return None if answer is None else json.dumps(answer)
+        return None if answer is None else dumps(answer)
 
     async def _one(self, msg: Any, session: Session) -> dict[str, Any] | None:
-        if not isinstance(msg, dict):
+        if type(msg) is not dict:
             return _error(None, RpcError(INVALID_REQUEST, "invalid request: not an object"))
         id_ = msg.get("id")
         notification = "id" not in msg
-        if id_ is not None and not isinstance(id_, str | int | float) or isinstance(id_, bool):
+        if type(id_) not in _ID_TYPES:
             return _error(None, RpcError(INVALID_REQUEST, "invalid request: bad id"))
         method = msg.get("method")
-        if msg.get("jsonrpc") != "2.0" or not isinstance(method, str):
+        if msg.get("jsonrpc") != "2.0" or type(method) is not str:
             return _error(id_, RpcError(INVALID_REQUEST,
                                         "invalid request: needs jsonrpc '2.0' and a method"))
         params = msg.get("params", [])
-        if not isinstance(params, list | dict):
+        if type(params) is not list and type(params) is not dict:
             return _error(id_, RpcError(INVALID_PARAMS, "params must be an array or object"))
         handler = self.methods.get(method)
         if handler is None:

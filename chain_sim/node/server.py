@@ -96,16 +96,33 @@ class _Wire:
         inner = getattr(getattr(stream, "socket", None), "_sock", None)
         self.sock = inner if type(inner) is socket.socket else None
         self.turns = 0
+        self.deadline = math.inf
+        """When the wait in progress times out (:meth:`watch` closes the connection)."""
 
-    async def _turn(self) -> None:
+    async def watch(self, scope: trio.CancelScope) -> None:
+        """Cancels ``scope`` (the connection) once a :meth:`recv` has waited past its
+        timeout.  One task per connection instead of a cancel scope per wait: entering
+        and leaving a scope with a deadline cost more than the rest of a small
+        request's wait."""
+        while True:
+            now = trio.current_time()
+            deadline = self.deadline
+            if deadline <= now:
+                scope.cancel()
+                return
+            await trio.sleep_until(min(deadline, now + KEEP_ALIVE_SECONDS))
+
+    async def turn(self) -> None:
+        """A socket operation that did not wait: a checkpoint every FAIR_TURNS."""
         self.turns += 1
         if self.turns >= FAIR_TURNS:
             self.turns = 0
             await trio.lowlevel.checkpoint()
 
     async def recv(self, timeout: float = math.inf) -> bytes:
-        """The next bytes (b"": closed); :class:`_Closed` after ``timeout`` seconds
-        without any."""
+        """The next bytes (b"": closed).  After ``timeout`` seconds without any, the
+        connection ends: :class:`_Closed`, or (a plain TCP socket) the connection's
+        scope cancelled by :meth:`watch`."""
         sock = self.sock
         if sock is None:
             with trio.move_on_after(timeout):
@@ -115,28 +132,48 @@ class _Wire:
             data = sock.recv(READ_CHUNK)
         except BlockingIOError:
             self.turns = 0
-            with trio.move_on_after(timeout):
+            if timeout != math.inf:      # (watched: the connection's watch task)
+                self.deadline = trio.current_time() + timeout
+            try:
                 while True:
                     await trio.lowlevel.wait_readable(sock)
                     try:
                         return sock.recv(READ_CHUNK)
                     except BlockingIOError:
                         pass
-            raise _Closed from None
-        await self._turn()
+            finally:
+                self.deadline = math.inf
+        self.turns += 1                 # (self.turn(), inline)
+        if self.turns >= FAIR_TURNS:
+            self.turns = 0
+            await trio.lowlevel.checkpoint()
         return data
 
+    def send_now(self, data: bytes) -> int:
+        """Sends what the socket takes of ``data`` without waiting: how many bytes (0
+        for a stream that is not a plain socket)."""
+        if self.sock is None:
+            return 0
+        try:
+            return self.sock.send(data)
+        except BlockingIOError:
+            return 0
+
     async def send_all(self, data: bytes) -> None:
+        sent = self.send_now(data)
+        if sent == len(data):
+            self.turns += 1                 # (self.turn(), inline)
+            if self.turns >= FAIR_TURNS:
+                self.turns = 0
+                await trio.lowlevel.checkpoint()
+            return
+        await self.send_rest(data, sent)
+
+    async def send_rest(self, data: bytes, sent: int) -> None:
+        """Sends ``data`` from byte ``sent`` on, waiting for the socket as needed."""
         sock = self.sock
         if sock is None:
-            await self.stream.send_all(data)
-            return
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        if sent == len(data):
-            await self._turn()
+            await self.stream.send_all(data[sent:] if sent else data)
             return
         self.turns = 0
         view = memoryview(data)[sent:]
@@ -159,20 +196,26 @@ class RpcServer:
         """Serves one TCP connection until it closes; never raises (a broken
         connection, a protocol error or a bug ends this connection only)."""
         try:
-            async with stream:
-                rest = await self._fast_http(stream)
-                if rest is not None:
-                    await self._http(stream, rest)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, _Closed, OSError):
+            async with stream, trio.open_nursery() as nursery:
+                wire = _Wire(stream)
+                if wire.sock is not None:
+                    nursery.start_soon(wire.watch, nursery.cancel_scope)
+                try:           # (caught here: the nursery would wrap it in a group)
+                    rest = await self._fast_http(wire)
+                    if rest is not None:
+                        await self._http(stream, rest)
+                finally:
+                    nursery.cancel_scope.cancel()
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, _Closed, OSError):
             pass
-        except Exception as exc:  # noqa: BLE001 - logged, the node goes on
-            self.dispatcher.log(f"connection failed: {type(exc).__name__}: {exc}")
+        except* Exception as group:  # noqa: BLE001 - logged, the node goes on
+            for exc in group.exceptions:
+                self.dispatcher.log(f"connection failed: {type(exc).__name__}: {exc}")
 
-    async def _fast_http(self, stream: trio.SocketStream) -> bytes | None:
+    async def _fast_http(self, wire: _Wire) -> bytes | None:
         """Answers the connection's plain JSON-RPC POSTs (see :func:`_plain_post`)
         until a request is anything else; returns the bytes read from that request
         on (h11 takes the connection over from them), or None once it has closed."""
-        wire = _Wire(stream)
         buf = b""
         while True:
             end = buf.find(b"\r\n\r\n")
@@ -184,9 +227,16 @@ class RpcServer:
                     return buf or None
                 buf += data
                 continue
-            plain = _plain_post(buf[:end])
+            head = buf[:end]
+            plain = _plain_heads.get(head)
             if plain is None:
-                return buf
+                plain = _plain_post(head)
+                if plain is None:
+                    return buf
+                if len(head) <= _PLAIN_HEAD_BYTES:
+                    if len(_plain_heads) >= _PLAIN_HEADS:
+                        _plain_heads.clear()
+                    _plain_heads[head] = plain
             size, close = plain
             total = end + 4 + size
             if len(buf) < total:
@@ -344,10 +394,20 @@ class RpcServer:
         have = len(trailing)
 
         async def send_bytes(data: bytes) -> None:
-            try:              # no scheduler round when the socket is free (the usual)
-                send_lock.acquire_nowait()
-            except trio.WouldBlock:
-                await send_lock.acquire()
+            # the lock keeps concurrent answers' frames whole; taken only when a send
+            # must wait: a send the socket takes at once awaits nothing in between
+            if not send_lock.locked():
+                sent = wire.send_now(data)
+                if sent == len(data):
+                    await wire.turn()
+                    return
+                send_lock.acquire_nowait()      # (free: nothing awaited since)
+                try:
+                    await wire.send_rest(data, sent)
+                finally:
+                    send_lock.release()
+                return
+            await send_lock.acquire()
             try:
                 await wire.send_all(data)
             finally:
@@ -358,9 +418,18 @@ class RpcServer:
                 return
             await send_bytes(_text_frame(text))
 
+        async def more() -> bytes | None:
+            """The next bytes read; None (``closing`` set) once the client has closed."""
+            nonlocal closing
+            data = await wire.recv()
+            if not data:
+                closing = True
+                return None
+            return data
+
         async def receive_fast() -> str | bytes | None:
             """The next plain message; None with ``fast`` cleared: wsproto goes on."""
-            nonlocal fast, parts, have, closing
+            nonlocal fast, parts, have
             need = 2
             while True:
                 if have >= need:
@@ -379,9 +448,8 @@ class RpcServer:
                         rest = buf[used:]
                         parts, have = ([rest] if rest else []), len(rest)
                         return message
-                data = await wire.recv()
-                if not data:
-                    closing = True
+                data = await more()
+                if data is None:
                     return None
                 parts.append(data)
                 have += len(data)
@@ -420,9 +488,8 @@ class RpcServer:
                                 LocalProtocolError):
                             pass
                         return None
-                data = await wire.recv()
-                if not data:
-                    closing = True
+                data = await more()
+                if data is None:
                     return None
                 ws.receive_data(data)
 
@@ -473,6 +540,7 @@ class RpcServer:
                     in_flight.release()
 
             dispatcher = self.dispatcher
+            quick = dispatcher.quick      # (is_quick, with ready() checked just before)
             try:
                 while True:
                     data = await receive()
@@ -480,9 +548,10 @@ class RpcServer:
                         break
                     msg: Any = None
                     error: str | None = None
-                    if dispatcher.quick and dispatcher.ready():
+                    if quick and dispatcher.ready():
                         msg, error = dispatcher.parse(data)
-                        if error is None and dispatcher.is_quick(msg):
+                        method = msg.get("method") if type(msg) is dict else None
+                        if type(method) is str and method in quick:
                             # answered here: it will not wait (a task of its own costs
                             # more than most answers)
                             await guarded(partial(reply_to, None, msg, None))
@@ -509,6 +578,16 @@ _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(rb"[\x21-\x7e]*(?:[ \t]+[\x21-\x7e]+)*")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _DIGITS = re.compile(rb"[0-9]{1,10}")
+
+
+_plain_heads: dict[bytes, tuple[int, bool]] = {}
+"""The plain heads seen lately and what :func:`_plain_post` made of them: a client
+sends the same head again and again (only Content-Length changes), and checking it
+line by line costs about as much as answering ``eth_chainId``."""
+_PLAIN_HEADS = 256
+"""Most heads kept (all dropped when full)."""
+_PLAIN_HEAD_BYTES = 1024
+"""Longest head kept (at most 256 KiB in all)."""
 
 
 def _plain_post(head: bytes) -> tuple[int, bool] | None:

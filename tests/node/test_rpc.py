@@ -602,3 +602,87 @@ def test_odd_http_requests_are_refused(node: NodeProcess) -> None:
                       b"Content-Length: %d\r\n\r\n%s" % (n, body))
     assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer.lower()
     assert call(node, "eth_chainId") == hex(420420420)
+
+
+def test_idle_http_connections_are_closed(monkeypatch: Any) -> None:
+    """A keep-alive connection with no request for KEEP_ALIVE_SECONDS is closed by
+    the server (its watch task), one that keeps asking is served on; in-process, on
+    real TCP sockets (the server's direct socket path)."""
+    import trio
+
+    from chain_sim.node import server as server_mod
+    from chain_sim.node.jsonrpc import Dispatcher, Session
+
+    monkeypatch.setattr(server_mod, "KEEP_ALIVE_SECONDS", 0.5)
+
+    async def chain_id(s: Session, p: Any) -> Any:
+        return "0x1"
+
+    d = Dispatcher()
+    d.add("eth_chainId", chain_id)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).encode()
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+               + body)
+
+    async def ask(stream: trio.SocketStream) -> bytes:
+        await stream.send_all(request)
+        data = b""
+        while not data.endswith(b'"0x1"}'):
+            more = await stream.receive_some(4096)
+            assert more, "closed while a request was being answered"
+            data += more
+        return data
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_tcp,
+                                            server_mod.RpcServer(d).handle_connection, 0)
+            port = listeners[0].socket.getsockname()[1]
+            busy = await trio.open_tcp_stream("127.0.0.1", port)
+            idle = await trio.open_tcp_stream("127.0.0.1", port)
+            assert (await ask(idle)).startswith(b"HTTP/1.1 200")
+            start = trio.current_time()
+            with trio.fail_after(10):        # (a bound on a hang, not a speed test)
+                while True:
+                    assert (await ask(busy)).startswith(b"HTTP/1.1 200")
+                    try:
+                        with trio.move_on_after(0.1):
+                            assert await idle.receive_some(4096) == b""   # closed
+                            break
+                    except trio.BrokenResourceError:         # (reset: closed too)
+                        break
+            assert trio.current_time() - start >= 0.5 * 0.9   # not before its time
+            for _ in range(3):     # the busy one outlived several idle periods
+                await trio.sleep(0.3)
+                assert (await ask(busy)).startswith(b"HTTP/1.1 200")
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+def test_json_codec_is_the_json_modules() -> None:
+    """The dispatcher's JSON in and out (:func:`loads`, :func:`dumps`: shortcuts past
+    json.loads/json.dumps's per-call set-up) give json's results and errors."""
+    from chain_sim.node.jsonrpc import dumps, loads
+
+    texts: list[str | bytes] = [
+        b'{"a":1}', b"[1,2]", b' {"a":1}', b'{"a":"\xed\xa0\x80"}', b'{"a":"\xff"}',
+        b'\xef\xbb\xbf{"a":1}', '{"a":1}'.encode("utf-16"), '[1]'.encode("utf-32-le"),
+        b'{"a":1} x', b"{", b"{\x00", b"", b"[", "\ufeff{}", "{}", "", "[1e400]",
+        '{"a":NaN}', '{"é": "\\ud800"}']
+
+    def outcome(f: Any, x: Any) -> tuple[str, Any]:
+        try:
+            return "ok", f(x)
+        except Exception as exc:  # noqa: BLE001 - compared
+            return type(exc).__name__, str(exc)
+
+    for t in texts:
+        a, b = outcome(json.loads, t), outcome(loads, t)
+        assert a == b, (t, a, b)
+    for obj in [{"jsonrpc": "2.0", "id": 1, "result": "0x1"}, "x", 1, None,
+                [1, 2.5, float("inf"), -0.0, None, True, "é\u2028\x00", {"k": [{}]}],
+                {1: 2, None: 3, False: 4, 1.5: 5}, 10**30]:
+        assert dumps(obj) == json.dumps(obj)
+    for bad in [{"a": object()}, {(1, 2): 3}, {"a": float("nan"), "b": b"x"}]:
+        assert outcome(dumps, bad) == outcome(json.dumps, bad)
