@@ -191,6 +191,12 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of process ``pid`` (and the threads they start) on CPU ``cpu``."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(tid), {cpu})
+
+
 def setup_node(node: NodeProcess, contracts: Contracts, senders: list[EthDevAccount]
                ) -> bytes:
     c = HttpClient(node)
@@ -382,6 +388,10 @@ def main() -> int:
                     help="the node's --workers (0: blocks in a plain thread, as the baseline)")
     ap.add_argument("--sandbox", default="none", choices=["auto", "linux", "none"])
     ap.add_argument("--backend", default="jit", choices=["interpreter", "jit"])
+    ap.add_argument("--pin", action="store_true",
+                    help="the node on CPU 0, this process (baseline and clients) on CPU 1 "
+                         "(what a process that hands the CPU to its client at every "
+                         "request costs: compare with and without)")
     args = ap.parse_args()
     per_client, calls, repeats = (20, 100, 1) if args.quick else (60, 300, 3)
     contracts = Contracts.build()
@@ -390,6 +400,9 @@ def main() -> int:
     sandbox = None if args.sandbox == "none" else args.sandbox
     node = start_node("--workers", str(args.workers), "--sandbox", args.sandbox,
                       "--backend", args.backend)
+    if args.pin:
+        pin(node.proc.pid, 0)
+        pin(os.getpid(), 1)
     rows: list[tuple[str, float, float, float, float]] = []   # label, node/api tx/s, CPU
     lat_rows: list[tuple[str, list[float]]] = []
     cost_rows: list[tuple[str, tuple[float, float]]] = []
@@ -435,7 +448,9 @@ def main() -> int:
         "noisy, the ratios less so).",
         "",
         f"`.venv/bin/python benches/bench_node.py{' --quick' if args.quick else ''} "
-        f"--workers {args.workers} --sandbox {args.sandbox} --backend {args.backend}`: the "
+        f"--workers {args.workers} --sandbox {args.sandbox} --backend {args.backend}"
+        + (" --pin` (the node on CPU 0, clients and baseline on CPU 1)" if args.pin else "`")
+        + ": the "
         f"node as a subprocess (automine); each client sends {per_client} pre-signed "
         "`Token.transfer` transactions (eth_sendRawTransaction, then "
         "eth_getTransactionReceipt, status checked), clients concurrent; baseline: the "
