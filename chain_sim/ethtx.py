@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import rlp
 
@@ -134,21 +135,72 @@ def _decode_cached(raw: bytes) -> EthTx:
         unsigned = items[:6] + ([] if chain_id is None else [chain_id, 0, 0])
         msg = keccak256(rlp.encode(unsigned))
         parity = v - 27 if chain_id is None else v - 35 - 2 * chain_id
-    else:
-        msg = keccak256(bytes([tx_type]) + rlp.encode(items[:-3]))
+    else:        # the fields' own encodings (rlp.decode checked them canonical), re-listed
+        msg = keccak256(bytes([tx_type]) + _relist(_item_encodings(raw, 1)[:-3]))
         parity = v
     return EthTx(tx_type, chain_id, nonce, price, prio, gas, to, value, data, v, r, s,
                  _recover(msg, parity, r, s), keccak256(raw), raw)
 
 
+def _item_encodings(enc: bytes, start: int) -> list[bytes]:
+    """The encodings of the items of the RLP list at ``enc[start:]``, one slice each
+    (the list is well formed and runs to the end: rlp.decode has read it)."""
+    b0 = enc[start]
+    pos = start + 1 + (b0 - 0xF7 if b0 > 0xF7 else 0)
+    out = []
+    end = len(enc)
+    while pos < end:
+        b = enc[pos]
+        if b < 0x80:
+            n = 1
+        elif b <= 0xB7:
+            n = 1 + b - 0x80
+        elif b <= 0xBF:
+            n = 1 + b - 0xB7 + int.from_bytes(enc[pos + 1:pos + 1 + b - 0xB7], "big")
+        elif b <= 0xF7:
+            n = 1 + b - 0xC0
+        else:
+            n = 1 + b - 0xF7 + int.from_bytes(enc[pos + 1:pos + 1 + b - 0xF7], "big")
+        out.append(enc[pos:pos + n])
+        pos += n
+    return out
+
+
+def _relist(encodings: list[bytes]) -> bytes:
+    """The RLP list of items already encoded (``rlp.encode`` of the decoded items)."""
+    body = b"".join(encodings)
+    n = len(body)
+    if n < 56:
+        return bytes((0xC0 + n,)) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0xF7 + len(size),)) + size + body
+
+
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+_Secp256k1Key: Any
+try:
+    from coincurve import PublicKey as _Secp256k1Key
+except ImportError:          # pragma: no cover - the [node] extra installs it
+    _Secp256k1Key = None
 
 
 def _recover(msg: bytes, parity: int, r: int, s: int) -> bytes:
-    """The address that signed ``msg`` (eth-keys: coincurve when installed)."""
+    """The address that signed ``msg``: with coincurve (libsecp256k1) directly when it
+    is installed -- what eth-keys' coincurve backend does, without its per-call
+    overhead (its backend looked up in os.environ, the key and signature objects:
+    about as much again as the recovery) -- else through eth-keys."""
     if not (1 <= r < _N and 1 <= s <= _N // 2 and parity in (0, 1)):
         raise EthTxError("invalid signature: r, s or the parity out of range "
                          "(EIP-2: s in the lower half)")
+    if _Secp256k1Key is not None:
+        try:
+            point = _Secp256k1Key.from_signature_and_message(
+                r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((parity,)), msg,
+                hasher=None).format(compressed=False)
+        except Exception as exc:  # as eth-keys reports it (BadSignature)
+            raise EthTxError(f"invalid signature: BadSignature: {exc}") from None
+        return keccak256(point[1:])[12:]
     from eth_keys.main import KeyAPI
 
     try:

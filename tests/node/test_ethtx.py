@@ -50,3 +50,41 @@ def test_bad_transactions() -> None:
             decode_eth_tx(bad)
     with pytest.raises(EthTxError, match="PolkaVM blob"):
         split_code(b"\x60\x80")
+
+
+@pytest.mark.parametrize("data_len", [0, 1, 20, 54, 55, 56, 200, 70_000])
+@pytest.mark.parametrize("tx_type", [1, 2])
+def test_typed_signing_payload_and_sender(tx_type: int, data_len: int) -> None:
+    """The signed payload of a typed transaction, re-listed from its fields' own
+    encodings, is ``rlp.encode`` of the decoded fields (short and long list and string
+    headers, access lists), and the sender recovered from it is eth-account's; a
+    signature of nobody is refused."""
+    import os
+
+    import rlp
+
+    from chain_sim import ethtx
+
+    acct = EthAccount.from_key("0x" + "5d" * 32)
+    tx: dict[str, object] = {"type": tx_type, "nonce": data_len, "gas": 90_000,
+                             "value": 10**20 + data_len, "data": os.urandom(data_len),
+                             "chainId": 420420420, "to": "0x" + "33" * 20}
+    if tx_type == 1:
+        tx["gasPrice"] = 7
+    else:
+        tx |= {"maxFeePerGas": 9, "maxPriorityFeePerGas": 0}
+    if data_len % 2 == 0:
+        tx["accessList"] = [{"address": "0x" + "44" * 20,
+                             "storageKeys": ["0x" + f"{i:064x}" for i in range(data_len % 5)]}]
+    raw = bytes(EthAccount.sign_transaction(tx, acct.key).raw_transaction)
+    fields = rlp.decode(raw[1:])
+    assert ethtx._relist(ethtx._item_encodings(raw, 1)) == raw[1:]
+    assert ethtx._relist(ethtx._item_encodings(raw, 1)[:-3]) == rlp.encode(fields[:-3])
+    assert decode_eth_tx(raw).sender.hex() == acct.address[2:].lower()
+    # r replaced by the x of no point on the curve (or of another key): refused or
+    # someone else, never the signer
+    bad = rlp.encode(fields[:-2] + [(2**256 - 2**32 - 978).to_bytes(32, "big"), fields[-1]])
+    try:
+        assert decode_eth_tx(raw[:1] + bad).sender.hex() != acct.address[2:].lower()
+    except EthTxError as exc:
+        assert "invalid signature" in str(exc)
