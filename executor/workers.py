@@ -4,7 +4,7 @@ its implementations:
 * :class:`LoopWorker` (the default for in-process backends): the guest runs on
   the trio loop thread in the calling task, one cffi call per gas slice, sync
   host functions inline, a real trio checkpoint every ~100 µs of work or 256
-  host calls;
+  host calls (skipped while nothing else could run, :func:`loop_idle`);
 * :class:`SandboxWorker` (the default for the JIT in a Linux sandbox): the same,
   with the guest in a worker process driven through its shared control page (a
   bounded spin in C, then an fd the loop awaits), so guests run on other cores;
@@ -700,7 +700,9 @@ class LoopWorker(Worker):
     whenever ``checkpoint_interval`` seconds of work (guest slices and sync host
     calls) or ``checkpoint_every`` host calls have gone by since it last had
     control, so other tasks keep running and cancellation, deadlines and
-    ``KeyboardInterrupt`` act at the next slice boundary or host call.  An
+    ``KeyboardInterrupt`` act at the next slice boundary or host call.  When
+    nothing else could run then (:func:`loop_idle`), the checkpoint -- a full
+    scheduler pass -- is skipped (counted in ``idle_skips``).  An
     ``async def`` host function (or async fallback) ends the step with a
     ``HOSTCALL`` stop: the executor awaits it in the calling task.
 
