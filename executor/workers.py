@@ -57,6 +57,7 @@ import queue
 import select
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1206,10 +1207,10 @@ def loop_idle(now: float) -> bool:
         if not waiting:
             return True
         poller = getattr(state, "poller", None)
-        if poller is None or poller[0] is not runner:
-            p = select.poll()
+        if poller is None or poller[0]() is not runner:   # (a weak reference: a finished
+            p = select.poll()                             # run is not kept alive)
             p.register(io._epoll.fileno(), select.POLLIN)
-            state.poller = poller = (runner, p, entry.wakeup.wakeup_sock.fileno())
+            state.poller = poller = (weakref.ref(runner), p, entry.wakeup.wakeup_sock.fileno())
         if len(waiting) == 1 and poller[2] in waiting:
             # only the run_sync_soon task waits, and its queues are empty (a
             # signal's wake-up byte alone waits for IDLE_MAX_GAP at most)
