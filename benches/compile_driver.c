@@ -113,5 +113,8 @@ int main(int argc, char **argv) {
     printf("%u instructions: analysis %.3f ms, JIT %.3f ms, total %.3f ms (best of %d); "
            "%zu bytes of code; page faults (last round) %ld + %ld\n",
            insns, best_a * 1e3, best_j * 1e3, (best_a + best_j) * 1e3, repeats, size, faults_a, faults_j);
+    free(code);
+    free(bm);
+    free(jt);
     return 0;
 }
