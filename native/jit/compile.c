@@ -33,7 +33,10 @@
  *
  * Every way out of generated code goes through one exit routine with a
  * "site" number in edx; the site table says what happened (trap, ecalli,
- * finish, out of gas, helper) and where to resume.
+ * finish, out of gas, helper) and where to resume.  A block's failed gas
+ * charge is the exception: it jumps to the block's 5-byte thunk, which
+ * calls the one shared out-of-gas stub, whose exit id names the thunk
+ * (jit.h, JIT_OOG_TAG; emit_oog_thunks).
  */
 #include "jit.h"
 #include "emit_x64.h"
