@@ -46,6 +46,8 @@ from executor.sandbox import sandbox_unavailable_reason  # noqa: E402
 USERS = 16
 
 _CPU: list[float] = []   # CPU seconds per transaction of the thread that ran it, per run
+_LOOP: list[tuple[float, float, float]] = []   # per executor run, per transaction: real
+# checkpoints, checkpoints skipped (the loop was idle), extra spins for a sandbox worker
 
 
 def fresh_chain(contracts: Contracts, backend: str, sandbox: str | None) -> tuple[Chain, Workload]:
@@ -119,15 +121,27 @@ def _executor_once(contracts: Contracts, backend: str, sandbox: str | None, chai
                 for i in range(chains):
                     nursery.start_soon(one, ex, i, pre[i][:1])
             gc.collect()
+            before = _loop_counts(ex)
             c0 = time.thread_time()
             t0 = time.perf_counter()
             async with trio.open_nursery() as nursery:
                 for i in range(chains):
                     nursery.start_soon(one, ex, i, pre[i][1:])
-            _CPU.append((time.thread_time() - c0) / (chains * blocks * per_block))
+            n = chains * blocks * per_block
+            _CPU.append((time.thread_time() - c0) / n)
+            after = _loop_counts(ex)
+            _LOOP.append(((after[0] - before[0]) / n, (after[1] - before[1]) / n,
+                          (after[2] - before[2]) / n))
             return time.perf_counter() - t0
 
     return trio.run(main) / (chains * blocks * per_block)
+
+
+def _loop_counts(ex: Executor) -> tuple[int, int, int]:
+    ws = ex._workers
+    return (sum(getattr(w, "checkpoints", 0) for w in ws),
+            sum(getattr(w, "idle_skips", 0) for w in ws),
+            sum(getattr(w, "extra_spins", 0) for w in ws))
 
 
 def through_executor(contracts: Contracts, backend: str, sandbox: str | None, chains: int,
@@ -195,6 +209,7 @@ def main() -> int:
     sandboxed = sandbox_unavailable_reason() is None
     rows: list[tuple[str, list[float], list[float]]] = []   # label, s/tx, same-backend base
     cpu_rows: list[tuple[str, list[float]]] = []   # label, CPU s/tx of the running thread
+    loop_rows: list[tuple[str, list[tuple[float, float, float]]]] = []
     configs = [("interpreter", "interpreter", None), ("in-process JIT", "jit", None)]
     if sandboxed:
         configs.append(("sandboxed JIT", "jit", "linux"))
@@ -205,6 +220,8 @@ def main() -> int:
         seq_cpu: list[float] = []
         ex: dict[tuple[int, int], list[float]] = {shape: [] for shape in shapes}
         ex_cpu: dict[tuple[int, int], list[float]] = {shape: [] for shape in shapes}
+        ex_loop: dict[tuple[int, int], list[tuple[float, float, float]]] = {
+            shape: [] for shape in shapes}
         for _ in range(repeats):
             print(f"{label}: sequential, executor ...", file=sys.stderr, flush=True)
             seq += sequential(contracts, backend, sandbox, blocks, per_block, 1)
@@ -213,6 +230,7 @@ def main() -> int:
                 ex[(chains, workers)] += through_executor(contracts, backend, sandbox, chains,
                                                           workers, blocks, per_block, 1)
                 ex_cpu[(chains, workers)].append(_CPU.pop())
+                ex_loop[(chains, workers)].append(_LOOP.pop())
         rows.append((f"sequential, {label}", seq, seq))
         cpu_rows.append((f"sequential, {label}", seq_cpu))
         for (chains, workers), xs in ex.items():
@@ -220,6 +238,7 @@ def main() -> int:
                     f"{label}, {chains} chain{'s' if chains > 1 else ''}")
             rows.append((name, xs, seq))
             cpu_rows.append((name, ex_cpu[(chains, workers)]))
+            loop_rows.append((name, ex_loop[(chains, workers)]))
     lines = [
         f"Machine: {machine_info()}",
         "",
@@ -254,6 +273,15 @@ def main() -> int:
             base_cpu = med
         lines.append(f"| {label} | {lo * 1e6:,.0f} / {med * 1e6:,.0f} / {hi * 1e6:,.0f} | "
                      f"{(med - base_cpu) * 1e6:+,.0f} |")
+    lines += ["", "What the loop did per transaction through `ChainExecutor` (medians): "
+              "real trio checkpoints (scheduler passes), checkpoints it was owed but "
+              "skipped because nothing else could run (`loop_idle`), extra spins for a "
+              "sandbox worker:", "",
+              "| how | real checkpoints / tx | skipped / tx | extra spins / tx |",
+              "|---|---:|---:|---:|"]
+    for label, xs3 in loop_rows:
+        meds = [stats([x[k] for x in xs3])[1] for k in range(3)]
+        lines.append(f"| {label} | {meds[0]:.2f} | {meds[1]:.2f} | {meds[2]:.2f} |")
     lines += ["", "Reading it: a transfer runs ~17 host calls and ~9,000 gas of guest code, so "
               "the guest's own run time is a few percent and the backends are close; the "
               "cost is the Python around it (host functions, state, fees, receipts). Through "

@@ -36,7 +36,9 @@ objects (default: one per core), each running one call at a time.  A call waits
 (:class:`~executor.workers.LoopWorker`): one cffi call per gas slice, sync host
 functions served inline where the guest stopped (the synchronous API's cost),
 and a real trio checkpoint whenever about 100 µs of work or 256 host calls have
-gone by, so other tasks keep running.  Such calls share the loop's one core;
+gone by, so other tasks keep running (skipped while no other task could run:
+no runnable task, passed deadline, ready descriptor or pending callback; see
+:func:`~executor.workers.loop_idle`).  Such calls share the loop's one core;
 parallelism across cores comes from sandbox worker processes (the JIT in a
 Linux sandbox) or, for in-process compute, from
 ``worker_factory=lambda i: ThreadWorker(...)`` (a thread per worker, each call

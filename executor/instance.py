@@ -34,7 +34,7 @@ from executor.blob import ProgramBlob
 from executor.caller import MASK32, MASK64, Caller, direct_views
 from executor.errors import ExecutionError, GuestFault, HostError, OutOfGas, Trap
 from executor.hostfn import ARG_REGS, INT_TYPES, UNIT_TYPES, Thunk, to_signed
-from executor.native import lib
+from executor.native import ffi, lib
 from executor.raw import RETURN_TO_HOST, InterruptKind, MemoryMap, RawInstance, run_error
 
 
@@ -90,6 +90,13 @@ _HOSTCALL = int(lib.PVM_CALL_HOSTCALL)  # pvm_instance_call/resume: 8 + hostcall
 _CALL = lib.pvm_instance_call
 _ENTER = lib.pvm_instance_enter
 _RESUME = lib.pvm_instance_resume
+# the call-site path (pvm_site_*): a0 comes back as the result, a stop as
+# _STOPPED + what pvm_instance_call returns
+_SITE_CALL0 = lib.pvm_site_call0
+_SITE_CALL1 = lib.pvm_site_call1
+_SITE_CALL2 = lib.pvm_site_call2
+_SITE_RESUME = lib.pvm_site_resume
+_STOPPED = (1 << 64) - (1 << int(lib.PVM_CALL_STOPPED_BITS))
 
 StepHook = Callable[["Instance", int], None]
 
@@ -154,6 +161,7 @@ class Instance:
         self._gas_start: int | None = None
         self._gas_used: int | None = 0
         self._typed: dict[tuple[Any, ...], ExportFunc] = {}
+        self._sites: dict[str, Any] = {}  # export name -> its pvm_call_site (see _site)
         self.on_step: StepHook | None = None
         if self._metered:
             views[1][0] = gas
@@ -161,9 +169,90 @@ class Instance:
     # ---- calls ----
     def call(self, export: str | int, *args: int, gas: int | None = None) -> int:
         """Calls ``export`` (a name or a pc) with register arguments; returns ``a0``."""
+        # The common case -- a known export by name, up to two int arguments --
+        # in one C call on the export's call site (made once, see _site), which
+        # returns a0 itself when the guest finished without a stop; one C call
+        # per resumption after a host call.  Everything else: _call_general.
+        site = self._sites.get(export) if export.__class__ is str else None
+        if site is None or self._busy:
+            return self._call_general(export, args, gas)
+        n = len(args)
+        a0 = a1 = 0
+        if n:
+            if n > 2:
+                return self._call_general(export, args, gas)
+            mask = self._mask
+            a0 = args[0]
+            if a0.__class__ is not int or not 0 <= a0 <= mask:
+                a0 = self._plain_arg(a0)
+            if n == 2:
+                a1 = args[1]
+                if a1.__class__ is not int or not 0 <= a1 <= mask:
+                    a1 = self._plain_arg(a1)
+        if gas is not None and self._metered:
+            self._gv[0] = gas  # type: ignore[index]
+        self._busy = True
+        try:
+            if n == 0:
+                r = _SITE_CALL0(site)
+            elif n == 1:
+                r = _SITE_CALL1(site, a0)
+            else:
+                r = _SITE_CALL2(site, a0, a1)
+            self._gas_start = self._gas_used = None  # the C core has the start
+            if r < _STOPPED:
+                self.raw._finished = True
+                return r  # type: ignore[no-any-return]
+            return self._stopped(r - _STOPPED, export)
+        finally:
+            self._busy = False
+
+    def _stopped(self, k: int, export: Any) -> int:
+        """The rest of a call on a site after its first stop ``k`` (what
+        pvm_instance_call returns); the caller holds ``_busy``."""
+        raw = self.raw
+        raw._finished = False  # keep RawInstance's view (program_counter None after Finished)
+        h = self._h
+        while True:
+            if k >= _HOSTCALL:
+                k -= _HOSTCALL
+                if k < self._nhandlers:
+                    caller = self.caller
+                    caller.hostcall = k
+                    try:
+                        self._handlers[k](caller)
+                    except Exception as exc:
+                        self._host_failed(exc, k, export)
+                else:
+                    self._unknown_hostcall(k, export)
+            elif k == _FINISHED:  # finished with a0 >= _STOPPED: read it
+                raw._finished = True
+                return self._rv[7] & self._mask  # type: ignore[index]
+            else:
+                self._interrupt(k, export)
+            r = _SITE_RESUME(h)
+            if r < _STOPPED:
+                raw._finished = True
+                return r  # type: ignore[no-any-return]
+            k = r - _STOPPED
+
+    def _site(self, export: str, pc: int) -> None:
+        """Makes the call site of ``export`` at ``pc`` (used by :meth:`call` from
+        the next call on) when this instance's calls can take it."""
+        if self._inline and self._ops is lib and self._h is not None and len(self._sites) < 256:
+            site = ffi.new("pvm_call_site *")
+            site.vm = self._h
+            site.pc = pc
+            self._sites[export] = site
+
+    def _call_general(self, export: str | int, args: tuple[Any, ...], gas: int | None) -> int:
+        """:meth:`call` for every case: any export, up to 9 arguments, and the
+        first call of an export by name (which makes its site)."""
         pc = self._exports.get(export) if export.__class__ is str else None
         if pc is None:
             pc = self._resolve(export)
+        elif not self._busy:
+            self._site(export, pc)  # type: ignore[arg-type]
         n = len(args)
         if n > 2 or not self._inline:
             return self._invoke(pc, self._plain_args(args), export, gas)
@@ -427,8 +516,18 @@ class Instance:
         return self._gas_used or 0
 
     def _settle_gas_used(self) -> None:
-        if self._gas_used is None and self._gas_start is not None:
-            self._gas_used = self._gas_start - int(self._ops.pvm_instance_gas(self._h))
+        """``_gas_used`` None: the last call's use is not computed yet; it
+        started with ``_gas_start`` or, if None (a call on a site), with what
+        the C core recorded (pvm_instance_call_gas)."""
+        if self._gas_used is None:
+            if not self._metered:
+                self._gas_used = 0
+                return
+            ops, h = self._ops, self._h
+            start = self._gas_start
+            if start is None:
+                start = int(ops.pvm_instance_call_gas(h))
+            self._gas_used = start - int(ops.pvm_instance_gas(h))
 
     @property
     def gas_metering(self) -> bool:
@@ -487,6 +586,7 @@ class Instance:
             return
         self._ops = _CLOSED
         self._h = None
+        self._sites = {}
         self._rv = self._gv = None
         self.caller._rebind(_CLOSED, None)
         self.raw.close()

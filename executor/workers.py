@@ -4,7 +4,7 @@ its implementations:
 * :class:`LoopWorker` (the default for in-process backends): the guest runs on
   the trio loop thread in the calling task, one cffi call per gas slice, sync
   host functions inline, a real trio checkpoint every ~100 µs of work or 256
-  host calls;
+  host calls (skipped while nothing else could run, :func:`loop_idle`);
 * :class:`SandboxWorker` (the default for the JIT in a Linux sandbox): the same,
   with the guest in a worker process driven through its shared control page (a
   bounded spin in C, then an fd the loop awaits), so guests run on other cores;
@@ -54,8 +54,10 @@ import abc
 import enum
 import itertools
 import queue
+import select
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,8 +76,10 @@ from executor.raw import InterruptKind
 try:  # trio's private run queue: its length in ~0.1 us, where the public
     # trio.lowlevel.current_statistics() costs ~4 us (see _others_runnable)
     from trio._core import _run as _trio_run
-except ImportError:  # pragma: no cover - another trio: no extra spin
-    _trio_run = None  # type: ignore[assignment]
+    _SystemClock: type = _trio_run.SystemClock
+except (ImportError, AttributeError):  # pragma: no cover - another trio: no extra spin,
+    _trio_run = None  # type: ignore[assignment]  # no checkpoint skipped
+    _SystemClock = type(None)
 
 if TYPE_CHECKING:
     from executor.linker import InstancePre
@@ -697,7 +701,9 @@ class LoopWorker(Worker):
     whenever ``checkpoint_interval`` seconds of work (guest slices and sync host
     calls) or ``checkpoint_every`` host calls have gone by since it last had
     control, so other tasks keep running and cancellation, deadlines and
-    ``KeyboardInterrupt`` act at the next slice boundary or host call.  An
+    ``KeyboardInterrupt`` act at the next slice boundary or host call.  When
+    nothing else could run then (:func:`loop_idle`), the checkpoint -- a full
+    scheduler pass -- is skipped (counted in ``idle_skips``).  An
     ``async def`` host function (or async fallback) ends the step with a
     ``HOSTCALL`` stop: the executor awaits it in the calling task.
 
@@ -746,6 +752,7 @@ class LoopWorker(Worker):
         self._calls = 0
         self._interrupted = 0
         self.checkpoints = 0     # real trio checkpoints taken (statistics)
+        self.idle_skips = 0      # checkpoints owed but skipped: the loop was idle (loop_idle)
 
     def _make_helper(self) -> ThreadWorker | None:
         """The thread that runs this worker's unmetered guests."""
@@ -835,10 +842,17 @@ class LoopWorker(Worker):
         rv = inst._rv
         gv = inst._gv
         ops = inst._ops
-        if ops is not lib or rv is None or gv is None or len(args) > 2 or \
-                _clock() >= _yield_deadline_now(self.checkpoint_interval):
+        if ops is not lib or rv is None or gv is None or len(args) > 2:
             _prepare(inst, job, fresh)
             return self._step(None)
+        now = _clock()
+        if now >= _yield_deadline_now(self.checkpoint_interval):
+            if not loop_idle(now):   # owed a real checkpoint first
+                _prepare(inst, job, fresh)
+                return self._step(None)
+            self.idle_skips += 1
+            _last_yield.t = now
+            self._host_calls = 0
         # The common case in one C call that sets the registers and runs
         # (pvm_instance_call), the first gas slice armed before it.
         h = inst._h
@@ -959,6 +973,13 @@ class LoopWorker(Worker):
                 continue
             if stop is not None and stop is not _CHECKPOINT:
                 return stop
+            now = _clock()
+            if loop_idle(now):   # nothing else could run: no scheduler pass
+                self.idle_skips += 1
+                _last_yield.t = now
+                self._host_calls = 0
+                stop = None
+                continue
             self.checkpoints += 1
             try:
                 await trio.lowlevel.checkpoint()
@@ -966,7 +987,7 @@ class LoopWorker(Worker):
                 self._interrupted += 1   # cancelled (or interrupted) between two slices
                 raise
             finally:
-                _last_yield.t = time.perf_counter()
+                _last_yield.t = _last_yield.real = time.perf_counter()
                 self._host_calls = 0
             stop = None
 
@@ -1048,8 +1069,11 @@ class LoopWorker(Worker):
                     elif now - last < _SLICE_TARGET / 2 and armed < self.slice_gas:
                         self._slice = min(self.slice_gas, 2 * armed)
                     if now >= deadline:
-                        self._host_calls = self.checkpoint_every - budget
-                        return None
+                        if not loop_idle(now):
+                            self._host_calls = self.checkpoint_every - budget
+                            return None
+                        deadline = self._idle_skip(now)
+                        budget = self.checkpoint_every
                     last = now
                     continue
             if kind == _ECALLI:
@@ -1079,7 +1103,10 @@ class LoopWorker(Worker):
                 budget -= 1
                 last = clock()
                 if budget <= 0 or last >= deadline:
-                    return None
+                    if not loop_idle(last):
+                        return None
+                    deadline = self._idle_skip(last)
+                    budget = self.checkpoint_every
                 continue
             if kind == _FINISHED:
                 self._host_calls = self.checkpoint_every - budget
@@ -1099,6 +1126,14 @@ class LoopWorker(Worker):
                     self._discard(inst)   # its worker process is gone
                 return Stop(_K_FAILED, error=exc, gas_left=gas_left)
             last = clock()
+
+    def _idle_skip(self, now: float) -> float:
+        """A checkpoint owed at ``now`` is skipped (:func:`loop_idle` said
+        nothing else could run): returns when the next one is owed."""
+        self.idle_skips += 1
+        self._host_calls = 0
+        _last_yield.t = now
+        return now + self.checkpoint_interval
 
     @staticmethod
     def _host_failed(inst: Instance, job: Job, exc: Exception, symbol: str | None) -> Stop:
@@ -1123,6 +1158,66 @@ about twice what runs lately took past the first spin; none once that average
 passes this bound)."""
 
 _EXTRA_SPIN_MIN = 20e-6
+
+
+IDLE_MAX_GAP = 5e-3
+"""A loop found idle (:func:`loop_idle`) still gets a real checkpoint at least
+this often (seconds): a safety net for anything the idle check cannot see."""
+
+_IDLE_MAX_TASKS = 64   # more tasks than this: no scan, a real checkpoint
+
+
+def loop_idle(now: float) -> bool:
+    """Whether a checkpoint the loop is owed now (``now``: ``perf_counter``)
+    would let nothing but the calling task run, so it can be skipped: the
+    calling task is not cancelled; no task is runnable (trio's run queue, and
+    the tasks of the batch now running, which are no longer in that queue but
+    still hold what resumes them); no ``run_sync_soon`` callback or
+    ``KeyboardInterrupt`` is pending; no cancel-scope deadline or timer has
+    passed; none of the descriptors trio waits on is ready (its epoll
+    descriptor polled, without taking its events); and a real checkpoint was
+    taken within :data:`IDLE_MAX_GAP`.  Otherwise -- also outside trio, with
+    more than 64 tasks, or another trio -- ``False`` (take the checkpoint)."""
+    try:
+        ctx = _trio_run.GLOBAL_RUN_CONTEXT
+        runner = ctx.runner
+        if runner.runq or ctx.task._cancel_status.effectively_cancelled or runner.ki_pending:
+            return False
+        state = _last_yield
+        if now - getattr(state, "real", now) > IDLE_MAX_GAP:
+            return False
+        entry = runner.entry_queue
+        if entry.queue or entry.idempotent_queue:
+            return False
+        tasks = runner.tasks
+        if len(tasks) > _IDLE_MAX_TASKS:
+            return False
+        for t in tasks:
+            if t._next_send_fn is not None:   # in the batch now running
+                return False
+        heap = runner.deadlines._heap   # (deadline, id, scope); stale entries only
+        if heap:                        # make this answer "not idle" more often
+            clock = runner.clock
+            at = (clock.offset + now  # type: ignore[attr-defined]
+                  if type(clock) is _SystemClock else clock.current_time())
+            if heap[0][0] <= at:
+                return False
+        io = runner.io_manager
+        waiting = io._registered   # descriptors some task waits on
+        if not waiting:
+            return True
+        poller = getattr(state, "poller", None)
+        if poller is None or poller[0]() is not runner:   # (a weak reference: a finished
+            p = select.poll()                             # run is not kept alive)
+            p.register(io._epoll.fileno(), select.POLLIN)
+            state.poller = poller = (weakref.ref(runner), p, entry.wakeup.wakeup_sock.fileno())
+        if len(waiting) == 1 and poller[2] in waiting:
+            # only the run_sync_soon task waits, and its queues are empty (a
+            # signal's wake-up byte alone waits for IDLE_MAX_GAP at most)
+            return True
+        return not poller[1].poll(0)   # a system call: only when tasks wait on I/O
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _others_runnable() -> bool:
@@ -1206,7 +1301,7 @@ class SandboxWorker(LoopWorker):
         late = self.late
         loop = _last_yield
         others = getattr(loop, "pending", 0)   # other workers' runs the loop awaits
-        if late < self.max_extra_spin and not others and not _others_runnable():
+        if late < self.max_extra_spin and not others and loop_idle(t0):
             # Nothing else for the loop to do: spin on (in C, bounded) for about
             # as long as runs have lately taken past the first spin, rather
             # than pay a sleep, an eventfd write and a scheduler pass.
@@ -1214,7 +1309,7 @@ class SandboxWorker(LoopWorker):
             kind = int(lib.pvm_sandbox_continue(
                 h, int(min(self.max_extra_spin, 2 * late + _EXTRA_SPIN_MIN) * 1e9)))
             if kind != _PENDING:
-                self.late = late + (_clock() - t0 - late) * 0.125
+                self._ran_late(t0)
                 return kind
         fd = self._fds[id(inst)]
         spin = self.spin_ns
@@ -1229,13 +1324,19 @@ class SandboxWorker(LoopWorker):
                     self._interrupted += 1
                     raise
                 finally:
-                    _last_yield.t = time.perf_counter()
+                    _last_yield.t = _last_yield.real = time.perf_counter()
                 kind = int(lib.pvm_sandbox_continue(h, spin))
                 if kind != _PENDING:
-                    self.late = late + (_clock() - t0 - late) * 0.125
+                    self._ran_late(t0)
                     return kind
         finally:
             loop.pending -= 1
+
+    def _ran_late(self, t0: float) -> None:
+        """A run awaited since ``t0`` (past the first spin) ended: the running
+        average of how long runs go on after the first spin (weight 1/8)."""
+        late = self.late
+        self.late = late + (_clock() - t0 - late) * 0.125
 
     async def reset(self) -> None:
         inst = self._abandoned

@@ -194,15 +194,60 @@ int64_t pvm_instance_resume(pvm_instance *vm) {
 
 int64_t pvm_instance_enter(pvm_instance *vm, uint32_t pc) {
     pvm_instance_set_next_pc(vm, pc);
+    vm->call_gas = vm->gas;
     return pvm_instance_resume(vm);
 }
 
+/* The registers at a call's start (execution.md 4): all zero but ra =
+   return-to-host, sp = the stack top, a0, a1; on 32-bit code stored
+   sign-extended as the core keeps them. */
+static inline void call_registers(pvm_instance *vm, uint64_t arg0, uint64_t arg1) {
+    uint64_t *r = vm->regs;
+    memset(r, 0, sizeof vm->regs);
+    if (vm->prog->is_64) {
+        r[0] = PVM_ADDR_RETURN_TO_HOST;
+        r[1] = vm->mem.map.stack_address_high;
+        r[7] = arg0;
+        r[8] = arg1;
+    } else {
+        r[0] = (uint64_t)(int64_t)(int32_t)(uint32_t)PVM_ADDR_RETURN_TO_HOST;
+        r[1] = (uint64_t)(int64_t)(int32_t)(uint32_t)vm->mem.map.stack_address_high;
+        r[7] = (uint64_t)(int64_t)(int32_t)(uint32_t)arg0;
+        r[8] = (uint64_t)(int64_t)(int32_t)(uint32_t)arg1;
+    }
+}
+
 int64_t pvm_instance_call(pvm_instance *vm, uint32_t pc, uint64_t arg0, uint64_t arg1) {
-    memset(vm->regs, 0, sizeof vm->regs);
-    pvm_instance_set_reg(vm, 0, PVM_ADDR_RETURN_TO_HOST);
-    pvm_instance_set_reg(vm, 1, vm->mem.map.stack_address_high);
-    pvm_instance_set_reg(vm, 7, arg0);
-    pvm_instance_set_reg(vm, 8, arg1);
+    call_registers(vm, arg0, arg1);
     return pvm_instance_enter(vm, pc);
 }
 
+int64_t pvm_instance_call_gas(const pvm_instance *vm) { return vm->call_gas; }
+
+#define CALL_STOPPED (UINT64_MAX << PVM_CALL_STOPPED_BITS)
+
+/* What pvm_instance_resume returned, with a0 folded in when finished. */
+static inline uint64_t folded(const pvm_instance *vm, int64_t k) {
+    if (PVM_LIKELY(k == PVM_INT_FINISHED)) {
+        uint64_t a0 = vm->prog->is_64 ? vm->regs[7] : (uint64_t)(uint32_t)vm->regs[7];
+        if (PVM_LIKELY(a0 < CALL_STOPPED))
+            return a0;
+    }
+    return CALL_STOPPED + (uint64_t)k;
+}
+
+static uint64_t site_call(const pvm_call_site *s, uint64_t arg0, uint64_t arg1) {
+    pvm_instance *vm = s->vm;
+    call_registers(vm, arg0, arg1);
+    vm->next_pc = s->pc;
+    vm->resume = vm->step_skip = NONE;
+    vm->call_gas = vm->gas;
+    return folded(vm, pvm_instance_resume(vm));
+}
+
+uint64_t pvm_site_call0(const pvm_call_site *s) { return site_call(s, 0, 0); }
+uint64_t pvm_site_call1(const pvm_call_site *s, uint64_t arg0) { return site_call(s, arg0, 0); }
+uint64_t pvm_site_call2(const pvm_call_site *s, uint64_t arg0, uint64_t arg1) {
+    return site_call(s, arg0, arg1);
+}
+uint64_t pvm_site_resume(pvm_instance *vm) { return folded(vm, pvm_instance_resume(vm)); }

@@ -249,6 +249,25 @@ enum { PVM_CALL_HOSTCALL = 8 };
 int64_t pvm_instance_call(pvm_instance *vm, uint32_t pc, uint64_t arg0, uint64_t arg1);
 int64_t pvm_instance_enter(pvm_instance *vm, uint32_t pc);
 int64_t pvm_instance_resume(pvm_instance *vm);
+/* The same call path for a host that wants the result without another call:
+   a call site (one per export of an instance, made once) and calls that return
+   a0 (as an unsigned value of the ISA's width) when the guest finished with
+   a0 < PVM_CALL_STOPPED, else PVM_CALL_STOPPED + what pvm_instance_call would
+   have returned (so PVM_CALL_STOPPED + PVM_INT_FINISHED: finished with a0 >=
+   PVM_CALL_STOPPED, read it from the registers).  PVM_CALL_STOPPED is
+   2^64 - 2^PVM_CALL_STOPPED_BITS.  pvm_site_resume continues after a stop as
+   pvm_instance_resume does.  Each call records the gas it starts with
+   (pvm_instance_call_gas), so the host need not read it before the call. */
+enum { PVM_CALL_STOPPED_BITS = 36 };
+typedef struct pvm_call_site {
+    pvm_instance *vm;
+    uint32_t pc;
+} pvm_call_site;
+uint64_t pvm_site_call0(const pvm_call_site *s);
+uint64_t pvm_site_call1(const pvm_call_site *s, uint64_t arg0);
+uint64_t pvm_site_call2(const pvm_call_site *s, uint64_t arg0, uint64_t arg1);
+uint64_t pvm_site_resume(pvm_instance *vm);
+int64_t pvm_instance_call_gas(const pvm_instance *vm);
 /* Wall-clock limit for one run() in a sandbox worker (0 = none); past it the
    worker is killed and run() returns PVM_INT_ERROR. */
 void pvm_instance_set_deadline(pvm_instance *vm, uint64_t nanoseconds);

@@ -994,3 +994,153 @@ async def test_no_extra_spin_while_another_workers_run_is_awaited() -> None:
         assert results == [expect, expect]
     assert all(w.health().calls == 1 for w in workers)
     assert sum(w.extra_spins for w in workers) <= 1
+
+
+# ---- checkpoints the loop is owed but nothing else could use (issue 17.5) ----
+
+def _busy_until(t: float) -> None:
+    while time.perf_counter() < t:
+        pass
+
+
+def test_loop_idle_sees_every_way_another_task_could_run() -> None:
+    """loop_idle: True only when nothing but the calling task could run --
+    not with a runnable task, a task of the batch now running, a passed
+    timer, a ready descriptor some task awaits, a run_sync_soon callback, a
+    cancelled caller, a long time since the last real checkpoint; and never
+    outside trio."""
+    import socket
+
+    import trio.testing
+
+    from executor import workers as W
+
+    assert not W.loop_idle(time.perf_counter())   # no trio run
+    seen: dict[str, bool] = {}
+
+    def idle() -> bool:
+        W._last_yield.real = time.perf_counter()   # a real checkpoint just now
+        return W.loop_idle(time.perf_counter())
+
+    async def main() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        seen["alone"] = idle()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep, 0)
+            seen["runnable task"] = idle()
+        await trio.testing.wait_all_tasks_blocked()
+        # two tasks woken in one batch: the first to run still sees the other
+        gate = trio.Event()
+        both: list[bool] = []
+
+        async def waiter() -> None:
+            await gate.wait()
+            both.append(idle())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            nursery.start_soon(waiter)
+            await trio.testing.wait_all_tasks_blocked()
+            gate.set()
+        seen["batch"] = both[0]
+        # a deadline (a timer's, or this task's cancel scope's)
+        with trio.CancelScope(deadline=trio.current_time() + 60) as scope:
+            seen["timer pending"] = idle()
+            scope.deadline = trio.current_time() + 0.001
+            _busy_until(time.perf_counter() + 0.002)
+            seen["timer passed"] = idle()
+            await trio.sleep(0)   # the scope is cancelled here
+        assert scope.cancelled_caught
+        # a descriptor some task awaits
+        a, b = socket.socketpair()
+        with a, b:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.lowlevel.wait_readable, a)
+                await trio.testing.wait_all_tasks_blocked()
+                seen["fd not ready"] = idle()
+                b.send(b"x")
+                seen["fd ready"] = idle()
+        # a callback from another thread
+        token = trio.lowlevel.current_trio_token()
+        t = threading.Thread(target=token.run_sync_soon, args=(lambda: None,))
+        t.start()
+        t.join()
+        seen["run_sync_soon"] = idle()
+        await trio.testing.wait_all_tasks_blocked()   # the callback ran
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            seen["cancelled"] = idle()
+        seen["alone again"] = idle()
+        W._last_yield.real = time.perf_counter() - 2 * W.IDLE_MAX_GAP
+        seen["gap"] = W.loop_idle(time.perf_counter())
+
+    trio.run(main)
+    assert seen == {"alone": True, "runnable task": False, "batch": False,
+                    "timer pending": True, "timer passed": False, "fd not ready": True,
+                    "fd ready": False, "run_sync_soon": False, "cancelled": False,
+                    "alone again": True, "gap": False}
+
+
+@pytest.mark.trio
+async def test_owed_checkpoints_are_skipped_only_while_the_loop_is_idle(engine: Engine) -> None:
+    """A call making many sync host calls with no other task around takes
+    (almost) no real checkpoint -- it skips them -- with the same result; with
+    a task that keeps yielding, or one woken by a timer or a descriptor during
+    the call, real checkpoints are taken and those tasks run during the call."""
+    import socket
+
+    import trio.testing
+
+    from executor.workers import DEFAULT_CHECKPOINT_EVERY
+
+    module = Module(engine, trampolines())
+    calls = 0
+
+    def host(caller: Caller, x: int) -> int:
+        nonlocal calls
+        calls += 1
+        return x
+
+    linker = trampoline_linker(host)
+    n = 20_000
+    async with Executor(engine, workers=1) as ex:
+        (worker,) = ex._workers
+        if not hasattr(worker, "idle_skips"):
+            pytest.skip("not a loop worker")
+        t0 = time.perf_counter()
+        assert await ex.call(module, "loop", n, linker=linker) == n
+        elapsed = time.perf_counter() - t0
+        # alone: no scheduler pass but the safety net (one per IDLE_MAX_GAP at most)
+        skipped, real = worker.idle_skips, worker.checkpoints
+        assert skipped + real >= n // (DEFAULT_CHECKPOINT_EVERY + 1)
+        from executor.workers import IDLE_MAX_GAP
+        assert real <= 2 + elapsed / IDLE_MAX_GAP
+
+        woke: dict[str, int] = {}
+        a, b = socket.socketpair()
+
+        def host_that_writes(caller: Caller, x: int) -> int:
+            nonlocal calls
+            calls += 1
+            if calls == 100:
+                b.send(b"x")
+            return x
+
+        async def watcher() -> None:
+            await trio.lowlevel.wait_readable(a)
+            woke["fd"] = calls
+            await trio.sleep(0.001)   # 1 ms: the call goes on for far longer
+            woke["timer"] = calls
+
+        with a, b:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watcher)
+                await trio.testing.wait_all_tasks_blocked()
+                calls = 0
+                before = worker.checkpoints
+                assert await ex.call(module, "loop", n, linker=trampoline_linker(
+                    host_that_writes)) == n
+                assert worker.checkpoints > before
+        assert set(woke) == {"fd", "timer"}
+        assert 100 <= woke["fd"] <= 100 + DEFAULT_CHECKPOINT_EVERY + 1
+        assert woke["timer"] < n
