@@ -14,6 +14,11 @@
  *     native/jit/runtime.c native/sandbox/host.c build/generated/zygote_blob.c -lpthread
  *   valgrind --tool=callgrind /tmp/compile_driver /tmp/doom.bin 1
  *   /tmp/compile_driver /tmp/doom.bin 15
+ *   /tmp/compile_driver /tmp/doom.bin 1 /tmp/doom.code   # + the machine code
+ *
+ * With a third argument the metered machine code of the last round is
+ * written to that file and the unmetered code to the same name + ".none"
+ * (to check that a change to the compiler leaves the code byte-identical).
  */
 #define _GNU_SOURCE
 #include "pvm.h"
@@ -28,6 +33,24 @@ static double cpu_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int dump_code(pvm_program *p, int metered, const char *path) {
+    size_t len = 0;
+    char err[256];
+    if (pvm_program_compile_jit(p, metered, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    const uint8_t *code = pvm_program_jit_code(p, metered, &len);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(code, 1, len, f) != len) {
+        fprintf(stderr, "cannot write %s\n", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    return fclose(f);
 }
 
 static long minor_faults(void) {
@@ -79,10 +102,19 @@ int main(int argc, char **argv) {
             best_j = t2 - t1;
         faults_a = f1 - f0;
         faults_j = f2 - f1;
+        if (argc > 3 && r == repeats - 1) {
+            char none[4096];
+            snprintf(none, sizeof none, "%s.none", argv[3]);
+            if (dump_code(p, 1, argv[3]) != 0 || dump_code(p, 0, none) != 0)
+                return 1;
+        }
         pvm_program_free(p);
     }
     printf("%u instructions: analysis %.3f ms, JIT %.3f ms, total %.3f ms (best of %d); "
            "%zu bytes of code; page faults (last round) %ld + %ld\n",
            insns, best_a * 1e3, best_j * 1e3, (best_a + best_j) * 1e3, repeats, size, faults_a, faults_j);
+    free(code);
+    free(bm);
+    free(jt);
     return 0;
 }

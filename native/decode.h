@@ -34,6 +34,20 @@ static inline unsigned pvm_clamp4(int64_t x) {
     return x < 0 ? 0 : x > 4 ? 4 : (unsigned)x;
 }
 
+/* The two immediates of the II, RII / RIO and RRII forms (isa.md 3): the
+   byte at operand offset k holds the first one's length in its low three
+   bits (`nib`: that byte, or its high nibble for RII / RIO), clamped to 4;
+   the first immediate follows it, the second takes the rest of the
+   instruction, clamped to 4. */
+static inline void pvm_read_two_imms(const uint8_t *b, unsigned k, uint8_t nib, uint32_t skip, pvm_insn *out) {
+    unsigned l1 = nib & 7u;
+    if (l1 > 4)
+        l1 = 4;
+    unsigned l2 = pvm_clamp4((int64_t)skip - l1 - k - 1);
+    out->imm1 = pvm_read_imm(b, k + 1, l1);
+    out->imm2 = pvm_read_imm(b, k + 1 + l1, l2);
+}
+
 /* Decodes the instruction at pc < code_len whose skip(pc) is `skip`, with
    op = its op (pvm_opcode_map).  Reads code[pc .. min(pc + 17, code_len))
    only; operand bytes past the code end read as zero. */
@@ -58,7 +72,6 @@ static inline void pvm_decode_at(const uint8_t *code, uint32_t code_len, uint32_
     }
     unsigned form = pvm_isa_table[op].form;
     out->form = (uint8_t)form;
-    unsigned l1, l2;
     switch (form) {
     case PVM_FORM_A:
         break;
@@ -70,12 +83,7 @@ static inline void pvm_decode_at(const uint8_t *code, uint32_t code_len, uint32_
         out->target = pc + (uint32_t)out->imm1;
         break;
     case PVM_FORM_II:
-        l1 = b[0] & 7;
-        if (l1 > 4)
-            l1 = 4;
-        l2 = pvm_clamp4((int64_t)skip - l1 - 1);
-        out->imm1 = pvm_read_imm(b, 1, l1);
-        out->imm2 = pvm_read_imm(b, 1 + l1, l2);
+        pvm_read_two_imms(b, 0, b[0], skip, out);
         break;
     case PVM_FORM_RI:
         out->ra = pvm_reg_of(b[0]);
@@ -84,12 +92,7 @@ static inline void pvm_decode_at(const uint8_t *code, uint32_t code_len, uint32_
     case PVM_FORM_RIO:
     case PVM_FORM_RII:
         out->ra = pvm_reg_of(b[0]);
-        l1 = (b[0] >> 4) & 7;
-        if (l1 > 4)
-            l1 = 4;
-        l2 = pvm_clamp4((int64_t)skip - l1 - 1);
-        out->imm1 = pvm_read_imm(b, 1, l1);
-        out->imm2 = pvm_read_imm(b, 1 + l1, l2);
+        pvm_read_two_imms(b, 0, (uint8_t)(b[0] >> 4), skip, out);
         if (form == PVM_FORM_RIO)
             out->target = pc + (uint32_t)out->imm2;
         break;
@@ -108,12 +111,7 @@ static inline void pvm_decode_at(const uint8_t *code, uint32_t code_len, uint32_
     case PVM_FORM_RRII:
         out->ra = pvm_reg_of(b[0]);
         out->rb = pvm_reg_of(b[0] >> 4);
-        l1 = b[1] & 7;
-        if (l1 > 4)
-            l1 = 4;
-        l2 = pvm_clamp4((int64_t)skip - l1 - 2);
-        out->imm1 = pvm_read_imm(b, 2, l1);
-        out->imm2 = pvm_read_imm(b, 2 + l1, l2);
+        pvm_read_two_imms(b, 1, b[1], skip, out);
         break;
     case PVM_FORM_RRR:
         out->ra = pvm_reg_of(b[0]);

@@ -171,6 +171,21 @@ static int analyse(pvm_program *p) {
     const int full = p->cost_kind == PVM_COST_FULL;
     uint32_t *const block_cost = p->block_cost;
     const uint32_t *const costs = p->costs;
+    /* what the walk asks of an opcode byte, in one table lookup: its op
+       ends a block, can fall through, is an instruction (OB_*), and its
+       cost under the simple model */
+    enum { OB_TERM = 1, OB_FALL = 2, OB_VALID = 4 };
+    uint8_t ob[256];
+    uint32_t ob_cost[256];
+    for (unsigned k = 0; k < 256; k++) {
+        unsigned op = map[k];
+        ob[k] = (uint8_t)((pvm_op_is_term(op) ? OB_TERM : 0) | (pvm_op_can_fall(op) ? OB_FALL : 0) |
+                          (op < PVM_OP_INVALID ? OB_VALID : 0));
+        ob_cost[k] = costs[op >= PVM_OP_INVALID ? PVM_OP_INVALID : op];
+    }
+    /* simple model: the cost of the block being walked, kept here and
+       stored when the walk leaves it (blocks are contiguous in the listing) */
+    uint32_t run_block = NONE, run_cost = 0;
     g.fed_block = NONE;
     if (full)
         pvm_pipe_init(&g.sim, p->isa, code, code_len, p->memory_access_cost);
@@ -183,9 +198,9 @@ static int analyse(pvm_program *p) {
     uint8_t *const insn_flags = p->insn_flags;
     uint64_t *const starts = p->starts;
     uint32_t n = 0, cur_block = NONE, real_count = 0, block_count = 0;
-    /* the previous real instruction: its pc and op */
+    /* the previous real instruction: its pc and OB_* bits */
     uint32_t pv_pc = 0;
-    unsigned pv_op = PVM_OP_INVALID;
+    unsigned pv_ob = 0;
     bool have_prev = false;
 
     uint32_t pc = code_len && pvm_bit(bm, 0) ? 0 : next_start(bm, bm_len, code_len, 0);
@@ -199,7 +214,7 @@ static int analyse(pvm_program *p) {
         starts[0] |= 1;
     }
     while (pc < code_len) {
-        unsigned op = map[code[pc]];
+        unsigned byte = code[pc], o = ob[byte];
         uint32_t q = next_start(bm, bm_len, code_len, pc);
         uint32_t len = q - pc > PVM_BITMASK_MAX + 1 ? PVM_BITMASK_MAX + 1 : q - pc;
         if (n + 2 > cap)
@@ -214,9 +229,9 @@ static int analyse(pvm_program *p) {
             block = i;
             fl = PVM_IF_TARGET;
         } else if (have_prev && pc - pv_pc - 1 <= PVM_BITMASK_MAX) {
-            if (pvm_op_is_term(pv_op)) {
+            if (pv_ob & OB_TERM) {
                 block = i;
-                fl = pv_op < PVM_OP_INVALID ? PVM_IF_TARGET : 0;
+                fl = (pv_ob & OB_VALID) ? PVM_IF_TARGET : 0;
             } else {
                 block = cur_block;
             }
@@ -224,30 +239,45 @@ static int analyse(pvm_program *p) {
         cur_block = block;
         have_prev = true;
         pv_pc = pc;
-        pv_op = op;
+        pv_ob = o;
         insn_block[i] = block;
         insn_flags[i] = fl;
         block_count += block == i;
-        if (full)
+        if (full) {
+            unsigned op = map[byte];
             pvm_decode_at(code, code_len, pc, len - 1, op, &in);
-        gas_entry(p, full, &g, block_cost, costs, block, op, &in);
+            gas_entry(p, full, &g, block_cost, costs, block, op, &in);
+        } else if (block != NONE) {
+            if (block != run_block) {
+                if (run_block != NONE)
+                    block_cost[run_block] = run_cost;
+                run_block = block;
+                run_cost = 0;
+            }
+            run_cost += ob_cost[byte];
+        }
         /* execution could run off it: an implicit invalid right after it
            (in its block unless it ends one) */
-        if (pvm_op_can_fall(op) && !(q == pc + len && q < code_len)) {
+        if ((o & OB_FALL) && !(q == pc + len && q < code_len)) {
             uint32_t k = n++;
             uint32_t at = pc + len;
             insn_pc[k] = at;
             block_cost[k] = 0;
             insn_flags[k] = PVM_IF_IMPLICIT;
-            uint32_t b = pvm_op_is_term(op) ? NONE : block;
+            uint32_t b = (o & OB_TERM) ? NONE : block;
             insn_block[k] = b;
             starts[at >> 6] |= UINT64_C(1) << (at & 63);
-            if (full)
+            if (full) {
                 imp = (pvm_insn){.pc = at, .len = 1, .op = PVM_OP_INVALID, .implicit = 1};
-            gas_entry(p, full, &g, block_cost, costs, b, PVM_OP_INVALID, &imp);
+                gas_entry(p, full, &g, block_cost, costs, b, PVM_OP_INVALID, &imp);
+            } else if (b != NONE) {
+                run_cost += costs[PVM_OP_INVALID]; /* b is the block being walked */
+            }
         }
         pc = q;
     }
+    if (run_block != NONE)
+        block_cost[run_block] = run_cost;
     p->real_count = real_count;
     p->block_count = block_count;
     if (full && g.fed_block != NONE)

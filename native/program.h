@@ -135,18 +135,22 @@ static inline bool pvm_next_valid(const pvm_program *p, const pvm_insn *in) {
    variants ...); *target gets the insn index of a static jump/branch target.
    Shared by the interpreter and the JIT (inline: the JIT calls it for every
    instruction).  pvm_lower_op: the op's Latest32 form where it has one. */
+/* (a table, not a switch: the JIT asks for every instruction of a Latest32
+   program, and the switch was a chain of six compares) */
+static const uint8_t PVM_LOWER_32[PVM_OP_INVALID] = {
+    [PVM_OP_MUL_UPPER_SIGNED_SIGNED] = PVM_XOP_MUL_UPPER_SS_32,
+    [PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED] = PVM_XOP_MUL_UPPER_UU_32,
+    [PVM_OP_MUL_UPPER_SIGNED_UNSIGNED] = PVM_XOP_MUL_UPPER_SU_32,
+    [PVM_OP_REVERSE_BYTE] = PVM_XOP_REVERSE_BYTE_32,
+    [PVM_OP_SBRK] = PVM_XOP_SBRK_32,
+    [PVM_OP_MEMSET] = PVM_XOP_MEMSET_32,
+};
+_Static_assert(PVM_LOWERED_COUNT <= 256, "the lowered forms fit PVM_LOWER_32's bytes");
+
 static inline pvm_op pvm_lower_op(const pvm_program *p, pvm_op op) {
-    if (p->is_64)
+    if (p->is_64 || (unsigned)op >= PVM_OP_INVALID || !PVM_LOWER_32[op])
         return op;
-    switch ((unsigned)op) {
-    case PVM_OP_MUL_UPPER_SIGNED_SIGNED: return PVM_XOP_MUL_UPPER_SS_32;
-    case PVM_OP_MUL_UPPER_UNSIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_UU_32;
-    case PVM_OP_MUL_UPPER_SIGNED_UNSIGNED: return PVM_XOP_MUL_UPPER_SU_32;
-    case PVM_OP_REVERSE_BYTE: return PVM_XOP_REVERSE_BYTE_32;
-    case PVM_OP_SBRK: return PVM_XOP_SBRK_32;
-    case PVM_OP_MEMSET: return PVM_XOP_MEMSET_32;
-    default: return op;
-    }
+    return (pvm_op)PVM_LOWER_32[op];
 }
 
 static inline pvm_op pvm_program_lower(const pvm_program *p, const pvm_insn *in, uint32_t *target) {

@@ -33,7 +33,10 @@
  *
  * Every way out of generated code goes through one exit routine with a
  * "site" number in edx; the site table says what happened (trap, ecalli,
- * finish, out of gas, helper) and where to resume.
+ * finish, out of gas, helper) and where to resume.  A block's failed gas
+ * charge is the exception: it jumps to the block's 5-byte thunk, which
+ * calls the one shared out-of-gas stub, whose exit id names the thunk
+ * (jit.h, JIT_OOG_TAG; emit_oog_thunks).
  */
 #include "jit.h"
 #include "emit_x64.h"
@@ -56,8 +59,9 @@ _Static_assert(offsetof(pvm_instance, gas) == PVM_VMCTX_GAS, "vmctx layout");
 static const int HREG[PVM_NUM_REGS] = {RCX, RBX, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15};
 #define H(r) HREG[(r)]
 
-/* machine code per guest instruction, for prefaulting the code buffer */
-#define JIT_BYTES_PER_INSN_GUESS 18u
+/* machine code per guest instruction, for prefaulting the code buffer
+   (metered: doom.polkavm and quake.polkavm 12.4) */
+#define JIT_BYTES_PER_INSN_GUESS 13u
 
 #define FRAME_CTX 0
 #define FRAME_GAS 8
@@ -88,8 +92,13 @@ typedef struct {
     size_t sites_cap;
     uint32_t *tabfix;   /* rel32s of `lea rdx, [rip + jump table]` */
     size_t ntabfix, captabfix;
+    uint32_t *oog_at;   /* per out-of-gas thunk: the rel32 of the `js` to it */
+    size_t capoog;      /* room in oog_at */
+    size_t oog_room;    /* room in both oog_at and c->oog_insn */
+    uint32_t charge_insn; /* the block whose charge is being emitted, NONE if none */
     int metered;
     int oom;
+    size_t huge;        /* bytes of the code buffer asked for as huge pages */
 } jctx;
 
 #define GROW(arr, n, cap, extra)                                                    \
@@ -193,6 +202,22 @@ static void emit_prologue_epilogue(jctx *j) {
     x_ret(b);
 }
 
+/* The jcc at `at` (of a gas charge of `cost` at resume_off, for the block at
+   pc) to where running out of gas goes: for a block start's charge, the
+   block's out-of-gas thunk (its exit gives the charge back, jit.h); for
+   another (the one-instruction invalid block after a `fallthrough`) a site
+   and a cold stub giving it back itself. */
+static inline void oog_jump(jctx *j, size_t at, uint32_t pc, uint32_t cost, uint32_t resume_off) {
+    pvm_jit_code *c = j->c;
+    if (j->charge_insn != NONE && c->oog_count < j->oog_room) {
+        j->oog_at[c->oog_count] = (uint32_t)at;
+        c->oog_insn[c->oog_count++] = j->charge_insn;
+        return;
+    }
+    uint32_t site = add_site(j, JIT_SITE_OOG, pc, 0, NONE, resume_off);
+    jump_to_cold(j, at, site, cost);
+}
+
 /* gas charge at a block start: sub [rsp+8], cost ; js cold(oog) -- always
    CHARGE_LEN bytes, so a block's charge is found from its code's offset */
 #define CHARGE_LEN 15
@@ -205,8 +230,7 @@ static void emit_charge(jctx *j, uint32_t pc, uint32_t cost, uint32_t resume_off
     x_frame(b, OP_ALU_IMM32, 1, ALU_SUB, FRAME_GAS, 1);
     xb32(b, cost);
     size_t at = x_jcc(b, CC_S);
-    uint32_t site = add_site(j, JIT_SITE_OOG, pc, 0, NONE, resume_off);
-    jump_to_cold(j, at, site, cost);
+    oog_jump(j, at, pc, cost, resume_off);
 }
 
 /* Emits a guest load of the row's width and signedness into host register
@@ -893,6 +917,7 @@ void pvm_jit_free(pvm_jit_code *c) {
     free(c->sites);
     free(c->mem_off);
     free(c->mem_insn);
+    free(c->oog_insn);
     free(c);
 }
 
@@ -918,7 +943,7 @@ static int cpu_has_bmi2(void) {
    512: doom.polkavm's 2.6 MB of code took 1.6 ms of page faults in 4 KiB
    pages, 0.2 ms in huge pages).  Both are hints: a kernel without them faults
    4 KiB pages in one by one as they are written. */
-static int map_code(xbuf *b, size_t limit, size_t guess) {
+static int map_code(xbuf *b, size_t limit, size_t guess, size_t *huge_out) {
     size_t cap = (limit + 4095) & ~(size_t)4095;
     if (guess > cap)
         guess = cap;
@@ -942,6 +967,7 @@ static int map_code(xbuf *b, size_t limit, size_t guess) {
         (void)madvise(start, huge, MADV_HUGEPAGE);
 #endif
     }
+    *huge_out = huge;
     b->p = start;
     b->cap = cap;
     b->len = 0;
@@ -968,6 +994,8 @@ static struct {
     size_t capcold;
     uint32_t *tabfix;
     size_t captabfix;
+    uint32_t *oog_at;
+    size_t capoog;
 } scratch;
 
 static void take_scratch(jctx *j) {
@@ -978,6 +1006,8 @@ static void take_scratch(jctx *j) {
     j->capcold = scratch.capcold;
     j->tabfix = scratch.tabfix;
     j->captabfix = scratch.captabfix;
+    j->oog_at = scratch.oog_at;
+    j->capoog = scratch.capoog;
     memset(&scratch, 0, sizeof scratch);
     pthread_mutex_unlock(&scratch_lock);
 }
@@ -1003,7 +1033,51 @@ static void free_ctx(jctx *j) {
     GIVE_BACK(fix, capfix);
     GIVE_BACK(cold, capcold);
     GIVE_BACK(tabfix, captabfix);
+    GIVE_BACK(oog_at, capoog);
     pthread_mutex_unlock(&scratch_lock);
+}
+
+/* The shared out-of-gas stub and the blocks' thunks after it (jit.h):
+     stub:    pop rdx                      ; the end of thunk k
+              lea rax, [rip + thunks]
+              sub edx, eax                 ; 5 (k + 1)
+              or edx, JIT_OOG_TAG
+              jmp exit
+     thunk k: call stub                    ; the `js` of block k's charge lands here */
+#define OOG_STUB_LEN 21u
+static void emit_oog_thunks(jctx *j) {
+    pvm_jit_code *c = j->c;
+    xbuf *b = &j->b;
+    if (!c->oog_count || b->oom)
+        return;
+    size_t stub = b->len, thunks = stub + OOG_STUB_LEN;
+    size_t need = OOG_STUB_LEN + (size_t)c->oog_count * JIT_OOG_THUNK_LEN;
+    if (need > b->cap - b->len) {
+        b->oom = 1;
+        return;
+    }
+    uint8_t *q = b->p + stub;
+    int32_t rel = (int32_t)(thunks - (stub + 8));
+    int32_t to_exit = (int32_t)((int64_t)c->exit_off - (int64_t)(stub + OOG_STUB_LEN));
+    uint32_t tag = JIT_OOG_TAG;
+    q[0] = 0x5A;                               /* pop rdx */
+    q[1] = 0x48, q[2] = 0x8D, q[3] = 0x05;     /* lea rax, [rip + rel32] */
+    memcpy(q + 4, &rel, 4);
+    q[8] = 0x29, q[9] = 0xC2;                  /* sub edx, eax */
+    q[10] = 0x81, q[11] = 0xCA;                /* or edx, imm32 */
+    memcpy(q + 12, &tag, 4);
+    q[16] = 0xE9;                              /* jmp rel32 */
+    memcpy(q + 17, &to_exit, 4);
+    uint8_t *t = b->p + thunks;
+    const uint32_t *at = j->oog_at;
+    for (uint32_t k = 0; k < c->oog_count; k++, t += JIT_OOG_THUNK_LEN) {
+        size_t here = thunks + (size_t)k * JIT_OOG_THUNK_LEN;
+        uint32_t js = (uint32_t)(here - (at[k] + 4)), call = (uint32_t)(stub - (here + JIT_OOG_THUNK_LEN));
+        memcpy(b->p + at[k], &js, 4);
+        t[0] = 0xE8; /* call rel32 */
+        memcpy(t + 1, &call, 4);
+    }
+    b->len = stub + need;
 }
 
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
@@ -1011,6 +1085,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     jctx jj;
     jctx *j = &jj;
     memset(j, 0, sizeof *j);
+    j->charge_insn = NONE;
     take_scratch(j);
     j->p = p;
     j->metered = metered;
@@ -1027,7 +1102,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
     pvm_prefault(c->insn_off, (size_t)n * sizeof(uint32_t));
     memset(c->insn_off, 0xFF, (n ? n : 1) * sizeof(uint32_t));
     c->charge_len = metered ? CHARGE_LEN : 0;
-    if (map_code(&j->b, p->jit_code_limit, (size_t)n * JIT_BYTES_PER_INSN_GUESS) != 0) {
+    if (map_code(&j->b, p->jit_code_limit, (size_t)n * JIT_BYTES_PER_INSN_GUESS, &j->huge) != 0) {
         pvm_set_err(err, err_len, "cannot reserve memory for JIT code");
         goto fail;
     }
@@ -1038,19 +1113,22 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
        are not copied over and over as they grow; unused room is never
        touched, and the kept tables are shrunk at the end. */
     {
-        size_t blocks = (size_t)p->block_count + n / 16 + 64;
-        GROW(c->sites, 0, j->sites_cap, blocks);
-        GROW(j->cold, 0, j->capcold, blocks);
+        size_t exits = (size_t)n / 16 + 64;
+        GROW(c->sites, 0, j->sites_cap, exits);
+        GROW(j->cold, 0, j->capcold, exits);
         GROW(j->fix, 0, j->capfix, (size_t)n / 4 + 64);
         GROW(c->mem_off, 0, mem_cap, (size_t)n / 2 + 64);
+        /* an out-of-gas thunk per block (metered) */
+        size_t blocks = metered ? p->block_count : 0;
+        GROW(j->oog_at, 0, j->capoog, blocks);
         if (j->oom)
             goto oom;
-        if (metered) /* an out-of-gas site per block */
-            pvm_prefault(c->sites, (size_t)p->block_count * sizeof *c->sites);
         c->mem_insn = malloc(mem_cap * sizeof(uint32_t));
-        if (!c->mem_insn)
+        c->oog_insn = malloc((blocks ? blocks : 1) * sizeof(uint32_t));
+        if (!c->mem_insn || !c->oog_insn)
             goto oom;
         mem_insn_cap = mem_cap;
+        j->oog_room = blocks;
     }
 
     emit_prologue_epilogue(j);
@@ -1062,7 +1140,9 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         pvm_program_decode(p, i, &in);
         if (p->insn_block[i] == i) {
             size_t at = j->b.len;
+            j->charge_insn = i;
             emit_charge(j, in.pc, p->block_cost[i], (uint32_t)at);
+            j->charge_insn = NONE;
             if (j->b.len - at != c->charge_len && !j->b.oom) {
                 pvm_set_err(err, err_len, "internal JIT error: gas charge of %zu bytes", j->b.len - at);
                 goto fail;
@@ -1102,6 +1182,7 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
         }
         exit_via(j, j->cold[k].site);
     }
+    emit_oog_thunks(j);
     /* the jump table: u32 offsets from the code start, read-only data after the code */
     while (j->b.len % 4 && !j->b.oom)
         x_int3(&j->b);
@@ -1147,6 +1228,12 @@ pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size
        reservation goes back */
     c->code_len = j->b.len;
     c->code_size = (c->code_len + 4095) & ~(size_t)4095;
+    /* code ending in the second half of its last huge page keeps all of it:
+       unmapping or protecting part of a huge page splits it into 4 KiB
+       pages, which cost doom.polkavm (1.97 MB of code) 0.7-2.7 ms of CPU
+       per compile (C driver, by turns); at most 1 MiB stays mapped unused */
+    if (j->huge && c->code_size < j->huge && (c->code_size & (HUGE_PAGE - 1)) > HUGE_PAGE / 2)
+        c->code_size = (c->code_size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     if (c->code_size < j->b.cap)
         munmap(j->b.p + c->code_size, j->b.cap - c->code_size);
     j->b.cap = c->code_size;

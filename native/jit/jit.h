@@ -28,6 +28,16 @@ enum {
 
 #define JIT_FAULT_SITE 0xFFFFFFFFu
 
+/* A block's gas charge that does not fit jumps to the block's out-of-gas
+   thunk, a 5-byte `call` of the one shared out-of-gas stub; the stub exits
+   with edx = JIT_OOG_TAG | (offset of the thunk's end from the first
+   thunk), i.e. JIT_OOG_TAG | 5 (k + 1) for thunk k, and leaves the charge
+   in the counter: the exit handling gives it back (pvm_jit_oog_block,
+   below).  Thunk k is block oog_insn[k]'s.  (Site ids are far below the tag;
+   JIT_FAULT_SITE is no thunk's: 5 (k + 1) < 2^31 - 1.) */
+#define JIT_OOG_TAG 0x80000000u
+#define JIT_OOG_THUNK_LEN 5u
+
 typedef struct {
     uint8_t kind;
     uint32_t pc;
@@ -52,6 +62,8 @@ typedef struct pvm_jit_code {
     uint32_t *mem_off;     /* sorted native offsets of memory-access instructions */
     uint32_t *mem_insn;    /* ... and their instruction indexes */
     uint32_t mem_count;
+    uint32_t *oog_insn;    /* per out-of-gas thunk: the instruction index of its block */
+    uint32_t oog_count;
     int metered;
     uint64_t id;           /* unique per compilation (identifies code loaded into a worker) */
 } pvm_jit_code;
@@ -62,6 +74,30 @@ static inline uint32_t pvm_jit_charge_off(const pvm_program *p, const pvm_jit_co
     if (p->insn_block[i] != i || c->insn_off[i] == PVM_NONE_U32)
         return PVM_NONE_U32;
     return c->insn_off[i] - c->charge_len;
+}
+
+/* The block (instruction index) whose out-of-gas thunk exit `site` is, NONE
+   if site is no such exit (it may come from a worker: checked). */
+static inline uint32_t pvm_jit_oog_block(const pvm_jit_code *c, uint32_t site) {
+    if (site == JIT_FAULT_SITE || !(site & JIT_OOG_TAG))
+        return PVM_NONE_U32;
+    uint32_t end = site & ~JIT_OOG_TAG;
+    if (end == 0 || end % JIT_OOG_THUNK_LEN || end / JIT_OOG_THUNK_LEN > c->oog_count)
+        return PVM_NONE_U32;
+    return c->oog_insn[end / JIT_OOG_THUNK_LEN - 1];
+}
+
+/* Gas an exit through `site` gives back before anything else reads the
+   counter: the charge of the block whose thunk it is (0 for other exits). */
+static inline uint32_t pvm_jit_exit_refund(const pvm_program *p, const pvm_jit_code *c, uint32_t site) {
+    uint32_t i = pvm_jit_oog_block(c, site);
+    return i == PVM_NONE_U32 ? 0 : p->block_cost[i];
+}
+
+/* Whether `site` is an exit id the code can report (a site, a thunk's, or
+   a fault). */
+static inline int pvm_jit_exit_valid(const pvm_jit_code *c, uint32_t site) {
+    return site == JIT_FAULT_SITE || site < c->site_count || pvm_jit_oog_block(c, site) != PVM_NONE_U32;
 }
 
 /* compile.c: the program's machine code (one pass over the shared analysis). */

@@ -243,6 +243,15 @@ int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off) {
         vm->resume = NONE;
         return PVM_INT_TRAP;
     }
+    uint32_t oog = pvm_jit_oog_block(c, site);
+    if (oog != NONE) {
+        /* the block's charge did not fit: given back, the block charged
+           again when the run resumes */
+        vm->gas = (int64_t)((uint64_t)vm->gas + p->block_cost[oog]);
+        vm->pc = vm->next_pc = p->insn_pc[oog];
+        vm->resume = pvm_jit_charge_off(p, c, oog);
+        return PVM_INT_NOT_ENOUGH_GAS;
+    }
     if (site >= c->site_count) {
         snprintf(vm->error, sizeof vm->error, "internal JIT error: bad exit site %u", site);
         return PVM_INT_ERROR;

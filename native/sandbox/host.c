@@ -821,10 +821,14 @@ static int run_collect(pvm_instance *vm, pvm_worker *w, uint32_t *native_off) {
     /* gas only goes down, and a charge that does not fit is given back,
        so the counter stays within [min(gas_in, 0), gas_in]; unmetered
        code never touches it */
-    if (code->metered ? (gas_out > gas_in || gas_out < (gas_in < 0 ? gas_in : 0)) : gas_out != gas_in)
-        return violation(vm, w, "gas left out of range", (unsigned long long)gas_out);
-    if (site != JIT_FAULT_SITE && site >= code->site_count)
+    if (!pvm_jit_exit_valid(code, site))
         return violation(vm, w, "exit site", site);
+    /* (an out-of-gas exit leaves the block's charge in the counter: the
+       exit handling gives it back) */
+    int64_t gas_back;
+    if (__builtin_add_overflow(gas_out, (int64_t)pvm_jit_exit_refund(vm->prog, code, site), &gas_back) ||
+        (code->metered ? (gas_back > gas_in || gas_back < (gas_in < 0 ? gas_in : 0)) : gas_out != gas_in))
+        return violation(vm, w, "gas left out of range", (unsigned long long)gas_out);
     if (site == JIT_FAULT_SITE && (fault_off >= w->code_len || (fault_sig != SIGSEGV && fault_sig != SIGBUS)))
         return violation(vm, w, "fault offset", fault_off);
     memcpy(vm->regs, regs, sizeof vm->regs);
