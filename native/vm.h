@@ -45,6 +45,7 @@ struct pvm_instance {
     uint64_t stall_ns;          /* sandbox: kill a worker idle this long while awaited, 0 = never */
     int error_kind;             /* PVM_ERROR_* of the last PVM_INT_ERROR */
     volatile uint32_t jit_fault_kind; /* set by the fault handler */
+    uint16_t jit_shadow;        /* registers the host set that the fault path must not extend (runtime.c) */
 };
 
 /* Guest data an instance starts with. */
