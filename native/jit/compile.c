@@ -518,10 +518,58 @@ static int sx_lazy_op(pvm_op op) {
     }
 }
 
+/* What an op does to the upper halves, by class (sx_class_of). */
+enum {
+    SXC_ALL = 0,    /* sees everything: traps, helpers, ecalli, jumps, branches, Latest32 lowered forms */
+    SXC_LOAD,       /* A = [B + imm] or [imm]: the base read on 32 bits */
+    SXC_STORE,      /* an 8/16/32-bit value, or no register value: nothing seen */
+    SXC_STORE64,    /* a 64-bit value in A (RI, RRI; B the base) */
+    SXC_WRITE,      /* A = an immediate */
+    SXC_DEF32,      /* a 32-bit operation: its operands' low halves read */
+    SXC_DEF32_LAZY, /* ... whose lowering may leave its result unextended (sx_lazy_op) */
+    SXC_SOURCES,    /* all of A from its sources (by form), read in 64 bits */
+    SXC_NAMED,      /* anything else (a conditional move keeps A): every register it names */
+};
+
+static uint8_t sx_class_of(pvm_op op) {
+    const pvm_insn_info *row = pvm_op_row(op);
+    if (!row || (row->flags & (PVM_F_TERM | PVM_F_BRANCH)) || row->cls == PVM_K_ECALL ||
+        row->cls == PVM_K_MEMSET || row->cls == PVM_K_SBRK)
+        return SXC_ALL;
+    if (row->flags & PVM_F_LOAD)
+        return SXC_LOAD;
+    if (row->flags & PVM_F_STORE) /* the value: A in RI and RRI; RII: A the base */
+        return row->width == 64 && (row->form == PVM_FORM_RI || row->form == PVM_FORM_RRI) ? SXC_STORE64
+                                                                                             : SXC_STORE;
+    if (op == PVM_OP_LOAD_IMM || op == PVM_OP_LOAD_IMM64)
+        return SXC_WRITE;
+    if (row->width == 32)
+        return sx_lazy_op(op) ? SXC_DEF32_LAZY : SXC_DEF32;
+    switch (row->cls) {
+    case PVM_K_MOV: case PVM_K_ADD: case PVM_K_SUB: case PVM_K_MUL: case PVM_K_NEG_ADD: case PVM_K_SHL:
+    case PVM_K_SHR: case PVM_K_SAR: case PVM_K_ROL: case PVM_K_ROR: case PVM_K_MULH:
+    case PVM_K_DIV: case PVM_K_REM: case PVM_K_AND: case PVM_K_OR: case PVM_K_XOR:
+    case PVM_K_ANDN: case PVM_K_ORN: case PVM_K_XNOR: case PVM_K_LT: case PVM_K_GT:
+    case PVM_K_MIN: case PVM_K_MAX: case PVM_K_POPCNT: case PVM_K_CLZ: case PVM_K_CTZ:
+    case PVM_K_EXT: case PVM_K_BSWAP:
+        return SXC_SOURCES;
+    default:
+        return SXC_NAMED;
+    }
+}
+
+/* sx_class_of per lowered op, built once */
+static uint8_t sx_class[PVM_LOWERED_COUNT];
+static pthread_once_t sx_class_once = PTHREAD_ONCE_INIT;
+static void sx_class_init(void) {
+    for (unsigned op = 0; op < PVM_LOWERED_COUNT; op++)
+        sx_class[op] = sx_class_of((pvm_op)op);
+}
+
 /* What instruction k does to the upper halves, read from its code bytes
    the way the decoder reads them (the op of its opcode byte, lowered as
    pvm_program_lower lowers an instruction that is neither a jump nor a
-   branch -- those demand everything anyway -- and its register nibbles). */
+   branch -- those see everything anyway -- and its register nibbles). */
 static void sx_effect(const pvm_program *p, uint32_t k, sx_eff *e) {
     e->demand = e->write = e->def32 = 0;
     e->lazy = 0;
@@ -532,58 +580,36 @@ static void sx_effect(const pvm_program *p, uint32_t k, sx_eff *e) {
     uint32_t pc = p->insn_pc[k];
     pvm_op raw = (pvm_op)pvm_opcode_map[p->isa][p->code[pc]];
     pvm_op op = (unsigned)raw < PVM_OP_INVALID ? pvm_lower_op(p, raw) : PVM_XOP_TRAP;
-    const pvm_insn_info *row = pvm_op_row(op);
-    /* traps, helpers, ecalli, jumps, branches and the Latest32 lowered forms */
-    if (!row || (row->flags & (PVM_F_TERM | PVM_F_BRANCH)) || row->cls == PVM_K_ECALL ||
-        row->cls == PVM_K_MEMSET || row->cls == PVM_K_SBRK) {
+    unsigned cls = sx_class[op];
+    if (cls == SXC_ALL) {
         e->demand = SX_ALL;
         return;
     }
+    if (cls == SXC_STORE)
+        return;
     uint8_t b0 = pc + 1 < p->code_len ? p->code[pc + 1] : 0;
-    uint8_t b1 = pc + 2 < p->code_len ? p->code[pc + 2] : 0;
     /* pvm_insn_operands: RRR a = rd (2nd byte), b = ra, c = rb (1st byte);
        RR, RRI, RRO, RRII a = low nibble, b = high nibble; RI.. a = low nibble */
-    unsigned form = row->form;
+    unsigned form = pvm_isa_table[op].form;
     uint16_t a, bb = (uint16_t)(1u << pvm_reg_of((uint8_t)(b0 >> 4))), c = 0;
     if (form == PVM_FORM_RRR) {
-        a = (uint16_t)(1u << pvm_reg_of(b1));
+        a = (uint16_t)(1u << pvm_reg_of(pc + 2 < p->code_len ? p->code[pc + 2] : 0));
         c = bb;
         bb = (uint16_t)(1u << pvm_reg_of(b0));
     } else {
         a = (uint16_t)(1u << pvm_reg_of(b0));
     }
-    if (row->flags & PVM_F_LOAD) { /* A = [B + imm] or [imm]: the base read on 32 bits */
-        e->write = a;
-        return;
-    }
-    if (row->flags & PVM_F_STORE) { /* the value: A in RI and RRI (B the base); RII: A the base */
-        if (row->width == 64 && (form == PVM_FORM_RI || form == PVM_FORM_RRI))
-            e->demand = a;
-        return;
-    }
-    if (op == PVM_OP_LOAD_IMM || op == PVM_OP_LOAD_IMM64) {
-        e->write = a;
-        return;
-    }
-    if (row->width == 32) { /* a 32-bit operation: reads its operands' low halves */
-        e->def32 = a;
-        e->lazy = (uint8_t)sx_lazy_op(op);
-        return;
-    }
-    switch (row->cls) {
-    case PVM_K_MOV: case PVM_K_ADD: case PVM_K_SUB: case PVM_K_MUL: case PVM_K_NEG_ADD: case PVM_K_SHL:
-    case PVM_K_SHR: case PVM_K_SAR: case PVM_K_ROL: case PVM_K_ROR: case PVM_K_MULH:
-    case PVM_K_DIV: case PVM_K_REM: case PVM_K_AND: case PVM_K_OR: case PVM_K_XOR:
-    case PVM_K_ANDN: case PVM_K_ORN: case PVM_K_XNOR: case PVM_K_LT: case PVM_K_GT:
-    case PVM_K_MIN: case PVM_K_MAX: case PVM_K_POPCNT: case PVM_K_CLZ: case PVM_K_CTZ:
-    case PVM_K_EXT: case PVM_K_BSWAP:
-        /* all of A from its sources, read in 64 bits */
+    switch (cls) {
+    case SXC_LOAD: case SXC_WRITE: e->write = a; return;
+    case SXC_STORE64: e->demand = a; return;
+    case SXC_DEF32: e->def32 = a; return;
+    case SXC_DEF32_LAZY: e->def32 = a; e->lazy = 1; return;
+    case SXC_SOURCES:
         e->demand = form == PVM_FORM_RRR ? (uint16_t)(bb | c)
                     : (form == PVM_FORM_RR || form == PVM_FORM_RRI) ? bb : 0;
         e->write = a;
         return;
-    default:
-        /* anything else (a conditional move keeps A): every register it names */
+    default: /* SXC_NAMED */
         e->demand = form == PVM_FORM_RRR ? (uint16_t)(a | bb | c)
                     : (form == PVM_FORM_RR || form == PVM_FORM_RRI || form == PVM_FORM_RRO ||
                        form == PVM_FORM_RRII) ? (uint16_t)(a | bb)
@@ -595,9 +621,12 @@ static void sx_effect(const pvm_program *p, uint32_t k, sx_eff *e) {
 
 /* Whether the 32-bit result instruction k writes into its register (the
    def32 of sx_effect) may stay unextended: the register is written again
-   in the block before anything demands its upper half. */
+   within the next SX_SCAN instructions of the block before anything sees
+   its upper half (a bound on the look-ahead: compile time). */
+#define SX_SCAN 4
 static int sx_elide(const pvm_program *p, uint32_t k, uint16_t r) {
-    for (uint32_t nx = k + 1; nx < p->insn_count && p->insn_block[nx] == p->insn_block[k]; nx++) {
+    uint32_t end = k + 1 + SX_SCAN;
+    for (uint32_t nx = k + 1; nx < end && nx < p->insn_count && p->insn_block[nx] == p->insn_block[k]; nx++) {
         sx_eff e;
         sx_effect(p, nx, &e);
         if (e.demand & r)
@@ -610,7 +639,7 @@ static int sx_elide(const pvm_program *p, uint32_t k, uint16_t r) {
 
 uint32_t pvm_jit_pending_at(const pvm_program *p, uint32_t ii) {
     if (ii >= p->insn_count || p->insn_block[ii] == NONE)
-        return 0;
+        return 0; /* sx_class was built by the compilation of the code (signal-safe here) */
     uint16_t s = 0;
     for (uint32_t k = p->insn_block[ii]; k < ii; k++) {
         sx_eff e;
@@ -1090,6 +1119,7 @@ static void free_ctx(jctx *j) {
 
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
     have_bmi2 = cpu_has_bmi2();
+    pthread_once(&sx_class_once, sx_class_init);
     jctx jj;
     jctx *j = &jj;
     memset(j, 0, sizeof *j);
