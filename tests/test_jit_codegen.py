@@ -66,7 +66,7 @@ PROGRAMS = [
     "i32 a0 = a1 + a2\nu8 [a3] = a4\nfallthrough\na1 = a0 + 1\ntrap",
     # a conditional move keeps its destination: the extension must stay
     "i32 a0 = a1 + a2\na0 = a3 if a4 == 0\ni32 a0 = a0 + 1\ntrap",
-    "i32 a0 = a1 + a2\na0 = a3 if a4 != 0\nu8 [a5] = a4\ni32 a0 = a0 + 1\ntrap",
+    "i32 a0 = a1 + a2\na0 = a3 unless a4 == 0\nu8 [a5] = a4\ni32 a0 = a0 + 1\ntrap",
     "i32 a0 = a1 + a2\na0 = a3 if a4 == 0\nu8 [a5] = a4\ni32 a0 = a0 + 1\ntrap",
     # dynamic jumps: a0 holds an odd, zero, out-of-table or host-return address
     "jump [a0]\ntrap",
