@@ -46,6 +46,7 @@ struct pvm_instance {
     int error_kind;             /* PVM_ERROR_* of the last PVM_INT_ERROR */
     volatile uint32_t jit_fault_kind; /* set by the fault handler */
     int64_t call_gas;           /* the gas counter when the last call started */
+    uint16_t jit_shadow;        /* registers the host set that the fault path must not extend (runtime.c) */
 };
 
 /* Guest data an instance starts with. */

@@ -277,7 +277,7 @@ static void w32_from_rax(xbuf *b, int dst) { x_movsxd(b, dst, RAX); }
 
 /* 64-bit or 32-bit binary ALU: dst = a OP c (32-bit results sign-extended) */
 /* is32: a 32-bit operation; sx: its result sign-extended to 64 bits (0 when
-   nothing can see the upper half before it is written again: sx_needed) */
+   nothing sees the upper half before it is written again: sx_elide) */
 static void alu3(xbuf *b, int is32, int sx, int alu, int dst, int a, int c) {
     int size = is32 ? SZ32 : SZ64;
     int commutes = alu != ALU_SUB;
@@ -496,74 +496,183 @@ static void emit_dynamic_jump(jctx *j, uint32_t pc) {
     x_jmp_reg(b, RAX);
 }
 
-/* What an instruction may be for sx_needed: -1 anything else (it may exit,
-   fault, read all of a register or keep part of its destination), 0 a
-   register computation writing all of A without reading it, 1 the same that
-   reads its register operands' low halves only (32-bit x86 operands). */
-static int sx_kind(const pvm_insn_info *row) {
-    if (!row || (row->flags & (PVM_F_LOAD | PVM_F_STORE | PVM_F_TERM | PVM_F_BRANCH)))
-        return -1;
-    switch (row->cls) {
-    case PVM_K_ADD: case PVM_K_SUB: case PVM_K_MUL: case PVM_K_NEG_ADD: case PVM_K_SHL:
-    case PVM_K_SHR: case PVM_K_SAR: case PVM_K_ROL: case PVM_K_ROR:
-        return row->width == 32;
-    case PVM_K_MOV: case PVM_K_MULH: case PVM_K_DIV: case PVM_K_REM: case PVM_K_AND:
-    case PVM_K_OR: case PVM_K_XOR: case PVM_K_ANDN: case PVM_K_ORN: case PVM_K_XNOR:
-    case PVM_K_LT: case PVM_K_GT: case PVM_K_MIN: case PVM_K_MAX: case PVM_K_POPCNT:
-    case PVM_K_CLZ: case PVM_K_CTZ: case PVM_K_EXT: case PVM_K_BSWAP:
-        return 0;
+/* Lazy sign extension.  PolkaVM sign-extends every 32-bit result to 64
+   bits; the `movsxd` is left out where nothing can see the upper half
+   before the register is written again within its block (sx_elide): the
+   register then holds the result zero-extended (x86 32-bit operations clear
+   the upper half), its low half right.  What sees the upper half
+   ("demands" it, sx_effect): a 64-bit read (64-bit operations, compares,
+   a 64-bit store's value), the end of the block (blocks start and end
+   canonical: jump targets, out-of-gas, dynamic jumps) and anything that may
+   exit (ecalli, traps, helpers).  What does not: the operands of 32-bit
+   operations (low halves), addresses (32-bit address arithmetic), the
+   values of 8/16/32-bit stores -- and memory accesses, which may fault with
+   such a register unextended: the fault path (pvm_jit_classify_fault)
+   re-derives from the guest pc which registers may be (pvm_jit_pending_at)
+   and extends them before the state is visible.  The host may also enter
+   mid-block (a call at any instruction, a resume after a segfault) with
+   registers it set: pvm_jit_guard_entry (runtime.c) keeps the fault path
+   from mistaking those for unextended results.  The analysis reads the
+   code bytes the way the decoder does (no decoding: compile time), and the
+   compiler and the fault path run the same functions. */
+typedef struct {
+    uint16_t demand; /* registers whose upper half the instruction (or what follows it) sees */
+    uint16_t write;  /* registers it overwrites with a full 64-bit value */
+    uint16_t def32;  /* the register a 32-bit operation writes (its operands read on 32 bits) */
+    uint8_t lazy;    /* def32 of an op whose lowering may leave the result unextended (SX) */
+} sx_eff;
+
+#define SX_ALL ((uint16_t)((1u << PVM_NUM_REGS) - 1))
+
+/* The 32-bit operations whose lowering ends in `if (SX) movsxd` (or the
+   shift_var / alu3 / alu_imm equivalent).  The others (32-bit sar by an
+   immediate, division, bit counts) always produce the extended value. */
+static int sx_lazy_op(pvm_op op) {
+    switch ((unsigned)op) {
+    case PVM_OP_ADD_IMM_32: case PVM_OP_ADD_32: case PVM_OP_SUB_32: case PVM_OP_MUL_IMM_32:
+    case PVM_OP_MUL_32: case PVM_OP_NEGATE_AND_ADD_IMM_32: case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_32:
+    case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_32: case PVM_OP_ROTATE_RIGHT_IMM_32:
+    case PVM_OP_SHIFT_LOGICAL_LEFT_IMM_ALT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_IMM_ALT_32:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_IMM_ALT_32: case PVM_OP_ROTATE_RIGHT_IMM_ALT_32:
+    case PVM_OP_SHIFT_LOGICAL_LEFT_32: case PVM_OP_SHIFT_LOGICAL_RIGHT_32:
+    case PVM_OP_SHIFT_ARITHMETIC_RIGHT_32: case PVM_OP_ROTATE_LEFT_32: case PVM_OP_ROTATE_RIGHT_32:
+        return 1;
     default:
-        return -1;
+        return 0;
     }
 }
 
-/* Whether the 32-bit result of instruction ii in host register r needs its
-   sign extension to 64 bits.  Not when, among the next SX_SCAN instructions
-   of the same block (no jump lands in between, no charge is made), r is
-   written again before anything can see its upper half: all of them compute
-   on registers only (nothing exits or faults), none reads r except a 32-bit
-   operation (the low half), and one writes r.  The ops and their registers
-   are read from the code bytes (no decoding: compile time). */
-#define SX_SCAN 2
-static int sx_needed(jctx *j, uint32_t ii, int r) {
-    const pvm_program *p = j->p;
-    for (uint32_t nx = ii + 1; nx <= ii + SX_SCAN; nx++) {
-        if (nx >= p->insn_count || p->insn_block[nx] != p->insn_block[ii] ||
-            (p->insn_flags[nx] & PVM_IF_IMPLICIT))
-            return 1;
-        /* straight from the code bytes (no decoding: compile time), the way
-           the decoder reads them: the op of the opcode byte, lowered as
-           pvm_program_lower lowers an instruction that is neither a jump nor
-           a branch, and the register nibbles of its operand form */
-        uint32_t pc = p->insn_pc[nx];
-        int kind = sx_kind(pvm_op_row(pvm_lower_op(p, (pvm_op)pvm_opcode_map[p->isa][p->code[pc]])));
-        if (kind < 0)
-            return 1;
-        uint8_t b0 = pc + 1 < p->code_len ? p->code[pc + 1] : 0;
-        uint8_t b1 = pc + 2 < p->code_len ? p->code[pc + 2] : 0;
-        int a, reads;
-        switch (pvm_isa_table[pvm_opcode_map[p->isa][p->code[pc]]].form) {
-        case PVM_FORM_RRR: /* A = rd (2nd byte), B = ra, C = rb (1st byte) */
-            a = H(pvm_reg_of(b1));
-            reads = H(pvm_reg_of(b0)) == r || H(pvm_reg_of((uint8_t)(b0 >> 4))) == r;
-            break;
-        case PVM_FORM_RRI: case PVM_FORM_RR: /* A = low nibble, B = high nibble */
-            a = H(pvm_reg_of(b0));
-            reads = H(pvm_reg_of((uint8_t)(b0 >> 4))) == r;
-            break;
-        case PVM_FORM_RI: case PVM_FORM_RI64:
-            a = H(pvm_reg_of(b0));
-            reads = 0;
-            break;
-        default:
-            return 1;
-        }
-        if (reads && !kind)
-            return 1;
-        if (a == r)
-            return 0;
+/* What an op does to the upper halves, by class (sx_class_of). */
+enum {
+    SXC_ALL = 0,    /* sees everything: traps, helpers, ecalli, jumps, branches, Latest32 lowered forms */
+    SXC_LOAD,       /* A = [B + imm] or [imm]: the base read on 32 bits */
+    SXC_STORE,      /* an 8/16/32-bit value, or no register value: nothing seen */
+    SXC_STORE64,    /* a 64-bit value in A (RI, RRI; B the base) */
+    SXC_WRITE,      /* A = an immediate */
+    SXC_DEF32,      /* a 32-bit operation: its operands' low halves read */
+    SXC_DEF32_LAZY, /* ... whose lowering may leave its result unextended (sx_lazy_op) */
+    SXC_SOURCES,    /* all of A from its sources (by form), read in 64 bits */
+    SXC_NAMED,      /* anything else (a conditional move keeps A): every register it names */
+};
+
+static uint8_t sx_class_of(pvm_op op) {
+    const pvm_insn_info *row = pvm_op_row(op);
+    if (!row || (row->flags & (PVM_F_TERM | PVM_F_BRANCH)) || row->cls == PVM_K_ECALL ||
+        row->cls == PVM_K_MEMSET || row->cls == PVM_K_SBRK)
+        return SXC_ALL;
+    if (row->flags & PVM_F_LOAD)
+        return SXC_LOAD;
+    if (row->flags & PVM_F_STORE) /* the value: A in RI and RRI; RII: A the base */
+        return row->width == 64 && (row->form == PVM_FORM_RI || row->form == PVM_FORM_RRI) ? SXC_STORE64
+                                                                                             : SXC_STORE;
+    if (op == PVM_OP_LOAD_IMM || op == PVM_OP_LOAD_IMM64)
+        return SXC_WRITE;
+    if (row->width == 32)
+        return sx_lazy_op(op) ? SXC_DEF32_LAZY : SXC_DEF32;
+    switch (row->cls) {
+    case PVM_K_MOV: case PVM_K_ADD: case PVM_K_SUB: case PVM_K_MUL: case PVM_K_NEG_ADD: case PVM_K_SHL:
+    case PVM_K_SHR: case PVM_K_SAR: case PVM_K_ROL: case PVM_K_ROR: case PVM_K_MULH:
+    case PVM_K_DIV: case PVM_K_REM: case PVM_K_AND: case PVM_K_OR: case PVM_K_XOR:
+    case PVM_K_ANDN: case PVM_K_ORN: case PVM_K_XNOR: case PVM_K_LT: case PVM_K_GT:
+    case PVM_K_MIN: case PVM_K_MAX: case PVM_K_POPCNT: case PVM_K_CLZ: case PVM_K_CTZ:
+    case PVM_K_EXT: case PVM_K_BSWAP:
+        return SXC_SOURCES;
+    default:
+        return SXC_NAMED;
     }
-    return 1;
+}
+
+/* sx_class_of per lowered op, built once */
+static uint8_t sx_class[PVM_LOWERED_COUNT];
+static pthread_once_t sx_class_once = PTHREAD_ONCE_INIT;
+static void sx_class_init(void) {
+    for (unsigned op = 0; op < PVM_LOWERED_COUNT; op++)
+        sx_class[op] = sx_class_of((pvm_op)op);
+}
+
+/* What instruction k does to the upper halves, read from its code bytes
+   the way the decoder reads them (the op of its opcode byte, lowered as
+   pvm_program_lower lowers an instruction that is neither a jump nor a
+   branch -- those see everything anyway -- and its register nibbles). */
+static void sx_effect(const pvm_program *p, uint32_t k, sx_eff *e) {
+    e->demand = e->write = e->def32 = 0;
+    e->lazy = 0;
+    if ((p->insn_flags[k] & PVM_IF_IMPLICIT) || k + 1 >= p->insn_count || p->insn_block[k + 1] != p->insn_block[k]) {
+        e->demand = SX_ALL; /* a trap, or the end of the block */
+        return;
+    }
+    uint32_t pc = p->insn_pc[k];
+    pvm_op raw = (pvm_op)pvm_opcode_map[p->isa][p->code[pc]];
+    pvm_op op = (unsigned)raw < PVM_OP_INVALID ? pvm_lower_op(p, raw) : PVM_XOP_TRAP;
+    unsigned cls = sx_class[op];
+    if (cls == SXC_ALL) {
+        e->demand = SX_ALL;
+        return;
+    }
+    if (cls == SXC_STORE)
+        return;
+    uint8_t b0 = pc + 1 < p->code_len ? p->code[pc + 1] : 0;
+    /* pvm_insn_operands: RRR a = rd (2nd byte), b = ra, c = rb (1st byte);
+       RR, RRI, RRO, RRII a = low nibble, b = high nibble; RI.. a = low nibble */
+    unsigned form = pvm_isa_table[op].form;
+    uint16_t a, bb = (uint16_t)(1u << pvm_reg_of((uint8_t)(b0 >> 4))), c = 0;
+    if (form == PVM_FORM_RRR) {
+        a = (uint16_t)(1u << pvm_reg_of(pc + 2 < p->code_len ? p->code[pc + 2] : 0));
+        c = bb;
+        bb = (uint16_t)(1u << pvm_reg_of(b0));
+    } else {
+        a = (uint16_t)(1u << pvm_reg_of(b0));
+    }
+    switch (cls) {
+    case SXC_LOAD: case SXC_WRITE: e->write = a; return;
+    case SXC_STORE64: e->demand = a; return;
+    case SXC_DEF32: e->def32 = a; return;
+    case SXC_DEF32_LAZY: e->def32 = a; e->lazy = 1; return;
+    case SXC_SOURCES:
+        e->demand = form == PVM_FORM_RRR ? (uint16_t)(bb | c)
+                    : (form == PVM_FORM_RR || form == PVM_FORM_RRI) ? bb : 0;
+        e->write = a;
+        return;
+    default: /* SXC_NAMED */
+        e->demand = form == PVM_FORM_RRR ? (uint16_t)(a | bb | c)
+                    : (form == PVM_FORM_RR || form == PVM_FORM_RRI || form == PVM_FORM_RRO ||
+                       form == PVM_FORM_RRII) ? (uint16_t)(a | bb)
+                    : (form == PVM_FORM_RI || form == PVM_FORM_RIO || form == PVM_FORM_RII ||
+                       form == PVM_FORM_RI64) ? a : 0;
+        return;
+    }
+}
+
+/* Whether the 32-bit result instruction k writes into its register (the
+   def32 of sx_effect) may stay unextended: the register is written again
+   within the next SX_SCAN instructions of the block before anything sees
+   its upper half (a bound on the look-ahead: compile time). */
+#define SX_SCAN 4
+static int sx_elide(const pvm_program *p, uint32_t k, uint16_t r) {
+    uint32_t end = k + 1 + SX_SCAN;
+    for (uint32_t nx = k + 1; nx < end && nx < p->insn_count && p->insn_block[nx] == p->insn_block[k]; nx++) {
+        sx_eff e;
+        sx_effect(p, nx, &e);
+        if (e.demand & r)
+            return 0;
+        if ((e.write | e.def32) & r)
+            return 1;
+    }
+    return 0;
+}
+
+uint32_t pvm_jit_pending_at(const pvm_program *p, uint32_t ii) {
+    if (ii >= p->insn_count || p->insn_block[ii] == NONE)
+        return 0; /* sx_class was built by the compilation of the code (signal-safe here) */
+    uint16_t s = 0;
+    for (uint32_t k = p->insn_block[ii]; k < ii; k++) {
+        sx_eff e;
+        sx_effect(p, k, &e);
+        s &= (uint16_t)~(e.demand | e.write | e.def32);
+        if (e.lazy && sx_elide(p, k, e.def32))
+            s |= e.def32;
+    }
+    return s;
 }
 
 static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
@@ -583,8 +692,10 @@ static void emit_insn(jctx *j, uint32_t ii, const pvm_insn *in) {
     int is32 = row && row->width == 32; /* 32-bit operation: result sign-extended */
     int size = is32 ? SZ32 : SZ64;
     uint32_t pc = in->pc;
-    /* the result of a 32-bit operation in A sign-extended (evaluated where used) */
-#define SX (is32 && sx_needed(j, ii, A))
+    /* the result of a 32-bit operation in A sign-extended, unless nothing
+       sees its upper half before A is written again (sx_elide; evaluated
+       where a lowering would extend) */
+#define SX (is32 && !(sx_lazy_op(op) && sx_elide(p, ii, (uint16_t)(1u << o.a))))
 
     switch (op) {
     /* traps and control */
@@ -1082,6 +1193,7 @@ static void emit_oog_thunks(jctx *j) {
 
 pvm_jit_code *pvm_jit_compile(const pvm_program *p, int metered, char *err, size_t err_len) {
     have_bmi2 = cpu_has_bmi2();
+    pthread_once(&sx_class_once, sx_class_init);
     jctx jj;
     jctx *j = &jj;
     memset(j, 0, sizeof *j);

@@ -111,18 +111,35 @@ int pvm_jit_cpu_ok(char *reason, size_t len);
 /* What instantiating JIT code needs, in-process or in a worker: the CPU
    check, the configuration check, the code (vm->jit).  0, or -1 with err. */
 int pvm_jit_prepare(pvm_instance *vm, const pvm_instance_config *cfg, char *err, size_t err_len);
+/* runtime.c: before the host enters generated code mid-block (insn, or
+   NONE: the resume after a segfault), keeps the registers it set from being
+   taken for unextended 32-bit results by the fault path. */
+void pvm_jit_guard_entry(pvm_instance *vm, uint32_t insn);
 /* Where generated code is entered for a backend's run(vm, insn, mid). */
-static inline uint32_t pvm_jit_entry_off(const pvm_instance *vm, uint32_t insn, int mid) {
-    if (insn == PVM_NONE_U32)
+static inline uint32_t pvm_jit_entry_off(pvm_instance *vm, uint32_t insn, int mid) {
+    if (insn == PVM_NONE_U32) {
+        if (vm->jit_fault_kind == PVM_INT_SEGFAULT)
+            pvm_jit_guard_entry(vm, insn);
         return vm->resume;
-    return mid ? vm->jit->insn_off[insn] : pvm_jit_charge_off(vm->prog, vm->jit, insn);
+    }
+    if (!mid)
+        return pvm_jit_charge_off(vm->prog, vm->jit, insn);
+    pvm_jit_guard_entry(vm, insn);
+    return vm->jit->insn_off[insn];
 }
 /* What an exit from generated code means: an interrupt kind, or -1 to
    continue at *native_off (after a helper ran).  Shared by both homes. */
 int pvm_jit_exit(pvm_instance *vm, uint32_t site, uint32_t *native_off);
 /* Classifies a fault at code offset `off` with guest registers `regs`:
-   0 if it was a guest memory access (vm updated), -1 otherwise. */
-int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs);
+   0 if it was a guest memory access (vm updated, and the registers whose
+   sign extension the code had put off, pvm_jit_pending_at, extended in
+   `regs`), -1 otherwise. */
+int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, uint64_t *regs);
+/* compile.c: the guest registers (bit r) whose last write in the block
+   before instruction ii was a 32-bit result the code may have left
+   unextended (zero-extended: its true value is the sign extension of the
+   low half); recomputed from the block's instructions. */
+uint32_t pvm_jit_pending_at(const pvm_program *p, uint32_t ii);
 
 /* The in-process JIT backend. */
 extern const pvm_backend pvm_backend_jit;

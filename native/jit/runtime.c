@@ -121,7 +121,63 @@ static void chain(int sig, siginfo_t *si, void *uc) {
         sigaction(sig, &dfl, NULL);
 }
 
-int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs) {
+/* ---- lazy sign extension (compile.c: sx_elide) on the slow paths ----
+
+   At a fault at instruction ii, a register whose last write in the block
+   was a 32-bit result left unextended (pvm_jit_pending_at) holds it zero-
+   extended: its upper half is 0, and it is extended here before anyone
+   sees it.  A register in that set with a non-zero upper half holds
+   something else -- a value the host set when it entered mid-block, after
+   that write -- and is left alone.  The one value a host can set that looks
+   like an unextended result is a 32-bit pattern with bit 31 set and a zero
+   upper half: sx_guard_entry gives such a register (pending where the host
+   enters: the code writes it again before reading its upper half) its
+   extension as an upper half for the run, marking it in vm->jit_shadow, and
+   the fault path takes the marker off again if the register still holds
+   that value (unextended results have a zero upper half, so they cannot be
+   taken for it). */
+static void sx_fault_regs(pvm_instance *vm, uint32_t ii, uint64_t *regs) {
+    uint32_t lazy = pvm_jit_pending_at(vm->prog, ii);
+    for (unsigned r = 0; r < PVM_NUM_REGS; r++) {
+        if (!(lazy & (1u << r)))
+            continue;
+        uint64_t v = regs[r];
+        if ((v >> 32) == 0)
+            regs[r] = (uint64_t)(int64_t)(int32_t)v;
+        else if ((vm->jit_shadow & (1u << r)) && (v >> 31) == 0x1FFFFFFFFu)
+            regs[r] = v & 0xFFFFFFFFu;
+    }
+}
+
+void pvm_jit_guard_entry(pvm_instance *vm, uint32_t insn) {
+    const pvm_jit_code *c = vm->jit;
+    vm->jit_shadow = 0;
+    if (insn == NONE) { /* a resume: after a segfault, at its memory access */
+        if (vm->jit_fault_kind != PVM_INT_SEGFAULT || !c->mem_count)
+            return;
+        uint32_t lo = 0, hi = c->mem_count;
+        while (hi - lo > 1) {
+            uint32_t mid = (lo + hi) / 2;
+            if (c->mem_off[mid] <= vm->resume)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (c->mem_off[lo] != vm->resume)
+            return;
+        insn = c->mem_insn[lo];
+    }
+    uint32_t lazy = pvm_jit_pending_at(vm->prog, insn);
+    for (unsigned r = 0; r < PVM_NUM_REGS; r++) {
+        uint64_t v = vm->regs[r];
+        if ((lazy & (1u << r)) && (v >> 31) == 1) {
+            vm->regs[r] = (uint64_t)(int64_t)(int32_t)v;
+            vm->jit_shadow |= (uint16_t)(1u << r);
+        }
+    }
+}
+
+int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, uint64_t *regs) {
     const pvm_jit_code *c = vm->jit;
     if (!c->mem_count)
         return -1;
@@ -136,6 +192,7 @@ int pvm_jit_classify_fault(pvm_instance *vm, uint32_t off, const uint64_t *regs)
     if (c->mem_off[lo] > off)
         return -1;
     uint32_t ii = c->mem_insn[lo];
+    sx_fault_regs(vm, ii, regs);
     pvm_insn insn;
     pvm_program_insn(vm->prog, ii, &insn);
     const pvm_insn *in = &insn;
@@ -174,6 +231,8 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv) {
             for (unsigned r = 0; r < PVM_NUM_REGS; r++)
                 regs[r] = (uint64_t)uc->uc_mcontext.gregs[GREG_OF_HOST[HOST_OF_GUEST[r]]];
             if (pvm_jit_classify_fault(vm, (uint32_t)(rip - base), regs) == 0) {
+                for (unsigned r = 0; r < PVM_NUM_REGS; r++)
+                    uc->uc_mcontext.gregs[GREG_OF_HOST[HOST_OF_GUEST[r]]] = (greg_t)regs[r];
                 uc->uc_mcontext.gregs[REG_RDX] = JIT_FAULT_SITE;
                 uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(base + c->exit_off);
                 return;
