@@ -208,8 +208,9 @@ class Instance:
             self._busy = False
 
     def _stopped(self, k: int, export: Any) -> int:
-        """The rest of a call on a site after its first stop ``k`` (what
-        pvm_instance_call returns); the caller holds ``_busy``."""
+        """The rest of a call after its first stop ``k`` (what
+        pvm_instance_call returns: a host call or an interrupt), on a site or
+        from the general path; the caller holds ``_busy``."""
         raw = self.raw
         raw._finished = False  # keep RawInstance's view (program_counter None after Finished)
         h = self._h
@@ -287,23 +288,11 @@ class Instance:
         self._busy = True
         try:
             r = _CALL(h, pc, a0, a1)
-            while r:  # not Finished
-                if r >= _HOSTCALL:
-                    k = r - _HOSTCALL
-                    if k < self._nhandlers:
-                        caller = self.caller
-                        caller.hostcall = k
-                        try:
-                            self._handlers[k](caller)
-                        except Exception as exc:
-                            self._host_failed(exc, k, export)
-                    else:
-                        self._unknown_hostcall(k, export)
-                else:
-                    self._interrupt(r, export)
-                r = _RESUME(h)
-            raw._finished = True
-            return self._rv[7] & mask  # type: ignore[index]
+            if not r:  # Finished
+                raw._finished = True
+                return self._rv[7] & mask  # type: ignore[index]
+            # a stop: served as on a site (pvm_site_resume resumes any call)
+            return self._stopped(r, export)
         finally:
             self._busy = False
 
